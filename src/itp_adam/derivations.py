@@ -1,0 +1,391 @@
+"""Record-level derivations and flags (admiral style): one job per function, whole columns only.
+
+Shared conventions:
+
+* ``by_vars``: list of grouping columns (missing values form their own group).
+* ``order``: list of sort keys, each a column name (ascending) or a pair ``(name, "desc")`` /
+  ``[name, "desc"]`` (YAML). Missing values sort last in both directions, as in dplyr;
+  rows still tied keep their input order.
+* ``filter``: None (all rows), a boolean Series with the frame's index, a boolean array, or a
+  :meth:`pandas.DataFrame.eval` expression string (for YAML specs); missing counts as False.
+* Every function returns a new frame with the new columns added, rows in input order.
+"""
+
+from __future__ import annotations
+
+import operator as op
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .dates import _text, _to_days
+from .registry import derivation
+
+Filter = pd.Series | np.ndarray | str | None
+OrderKey = str | Sequence[str]
+
+_OPERATORS = {">=": op.ge, ">": op.gt, "<=": op.le, "<": op.lt, "==": op.eq, "!=": op.ne}
+_RESULT = r"^(?P<comparator>[<>])?\s*(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))$"
+
+
+def filter_mask(df: pd.DataFrame, filter: Filter) -> np.ndarray:
+    """Resolve a ``filter`` argument (see module doc) to a boolean array over ``df``'s rows."""
+    if filter is None:
+        return np.ones(len(df), dtype=bool)
+    if isinstance(filter, str):
+        filter = df.eval(filter)
+    if isinstance(filter, pd.Series):
+        if not filter.index.equals(df.index):
+            raise ValueError("filter Series must have the same index as the data frame")
+        return filter.fillna(False).to_numpy(dtype=bool)
+    mask = np.asarray(filter, dtype=bool)
+    if mask.shape != (len(df),):
+        raise ValueError(f"filter has shape {mask.shape}, expected ({len(df)},)")
+    return mask
+
+
+def _order_keys(order: Sequence[OrderKey]) -> list[tuple[str, bool]]:
+    """Parse ``order`` into ``(column, ascending)`` pairs."""
+    keys = []
+    for key in order:
+        if isinstance(key, str):
+            keys.append((key, True))
+            continue
+        name, direction = key
+        if direction not in ("asc", "desc"):
+            raise ValueError(f"sort direction of {name!r} must be 'asc' or 'desc', not {direction!r}")
+        keys.append((name, direction == "asc"))
+    return keys
+
+
+def _as_column(values: pd.Series | np.ndarray) -> pd.Series:
+    return values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
+
+
+def _select_extreme(
+    df: pd.DataFrame,
+    by_vars: Sequence[str],
+    sort_keys: Sequence[tuple[pd.Series | np.ndarray, bool]],
+    candidates: np.ndarray,
+    mode: str,
+) -> np.ndarray:
+    """Boolean array marking, per by-group, the first/last candidate row in ``sort_keys`` order."""
+    if mode not in ("first", "last"):
+        raise ValueError(f"mode must be 'first' or 'last', not {mode!r}")
+    work = pd.DataFrame({"row": np.arange(len(df)), "group": 0})  # constant key: by_vars may be []
+    by_names = ["group"]
+    for i, name in enumerate(by_vars):
+        work[f"by{i}"] = _as_column(df[name])
+        by_names.append(f"by{i}")
+    sort_names = []
+    for i, (values, _) in enumerate(sort_keys):
+        work[f"key{i}"] = _as_column(values)
+        sort_names.append(f"key{i}")
+    work = work[candidates].sort_values(
+        [*sort_names, "row"],
+        ascending=[ascending for _, ascending in sort_keys] + [True],
+        na_position="last",
+    )
+    rank = work.groupby(by_names, sort=False, dropna=False).cumcount(ascending=mode == "first")
+    selected = np.zeros(len(df), dtype=bool)
+    selected[work["row"].to_numpy()[rank.to_numpy() == 0]] = True
+    return selected
+
+
+def _with_missing_text(values: pd.Series) -> pd.Series:
+    """Text columns get ``""`` for missing (frame convention); other columns are unchanged."""
+    return values.fillna("") if pd.api.types.is_string_dtype(values) else values
+
+
+@derivation("derive_var_extreme_flag")
+def derive_var_extreme_flag(
+    df: pd.DataFrame,
+    by_vars: Sequence[str],
+    order: Sequence[OrderKey],
+    new_var: str,
+    mode: str = "last",
+    filter: Filter = None,
+    true_value: str = "Y",
+    false_value: str = "",
+) -> pd.DataFrame:
+    """Flag the first or last record per by-group after sorting by ``order``.
+
+    Only rows passing ``filter`` are candidates; they get ``true_value``/``false_value``.
+    Rows outside the filter get ``""`` (as admiral's ``restrict_derivation`` leaves them NA).
+    """
+    candidates = filter_mask(df, filter)
+    keys = [(df[name], ascending) for name, ascending in _order_keys(order)]
+    selected = _select_extreme(df, by_vars, keys, candidates, mode)
+    out = df.copy()
+    flag = np.where(selected, true_value, np.where(candidates, false_value, ""))
+    out[new_var] = pd.Series(flag, index=df.index, dtype="str")
+    return out
+
+
+@derivation("derive_var_base")
+def derive_var_base(
+    df: pd.DataFrame,
+    by_vars: Sequence[str],
+    source_var: str = "AVAL",
+    new_var: str = "BASE",
+    flag_var: str = "ABLFL",
+) -> pd.DataFrame:
+    """Copy ``source_var`` of the group's ``flag_var == "Y"`` record to every record of the group.
+
+    Groups without a flagged record get missing; two flagged records in a group is an error.
+    """
+    flagged = df.loc[df[flag_var].eq("Y").to_numpy(dtype=bool), [*by_vars, source_var]]
+    duplicated = flagged.duplicated(list(by_vars))
+    if duplicated.any():
+        keys = flagged.loc[duplicated, list(by_vars)].drop_duplicates().head(5).to_dict("records")
+        raise ValueError(f"more than one {flag_var} record per group for {keys}")
+    base = df[list(by_vars)].reset_index(drop=True).merge(
+        flagged.rename(columns={source_var: "__base"}), on=list(by_vars), how="left"
+    )["__base"]
+    out = df.copy()
+    out[new_var] = _with_missing_text(base).set_axis(df.index)
+    return out
+
+
+@derivation("derive_var_chg")
+def derive_var_chg(
+    df: pd.DataFrame, new_var: str = "CHG", aval: str = "AVAL", base: str = "BASE"
+) -> pd.DataFrame:
+    """Change from baseline: ``AVAL - BASE`` (NaN when either is missing)."""
+    out = df.copy()
+    out[new_var] = pd.to_numeric(df[aval]) - pd.to_numeric(df[base])
+    return out
+
+
+@derivation("derive_var_pchg")
+def derive_var_pchg(
+    df: pd.DataFrame, new_var: str = "PCHG", aval: str = "AVAL", base: str = "BASE"
+) -> pd.DataFrame:
+    """Percent change from baseline: ``100 * (AVAL - BASE) / BASE``; NaN when BASE is 0 or missing."""
+    value = pd.to_numeric(df[aval]).to_numpy(dtype="float64")
+    baseline = pd.to_numeric(df[base]).to_numpy(dtype="float64")
+    usable = ~np.isnan(baseline) & (baseline != 0)
+    safe_base = np.where(usable, baseline, 1.0)
+    out = df.copy()
+    out[new_var] = np.where(usable, 100 * (value - baseline) / safe_base, np.nan)
+    return out
+
+
+@derivation("derive_var_baseline_flag")
+def derive_var_baseline_flag(
+    df: pd.DataFrame,
+    by_vars: Sequence[str],
+    date: str,
+    ref_date: str,
+    lookback_days: float,
+    order: Sequence[OrderKey],
+    new_var: str = "ABLFL",
+    filter: Filter = None,
+    source_var: str = "AVAL",
+) -> pd.DataFrame:
+    """Flag the baseline record: SAP "Baseline" rule.
+
+    Per group, the last record with non-missing ``source_var`` dated on or before ``ref_date``
+    and at most ``lookback_days`` before it (``ref - date <= lookback_days``). Several records
+    on that date are ordered by ``order`` (e.g. ``["LBTIM", "LBSEQ"]``: latest time, then the
+    last in sequence; a missing time ``""`` sorts before any ``"HH:MM"``, so a timed record
+    beats an untimed one). The baseline record gets ``"Y"``, all others ``""``.
+    """
+    days_before = _to_days(df[ref_date]) - _to_days(df[date])
+    candidates = (
+        filter_mask(df, filter)
+        & df[source_var].notna().to_numpy(dtype=bool)
+        & (days_before >= 0)
+        & (days_before <= lookback_days)
+    )
+    return derive_var_extreme_flag(
+        df, by_vars, [date, *order], new_var, mode="last", filter=candidates, false_value=""
+    )
+
+
+@derivation("derive_var_anl_flag")
+def derive_var_anl_flag(
+    df: pd.DataFrame,
+    by_vars: Sequence[str],
+    day_var: str,
+    target_var: str,
+    order_tiebreak: Sequence[OrderKey],
+    new_var: str = "ANL01FL",
+    filter: Filter = None,
+    source_var: str = "AVAL",
+) -> pd.DataFrame:
+    """Flag the analysis record per group (SAP "Analysis record selection").
+
+    Among rows with non-missing ``source_var``, ``day_var`` and ``target_var`` (and passing
+    ``filter``): the one closest to the target day; equidistant days -> the later day; same
+    day -> ``order_tiebreak``, e.g. ``[("LBTIM", "desc"), ("LBSEQ", "desc")]`` for the later
+    time, then the higher sequence. The chosen row gets ``"Y"``, all others ``""``.
+    """
+    day = pd.to_numeric(df[day_var]).to_numpy(dtype="float64")
+    target = pd.to_numeric(df[target_var]).to_numpy(dtype="float64")
+    candidates = (
+        filter_mask(df, filter)
+        & df[source_var].notna().to_numpy(dtype=bool)
+        & ~np.isnan(day)
+        & ~np.isnan(target)
+    )
+    keys = [(np.abs(day - target), True), (day, False)]
+    keys += [(df[name], ascending) for name, ascending in _order_keys(order_tiebreak)]
+    selected = _select_extreme(df, by_vars, keys, candidates, mode="first")
+    out = df.copy()
+    out[new_var] = pd.Series(np.where(selected, "Y", ""), index=df.index, dtype="str")
+    return out
+
+
+@derivation("derive_var_crit_flag")
+def derive_var_crit_flag(
+    df: pd.DataFrame,
+    source_var: str,
+    threshold: float,
+    crit_var: str,
+    crit_label: str,
+    flag_var: str,
+    operator: str = ">=",
+    filter: Filter = None,
+) -> pd.DataFrame:
+    """Add a criterion ``crit_var`` (= ``crit_label``) and its flag ``flag_var`` (SAP "Response").
+
+    Evaluated rows - ``filter`` True and ``source_var`` non-missing - get the label and
+    ``"Y"`` if ``source_var <operator> threshold`` else ``"N"``; other rows get ``""`` for both.
+    """
+    if operator not in _OPERATORS:
+        raise ValueError(f"operator must be one of {sorted(_OPERATORS)}, not {operator!r}")
+    value = pd.to_numeric(df[source_var]).to_numpy(dtype="float64")
+    evaluated = filter_mask(df, filter) & ~np.isnan(value)
+    met = _OPERATORS[operator](value, threshold)
+    out = df.copy()
+    out[crit_var] = pd.Series(np.where(evaluated, crit_label, ""), index=df.index, dtype="str")
+    flag = np.where(evaluated, np.where(met, "Y", "N"), "")
+    out[flag_var] = pd.Series(flag, index=df.index, dtype="str")
+    return out
+
+
+@derivation("derive_vars_merged")
+def derive_vars_merged(
+    df: pd.DataFrame,
+    dataset_add: pd.DataFrame,
+    by_vars: Sequence[str],
+    new_vars: Sequence[str] | Mapping[str, str],
+) -> pd.DataFrame:
+    """Left-join variables of ``dataset_add`` onto ``df`` by ``by_vars`` (e.g. ADSL onto ADLB).
+
+    ``new_vars`` is a list of names, or a mapping ``{new name: name in dataset_add}``.
+    Unmatched rows get ``""`` (text) or NaN/NaT. Raises ValueError when ``dataset_add`` has
+    duplicate keys or a new variable already exists in ``df``.
+    """
+    renames = dict(new_vars) if isinstance(new_vars, Mapping) else {name: name for name in new_vars}
+    existing = sorted(set(renames) & set(df.columns))
+    if existing:
+        raise ValueError(f"variables already in the data frame: {existing}")
+    duplicated = dataset_add.duplicated(list(by_vars))
+    if duplicated.any():
+        keys = dataset_add.loc[duplicated, list(by_vars)].drop_duplicates().head(5).to_dict("records")
+        raise ValueError(f"dataset_add has duplicate keys {list(by_vars)}: {keys}")
+    add = dataset_add[list(by_vars)].copy()
+    for new_name, source in renames.items():
+        add[new_name] = dataset_add[source]
+    merged = df[list(by_vars)].reset_index(drop=True).merge(add, on=list(by_vars), how="left")
+    out = df.copy()
+    for new_name in renames:
+        out[new_name] = _with_missing_text(merged[new_name]).set_axis(df.index)
+    return out
+
+
+@derivation("convert_units")
+def convert_units(
+    df: pd.DataFrame,
+    value_var: str,
+    unit_var: str,
+    factors: Mapping[str, float] | Mapping[str, Mapping[str, float]],
+    new_var: str,
+    *,
+    param_var: str | None = None,
+    unknown_var: str | None = None,
+    digits: int | None = None,
+) -> pd.DataFrame:
+    """Convert ``value_var`` to the standard unit: ``new_var = value * factor[unit]``.
+
+    ``factors`` is ``{unit: factor}``, or with ``param_var`` a per-test table
+    ``{test: {unit: factor}}`` (SAP "Laboratory standardisation", e.g.
+    ``{"Platelet count": {"10^9/L": 1, "/uL": 0.001}}``), since a unit such as ``U/L`` may be
+    valid for one test and not another. Units match after stripping blanks. A non-missing
+    value whose (test,) unit has no factor gets NaN; ``unknown_var`` (if given) adds a
+    boolean column marking those rows for the data-issues report. ``digits`` rounds the
+    result, removing binary noise such as ``0.1 * 3``.
+    """
+    units = _text(df[unit_var]).reset_index(drop=True)
+    if param_var is None:
+        if any(isinstance(factor, Mapping) for factor in factors.values()):
+            raise ValueError("a per-test factor table needs param_var")
+        factor = units.map({unit.strip(): float(value) for unit, value in factors.items()})
+    else:
+        table = pd.DataFrame(
+            [
+                (test, unit.strip(), float(value))
+                for test, by_unit in factors.items()
+                for unit, value in by_unit.items()
+            ],
+            columns=["__test", "__unit", "__factor"],
+        ).astype({"__test": "str", "__unit": "str"})
+        keys = pd.DataFrame({"__test": _text(df[param_var]).reset_index(drop=True), "__unit": units})
+        factor = keys.merge(table, on=["__test", "__unit"], how="left", validate="many_to_one")[
+            "__factor"
+        ]
+    value = pd.to_numeric(df[value_var]).to_numpy(dtype="float64")
+    converted = value * factor.to_numpy(dtype="float64")
+    if digits is not None:
+        converted = np.round(converted, digits)
+    out = df.copy()
+    out[new_var] = converted
+    if unknown_var is not None:
+        out[unknown_var] = ~np.isnan(value) & factor.isna().to_numpy(dtype=bool)
+    return out
+
+
+@derivation("derive_var_trtemfl")
+def derive_var_trtemfl(
+    df: pd.DataFrame,
+    start_date: str,
+    trt_start: str,
+    trt_end: str,
+    end_window_days: float,
+    new_var: str = "TRTEMFL",
+) -> pd.DataFrame:
+    """Treatment-emergent flag (SAP "Adverse events"): ``"Y"`` when the (imputed) start is on or
+    after ``trt_start`` and on or before ``trt_end + end_window_days``, else ``""``.
+
+    A missing start or treatment start gives ``""``; a missing treatment end leaves the
+    window open (as admiral), since the treatment is then still running.
+    """
+    start = _to_days(df[start_date])
+    upper = _to_days(df[trt_end]) + end_window_days
+    emergent = (start >= _to_days(df[trt_start])) & ((start <= upper) | np.isnan(upper))
+    out = df.copy()
+    out[new_var] = pd.Series(np.where(emergent, "Y", ""), index=df.index, dtype="str")
+    return out
+
+
+@derivation("parse_result")
+def parse_result(values: pd.Series) -> pd.DataFrame:
+    """Split reported results into ``value`` (float), ``comparator`` and ``is_text``.
+
+    SAP "Laboratory standardisation": ``"12"`` -> 12; ``"<5"`` -> 5 with ``"<"`` (``">"``
+    likewise); a text result such as ``"CLUMPED"`` -> NaN with ``is_text`` True; blank -> NaN,
+    ``""``, not text. Same index as ``values``.
+    """
+    text = _text(values)
+    parts = text.str.extract(_RESULT)
+    return pd.DataFrame(
+        {
+            "value": pd.to_numeric(parts["number"]).astype("float64"),
+            "comparator": parts["comparator"].fillna("").astype("str"),
+            "is_text": text.ne("") & parts["number"].isna(),
+        },
+        index=values.index,
+    )
