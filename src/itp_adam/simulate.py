@@ -22,6 +22,7 @@ second programming of the same rules.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -1255,6 +1256,7 @@ def _write_workbook(frames: dict[str, pd.DataFrame], path: Path) -> None:
         for row in df.astype(str).itertuples(index=False, name=None):
             ws.append(row)
     stamp = dt.datetime(*FIXED_TIME)
+    fixed = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     wb.properties.created = stamp
     wb.properties.modified = stamp
     buf = io.BytesIO()
@@ -1266,4 +1268,7 @@ def _write_workbook(frames: dict[str, pd.DataFrame], path: Path) -> None:
             info = zipfile.ZipInfo(item.filename, date_time=FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = item.external_attr
-            zout.writestr(info, zin.read(item.filename))
+            data = zin.read(item.filename)
+            if item.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + fixed, data)
+            zout.writestr(info, data)

@@ -1,0 +1,175 @@
+"""The simulator: the default study reproduces every published figure (from its truth and,
+independently, from its raw forms), byte-for-byte reproducibility, and scaling."""
+
+from __future__ import annotations
+
+import filecmp
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itp_adam import simulate
+from itp_adam.paths import shipped_study_dir
+
+from . import rawcalc
+from .published import BASELINE, N_ENROLLED, RESPONSE, round_half_up
+
+PHASES = ("Newly diagnosed", "Persistent", "Chronic")
+
+
+@pytest.fixture(scope="module")
+def default_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default")
+    study = simulate.build()
+    simulate.write_export(study, out)
+    return study, out
+
+
+def test_truth_reproduces_published_baseline(default_export):
+    study, _ = default_export
+    t = study.truth_subjects
+    assert len(t) == N_ENROLLED
+    assert round_half_up(t["AGE"].median()) == BASELINE["age_median"]
+    assert round_half_up(100 * (t["SEX"] == "F").mean()) == BASELINE["female_pct"]
+    assert round_half_up(t["BASEPLAT"].median()) == BASELINE["baseplat_median"]
+    assert round_half_up(t["ITPDURM"].median()) == BASELINE["itpdur_median_months"]
+    assert t["ITPPHASE"].value_counts().to_dict() == BASELINE["phase_counts"]
+    for grade, pct in BASELINE["who_grade_pct"].items():
+        assert round_half_up(100 * (t["WHOGRBL"] == grade).sum() / len(t)) == pct
+    assert t["DOSESTRT"].median() == BASELINE["dose_median"]
+    assert (t["DOSESTRT"].min(), t["DOSESTRT"].max()) == (BASELINE["dose_min"], BASELINE["dose_max"])
+    m = t["TRTDURM"]
+    assert round_half_up(m.median()) == BASELINE["trtdur_median_months"]
+    assert round_half_up(m.min()) == BASELINE["trtdur_min_months"]
+    assert round_half_up(m.max()) == BASELINE["trtdur_max_months"]
+
+
+def test_truth_reproduces_published_response(default_export):
+    study, _ = default_export
+    v = study.truth_visits
+    for (crit, group, week), (n, N, pct) in RESPONSE.items():
+        x = v[v["AVISITN"] == week]
+        if group != "All":
+            x = x[x["ITPPHASE"] == group]
+        got_n = int((x[f"{crit}FL"] == "Y").sum())
+        assert (got_n, len(x)) == (n, N), (crit, group, week)
+        assert round_half_up(100 * got_n / len(x)) == pct
+
+
+def test_raw_forms_reproduce_published_figures(default_export):
+    """A plain second calculation straight from the CSV files gives every published figure."""
+    _, out = default_export
+    r = rawcalc.calculate(out)
+    assert r["n"] == N_ENROLLED
+    assert round_half_up(r["age_median"]) == BASELINE["age_median"]
+    assert round_half_up(100 * r["female"] / r["n"]) == BASELINE["female_pct"]
+    assert round_half_up(r["baseplat_median"]) == BASELINE["baseplat_median"]
+    assert round_half_up(r["itpdur_median"]) == BASELINE["itpdur_median_months"]
+    assert r["phase_counts"] == BASELINE["phase_counts"]
+    for grade, pct in BASELINE["who_grade_pct"].items():
+        assert round_half_up(100 * r["who_counts"][grade] / r["n"]) == pct
+    assert statistics.median(r["doses"]) == BASELINE["dose_median"]
+    assert (min(r["doses"]), max(r["doses"])) == (BASELINE["dose_min"], BASELINE["dose_max"])
+    d = r["trtdur_months"]
+    assert round_half_up(statistics.median(d)) == BASELINE["trtdur_median_months"]
+    assert round_half_up(min(d)) == BASELINE["trtdur_min_months"]
+    assert round_half_up(max(d)) == BASELINE["trtdur_max_months"]
+    for key, (n, N, _) in RESPONSE.items():
+        assert r["response"][key] == (n, N), key
+
+
+def test_raw_calculation_agrees_with_truth_per_subject(default_export):
+    """Not only the totals: the same subjects respond in both calculations."""
+    study, out = default_export
+    r = rawcalc.calculate(out)
+    v = study.truth_visits
+    for crit in ("CRIT1", "CRIT2"):
+        for week in (6, 12, 16, 24):
+            x = v[v["AVISITN"] == week]
+            for group in PHASES:
+                y = x[x["ITPPHASE"] == group]
+                assert r["response"][(crit, group, week)] == (int((y[f"{crit}FL"] == "Y").sum()), len(y))
+
+
+def test_traps_planted_several_times(default_export):
+    """Every kind of mess listed in raw-forms.md is in the default export, several times."""
+    study, out = default_export
+    counts = study.traps["trap"].value_counts()
+    for trap in ("duplicate-row", "clumped-then-repeat", "unscheduled-closer", "same-day-repeat",
+                 "tie-later-day", "less-than", "unit-per-uL", "unit-10e4-per-uL", "unknown-unit",
+                 "label-in-other-window", "phase-decided-by-imputation", "uncoded-term",
+                 "baseline-clumped", "baseline-less-than", "baseline-per-uL"):
+        assert counts.get(trap, 0) >= 2, trap
+    lab = pd.read_csv(out / "LAB.csv", dtype=str, keep_default_na=False)
+    assert set(lab["LBORRESU"]) >= {"10^9/L", "x10E9/L", "10^3/uL", "/uL", "10^4/uL", "U/L",
+                                    "ukat/L", "umol/L", "mg/dL"}
+    dates = pd.to_datetime(lab["LBDAT"].str.title(), format="%d %b %Y")
+    assert (dates > "2025-04-14").sum() > 10  # records after the cut-off
+    assert lab.duplicated().sum() >= 2
+    assert (lab["VISIT"] == "UNSCHEDULED").sum() >= 10
+    ae = pd.read_csv(out / "AE.csv", dtype=str, keep_default_na=False)
+    coding = pd.read_csv(out / "AECODING.csv", dtype=str, keep_default_na=False)
+    coded = set(coding["AETERM"].str.strip().str.upper())
+    assert (~ae["AETERM"].str.strip().str.upper().isin(coded)).sum() >= 2
+    assert ae["AESTDAT"].str.startswith("UN").sum() >= 3  # partial dates
+    dm = pd.read_csv(out / "DM.csv", dtype=str)
+    assert not set(lab["SUBJID"]) <= set(dm["SUBJID"])  # a subject missing from DM
+
+
+def test_no_hepatic_grade3_after_baseline_before_cutoff(default_export):
+    """Published safety: no hepatic dysfunction of grade >= 3 during treatment."""
+    _, out = default_export
+    lab = pd.read_csv(out / "LAB.csv", dtype=str, keep_default_na=False)
+    ex = rawcalc.calculate(out)  # noqa: F841 (ensures the export is consistent)
+    liver = lab[lab["LBTEST"].isin(["ALT", "AST", "Total bilirubin"]) & (lab["LBORNRHI"] != "")]
+    liver = liver[pd.to_numeric(liver["LBORRES"], errors="coerce").notna()]
+    ratio = liver["LBORRES"].astype(float) / liver["LBORNRHI"].astype(float)
+    limit = np.where(liver["LBTEST"] == "Total bilirubin", 3.0, 5.0)
+    high = liver[ratio.to_numpy() > limit]
+    # the only grade >= 3 values are the planted ones: at screening or after the cut-off
+    when = pd.to_datetime(high["LBDAT"].str.title(), format="%d %b %Y")
+    assert ((high["VISIT"] == "SCREENING") | (when > "2025-04-14")).all()
+    assert len(high) >= 2
+
+
+def test_same_seed_same_bytes(tmp_path):
+    for fmt in ("csv", "xlsx"):
+        a, b = tmp_path / f"a-{fmt}", tmp_path / f"b-{fmt}"
+        simulate.write_export(simulate.build(300, seed=7), a, fmt)
+        simulate.write_export(simulate.build(300, seed=7), b, fmt)
+        names = sorted(p.name for p in a.iterdir() if p.is_file())
+        assert names and names == sorted(p.name for p in b.iterdir() if p.is_file())
+        match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+        assert mismatch == [] and errors == [], fmt
+
+
+def test_other_seed_other_data():
+    a = simulate.build(300, seed=1).forms["LAB"]
+    b = simulate.build(300, seed=2).forms["LAB"]
+    assert not a.equals(b)
+
+
+def test_shipped_study_is_the_default_simulation(default_export):
+    """The export inside the package is exactly `itp-adam simulate` with the defaults."""
+    _, out = default_export
+    names = sorted(p.name for p in shipped_study_dir().glob("*.csv"))
+    assert len(names) == 9
+    match, mismatch, errors = filecmp.cmpfiles(shipped_study_dir(), out, names, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_scaled_study_keeps_the_distributions():
+    study = simulate.build(2000, seed=11)
+    t = study.truth_subjects
+    assert len(t) == 2000
+    share = t["ITPPHASE"].value_counts(normalize=True)
+    assert abs(share["Chronic"] - 89 / 167) < 0.01
+    assert abs(t["AGE"].median() - 47) <= 1
+    assert abs(t["BASEPLAT"].median() - 9) <= 1
+    v = study.truth_visits
+    w6 = v[v["AVISITN"] == 6]
+    assert abs(len(w6) / 2000 - 160 / 167) < 0.02
+    assert abs((w6["CRIT1FL"] == "Y").mean() - 121 / 160) < 0.02
+    assert t["SUBJID"].is_unique
