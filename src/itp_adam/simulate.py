@@ -158,15 +158,19 @@ def _scale(count: int, published: int, n_pub: int, n_now: int) -> int:
 
 
 def _fmt_dates(dates: pd.Series | np.ndarray) -> np.ndarray:
-    """Dates as the capture system writes them, 'DD MON YYYY'; NaT -> ''."""
-    d = pd.DatetimeIndex(dates)
-    ok = ~d.isna()
-    out = np.full(len(d), "", dtype=object)
-    if ok.any():
-        dd = d[ok]
-        out[ok] = (pd.Index(dd.day).astype(str).str.zfill(2) + " " + MONTHS[dd.month - 1]
-                   + " " + pd.Index(dd.year).astype(str)).to_numpy()
-    return out
+    """Dates as the capture system writes them, 'DD MON YYYY'; NaT -> ''.
+
+    A study spans a few thousand distinct days: each is formatted once and the rows index
+    into the result."""
+    days = np.asarray(pd.DatetimeIndex(dates).to_numpy(dtype="datetime64[D]"))
+    uniq, inv = np.unique(days, return_inverse=True)
+    u = pd.DatetimeIndex(uniq)
+    day, month, year = (np.nan_to_num(np.asarray(x, dtype=float), nan=1).astype(int)
+                        for x in (u.day, u.month, u.year))
+    text = (pd.Index(day).astype(str).str.zfill(2) + " " + MONTHS[month - 1]
+            + " " + pd.Index(year).astype(str)).to_numpy(dtype=object)
+    text[np.isnat(uniq)] = ""
+    return text[inv.ravel()]
 
 
 def _fmt_partial(dates: pd.Series, kind: np.ndarray) -> np.ndarray:
@@ -642,9 +646,11 @@ def _trap_log(traps: list, subjid, trap: str, form: str, detail) -> None:
 
 
 def _times(rng: np.random.Generator, size: int, blank: float = 0.1) -> np.ndarray:
-    minutes = rng.integers(7 * 60 + 30, 11 * 60 + 45, size)
-    t = (pd.Index(minutes // 60).astype(str).str.zfill(2) + ":"
-         + pd.Index(minutes % 60).astype(str).str.zfill(2)).to_numpy(dtype=object)
+    """Morning sample times 'HH:MM', some blank (the time is not always collected)."""
+    minutes = np.arange(7 * 60 + 30, 11 * 60 + 45)
+    table = (pd.Index(minutes // 60).astype(str).str.zfill(2) + ":"
+             + pd.Index(minutes % 60).astype(str).str.zfill(2)).to_numpy(dtype=object)
+    t = table[rng.integers(0, len(minutes), size)]
     t[rng.random(size) < blank] = ""
     return t
 
@@ -977,13 +983,16 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
     lab = pd.concat([plat, liver], ignore_index=True)
     lab["_week"] = lab["_week"].fillna(0).astype(int)
     lab["_date"] = _date_of(trt, lab["sub"].to_numpy(), lab["_day"].to_numpy()).to_numpy()
-    lab = lab.sort_values(["sub", "_date", "LBTEST", "LBTIM"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((lab["LBTIM"].to_numpy(dtype=object).astype("U5"),
+                        pd.factorize(lab["LBTEST"], sort=True)[0],
+                        lab["_date"].to_numpy(), lab["sub"].to_numpy()))
+    lab = lab.iloc[order].reset_index(drop=True)
     lab_out = pd.DataFrame({"SUBJID": subjid[lab["sub"]], "VISIT": lab["VISIT"].to_numpy(),
                             "LBDAT": _fmt_dates(lab["_date"]), "LBTIM": lab["LBTIM"].to_numpy(),
                             "LBTEST": lab["LBTEST"].to_numpy(), "LBORRES": lab["res"].to_numpy(),
                             "LBORRESU": lab["LBORRESU"].to_numpy(), "LBORNRLO": lab["LBORNRLO"].to_numpy(),
                             "LBORNRHI": lab["LBORNRHI"].to_numpy(),
-                            "LBNAM": "Site " + s["SITEID"].to_numpy()[lab["sub"]] + " hospital laboratory"})
+                            "LBNAM": ("Site " + s["SITEID"] + " hospital laboratory").to_numpy(dtype=object)[lab["sub"]]})
     # exact duplicates of some table-week platelet records
     cand = np.flatnonzero((lab["_week"].to_numpy() > 0) & (lab["_trap"].to_numpy() == "")
                           & (lab["LBTEST"].to_numpy() == "Platelet count"))
