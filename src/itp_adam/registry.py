@@ -19,6 +19,7 @@ _BUILTIN_MODULES = (
     "itp_adam.windows",
     "itp_adam.derivations",
     "itp_adam.grading",
+    "itp_adam.sdtm_derivations",
 )
 
 
