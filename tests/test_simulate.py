@@ -122,7 +122,6 @@ def test_no_hepatic_grade3_after_baseline_before_cutoff(default_export):
     """Published safety: no hepatic dysfunction of grade >= 3 during treatment."""
     _, out = default_export
     lab = pd.read_csv(out / "LAB.csv", dtype=str, keep_default_na=False)
-    ex = rawcalc.calculate(out)  # noqa: F841 (ensures the export is consistent)
     liver = lab[lab["LBTEST"].isin(["ALT", "AST", "Total bilirubin"]) & (lab["LBORNRHI"] != "")]
     liver = liver[pd.to_numeric(liver["LBORRES"], errors="coerce").notna()]
     ratio = liver["LBORRES"].astype(float) / liver["LBORNRHI"].astype(float)

@@ -150,7 +150,7 @@ def _largest_remainder(total: int, weights) -> np.ndarray:
     return out
 
 
-def _scale(count: int, published: int, n_pub: int, n_now: int) -> int:
+def _scale(count: int, n_pub: int, n_now: int) -> int:
     """A count scaled from the published study size to this size (exact at n_now = n_pub)."""
     if n_now == n_pub:
         return count
@@ -216,10 +216,10 @@ def _plan_counts(n: int) -> dict:
     phase_n = _largest_remainder(n, PUB_PHASE)
     plan = {"phase_n": phase_n, "cum": {}, "missed": {}, "evaluable": {}, "r30": {}, "r100": {}}
     for w in TABLE_WEEKS:
-        ev = np.array([_scale(PUB_EVALUABLE[w][p], 0, PUB_PHASE[p], phase_n[p]) for p in range(3)])
+        ev = np.array([_scale(PUB_EVALUABLE[w][p], PUB_PHASE[p], phase_n[p]) for p in range(3)])
         if n == PUB_N:
             ev = np.array(PUB_EVALUABLE[w])
-        ms = np.array([_scale(MISSED[w][p], 0, PUB_PHASE[p], phase_n[p]) for p in range(3)])
+        ms = np.array([_scale(MISSED[w][p], PUB_PHASE[p], phase_n[p]) for p in range(3)])
         plan["evaluable"][w] = ev
         plan["missed"][w] = ms
         plan["cum"][w] = ev + ms
@@ -395,7 +395,7 @@ def _diagnosis(s: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
     # traps: partial dates where the imputation rule decides the phase
     trap = np.full(n, "", dtype=object)
-    ty, tm, td = trt.dt.year.to_numpy(), trt.dt.month.to_numpy(), trt.dt.day.to_numpy()
+    ty = trt.dt.year.to_numpy()
     n_each = max(1, int(np.floor(n / PUB_N + 0.5)))
     taken = np.zeros(n, bool)
 
@@ -433,14 +433,13 @@ def _diagnosis(s: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     s["ITPDURM"] = (trt - imputed).dt.days / DAYS_PER_MONTH
     s["diag_trap"] = trap
     assert (np.select([s["ITPDURM"] <= 3, s["ITPDURM"] <= 12], [0, 1], 2) == ph).all()
-    del tm, td
     return s
 
 
 # ---------------------------------------------------------------------------------------
 # truth: visit level
 # ---------------------------------------------------------------------------------------
-def _visit_grid(s: pd.DataFrame, rng: np.random.Generator, plan: dict) -> pd.DataFrame:
+def _visit_grid(s: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Scheduled visits (subject x nominal visit) with their study day, for every visit
     that happened before the follow-up ended (or, for ongoing subjects, the extraction)."""
     n = len(s)
@@ -626,7 +625,7 @@ def build(n: int = PUB_N, seed: int = 20250414) -> SimulatedStudy:
     s = _subjects(n, rng, plan)
     s = _diagnosis(s, rng)
     c = _categories(s, rng, plan)
-    g = _visit_grid(s, rng, plan)
+    g = _visit_grid(s, rng)
     g = _platelets(s, g, c, rng)
     ex = _exposure(s, g, rng)
     traps: list[pd.DataFrame] = []
