@@ -705,6 +705,10 @@ def _lab_platelets(s, g, c, rng, traps) -> pd.DataFrame:
         used[subs] = True
         _trap_log(traps, s["SUBJID"].to_numpy()[subs], "label-in-other-window", "LAB",
                   f"WEEK {w} dated outside the Week {w} window")
+    def row_of_subject(mask: np.ndarray) -> np.ndarray:
+        """Per subject, the position of its one record in `mask` (NaN when it has none)."""
+        return pd.Series(np.flatnonzero(mask), index=sub[mask]).reindex(np.arange(n)).to_numpy()
+
     def fmt0(v: np.ndarray) -> np.ndarray:
         return _fmt_num(np.asarray(v, dtype=float), 0)
 
@@ -721,7 +725,7 @@ def _lab_platelets(s, g, c, rng, traps) -> pd.DataFrame:
         ev = ev_tab[w].to_numpy()
         cat = cat_tab[w].to_numpy()
         at = (week == w) & (rec["VISIT"].to_numpy() != "UNSCHEDULED")
-        row_of = pd.Series(np.flatnonzero(at), index=sub[at]).reindex(np.arange(n)).to_numpy()
+        row_of = row_of_subject(at)
         tgt = WEEK_TARGET[w]
         detail = f"Week {w}"
         # (1) CLUMPED sample on the target day, valid repeat two days later
@@ -773,8 +777,8 @@ def _lab_platelets(s, g, c, rng, traps) -> pd.DataFrame:
     # baseline traps
     base = s["BASEPLAT"].to_numpy()
     vis = rec["VISIT"].to_numpy()
-    d1 = pd.Series(np.flatnonzero(vis == "DAY 1"), index=sub[vis == "DAY 1"]).reindex(np.arange(n)).to_numpy()
-    sc = pd.Series(np.flatnonzero(vis == "SCREENING"), index=sub[vis == "SCREENING"]).reindex(np.arange(n)).to_numpy()
+    d1 = row_of_subject(vis == "DAY 1")
+    sc = row_of_subject(vis == "SCREENING")
     i = pick(base <= 9)  # Day 1 clumped: the screening sample is the baseline
     rec.loc[d1[i], ["res", "_std", "_trap"]] = ["CLUMPED", np.nan, "baseline-clumped"]
     rec.loc[sc[i], "res"], rec.loc[sc[i], "_std"] = fmt0(base[i]), base[i].astype(float)
