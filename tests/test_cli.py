@@ -23,12 +23,40 @@ def test_simulate_xlsx(tmp_path):
     assert (tmp_path / "raw-export.xlsx").stat().st_size > 10_000
 
 
-def test_run_on_shipped_study_says_where_it_stops(tmp_path, capsys):
-    assert main(["run", "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert "LAB" in out and "5539 rows" in out
-    assert "This version stops here" in out
-    assert not (tmp_path / "out").exists()
+def test_run_writes_the_output_folder_and_replaces_an_earlier_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"outputs in {out.absolute()}" in said and "data issues:" in said
+    for name in ("run.json", "data-issues.csv", "sdtm/dm.xpt", "sdtm/trace.csv"):
+        assert (out / name).is_file(), name
+    (out / "sdtm" / "stale.txt").write_text("from an earlier run")
+    assert main(["run", "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert not (out / "sdtm" / "stale.txt").exists()  # replaced as a whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_run_refuses_a_foreign_folder_or_a_file(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    assert main(["run", "--out", str(folder)]) == 2
+    assert "not an earlier run's output" in capsys.readouterr().err
+    assert (folder / "notes.txt").read_text() == "keep me"
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    assert main(["run", "--out", str(file)]) == 2
+    assert "exists and is a file" in capsys.readouterr().err
+
+
+def test_failed_run_keeps_the_previous_output(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--quiet"]) == 0
+    before = (out / "run.json").read_bytes()
+    assert main(["run", "--out", str(out), "--raw", str(tmp_path / "missing")]) == 2
+    assert (out / "run.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_bad_input_exit_2_without_traceback(tmp_path, capsys):

@@ -270,7 +270,7 @@ def test_missing_key_points_at_the_variable(tmp_path):
 def test_source_needs_exactly_one_kind(tmp_path):
     file, message = spec_error(tmp_path, edit({22: "    source: {constant: X, form: LAB}"}))
     assert message == (f"{file}, line 22: dataset XX, variable XXTESTCD: source: needs exactly one "
-                       "of: form (with column), constant, derivation (with args), from")
+                       "of: form (with column), constant, derivation (with args), from, step, cases")
 
 
 def test_duplicate_yaml_key(tmp_path):

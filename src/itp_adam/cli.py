@@ -36,24 +36,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .layout import load_layout
     from .paths import default_specs_dir, shipped_study_dir
-    from .reader import read_export
+    from .pipeline import run
 
     specs = args.specs or default_specs_dir()
     raw = args.raw or shipped_study_dir()
-    say = (lambda *a: None) if args.quiet else print
-    layout = load_layout(specs)
-    export = read_export(raw, layout)
-    say(f"read {export.kind} export {raw}")
-    for name, df in export.forms.items():
-        n_subj = df["SUBJID"].nunique() if "SUBJID" in df else "-"
-        say(f"  {name:<9} {len(df):>8} rows  {n_subj:>6} subjects")
-    for note in export.notes:
-        say(f"  note: {note['rule']} ({note.get('form', '')} {note.get('column', note.get('value', ''))})")
-    say("raw data read and checked: every form and required column is present and every value "
-        "has its column's type.\nThis version stops here: the SDTM, ADaM and results stages are "
-        f"not built yet, so nothing was written to {args.out}.")
+    say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
+    result = run(raw, specs, args.out, say)
+    counts = result.issue_counts
+    say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
+    say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")
+    say(f"  data issues: {counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings, "
+        f"{counts.get('info', 0)} notes - see {result.out / 'data-issues.csv'}")
     return 0
 
 

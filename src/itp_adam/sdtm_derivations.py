@@ -92,3 +92,30 @@ def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_v
     treated = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)["subject"]
     is_treated = _text(df[subjid]).isin(set(treated)).to_numpy(dtype=bool)
     return pd.Series(np.where(is_treated, value, untreated_value), index=df.index, dtype="str")
+
+
+@derivation("seq")
+def seq(df: pd.DataFrame, by_vars: list[str], order: list[str]) -> pd.Series:
+    """Sequence number --SEQ: 1, 2, ... within ``by_vars`` (usually USUBJID) in ``order``."""
+    ordered = df.sort_values([*by_vars, *order], kind="stable")
+    numbers = ordered.groupby(by_vars, sort=False).cumcount() + 1
+    return numbers.reindex(df.index).astype("float64")
+
+
+@derivation("study_day")
+def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str = "RFSTDTC",
+              subject: str = "USUBJID") -> pd.Series:
+    """Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
+    (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
+    Empty when either date is partial or missing."""
+    refs = pd.Series(reference[ref_dtc].to_numpy(), index=reference[subject].to_numpy())
+    ref = _complete_dates(pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy()))
+    date = _complete_dates(df[dtc].reset_index(drop=True))
+    days = (date - ref).dt.days.astype("float64")
+    return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)
+
+
+def _complete_dates(iso: pd.Series) -> pd.Series:
+    """The date part of ISO values that have a complete date, else NaT."""
+    text = _text(iso).str.slice(0, 10)
+    return pd.to_datetime(text.where(text.str.len() == 10, None), format="%Y-%m-%d")

@@ -374,7 +374,13 @@ class StudyRef(_Model):
     study: str
 
 
-ArgValue = Annotated[FormRef | StudyRef | Any, Field(union_mode="left_to_right")]
+class DatasetRef(_Model):
+    """A derivation argument ``{dataset: DM}``: the runner passes that built dataset's frame."""
+
+    dataset: SasName
+
+
+ArgValue = Annotated[FormRef | StudyRef | DatasetRef | Any, Field(union_mode="left_to_right")]
 
 
 class DerivationSource(_Model):
@@ -399,31 +405,87 @@ class CopySource(_Model):
         return self.from_.split(".")[-1]
 
 
-_SOURCE_TAGS = {"form": "Column", "constant": "Constant", "derivation": "Derivation", "from": "Copy"}
+class StepSource(_Model):
+    """A variable made by one of the dataset's ``steps``: ``{step: baseline}``."""
+
+    step: str
+
+
+_SOURCE_TAGS = {"form": "Column", "constant": "Constant", "derivation": "Derivation", "from": "Copy",
+                "step": "Step", "cases": "Cases"}
 
 
 def _source_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {ColumnSource: "Column", ConstantSource: "Constant",
-                DerivationSource: "Derivation", CopySource: "Copy"}.get(type(value))
+        return {ColumnSource: "Column", ConstantSource: "Constant", DerivationSource: "Derivation",
+                CopySource: "Copy", StepSource: "Step", CasesSource: "Cases"}.get(type(value))
     if not isinstance(value, dict):
         return None
     kinds = [key for key in _SOURCE_TAGS if key in value]
     return _SOURCE_TAGS[kinds[0]] if len(kinds) == 1 else None
 
 
-Source = Annotated[
+SimpleSource = Annotated[
     Annotated[ColumnSource, Tag("Column")]
     | Annotated[ConstantSource, Tag("Constant")]
     | Annotated[DerivationSource, Tag("Derivation")]
-    | Annotated[CopySource, Tag("Copy")],
+    | Annotated[CopySource, Tag("Copy")]
+    | Annotated[StepSource, Tag("Step")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",
         custom_error_message="needs exactly one of: form (with column), constant, "
-        "derivation (with args), from",
+        "derivation (with args), from, step",
     ),
 ]
+
+
+class CasesSource(_Model):
+    """A source per record group (``records`` of the dataset): ``{cases: {ITP: ..., SPLEN: ...}}``."""
+
+    cases: dict[str, SimpleSource] = Field(min_length=1)
+
+
+Source = Annotated[
+    Annotated[ColumnSource, Tag("Column")]
+    | Annotated[ConstantSource, Tag("Constant")]
+    | Annotated[DerivationSource, Tag("Derivation")]
+    | Annotated[CopySource, Tag("Copy")]
+    | Annotated[StepSource, Tag("Step")]
+    | Annotated[CasesSource, Tag("Cases")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="needs exactly one of: form (with column), constant, "
+        "derivation (with args), from, step, cases",
+    ),
+]
+
+
+class RecordGroup(_Model):
+    """One group of records of a dataset built from several record kinds (e.g. MH: the ITP
+    diagnosis and the splenectomy, both one per ITPHX row). Groups are stacked in order."""
+
+    group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    form: str
+    description: str | None = None
+
+
+class InputData(_Model):
+    """Where an ADaM dataset's records start: a built dataset, optionally filtered."""
+
+    dataset: SasName
+    filter: str | None = None  # a pandas query over the dataset's variables, e.g. "LBTESTCD in ['PLAT']"
+
+
+class Step(_Model):
+    """A derivation that adds variables to the whole working frame (admiral style):
+    called as ``derivation(frame, **args)`` and returning the new frame."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    derivation: str
+    args: dict[str, ArgValue] = Field(default_factory=dict)
+    description: str | None = None
 
 Origin = Literal["Collected", "Derived", "Assigned", "Predecessor", "Protocol"]
 
@@ -453,6 +515,9 @@ class Dataset(_Model):
     keys: list[str] = Field(min_length=1)
     sort: list[str] = Field(min_length=1)
     forms: list[str] = Field(default_factory=list)
+    records: list[RecordGroup] = Field(default_factory=list)
+    input: InputData | None = None
+    steps: list[Step] = Field(default_factory=list)
     variables: list[Variable] = Field(min_length=1)
     _file: str = PrivateAttr(default="")
     _lines: dict[YamlPath, int] = PrivateAttr(default_factory=dict)
@@ -767,6 +832,17 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
     for index, form in enumerate(dataset.forms):
         if form not in layout.forms:
             problems.append((("forms", index), _unknown("raw form", form, layout.forms, "in raw.yaml")))
+    for index, group in enumerate(dataset.records):
+        if group.form not in layout.forms:
+            problems.append((("records", index, "form"),
+                             _unknown("raw form", group.form, layout.forms, "in raw.yaml")))
+    step_ids: set[str] = set()
+    for index, step in enumerate(dataset.steps):
+        if step.id in step_ids:
+            problems.append((("steps", index, "id"), f"step {step.id} is defined twice"))
+        step_ids.add(step.id)
+        problems += _derivation_problems(step, ("steps", index), layout, study)
+    groups = [group.group for group in dataset.records]
     for index, var in enumerate(dataset.variables):
         here: YamlPath = ("variables", index)
         if var.name in names:
@@ -775,11 +851,15 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
         if var.codelist is not None and var.codelist not in codelists:
             problems.append(((*here, "codelist"), _unknown("codelist", var.codelist, codelists)))
         source, at = var.source, (*here, "source")
-        if isinstance(source, ColumnSource):
-            problems += _raw_column_problems(layout, source.form, source.column,
-                                             (*at, "form"), (*at, "column"))
-        elif isinstance(source, DerivationSource):
-            problems += _derivation_problems(source, at, layout, study)
+        if isinstance(source, CasesSource):
+            for group in sorted(set(groups) ^ set(source.cases)):
+                where = (*at, "cases", group) if group in source.cases else (*at, "cases")
+                problems.append((where, f"cases must name each record group ({', '.join(groups)})"
+                                 if groups else "cases need record groups (records: in the dataset)"))
+            for group, case in source.cases.items():
+                problems += _source_problems(case, (*at, "cases", group), layout, study, step_ids)
+        else:
+            problems += _source_problems(source, at, layout, study, step_ids)
     all_names = {var.name for var in dataset.variables}
     for index, var in enumerate(dataset.variables):
         source = var.source
@@ -795,6 +875,17 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
     return problems
 
 
+def _source_problems(source: object, at: YamlPath, layout: RawLayout, study: Study | None,
+                     step_ids: set[str]) -> list[tuple[YamlPath, str]]:
+    if isinstance(source, ColumnSource):
+        return _raw_column_problems(layout, source.form, source.column, (*at, "form"), (*at, "column"))
+    if isinstance(source, DerivationSource):
+        return _derivation_problems(source, at, layout, study)
+    if isinstance(source, StepSource) and source.step not in step_ids:
+        return [((*at, "step"), _unknown("step", source.step, step_ids, "in steps"))]
+    return []
+
+
 def _raw_column_problems(layout: RawLayout, form: str, column: str, form_at: YamlPath,
                          column_at: YamlPath) -> list[tuple[YamlPath, str]]:
     if form not in layout.forms:
@@ -805,7 +896,7 @@ def _raw_column_problems(layout: RawLayout, form: str, column: str, form_at: Yam
     return []
 
 
-def _derivation_problems(source: DerivationSource, at: YamlPath, layout: RawLayout,
+def _derivation_problems(source: DerivationSource | Step, at: YamlPath, layout: RawLayout,
                          study: Study | None) -> list[tuple[YamlPath, str]]:
     """Name registered; arguments match the function's parameters; form/study references exist."""
     if source.derivation not in derivation_names():
@@ -864,6 +955,11 @@ def load_specs(specs_dir: Path) -> Specs:
             seen[dataset.name] = datasets[dataset.name] = dataset
     for dataset in seen.values():
         problems += _predecessor_problems(dataset, seen)
+    if not problems:
+        try:
+            build_order(seen)
+        except ValueError as exc:
+            problems.append(SpecProblem(str(specs_dir), None, str(exc)))
     if problems:
         raise SpecError(problems)
     return Specs(layout, study, codelists, groups["sdtm"], groups["adam"])
@@ -885,5 +981,54 @@ def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset]) -> lis
         line = dataset.line_of("variables", index, "source", "from")
         problems.append(SpecProblem(dataset.spec_file, line, f"from {source.from_}: {message}",
                                     dataset=dataset.name, variable=var.name))
+    for path, name in _dataset_references(dataset):
+        if name not in datasets:
+            problems.append(SpecProblem(dataset.spec_file, dataset.line_of(*path),
+                                        _unknown("dataset", name, datasets, "in the specs"),
+                                        dataset=dataset.name))
     return problems
+
+
+def _dataset_references(dataset: Dataset) -> list[tuple[YamlPath, str]]:
+    """Every other dataset this one reads: input, ``{dataset: X}`` arguments, ``{from: X.V}``."""
+    refs: list[tuple[YamlPath, str]] = []
+    if dataset.input is not None:
+        refs.append((("input", "dataset"), dataset.input.dataset))
+
+    def from_args(args: dict[str, Any], at: YamlPath) -> None:
+        for arg, value in args.items():
+            if isinstance(value, DatasetRef):
+                refs.append(((*at, "args", arg), value.dataset))
+
+    for index, step in enumerate(dataset.steps):
+        from_args(step.args, ("steps", index))
+    for index, var in enumerate(dataset.variables):
+        at: YamlPath = ("variables", index, "source")
+        cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
+        for group, source in cases:
+            where = at if group is None else (*at, "cases", group)
+            if isinstance(source, DerivationSource):
+                from_args(source.args, where)
+            elif isinstance(source, CopySource) and source.dataset is not None:
+                refs.append(((*where, "from"), source.dataset))
+    return [(path, name) for path, name in refs if name != dataset.name]
+
+
+def build_order(datasets: dict[str, Dataset]) -> list[str]:
+    """Dataset names in an order where each comes after every dataset it reads.
+
+    Among datasets that are ready together, the order of ``datasets`` is kept (DM first,
+    as its file sorts, is not assumed: DM is read by most SDTM specs through its reference
+    dates). Raises ValueError naming the datasets of a cycle.
+    """
+    needs = {name: {ref for _, ref in _dataset_references(ds) if ref in datasets}
+             for name, ds in datasets.items()}
+    order: list[str] = []
+    while len(order) < len(needs):
+        ready = [name for name in needs if name not in order and needs[name] <= set(order)]
+        if not ready:
+            stuck = sorted(name for name in needs if name not in order)
+            raise ValueError(f"datasets read each other in a cycle: {', '.join(stuck)}")
+        order.append(ready[0])
+    return order
 

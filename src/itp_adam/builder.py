@@ -1,0 +1,266 @@
+"""Build one dataset from its spec: the evaluator of the spec language (``docs/specs.md``).
+
+The same evaluator builds SDTM and ADaM datasets. In order:
+
+1. **Records.** The working frame starts as the dataset's raw ``forms`` (SDTM), its
+   ``records`` groups stacked (one copy of the group's form per group, column ``_GROUP``
+   naming the group), or its ``input`` dataset with the optional filter (ADaM).
+2. **Direct variables**, in spec order: ``form``/``column``, ``constant``, ``derivation``
+   (a function returning one value per record), ``from`` (a variable of this dataset, of the
+   input dataset, or of another dataset matched by ``USUBJID``) and ``cases`` (one of those
+   per record group). Each is added to the working frame, so later ones can use it.
+3. **Steps**, in order: admiral-style functions taking and returning the whole frame.
+4. **Step variables**: ``{step: S}`` takes the column of that name made by step ``S``.
+5. Types are enforced (Char -> text with ``""`` missing, Num -> float), records are sorted
+   by ``sort``, and the keys are checked to be unique.
+
+The returned frame holds the spec's variables in spec order plus the trace columns
+``_FORM`` and ``_ROW`` (raw form and row of each SDTM record) when the records came from
+raw forms. A raw value outside its codelist is kept as collected and reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import issues
+from .errors import InputError
+from .registry import get_derivation
+from .spec import (
+    CasesSource,
+    Codelist,
+    ColumnSource,
+    ConstantSource,
+    CopySource,
+    Dataset,
+    DatasetRef,
+    DerivationSource,
+    FormRef,
+    StepSource,
+    Study,
+    StudyRef,
+)
+
+TRACE = ["_FORM", "_ROW"]
+SUBJECT_KEY = "USUBJID"
+
+
+class BuildError(InputError):
+    """A dataset could not be built from its spec and the data (names the spec place)."""
+
+
+def build_dataset(spec: Dataset, *, forms: dict[str, pd.DataFrame], built: dict[str, pd.DataFrame],
+                  study: Study, codelists: dict[str, Codelist]) -> pd.DataFrame:
+    """Evaluate ``spec`` over the prepared raw ``forms`` and the datasets ``built`` so far."""
+    context = _Context(spec, forms, built, study, codelists)
+    work = context.records()
+    for index, var in enumerate(spec.variables):
+        if isinstance(var.source, StepSource):
+            continue
+        work[var.name] = context.values(work, index)
+    for index, step in enumerate(spec.steps):
+        function = get_derivation(step.derivation)
+        result = _call(function, work, context.args(step.args), spec, ("steps", index), step.id)
+        if not isinstance(result, pd.DataFrame):
+            raise context.error(("steps", index), f"step {step.id}: derivation {step.derivation} "
+                                "returns values for one variable, not a data frame; use it as a "
+                                "variable source")
+        work = result
+    for index, var in enumerate(spec.variables):
+        if isinstance(var.source, StepSource) and var.name not in work:
+            raise context.error(("variables", index, "source"),
+                                f"step {var.source.step} did not make variable {var.name}")
+    return context.finish(work)
+
+
+class _Context:
+    """What the evaluation of one dataset needs, and the errors it raises."""
+
+    def __init__(self, spec: Dataset, forms: dict[str, pd.DataFrame], built: dict[str, pd.DataFrame],
+                 study: Study, codelists: dict[str, Codelist]) -> None:
+        self.spec, self.forms, self.built = spec, forms, built
+        self.study, self.codelists = study, codelists
+
+    def error(self, path: tuple[str | int, ...], message: str) -> BuildError:
+        spec = self.spec
+        variable = None
+        if len(path) >= 2 and path[0] == "variables":
+            variable = spec.variables[int(path[1])].name
+        line = spec.line_of(*path)
+        where = spec.spec_file + (f", line {line}" if line else "")
+        what = f"dataset {spec.name}" + (f", variable {variable}" if variable else "")
+        return BuildError(f"{where}: {what}: {message}", file=None)
+
+    # -- records -------------------------------------------------------------------------
+
+    def records(self) -> pd.DataFrame:
+        spec = self.spec
+        if spec.records:
+            parts = [self.forms[group.form].assign(_GROUP=group.group) for group in spec.records]
+            return pd.concat(parts, ignore_index=True)
+        if spec.input is not None:
+            frame = self.built[spec.input.dataset]
+            if spec.input.filter:
+                try:
+                    frame = frame[frame.eval(spec.input.filter).fillna(False).to_numpy(dtype=bool)]
+                except Exception as exc:  # noqa: BLE001 - any pandas error is a spec problem
+                    raise self.error(("input", "filter"), f"filter {spec.input.filter!r} "
+                                     f"cannot be evaluated: {exc}") from exc
+            return frame.reset_index(drop=True).copy()
+        if spec.forms:
+            parts = [self.forms[form] for form in spec.forms]
+            return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+        raise self.error(("name",), "needs forms, records or input to say where its records come from")
+
+    # -- direct variables ----------------------------------------------------------------
+
+    def values(self, work: pd.DataFrame, index: int) -> pd.Series:
+        var = self.spec.variables[index]
+        at: tuple[str | int, ...] = ("variables", index, "source")
+        if isinstance(var.source, CasesSource):
+            out = pd.Series(_missing(var.type, len(work)), index=work.index)
+            for group, source in var.source.cases.items():
+                rows = (work["_GROUP"] == group).to_numpy(dtype=bool)
+                if rows.any():
+                    part = self._one(work, index, source, (*at, "cases", group))
+                    out = _assign(out, rows, part)
+            values = out
+        else:
+            values = self._one(work, index, var.source, at)
+        return self._typed(values, index, work)
+
+    def _one(self, work: pd.DataFrame, index: int, source: Any, at: tuple) -> pd.Series:
+        var = self.spec.variables[index]
+        if isinstance(source, ColumnSource):
+            values = work[source.column] if source.column in work else self.forms[source.form][source.column]
+            if var.codelist is not None:
+                return self._decode(work, values, var.codelist, source.column)
+            return values
+        if isinstance(source, ConstantSource):
+            return pd.Series([source.constant] * len(work), index=work.index)
+        if isinstance(source, DerivationSource):
+            function = get_derivation(source.derivation)
+            result = _call(function, work, self.args(source.args), self.spec, at, var.name)
+            if isinstance(result, pd.DataFrame):
+                raise self.error(at, f"derivation {source.derivation} returns a data frame; "
+                                 "list it under steps and use {step: ...} as the source")
+            values = pd.Series(np.asarray(result), index=work.index) if not isinstance(
+                result, pd.Series) else result.set_axis(work.index)
+            if var.codelist is not None:
+                self._check_terms(work, values, var.codelist, var.name)
+            return values
+        if isinstance(source, CopySource):
+            return self._copy(work, source, at)
+        raise self.error(at, f"a {type(source).__name__} cannot be used here")
+
+    def _copy(self, work: pd.DataFrame, source: CopySource, at: tuple) -> pd.Series:
+        name = source.variable
+        same = source.dataset is None or (self.spec.input is not None
+                                          and source.dataset == self.spec.input.dataset)
+        if same:
+            if name not in work:
+                raise self.error(at, f"from {source.from_}: not (yet) made; a variable can copy "
+                                 "only variables above it or of the input dataset")
+            return work[name]
+        other = self.built[source.dataset]
+        if SUBJECT_KEY not in work or SUBJECT_KEY not in other:
+            raise self.error(at, f"from {source.from_}: both datasets need {SUBJECT_KEY} "
+                             f"(define {SUBJECT_KEY} above this variable)")
+        if other[SUBJECT_KEY].duplicated().any():
+            raise self.error(at, f"from {source.from_}: {source.dataset} has more than one record "
+                             f"per {SUBJECT_KEY}; use a derivation that picks one")
+        lookup = pd.Series(other[name].to_numpy(), index=other[SUBJECT_KEY].to_numpy())
+        return pd.Series(lookup.reindex(work[SUBJECT_KEY].to_numpy()).to_numpy(), index=work.index)
+
+    def _decode(self, work: pd.DataFrame, values: pd.Series, codelist: str, column: str) -> pd.Series:
+        """Raw values -> submission values; a value outside the codelist is kept and reported."""
+        mapping = self.codelists[codelist].value_map()
+        text = values.astype("string").fillna("").str.strip()
+        mapped = text.str.casefold().map(mapping)
+        unknown = mapped.isna() & text.ne("")
+        if unknown.any():
+            issues.report(work[unknown.to_numpy(dtype=bool)], column=column,
+                          values=text[unknown], severity="error", dataset=self.spec.name,
+                          rule=f"value not in codelist {codelist}: kept as collected")
+        return mapped.fillna(text).astype("str")
+
+    def _check_terms(self, work: pd.DataFrame, values: pd.Series, codelist: str, name: str) -> None:
+        allowed = {term.value for term in self.codelists[codelist].terms}
+        text = values.astype("string").fillna("")
+        unknown = ~text.isin(allowed) & text.ne("")
+        if unknown.any():
+            issues.report(work[unknown.to_numpy(dtype=bool)], column=name, values=text[unknown],
+                          severity="error", dataset=self.spec.name,
+                          rule=f"value not in codelist {codelist}")
+
+    def _typed(self, values: pd.Series, index: int, work: pd.DataFrame) -> pd.Series:
+        var = self.spec.variables[index]
+        if var.type == "Num":
+            if pd.api.types.is_datetime64_any_dtype(values):
+                return values.astype("datetime64[us]")
+            if pd.api.types.infer_dtype(values, skipna=True) == "date":
+                return pd.to_datetime(values).astype("datetime64[us]")
+            try:
+                return pd.to_numeric(values).astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise self.error(("variables", index, "type"),
+                                 f"type Num, but the values are not numbers ({exc})") from exc
+        return values.astype("string").fillna("").astype("str").set_axis(work.index)
+
+    # -- arguments -----------------------------------------------------------------------
+
+    def args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Resolve ``{form: F}``, ``{study: P}`` and ``{dataset: D}`` references."""
+        out = {}
+        for name, value in args.items():
+            if isinstance(value, FormRef):
+                out[name] = self.forms[value.form]
+            elif isinstance(value, StudyRef):
+                out[name] = self.study.resolve(value.study)
+            elif isinstance(value, DatasetRef):
+                out[name] = self.built[value.dataset]
+            else:
+                out[name] = value
+        return out
+
+    # -- finish --------------------------------------------------------------------------
+
+    def finish(self, work: pd.DataFrame) -> pd.DataFrame:
+        spec = self.spec
+        names = [var.name for var in spec.variables]
+        for index, var in enumerate(spec.variables):
+            if isinstance(var.source, StepSource):
+                work[var.name] = self._typed(work[var.name], index, work)
+        trace = [column for column in TRACE if column in work]
+        out = work[names + trace]
+        out = out.sort_values(spec.sort, kind="stable").reset_index(drop=True)
+        duplicated = out.duplicated(spec.keys, keep=False)
+        if duplicated.any():
+            first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
+            raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
+        return out
+
+
+def _call(function: Any, work: pd.DataFrame, args: dict[str, Any], spec: Dataset, at: tuple,
+          what: str) -> Any:
+    try:
+        return function(work, **args)
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the spec place, keep the cause for --debug
+        line = spec.line_of(*at)
+        where = spec.spec_file + (f", line {line}" if line else "")
+        raise BuildError(f"{where}: dataset {spec.name}: {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _missing(kind: str, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if kind == "Num" else np.full(n, "", dtype=object)
+
+
+def _assign(out: pd.Series, rows: np.ndarray, part: pd.Series) -> pd.Series:
+    values = out.to_numpy(dtype=object, copy=True)
+    values[rows] = part.to_numpy(dtype=object)[rows]
+    return pd.Series(values, index=out.index)

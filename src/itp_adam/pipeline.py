@@ -1,0 +1,170 @@
+"""The ``itp-adam run`` pipeline: raw -> SDTM -> ADaM -> results, written atomically.
+
+Everything is written into a temporary folder beside ``--out`` and moved into place only when
+every stage succeeded (``docs/design.md``, "Atomic output"), so a failed or interrupted run
+leaves the previous output as it was. ``--out`` may name an earlier run's folder (it has a
+``run.json``), which is replaced as a whole; any other non-empty folder, or a file, is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, issues
+from .errors import InputError
+from .spec import Dataset, Specs, load_specs
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output folder, row counts, data-issue counts and timings."""
+
+    out: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    issue_counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is a file or a non-empty folder not made by an earlier run."""
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is a file", file=str(out),
+                         expected="a new folder, an empty folder or an earlier run's output folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "run.json").is_file():
+        raise InputError("is a non-empty folder without a run.json, so it is not an earlier "
+                         "run's output; refusing to replace it", file=str(out),
+                         expected="a new folder, an empty folder or an earlier run's output folder")
+
+
+def run(raw: Path, specs_dir: Path, out: Path, say: Say = lambda _: None) -> RunResult:
+    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``."""
+    out = Path(out).absolute()
+    check_out(out)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
+                         expected="a folder the user can write to") from exc
+    try:
+        result = _run_into(raw, specs_dir, staging, say)
+        _publish(staging, out)
+        result.out = out
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished folder into place; an earlier run's folder is replaced as a whole."""
+    if out.exists():
+        check_out(out)  # still an earlier run's folder (or empty)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        try:
+            staging.rename(out)
+        except OSError:
+            old.rename(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
+
+
+class _Clock:
+    def __init__(self, say: Say) -> None:
+        self.say, self.timings = say, {}
+
+    def stage(self, name: str, action: Callable[[], object]):
+        self.say(f"{name} ...")
+        start = time.perf_counter()
+        value = action()
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        return value
+
+
+def _run_into(raw: Path, specs_dir: Path, folder: Path, say: Say) -> RunResult:
+    from .reader import read_export
+    from .sdtm import build_sdtm, prepare_forms, trace_table
+
+    clock = _Clock(say)
+    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
+    export = clock.stage("read", lambda: read_export(raw, specs.layout))
+    result = RunResult(out=folder)
+    with issues.collect() as log:
+        forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
+        sdtm = clock.stage("sdtm", lambda: build_sdtm(specs, forms))
+        adam: dict[str, pd.DataFrame] = {}
+        if specs.adam:
+            from .adam import build_adam
+            adam = clock.stage("adam", lambda: build_adam(specs, sdtm))
+
+    def write() -> None:
+        for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
+            (folder / group).mkdir()
+            for name, frame in datasets.items():
+                write_dataset(frame, spec_group[name], folder / group / f"{name.lower()}.xpt")
+                result.rows[name] = len(frame)
+        trace_table(sdtm, specs).to_csv(folder / "sdtm" / "trace.csv", index=False)
+        log.frame().to_csv(folder / "data-issues.csv", index=False)
+
+    clock.stage("write", write)
+    if adam:
+        from .results import write_results
+        clock.stage("results", lambda: write_results(specs, sdtm, adam, folder))
+    result.issue_counts = log.counts()
+    result.timings = clock.timings
+    _write_run_json(folder, raw, specs_dir, export.checksums(), result)
+    return result
+
+
+def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
+    """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates."""
+    from .xpt import write_xpt
+
+    names = [var.name for var in spec.variables]
+    dates = [var.name for var in spec.variables if (var.format or "").upper().startswith("DATE")]
+    write_xpt(frame[names], path, dataset=spec.name, label=spec.label,
+              column_labels={var.name: var.label for var in spec.variables}, date_columns=dates)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
+                    result: RunResult) -> None:
+    specs_dir = Path(specs_dir)
+    spec_files = sorted(p for p in specs_dir.rglob("*.yaml") if p.is_file())
+    outputs = sorted(p for p in folder.rglob("*") if p.is_file())
+    info = {
+        "package": "itp-adam",
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "pandas": pd.__version__,
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "raw": str(Path(raw).absolute()),
+        "specs": str(specs_dir.absolute()),
+        "inputs": inputs,
+        "spec_files": {str(p.relative_to(specs_dir)): _sha256(p) for p in spec_files},
+        "outputs": {str(p.relative_to(folder)): _sha256(p) for p in outputs},
+        "rows": result.rows,
+        "data_issues": result.issue_counts,
+        "timings_seconds": result.timings,
+    }
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
