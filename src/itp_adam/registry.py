@@ -20,6 +20,9 @@ _BUILTIN_MODULES = (
     "itp_adam.derivations",
     "itp_adam.grading",
     "itp_adam.sdtm_derivations",
+    "itp_adam.labs",
+    "itp_adam.events",
+    "itp_adam.adam_derivations",
 )
 
 
