@@ -213,18 +213,26 @@ class _Context:
     # -- arguments -----------------------------------------------------------------------
 
     def args(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Resolve ``{form: F}``, ``{study: P}`` and ``{dataset: D}`` references."""
-        out = {}
-        for name, value in args.items():
-            if isinstance(value, FormRef):
-                out[name] = self.forms[value.form]
-            elif isinstance(value, StudyRef):
-                out[name] = self.study.resolve(value.study)
-            elif isinstance(value, DatasetRef):
-                out[name] = self.built[value.dataset]
-            else:
-                out[name] = value
-        return out
+        """Resolve ``{form: F}``, ``{study: P}`` and ``{dataset: D}`` references, also inside
+        mappings and lists (``filter_values: {dose_above: {study: dose_above}}``)."""
+        return {name: self._resolve(value) for name, value in args.items()}
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, ref), = value.items()
+            if key in ("form", "study", "dataset") and isinstance(ref, str):
+                value = {"form": FormRef, "study": StudyRef, "dataset": DatasetRef}[key](**value)
+        if isinstance(value, FormRef):
+            return self.forms[value.form]
+        if isinstance(value, StudyRef):
+            return self.study.resolve(value.study)
+        if isinstance(value, DatasetRef):
+            return self.built[value.dataset]
+        if isinstance(value, dict):
+            return {key: self._resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(item) for item in value]
+        return value
 
     # -- finish --------------------------------------------------------------------------
 

@@ -29,12 +29,13 @@ _OPERATORS = {">=": op.ge, ">": op.gt, "<=": op.le, "<": op.lt, "==": op.eq, "!=
 _RESULT = r"^(?P<comparator>[<>])?\s*(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))$"
 
 
-def filter_mask(df: pd.DataFrame, filter: Filter) -> np.ndarray:
-    """Resolve a ``filter`` argument (see module doc) to a boolean array over ``df``'s rows."""
+def filter_mask(df: pd.DataFrame, filter: Filter, values: Mapping[str, object] | None = None) -> np.ndarray:
+    """Resolve a ``filter`` argument (see module doc) to a boolean array over ``df``'s rows;
+    ``@name`` in an expression is taken from ``values``."""
     if filter is None:
         return np.ones(len(df), dtype=bool)
     if isinstance(filter, str):
-        filter = df.eval(filter)
+        filter = df.eval(filter, local_dict=dict(values or {}))
     if isinstance(filter, pd.Series):
         if not filter.index.equals(df.index):
             raise ValueError("filter Series must have the same index as the data frame")
@@ -272,17 +273,31 @@ def derive_vars_merged(
     dataset_add: pd.DataFrame,
     by_vars: Sequence[str],
     new_vars: Sequence[str] | Mapping[str, str],
+    filter_add: Filter = None,
+    order: Sequence[OrderKey] | None = None,
+    mode: str | None = None,
+    filter_values: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Left-join variables of ``dataset_add`` onto ``df`` by ``by_vars`` (e.g. ADSL onto ADLB).
 
     ``new_vars`` is a list of names, or a mapping ``{new name: name in dataset_add}``.
-    Unmatched rows get ``""`` (text) or NaN/NaT. Raises ValueError when ``dataset_add`` has
-    duplicate keys or a new variable already exists in ``df``.
+    ``filter_add`` restricts ``dataset_add`` first; with ``order`` and ``mode`` (``first`` or
+    ``last``) one record per by-group is taken, as admiral's ``derive_vars_merged`` (e.g. the
+    first dosing record with dose > 0 gives TRTSDT). Unmatched rows get ``""`` (text) or
+    NaN/NaT. Raises ValueError when ``dataset_add`` still has duplicate keys or a new variable
+    already exists in ``df``.
     """
     renames = dict(new_vars) if isinstance(new_vars, Mapping) else {name: name for name in new_vars}
     existing = sorted(set(renames) & set(df.columns))
     if existing:
         raise ValueError(f"variables already in the data frame: {existing}")
+    dataset_add = dataset_add[filter_mask(dataset_add, filter_add, filter_values)]
+    if (order is None) != (mode is None):
+        raise ValueError("order and mode go together: give both or neither")
+    if order is not None:
+        keys = [(dataset_add[name], ascending) for name, ascending in _order_keys(order)]
+        picked = _select_extreme(dataset_add, by_vars, keys, np.ones(len(dataset_add), bool), mode)
+        dataset_add = dataset_add[picked]
     duplicated = dataset_add.duplicated(list(by_vars))
     if duplicated.any():
         keys = dataset_add.loc[duplicated, list(by_vars)].drop_duplicates().head(5).to_dict("records")

@@ -687,6 +687,8 @@ class Study(_Model):
                 value = getattr(value, part)
             elif isinstance(value, dict) and part in value:
                 value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]  # response.criteria.0.threshold
             else:
                 raise KeyError(path)
         return _plain(value)

@@ -1,0 +1,109 @@
+"""ADaM derivations beyond the core library, with hand-worked values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itp_adam.adam_derivations import (
+    derive_var_case,
+    derive_var_flag,
+    derive_var_merged_baseline,
+    derive_var_merged_exist_flag,
+    derive_var_result_value,
+    derive_vars_assign,
+    derive_vars_cut,
+    map_values,
+)
+from itp_adam.derivations import derive_vars_merged
+
+
+def test_result_value_takes_the_number_of_a_comparator_and_never_a_text():
+    df = pd.DataFrame({"LBSTRESC": ["12.5", "<5", ">400", "CLUMPED", "", "NOT DONE"]})
+    got = derive_var_result_value(df, "LBSTRESC")["AVAL"].tolist()
+    assert got[:3] == [12.5, 5.0, 400.0]
+    assert np.isnan(got[3:]).all()
+
+
+def test_flag_with_a_study_parameter_and_missing_values():
+    df = pd.DataFrame({"SAFFL": ["Y", "Y", "N"], "BASEPLAT": [9.0, np.nan, 12.0],
+                       "AEBODSYS": ["Hepatobiliary disorders", "x", "y"]})
+    assert derive_var_flag(df, "FASFL", "SAFFL == 'Y' and BASEPLAT == BASEPLAT")["FASFL"].tolist() == [
+        "Y", "N", "N"]
+    got = derive_var_flag(df, "HEPATFL", "AEBODSYS in @soc", false_value="", soc=["y"])
+    assert got["HEPATFL"].tolist() == ["", "", "Y"]
+
+
+def test_case_first_match_wins_and_copies_a_variable():
+    df = pd.DataFrame({"DSDECOD": ["ONGOING", "", "ADVERSE EVENT"]})
+    status = derive_var_case(df, "EOTSTT", [{"when": "DSDECOD == 'ONGOING' or DSDECOD == ''",
+                                             "value": "ONGOING"}], default="DISCONTINUED")
+    assert status["EOTSTT"].tolist() == ["ONGOING", "ONGOING", "DISCONTINUED"]
+    reason = derive_var_case(status, "DCTREAS", [{"when": "EOTSTT == 'DISCONTINUED'",
+                                                  "value": {"var": "DSDECOD"}}])
+    assert reason["DCTREAS"].tolist() == ["", "", "ADVERSE EVENT"]
+
+
+def test_assign_only_on_filtered_rows():
+    df = pd.DataFrame({"ABLFL": ["Y", ""], "AVISIT": ["", "Week 1"], "AVISITN": [np.nan, 1.0]})
+    got = derive_vars_assign(df, "ABLFL == 'Y'", {"AVISIT": "Baseline", "AVISITN": 0})
+    assert got["AVISIT"].tolist() == ["Baseline", "Week 1"]
+    assert got["AVISITN"].tolist() == [0.0, 1.0]
+
+
+def test_cut_puts_a_value_equal_to_a_cut_in_the_category_below():
+    df = pd.DataFrame({"ITPDURM": [0.0, 3.0, 3.0001, 12.0, 12.01, np.nan]})
+    got = derive_vars_cut(df, "ITPDURM", [3, 12], ["Newly diagnosed", "Persistent", "Chronic"],
+                          "ITPPHASE", "ITPPHASN")
+    assert got["ITPPHASE"].tolist() == ["Newly diagnosed", "Newly diagnosed", "Persistent",
+                                        "Persistent", "Chronic", ""]
+    assert got["ITPPHASN"].tolist()[:5] == [1, 1, 2, 2, 3] and np.isnan(got["ITPPHASN"].iloc[5])
+    with pytest.raises(ValueError, match="2 cuts need 3 labels"):
+        derive_vars_cut(df, "ITPDURM", [3, 12], ["a", "b"], "X")
+
+
+def test_merged_exist_flag():
+    adsl = pd.DataFrame({"USUBJID": ["A", "B", "C"]})
+    ex = pd.DataFrame({"USUBJID": ["A", "A", "B"], "EXDOSE": [0.0, 5.0, 0.0]})
+    got = derive_var_merged_exist_flag(adsl, ex, ["USUBJID"], "SAFFL", "EXDOSE > 0")
+    assert got["SAFFL"].tolist() == ["Y", "N", "N"]
+
+
+def test_merged_first_record_after_filter_with_a_study_value():
+    adsl = pd.DataFrame({"USUBJID": ["A", "B"]})
+    ex = pd.DataFrame({"USUBJID": ["A", "A", "A", "B"],
+                       "EXSTDTC": ["2024-01-10", "2024-01-01", "2024-02-01", "2024-03-01"],
+                       "EXDOSE": [5.0, 0.0, 7.5, 0.0]})
+    got = derive_vars_merged(adsl, ex, ["USUBJID"], {"DOSESTRT": "EXDOSE"},
+                             filter_add="EXDOSE > @dose_above", filter_values={"dose_above": 0},
+                             order=["EXSTDTC"], mode="first")
+    assert got["DOSESTRT"].iloc[0] == 5.0 and np.isnan(got["DOSESTRT"].iloc[1])
+    with pytest.raises(ValueError, match="order and mode"):
+        derive_vars_merged(adsl, ex, ["USUBJID"], ["EXDOSE"], order=["EXSTDTC"])
+
+
+def test_merged_baseline_lookback_ties_comparators_and_texts():
+    adsl = pd.DataFrame({"USUBJID": ["A", "B", "C", "D"],
+                         "TRTSDT": pd.to_datetime(["2024-03-01"] * 4)})
+    lb = pd.DataFrame({
+        "USUBJID": ["A", "A", "A", "B", "B", "C", "C", "D"],
+        "LBTESTCD": "PLAT",
+        # A: same day twice, the timed 09:00 sample wins over the untimed one and 08:00
+        # B: CLUMPED on the day (not an assessment) -> the 28-day-old sample
+        # C: <5 on the day counts as 5; a later (post-dose) sample is ignored
+        # D: only a sample 29 days before -> no baseline
+        "LBDTC": ["2024-03-01T09:00", "2024-03-01", "2024-03-01T08:00", "2024-03-01",
+                  "2024-02-02", "2024-03-01", "2024-03-02", "2024-01-31"],
+        "LBSEQ": [3, 2, 1, 2, 1, 1, 2, 1],
+        "LBSTRESC": ["20", "21", "22", "CLUMPED", "11", "<5", "40", "8"],
+    })
+    got = derive_var_merged_baseline(adsl, lb, ["USUBJID"], "LBSTRESC", "LBDTC", "TRTSDT", 28,
+                                     ["LBDTC", "LBSEQ"], "BASEPLAT", filter_add="LBTESTCD == 'PLAT'")
+    assert got["BASEPLAT"].tolist()[:3] == [20.0, 11.0, 5.0] and np.isnan(got["BASEPLAT"].iloc[3])
+
+
+def test_map_values_with_default():
+    df = pd.DataFrame({"PARAMCD": ["PLAT", "XYZ"]})
+    assert map_values(df, "PARAMCD", {"PLAT": "Platelet count (10^9/L)"}).tolist() == [
+        "Platelet count (10^9/L)", ""]
