@@ -373,7 +373,9 @@ def test_codelist_duplicate_raw_value_and_syntax_error(tmp_path):
 
 def test_predecessor_variable_checked_across_datasets(tmp_path):
     specs = _specs_copy(tmp_path)
-    (specs / "adam").mkdir()
+    for spec in (specs / "adam").glob("*.yaml"):  # only this test's ADSL
+        spec.unlink()
+    (specs / "adam").mkdir(exist_ok=True)
     adsl = specs / "adam" / "adsl.yaml"
     adsl.write_text("name: ADSL\n"                                      # 1
                     "label: Subject-Level Analysis Dataset\n"           # 2

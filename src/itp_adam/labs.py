@@ -1,3 +1,282 @@
-"""placeholder"""
+"""SDTM findings and exposure derivations: EX periods at the cut-off (EX), lab
+standardisation and normal range indicator (LB), nominal visit numbers (LB, RS).
+
+Every function is registered by name for the dataset specs (``specs/sdtm/ex.yaml``,
+``lb.yaml``, ``rs.yaml``) and works on whole columns: no loop over records or subjects.
+Each data problem a rule handles is reported to the run's data-issues log
+(:func:`itp_adam.issues.report`), naming the dataset from the frame's ``DOMAIN`` column.
+
+SAP "Laboratory standardisation" (factors and standard units from ``study.yaml``
+``unit_conversion``, passed as ``conversion``):
+
+=================================  ===========================  =========  ==========
+reported result (LBORRES)          LBSTRESC                     LBSTRESN   LBSTRESU
+=================================  ===========================  =========  ==========
+number, known unit                 number x factor, as text     same       standard
+``<N`` / ``>N``, known unit        sign + N x factor (``<5``)   empty      standard
+text (``CLUMPED``, ``NOT DONE``)   as given                     empty      empty
+number or ``<N``, unknown unit     empty (data issue)           empty      empty
+=================================  ===========================  =========  ==========
+
+Numbers become text with at most ``significant`` (10) significant digits and no trailing
+zeros, so binary noise never shows (``0.12 ukat/L x 60`` -> ``7.2``, ``25000 /uL`` -> ``25``);
+LBSTRESN is that text read back, so the two always agree.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import issues
+from .dates import _text, raw_date_to_iso
+from .derivations import parse_result
+from .registry import derivation
+
+ConversionTable = Mapping[str, Mapping[str, object]]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _dataset(df: pd.DataFrame) -> str:
+    """The dataset name for data-issue reports: the frame's DOMAIN (``""`` if none yet)."""
+    if "DOMAIN" in df and len(df):
+        return str(df["DOMAIN"].iloc[0])
+    return ""
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Raw complete ``DD MON YYYY`` dates (or ISO dates) as datetimes, NaT when blank/partial."""
+    text = _text(values)
+    iso = text.where(text.str.match(r"^\d{4}-"), raw_date_to_iso(values)[0])
+    day = iso.str.slice(0, 10)
+    return pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
+
+
+def _number_text(values: np.ndarray | pd.Series, significant: int = 10) -> np.ndarray:
+    """Numbers as text with at most ``significant`` significant digits and no trailing zeros
+    (``25.0`` -> ``"25"``, ``7.199999999999999`` -> ``"7.2"``); NaN -> ``""``."""
+    numbers = np.asarray(pd.to_numeric(pd.Series(values)).to_numpy(dtype="float64", na_value=np.nan))
+    text = np.char.mod(f"%.{int(significant)}g", numbers).astype(object)
+    text[np.isnan(numbers)] = ""
+    return text
+
+
+def _factor(tests: pd.Series, units: pd.Series, conversion: ConversionTable) -> np.ndarray:
+    """Per row, the factor taking ``units`` to the standard unit of ``tests`` (NaN if unknown)."""
+    pairs = [(str(test), str(unit).strip(), float(factor))
+             for test, by_unit in conversion["factors"].items() for unit, factor in by_unit.items()]
+    table = pd.Series([f for _, _, f in pairs],
+                      index=pd.MultiIndex.from_tuples([(t, u) for t, u, _ in pairs]), dtype="float64")
+    keys = pd.MultiIndex.from_arrays([_text(tests).to_numpy(), _text(units).to_numpy()])
+    return table.reindex(keys).to_numpy(dtype="float64")
+
+
+def _standard_unit(tests: pd.Series, conversion: ConversionTable) -> np.ndarray:
+    units = {str(test): str(unit) for test, unit in conversion["standard_units"].items()}
+    return _text(tests).map(units).fillna("").to_numpy(dtype=object)
+
+
+class _Standardised:
+    """The SAP standardisation of one result column (see the module doc), computed once."""
+
+    def __init__(self, df: pd.DataFrame, result: str, unit: str, test: str,
+                 conversion: ConversionTable, significant: int = 10) -> None:
+        parsed = parse_result(df[result])
+        self.result = _text(df[result])
+        self.value = parsed["value"].to_numpy(dtype="float64")
+        self.comparator = parsed["comparator"].to_numpy(dtype=object)
+        self.is_text = parsed["is_text"].to_numpy(dtype=bool)
+        self.factor = _factor(df[test], df[unit], conversion)
+        self.standard_unit = _standard_unit(df[test], conversion)
+        self.numeric = ~np.isnan(self.value)
+        self.known = ~np.isnan(self.factor) & (self.standard_unit != "")
+        self.converted = self.numeric & self.known
+        self.text = _number_text(np.where(self.converted, self.value * np.nan_to_num(self.factor), np.nan),
+                                 significant)
+        self.unknown_unit = self.numeric & ~self.known
+
+
+# --------------------------------------------------------------------------------------------
+# visits and numbers as text
+
+
+@derivation("number_text")
+def number_text(df: pd.DataFrame, column: str, significant: int = 10) -> pd.Series:
+    """A numeric column as text, at most ``significant`` significant digits, no trailing zeros
+    (``125.0`` -> ``"125"``, ``3.4`` -> ``"3.4"``); missing -> ``""`` (e.g. LBORNRLO)."""
+    return pd.Series(_number_text(df[column], significant), index=df.index, dtype="str")
+
+
+@derivation("visitnum")
+def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mapping[str, float],
+             unscheduled: str = "UNSCHEDULED", increment: float = 0.01) -> pd.Series:
+    """VISITNUM of the nominal ``visit`` label from ``nums`` (label -> number, the ``num`` of
+    the VISIT codelist; labels matched ignoring case and surrounding blanks).
+
+    An ``unscheduled`` record gets the VISITNUM of the subject's last scheduled record of this
+    dataset dated on or before its ``date`` (several that day: the highest) + ``increment``;
+    with no scheduled record before it, the lowest number of ``nums`` + ``increment``.
+    A label not in ``nums`` (reported by the VISIT codelist) or an unscheduled record without
+    a date gets NaN.
+    """
+    mapping = {str(label).strip().casefold(): float(num) for label, num in nums.items()}
+    labels = _text(df[visit]).str.casefold()
+    num = labels.map(mapping).to_numpy(dtype="float64")
+    is_unscheduled = labels.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)
+    days = _dates(df[date]).to_numpy()
+    subjects = _text(df[subject]).to_numpy(dtype=object)
+    has_date = ~np.isnat(days)
+
+    scheduled = pd.DataFrame({"subject": subjects, "date": days, "num": num})[
+        ~np.isnan(num) & has_date].sort_values(["date", "num"], kind="stable")
+    wanted = pd.DataFrame({"subject": subjects, "date": days, "pos": np.arange(len(df))})[
+        is_unscheduled & has_date].sort_values("date", kind="stable")
+    out = num.copy()
+    if len(wanted):
+        found = pd.merge_asof(wanted, scheduled, on="date", by="subject", direction="backward",
+                              allow_exact_matches=True)
+        first = min(mapping.values()) if mapping else 0.0
+        out[found["pos"].to_numpy()] = np.round(found["num"].fillna(first).to_numpy() + increment, 6)
+    return pd.Series(out, index=df.index, dtype="float64")
+
+
+# --------------------------------------------------------------------------------------------
+# EX
+
+
+@derivation("exposure_end")
+def exposure_end(df: pd.DataFrame, cutoff: dt.date | str, start: str = "EXSTDAT",
+                 end: str = "EXENDAT", subject: str = "SUBJID") -> pd.Series:
+    """EXENDTC of a dosing period (SAP "Data cut-off"), with the dosing-log checks.
+
+    The raw ``end`` as ISO 8601; a period still running (blank end) or ending after
+    ``cutoff`` ends at the cut-off date. Reported to data issues:
+
+    * info: each period ended at the cut-off (column ``end``, value the raw end);
+    * warning: a period of a subject starting on or before the end of an earlier period of
+      that subject (periods ordered by start, then raw row; column ``start``);
+    * error: a period whose end is before its start (column ``end``); kept as collected.
+    """
+    limit = pd.Timestamp(cutoff)
+    starts, ends = _dates(df[start]), _dates(df[end])
+    raw_end = _text(df[end])
+    running = ends.isna().to_numpy(dtype=bool)
+    after = (ends > limit).to_numpy(dtype=bool)
+    capped = ends.where(~(running | after), limit)
+    dataset = _dataset(df)
+    issues.report(df[running], column=end, values=raw_end[running], severity="info", dataset=dataset,
+                  rule=f"dosing period still running (no end date): EXENDTC set to the data "
+                       f"cut-off {limit:%Y-%m-%d}")
+    issues.report(df[after], column=end, values=raw_end[after], severity="info", dataset=dataset,
+                  rule=f"dosing period ends after the data cut-off {limit:%Y-%m-%d}: EXENDTC set "
+                       "to the cut-off")
+
+    backwards = (ends < starts).to_numpy(dtype=bool)
+    issues.report(df[backwards], column=end, values=raw_end[backwards], severity="error",
+                  dataset=dataset, rule=f"dosing period ends before it starts ({end} before "
+                                        f"{start}): kept as collected")
+
+    periods = pd.DataFrame({"subject": _text(df[subject]).to_numpy(), "start": starts.to_numpy(),
+                            "end": capped.to_numpy(), "pos": np.arange(len(df))})
+    periods = periods.sort_values(["subject", "start", "pos"], kind="stable")
+    earlier_end = periods.groupby("subject", sort=False)["end"].cummax()
+    earlier_end = earlier_end.groupby(periods["subject"], sort=False).shift(1)
+    overlap_pos = periods.loc[(periods["start"] <= earlier_end).to_numpy(dtype=bool), "pos"].to_numpy()
+    overlap = np.zeros(len(df), dtype=bool)
+    overlap[overlap_pos] = True
+    issues.report(df[overlap], column=start, severity="warning", dataset=dataset,
+                  rule="dosing period starts on or before the end of an earlier period of the "
+                       "subject (overlapping periods): kept as collected")
+
+    iso = capped.dt.strftime("%Y-%m-%d").astype("string").fillna("").astype("str")
+    return pd.Series(iso.to_numpy(), index=df.index, dtype="str")
+
+
+# --------------------------------------------------------------------------------------------
+# LB
+
+
+@derivation("lab_stresc")
+def lab_stresc(df: pd.DataFrame, result: str, unit: str, test: str, conversion: ConversionTable,
+               significant: int = 10) -> pd.Series:
+    """LBSTRESC: the result in the standard unit as text (see the module doc table).
+
+    Reports (warning, column ``unit``) every numeric or ``<N``/``>N`` result whose unit has
+    no factor for its test in ``conversion``: LBORRES is kept, no standard value is made.
+    """
+    std = _Standardised(df, result, unit, test, conversion, significant)
+    out = np.where(std.converted, std.comparator + std.text,
+                   np.where(std.is_text, std.result.to_numpy(dtype=object), ""))
+    units = _text(df[unit])
+    issues.report(df[std.unknown_unit], column=unit, values=units[std.unknown_unit],
+                  severity="warning", dataset=_dataset(df),
+                  rule="unit not in study.yaml unit_conversion for the test: LBORRES kept, "
+                       "no standard result, unit or range")
+    return pd.Series(out, index=df.index, dtype="str")
+
+
+@derivation("lab_stresn")
+def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: ConversionTable,
+               plausible_max: Mapping[str, float] | None = None, significant: int = 10) -> pd.Series:
+    """LBSTRESN: the numeric standard result (a plain number in a known unit; empty for
+    ``<N``/``>N``, text results and unknown units).
+
+    Reports (warning, column ``result``; records kept): a negative result, and a result whose
+    standard value (``N x factor`` for ``<N``/``>N`` too) is above ``plausible_max`` of its
+    test (standard unit; tests without a limit are not checked).
+    """
+    std = _Standardised(df, result, unit, test, conversion, significant)
+    numbers = pd.to_numeric(pd.Series(std.text)).to_numpy(dtype="float64")
+    out = np.where(std.converted & (std.comparator == ""), numbers, np.nan)
+    dataset = _dataset(df)
+    negative = std.numeric & (np.nan_to_num(std.value) < 0)
+    issues.report(df[negative], column=result, values=std.result[negative], severity="warning",
+                  dataset=dataset, rule="negative result: kept as reported")
+    if plausible_max:
+        limit = _text(df[test]).map({str(k): float(v) for k, v in plausible_max.items()})
+        limit = limit.to_numpy(dtype="float64")
+        absurd = std.converted & ~np.isnan(limit) & (np.nan_to_num(numbers) > np.nan_to_num(limit))
+        issues.report(df[absurd], column=result, values=std.result[absurd], severity="warning",
+                      dataset=dataset, rule="result above the plausibility limit of its test "
+                                            "(lb.yaml plausible_max, standard unit): kept as reported")
+    return pd.Series(out, index=df.index, dtype="float64")
+
+
+@derivation("lab_stresu")
+def lab_stresu(df: pd.DataFrame, result: str, unit: str, test: str,
+               conversion: ConversionTable) -> pd.Series:
+    """LBSTRESU: the test's standard unit (``conversion["standard_units"]``) where a standard
+    numeric result exists (a number or ``<N``/``>N`` in a known unit), else ``""``."""
+    std = _Standardised(df, result, unit, test, conversion)
+    return pd.Series(np.where(std.converted, std.standard_unit, ""), index=df.index, dtype="str")
+
+
+@derivation("lab_std_range")
+def lab_std_range(df: pd.DataFrame, limit: str, unit: str, test: str, conversion: ConversionTable,
+                  significant: int = 10) -> pd.Series:
+    """LBSTNRLO/LBSTNRHI: a normal-range limit in the reported unit x the same factor as the
+    result (SAP); NaN when the limit is blank or the unit is unknown for the test."""
+    factor = _factor(df[test], df[unit], conversion)
+    known = ~np.isnan(factor) & (_standard_unit(df[test], conversion) != "")
+    bound = pd.to_numeric(df[limit]).to_numpy(dtype="float64", na_value=np.nan)
+    text = _number_text(np.where(known, bound * np.nan_to_num(factor), np.nan), significant)
+    return pd.Series(pd.to_numeric(pd.Series(text)).to_numpy(dtype="float64"), index=df.index)
+
+
+@derivation("normal_range_indicator")
+def normal_range_indicator(df: pd.DataFrame, value: str, low: str, high: str) -> pd.Series:
+    """--NRIND: ``LOW`` below ``low``, ``HIGH`` above ``high``, ``NORMAL`` otherwise (a value
+    on a limit is NORMAL); ``""`` when ``value`` is missing or neither limit is present."""
+    v, lo, hi = (pd.to_numeric(df[name]).to_numpy(dtype="float64") for name in (value, low, high))
+    below = ~np.isnan(lo) & (v < lo)
+    above = ~np.isnan(hi) & (v > hi)
+    assessable = ~np.isnan(v) & (~np.isnan(lo) | ~np.isnan(hi))
+    out = np.select([assessable & below, assessable & above, assessable], ["LOW", "HIGH", "NORMAL"],
+                    default="")
+    return pd.Series(out, index=df.index, dtype="str")

@@ -1,0 +1,167 @@
+"""ADaM on the shipped study: ADSL, ADLB and ADAE against the simulator's truth (a second,
+independent programming of the SAP rules, see docs/simulator.md) and the published table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itp_adam import issues, simulate
+from itp_adam.adam import build_adam
+from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.reader import read_export
+from itp_adam.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec import load_specs
+
+from .published import BASELINE, N_ENROLLED, RESPONSE, round_half_up
+
+STUDY = "HETROM-ITP-RWS"
+
+
+@pytest.fixture(scope="module")
+def built():
+    specs = load_specs(default_specs_dir())
+    export = read_export(shipped_study_dir(), specs.layout)
+    with issues.collect():
+        sdtm = build_sdtm(specs, prepare_forms(export, specs))
+        adam = build_adam(specs, sdtm)
+    return sdtm, adam
+
+
+@pytest.fixture(scope="module")
+def truth():
+    study = simulate.build()
+    return study.truth_subjects, study.truth_visits
+
+
+def _adsl(built) -> pd.DataFrame:
+    return built[1]["ADSL"].set_index("SUBJID")
+
+
+def test_adsl_one_record_per_enrolled_subject_with_populations(built):
+    adsl = built[1]["ADSL"]
+    assert len(adsl) == N_ENROLLED and adsl["USUBJID"].is_unique
+    assert (adsl["ENRLFL"] == "Y").all()
+    # every subject of the shipped study is dosed; FAS = safety with a baseline platelet count
+    assert (adsl["SAFFL"] == "Y").sum() == N_ENROLLED
+    assert ((adsl["FASFL"] == "Y") == (adsl["SAFFL"].eq("Y") & adsl["BASEPLAT"].notna())).all()
+
+
+def test_adsl_equals_truth_per_subject(built, truth):
+    adsl, subjects = _adsl(built), truth[0].set_index("SUBJID")
+    assert sorted(adsl.index) == sorted(subjects.index)
+    adsl = adsl.loc[subjects.index]
+    for var in ("TRTSDT", "TRTEDT", "DIAGDT"):
+        expected = pd.to_datetime(subjects[var]).to_numpy(dtype="datetime64[D]")
+        assert (adsl[var].to_numpy(dtype="datetime64[D]") == expected).all(), var
+    for var in ("TRTDURD", "DOSESTRT", "BASEPLAT", "AGE"):
+        assert np.allclose(adsl[var], subjects[var], equal_nan=True), var
+    for var in ("ITPDURM", "TRTDURM"):
+        assert np.allclose(adsl[var], subjects[var], atol=5e-5), var
+    assert np.allclose(adsl["WHOGRBL"], pd.to_numeric(subjects["WHOGRBL"]), equal_nan=True)
+    for var in ("ITPPHASE", "EOTSTT", "SEX"):
+        assert (adsl[var] == subjects[var].astype(str)).all(), var
+    assert (adsl["DCTREAS"] == subjects["DCTREAS"].fillna("").astype(str)).all()
+
+
+def test_adsl_reproduces_published_baseline(built):
+    t = built[1]["ADSL"]
+    assert round_half_up(t["AGE"].median()) == BASELINE["age_median"]
+    assert round_half_up(100 * (t["SEX"] == "F").mean()) == BASELINE["female_pct"]
+    assert round_half_up(t["BASEPLAT"].median()) == BASELINE["baseplat_median"]
+    assert round_half_up(t["ITPDURM"].median()) == BASELINE["itpdur_median_months"]
+    assert t["ITPPHASE"].value_counts().to_dict() == BASELINE["phase_counts"]
+    assert t.groupby("ITPPHASE")["ITPPHASN"].first().to_dict() == {
+        "Newly diagnosed": 1, "Persistent": 2, "Chronic": 3}
+    for grade, pct in BASELINE["who_grade_pct"].items():
+        assert round_half_up(100 * (t["WHOGRBL"] == grade).sum() / len(t)) == pct
+    assert t["DOSESTRT"].median() == BASELINE["dose_median"]
+    assert (t["DOSESTRT"].min(), t["DOSESTRT"].max()) == (BASELINE["dose_min"], BASELINE["dose_max"])
+    months = t["TRTDURM"]
+    assert round_half_up(months.median()) == BASELINE["trtdur_median_months"]
+    assert round_half_up(months.min()) == BASELINE["trtdur_min_months"]
+    assert round_half_up(months.max()) == BASELINE["trtdur_max_months"]
+
+
+def _analysis_records(adlb: pd.DataFrame) -> pd.DataFrame:
+    keep = adlb["PARAMCD"].eq("PLAT") & adlb["ANL01FL"].eq("Y") & adlb["FASFL"].eq("Y")
+    return adlb[keep & adlb["AVISITN"].gt(0)]
+
+
+def test_adlb_analysis_records_equal_truth(built, truth):
+    got = _analysis_records(built[1]["ADLB"]).copy()
+    got["SUBJID"] = got["USUBJID"].str.slice(len(STUDY) + 1)
+    visits = truth[1]
+    merged = visits.merge(got, on=["SUBJID", "AVISITN"], how="outer", suffixes=("_t", ""),
+                          indicator=True)
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both",
+                                                           ["SUBJID", "AVISITN", "_merge"]].head()
+    assert (merged["AVISIT_t"] == merged["AVISIT"]).all()
+    assert np.allclose(merged["ADY_t"], merged["ADY"])
+    assert np.allclose(merged["AVAL_t"], merged["AVAL"])
+    for flag in ("CRIT1FL", "CRIT2FL"):
+        assert (merged[f"{flag}_t"] == merged[flag]).all(), flag
+
+
+def test_adlb_response_reproduces_the_published_table(built):
+    records = _analysis_records(built[1]["ADLB"])
+    for (crit, group, week), (n, N, pct) in RESPONSE.items():
+        at = records[records["AVISITN"] == week]
+        if group != "All":
+            at = at[at["ITPPHASE"] == group]
+        got_n = int((at[f"{crit}FL"] == "Y").sum())
+        assert (got_n, at["USUBJID"].nunique(), len(at)) == (n, N, N), (crit, group, week)
+        assert round_half_up(100 * got_n / N) == pct
+
+
+def test_adlb_bds_rules(built):
+    adlb = built[1]["ADLB"]
+    assert set(adlb["PARAMCD"]) == {"PLAT", "ALT", "AST", "BILI"}
+    assert adlb.groupby("PARAMCD")["PARAM"].nunique().eq(1).all()
+    assert adlb[adlb["ABLFL"] == "Y"].duplicated(["USUBJID", "PARAMCD"]).sum() == 0
+    anl = adlb[adlb["ANL01FL"] == "Y"]
+    assert anl.duplicated(["USUBJID", "PARAMCD", "AVISITN"]).sum() == 0
+    assert anl["AVAL"].notna().all()
+    assert (adlb["ADY"] != 0).all()
+    post = adlb[adlb["AVISIT"].ne("") & adlb["ABLFL"].ne("Y")]
+    assert ((post["ADY"] >= post["AWLO"]) & (post["ADY"] <= post["AWHI"])).all()
+    assert (adlb["SRCDOM"] == "LB").all()
+    # BASEPLAT of ADSL is the BASE of ADLB platelets: one rule, two places
+    base = adlb[adlb["PARAMCD"].eq("PLAT") & adlb["ABLFL"].eq("Y")].set_index("USUBJID")["AVAL"]
+    adsl = built[1]["ADSL"].set_index("USUBJID")["BASEPLAT"]
+    assert np.allclose(adsl.reindex(base.index), base) and adsl.notna().sum() == len(base)
+
+
+def test_adlb_traces_to_lb(built):
+    lb, adlb = built[0]["LB"], built[1]["ADLB"]
+    source = lb.set_index(["USUBJID", "LBSEQ"])
+    back = source.loc[list(zip(adlb["USUBJID"], adlb["SRCSEQ"]))]
+    assert (back["LBTESTCD"].to_numpy() == adlb["PARAMCD"].to_numpy()).all()
+    assert (back["LBSTRESC"].to_numpy() == adlb["AVALC"].to_numpy()).all()
+
+
+def test_no_hepatic_dysfunction_of_grade_3_during_treatment(built):
+    adlb, adae = built[1]["ADLB"], built[1]["ADAE"]
+    liver = adlb[adlb["PARAMCD"].isin(["ALT", "AST", "BILI"]) & (adlb["ADY"] >= 2)]
+    assert not liver["ATOXGR"].isin(["3", "4"]).any()
+    assert liver["ATOXGR"].isin(["0", "1", "2"]).mean() > 0.9  # graded where a ULN exists
+    hepatic = adae[adae["HEPATFL"].eq("Y") & adae["TRTEMFL"].eq("Y")]
+    assert len(hepatic) > 0 and not hepatic["ATOXGR"].isin(["3", "4", "5"]).any()
+
+
+def test_adae_dates_and_flags(built):
+    adae = built[1]["ADAE"]
+    complete = adae["AESTDTC"].str.len() == 10
+    assert (adae.loc[complete, "ASTDTF"] == "").all()
+    assert (pd.to_datetime(adae.loc[complete, "AESTDTC"]) == adae.loc[complete, "ASTDT"]).all()
+    both = adae["ASTDT"].notna() & adae["AENDT"].notna()
+    assert (adae.loc[both, "AENDT"] >= adae.loc[both, "ASTDT"]).all()
+    assert (adae["AENDT"].dropna() <= pd.Timestamp("2025-04-14")).all()
+    days = (adae.loc[both, "AENDT"] - adae.loc[both, "ASTDT"]).dt.days + 1
+    assert (adae.loc[both, "ADURN"] == days).all()
+    emergent = (adae["ASTDT"] >= adae["TRTSDT"]) & (
+        adae["ASTDT"] <= adae["TRTEDT"] + pd.Timedelta(days=28))
+    assert ((adae["TRTEMFL"] == "Y") == emergent).all()
+    partial = adae[adae["AESTDTC"].str.len() == 7]
+    assert len(partial) > 0 and partial["ASTDTF"].eq("D").all()
