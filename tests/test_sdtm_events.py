@@ -404,13 +404,12 @@ def test_coding_conflict_reported_first_used():
 
 def test_disposition_date_checks():
     frame = pd.DataFrame({
-        "_FORM": "DS", "_ROW": [2, 3, 4, 5], "SUBJID": "01-001",
-        "_GROUP": ["DISP", "DISP", "DISP", "CONSENT"],
-        "DSDECOD": ["ONGOING", "ADVERSE EVENT", "ONGOING", "INFORMED CONSENT OBTAINED"],
-        "DSSTDAT": ["01 MAR 2025", "", "", ""]})
-    with issues.collect() as log:
-        iso = events.disposition_dtc(frame, column="DSSTDAT", term="DSDECOD", group="DISP")
-    assert iso.tolist() == ["2025-03-01", "", "", ""]
+        "_FORM": "DS", "_ROW": [2, 3, 4], "SUBJID": "01-001",
+        "DSDECOD": ["ONGOING", "ADVERSE EVENT", "ONGOING"],
+        "DSSTDAT": ["01 MAR 2025", "", ""]})
+    with issues.collect() as log:  # the builder passes only the DISP group's records
+        iso = events.disposition_dtc(frame, column="DSSTDAT", term="DSDECOD")
+    assert iso.tolist() == ["2025-03-01", "", ""]
     assert log.frame()["row"].tolist() == [2, 3]
 
 
@@ -421,8 +420,3 @@ def test_seq_sorts_numbers_as_numbers_and_keeps_group_order():
     assert out["SEQ"].tolist() == [3.0, 2.0, 1.0, 1.0]
     kept = events.derive_var_seq(frame, new_var="SEQ", by_vars=["USUBJID"], order=[])
     assert kept["SEQ"].tolist() == [1.0, 2.0, 3.0, 1.0]
-
-
-def test_keep_records():
-    frame = pd.DataFrame({"QVAL": ["Han", "", "3"]}, index=[5, 6, 7])
-    assert events.keep_records(frame, filter="QVAL != ''")["QVAL"].tolist() == ["Han", "3"]

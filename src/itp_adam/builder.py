@@ -3,8 +3,8 @@
 The same evaluator builds SDTM and ADaM datasets. In order:
 
 1. **Records.** The working frame starts as the dataset's raw ``forms`` (SDTM), its
-   ``records`` groups stacked (one copy of the group's form per group, column ``_GROUP``
-   naming the group), or its ``input`` dataset with the optional filter (ADaM).
+   ``records`` groups stacked (the rows of the group's form passing its optional filter,
+   column ``_GROUP`` naming the group), or its ``input`` dataset with the optional filter.
 2. **Direct variables**, in spec order: ``form``/``column``, ``constant``, ``derivation``
    (a function returning one value per record), ``from`` (a variable of this dataset, of the
    input dataset, or of another dataset matched by ``USUBJID``) and ``cases`` (one of those
@@ -99,21 +99,29 @@ class _Context:
     def records(self) -> pd.DataFrame:
         spec = self.spec
         if spec.records:
-            parts = [self.forms[group.form].assign(_GROUP=group.group) for group in spec.records]
+            parts = []
+            for index, group in enumerate(spec.records):
+                part = self.forms[group.form]
+                if group.filter:
+                    part = part[self._mask(part, group.filter, ("records", index, "filter"))]
+                parts.append(part.assign(_GROUP=group.group))
             return pd.concat(parts, ignore_index=True)
         if spec.input is not None:
             frame = self.built[spec.input.dataset]
             if spec.input.filter:
-                try:
-                    frame = frame[frame.eval(spec.input.filter).fillna(False).to_numpy(dtype=bool)]
-                except Exception as exc:  # noqa: BLE001 - any pandas error is a spec problem
-                    raise self.error(("input", "filter"), f"filter {spec.input.filter!r} "
-                                     f"cannot be evaluated: {exc}") from exc
+                frame = frame[self._mask(frame, spec.input.filter, ("input", "filter"))]
             return frame.reset_index(drop=True).copy()
         if spec.forms:
             parts = [self.forms[form] for form in spec.forms]
             return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
         raise self.error(("name",), "needs forms, records or input to say where its records come from")
+
+    def _mask(self, frame: pd.DataFrame, expression: str, at: tuple) -> np.ndarray:
+        """Rows where the pandas ``expression`` holds (missing -> False)."""
+        try:
+            return pd.Series(frame.eval(expression), index=frame.index).fillna(False).to_numpy(dtype=bool)
+        except Exception as exc:  # noqa: BLE001 - any pandas error is a spec problem
+            raise self.error(at, f"filter {expression!r} cannot be evaluated: {exc}") from exc
 
     # -- direct variables ----------------------------------------------------------------
 
@@ -124,8 +132,8 @@ class _Context:
             out = pd.Series(_missing(var.type, len(work)), index=work.index)
             for group, source in var.source.cases.items():
                 rows = (work["_GROUP"] == group).to_numpy(dtype=bool)
-                if rows.any():
-                    part = self._one(work, index, source, (*at, "cases", group))
+                if rows.any():  # each group's source sees only that group's records
+                    part = self._one(work[rows], index, source, (*at, "cases", group))
                     out = _assign(out, rows, part)
             values = out
         else:
@@ -269,6 +277,7 @@ def _missing(kind: str, n: int) -> np.ndarray:
 
 
 def _assign(out: pd.Series, rows: np.ndarray, part: pd.Series) -> pd.Series:
+    """``out`` with the values of ``part`` (the records of ``rows``, in order) put in place."""
     values = out.to_numpy(dtype=object, copy=True)
-    values[rows] = part.to_numpy(dtype=object)[rows]
+    values[rows] = part.to_numpy(dtype=object)
     return pd.Series(values, index=out.index)

@@ -7,9 +7,8 @@ Functions registered here are called from ``specs/sdtm/{ae,cm,mh,ds,suppdm}.yaml
   Series with ``""`` for missing): ``subject_value``, ``event_end_dtc``, ``event_enrtpt``,
   ``event_entpt``, ``disposition_dtc``;
 * **steps** take the working frame and return a new frame (admiral style):
-  ``derive_vars_coding`` (dictionary coding of verbatim terms), ``derive_var_seq`` (--SEQ,
-  which must follow the dates it orders by, while it stands before them in the output) and
-  ``keep_records`` (drop records, e.g. SUPPQUAL records without a value).
+  ``derive_vars_coding`` (dictionary coding of verbatim terms) and ``derive_var_seq`` (--SEQ,
+  which must follow the dates it orders by, while it stands before them in the output).
 
 Every data problem a rule handles is reported to the data-issues log (``issues.report``).
 The cut-off and every other study number come in as arguments (``{study: cutoff_date}``).
@@ -28,7 +27,6 @@ from . import issues
 from .dates import _text, raw_date_to_iso
 from .derivations import filter_mask
 from .registry import derivation
-from .sdtm_derivations import seq
 
 ONGOING = "ONGOING"
 
@@ -204,18 +202,14 @@ def event_entpt(df: pd.DataFrame, enrtpt: str, cutoff: dt.date | str) -> pd.Seri
 
 
 @derivation("disposition_dtc")
-def disposition_dtc(df: pd.DataFrame, column: str, term: str, ongoing: str = ONGOING,
-                    group: str | None = None) -> pd.Series:
+def disposition_dtc(df: pd.DataFrame, column: str, term: str, ongoing: str = ONGOING) -> pd.Series:
     """DSSTDTC of a disposition record: the raw date ``column`` as ISO 8601. The DS form has a
     date for every ``term`` but ``ongoing`` (raw-forms.md); a record breaking that is reported
-    (warning) and kept as collected. ``group`` limits the check to that record group (column
-    ``_GROUP``): a ``cases`` source is evaluated over the records of every group."""
+    (warning) and kept as collected."""
     iso, _ = raw_date_to_iso(df[column])
     text = _text(df[term]).str.upper()
     dated = iso.ne("")
     wrong = ((text.eq(ongoing.upper()) & dated) | (text.ne("") & text.ne(ongoing.upper()) & ~dated))
-    if group is not None:
-        wrong = wrong & _text(df["_GROUP"]).eq(group)
     wrong = wrong.to_numpy(dtype=bool)
     issues.report(df[wrong], column=column, severity="warning", dataset=_dataset_of(df),
                   values=df.loc[wrong, term].astype("string") + ", date '"
@@ -234,7 +228,7 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
                    order: Sequence[str] = ()) -> pd.DataFrame:
     """Add sequence number ``new_var`` (--SEQ): 1, 2, ... within ``by_vars`` in ``order``.
 
-    The step form of ``seq``: a step runs after every direct variable, so --SEQ can order by
+    A step runs after every direct variable, so --SEQ can order by
     dates that come after it in the output. A text column whose values are all numbers (e.g.
     AESPID) sorts as numbers (2 before 10). Ties, and an empty ``order``, keep the working
     frame's order: for stacked record groups, the order of the groups."""
@@ -247,16 +241,10 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
             if numbers.notna().eq(text.ne("")).all():
                 values = numbers
         keys[f"_order{index}"] = values
+    ordered = keys.sort_values([*by_vars, *keys.columns[len(by_vars):]], kind="stable")
+    numbers = ordered.groupby(list(by_vars), sort=False).cumcount() + 1
     out = df.copy()
-    out[new_var] = seq(keys, list(by_vars), [f"_order{index}" for index in range(len(order))])
+    out[new_var] = numbers.reindex(df.index).astype("float64")
     return out
 
 
-@derivation("keep_records")
-def keep_records(df: pd.DataFrame, filter: str) -> pd.DataFrame:
-    """Keep only the records where ``filter`` (a pandas expression over the working frame's
-    variables, e.g. ``QVAL != ''``) is true; the others are not part of the dataset.
-
-    For records that SDTM says must not exist (a SUPPQUAL record without a value), not for
-    data problems: those are kept and reported."""
-    return df[filter_mask(df, filter)].copy()

@@ -94,14 +94,6 @@ def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_v
     return pd.Series(np.where(is_treated, value, untreated_value), index=df.index, dtype="str")
 
 
-@derivation("seq")
-def seq(df: pd.DataFrame, by_vars: list[str], order: list[str]) -> pd.Series:
-    """Sequence number --SEQ: 1, 2, ... within ``by_vars`` (usually USUBJID) in ``order``."""
-    ordered = df.sort_values([*by_vars, *order], kind="stable")
-    numbers = ordered.groupby(by_vars, sort=False).cumcount() + 1
-    return numbers.reindex(df.index).astype("float64")
-
-
 @derivation("study_day")
 def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str = "RFSTDTC",
               subject: str = "USUBJID") -> pd.Series:

@@ -468,6 +468,7 @@ class RecordGroup(_Model):
 
     group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
     form: str
+    filter: str | None = None  # pandas expression over the form's columns: which rows give records
     description: str | None = None
 
 
