@@ -1,0 +1,324 @@
+"""Analysis results: response rates, baseline characteristics and the safety summary.
+
+``write_results`` is the last stage of ``itp-adam run`` (``pipeline.py``): from the ADaM
+frames it writes the machine-readable results to ``OUT/results/`` (``response.csv`` as fixed
+in the contract, ``baseline.csv``, ``safety.csv``) and the reviewer tables (RTF, XLSX) and
+figures (PNG) to ``OUT/tables/`` (``tables.py``, ``figures.py``). The rules are described in
+``docs/results.md``; every number a statistician could change (criteria, confidence level,
+percent decimals, phase labels, windows, grades) comes from ``specs.study``.
+
+The calculations are vectorised (groupby over subjects); the only loops run over the handful
+of criteria, groups and table rows.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .spec import Specs, Study
+
+ALL = "All"
+"""The group label of the whole population in ``response.csv`` (contract)."""
+CI_DECIMALS = 1
+"""Decimals of the confidence limits in percent (contract: "in percent, one decimal")."""
+WITHDRAWN = "DRUG WITHDRAWN"
+"""AEACN term (CDISC codelist C66767) of an AE that led to withdrawal of the study drug."""
+
+RESPONSE_COLUMNS = ["criterion", "group", "avisit", "avisitn", "n", "N", "pct", "ci_low", "ci_high"]
+BASELINE_COLUMNS = ["row", "label", "stat", "n", "N", "value", "min", "max", "q1", "q3", "display"]
+SAFETY_COLUMNS = ["row", "label", "n", "N", "pct", "display"]
+
+
+# --------------------------------------------------------------------------------------------
+# Small statistics
+
+
+def round_half_up(value: float | int | Decimal, decimals: int = 0) -> Decimal:
+    """``value`` rounded half up (0.5 -> 1) to ``decimals`` places, in decimal arithmetic."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def percent(n: int, total: int, decimals: int = 0) -> float | int:
+    """``100 n / N`` rounded half up; an int when ``decimals`` is 0; NaN when N is 0."""
+    if total == 0:
+        return np.nan
+    value = round_half_up(Decimal(100 * int(n)) / Decimal(int(total)), decimals)
+    return int(value) if decimals == 0 else float(value)
+
+
+def exact_ci(n: int, total: int, level: float) -> tuple[float, float]:
+    """Clopper-Pearson (exact) limits of n/N at ``level``, in percent, ``CI_DECIMALS`` places."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(n), int(total)).proportion_ci(confidence_level=level, method="exact")
+    return (float(round_half_up(100 * ci.low, CI_DECIMALS)),
+            float(round_half_up(100 * ci.high, CI_DECIMALS)))
+
+
+def format_n_pct(n: int, total: int, pct: float | int) -> str:
+    """``n/N (pct%)`` as in the publication."""
+    return f"{n}/{total} ({pct}%)"
+
+
+def format_ci(low: float, high: float) -> str:
+    return f"{low:.{CI_DECIMALS}f}, {high:.{CI_DECIMALS}f}"
+
+
+def _number(value: float, decimals: int) -> str:
+    """``value`` rounded half up to ``decimals`` places, without trailing zeros (47, 2.5)."""
+    if pd.isna(value):
+        return "-"
+    text = f"{round_half_up(value, decimals):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# --------------------------------------------------------------------------------------------
+# Response
+
+
+def groups(study: Study) -> list[str]:
+    """Result groups: All, then the disease phases in the order of ``itp_phase.labels``."""
+    return [ALL, *study.itp_phase.labels]
+
+
+def _evaluable(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd.DataFrame:
+    """The analysis platelet records of FAS subjects at post-baseline analysis visits.
+
+    One row per subject and visit: ADLB ``PARAMCD`` = ``response.parameter``, ``ANL01FL`` = Y,
+    ``AVAL`` present, ``AVISITN`` a post-baseline window of ``analysis_windows``. The
+    population and the phase come from ADSL (the subject-level source of both)."""
+    windows = study.analysis_windows
+    post = [w.avisitn for w in windows.windows]
+    rec = adlb.loc[
+        adlb["PARAMCD"].eq(study.response.parameter)
+        & adlb["ANL01FL"].eq("Y")
+        & adlb["AVAL"].notna()
+        & adlb["AVISITN"].isin(post)
+    ]
+    fas = adsl.loc[adsl["FASFL"].eq("Y"), ["USUBJID", "ITPPHASE"]]
+    keep = ["USUBJID", "AVISIT", "AVISITN", "AVAL"] + [f"{c.name}FL" for c in study.response.criteria]
+    return rec[keep].merge(fas, on="USUBJID", how="inner", validate="many_to_one")
+
+
+def response_rates(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd.DataFrame:
+    """``results/response.csv``: n, N, pct and exact CI per criterion, group and visit."""
+    data = _evaluable(study, adsl, adlb)
+    level = study.response.confidence_level
+    decimals = study.response.percent_decimals
+    order = {name: i for i, name in enumerate(groups(study))}
+    parts = []
+    for crit in study.response.criteria:
+        responder = data["USUBJID"].where(data[f"{crit.name}FL"].eq("Y"))
+        frame = data.assign(_resp=responder)
+        stacked = pd.concat([frame.assign(group=ALL),
+                             frame.loc[frame["ITPPHASE"].isin(study.itp_phase.labels)]
+                             .assign(group=lambda f: f["ITPPHASE"])])
+        counts = (stacked.groupby(["group", "AVISITN"], as_index=False)
+                  .agg(avisit=("AVISIT", "first"), n=("_resp", "nunique"), N=("USUBJID", "nunique")))
+        parts.append(counts.assign(criterion=crit.name))
+    if not parts or data.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in RESPONSE_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)
+    out = out.loc[out["N"] > 0]
+    crit_order = {c.name: i for i, c in enumerate(study.response.criteria)}
+    out = (out.assign(_c=out["criterion"].map(crit_order), _g=out["group"].map(order))
+           .sort_values(["_c", "_g", "AVISITN"]).reset_index(drop=True))
+    out["avisitn"] = out["AVISITN"].astype(int) if (out["AVISITN"] % 1 == 0).all() else out["AVISITN"]
+    out["n"] = out["n"].astype(int)
+    out["N"] = out["N"].astype(int)
+    out["pct"] = [percent(n, total, decimals) for n, total in zip(out["n"], out["N"])]
+    limits = [exact_ci(n, total, level) for n, total in zip(out["n"], out["N"])]
+    out["ci_low"] = [low for low, _ in limits]
+    out["ci_high"] = [high for _, high in limits]
+    return out[RESPONSE_COLUMNS]
+
+
+# --------------------------------------------------------------------------------------------
+# Baseline characteristics
+
+
+def _summary_row(row: str, label: str, values: pd.Series, decimals: int) -> dict:
+    values = values.dropna().astype(float)
+    stats = dict(n=len(values), N=np.nan, value=values.median() if len(values) else np.nan,
+                 min=values.min() if len(values) else np.nan, max=values.max() if len(values) else np.nan,
+                 q1=values.quantile(0.25) if len(values) else np.nan,
+                 q3=values.quantile(0.75) if len(values) else np.nan)
+    display = (f"{_number(stats['value'], decimals)} "
+               f"({_number(stats['min'], decimals)}-{_number(stats['max'], decimals)})")
+    return dict(row=row, label=label, stat="median (min-max)", display=display, **stats)
+
+
+def _count_row(row: str, label: str, n: int, total: int, decimals: int) -> dict:
+    pct = percent(n, total, decimals)
+    return dict(row=row, label=label, stat="n (%)", n=int(n), N=int(total), value=pct,
+                min=np.nan, max=np.nan, q1=np.nan, q3=np.nan, display=f"{n} ({pct}%)")
+
+
+def baseline_characteristics(study: Study, adsl: pd.DataFrame) -> pd.DataFrame:
+    """``results/baseline.csv``: the rows of the published baseline table, enrolled population.
+
+    Continuous rows: median with min, max, quartiles and the number of subjects with a value;
+    count rows: n, N (= enrolled) and the percent rounded half up (``response.percent_decimals``).
+    """
+    decimals = study.response.percent_decimals
+    enrolled = adsl.loc[adsl["ENRLFL"].eq("Y")]
+    total = len(enrolled)
+    rows = [dict(row="enrolled", label="Enrolled, N", stat="N", n=total, N=total, value=total,
+                 min=np.nan, max=np.nan, q1=np.nan, q3=np.nan, display=str(total))]
+    rows.append(_summary_row("age", "Age (years)", enrolled["AGE"], 1))
+    rows.append(_count_row("sex_female", "Female", int(enrolled["SEX"].eq("F").sum()), total, decimals))
+    rows.append(_count_row("sex_male", "Male", int(enrolled["SEX"].eq("M").sum()), total, decimals))
+    rows.append(_summary_row("baseplat", "Baseline platelet count (10^9/L)", enrolled["BASEPLAT"], 1))
+    rows.append(_summary_row("itpdurm", "ITP duration (months)", enrolled["ITPDURM"], 1))
+    phase = enrolled["ITPPHASE"].value_counts()
+    for label in study.itp_phase.labels:
+        rows.append(_count_row(f"phase:{label}", f"Disease phase: {label}",
+                               int(phase.get(label, 0)), total, decimals))
+    missing_phase = int((~enrolled["ITPPHASE"].isin(study.itp_phase.labels)).sum())
+    if missing_phase:
+        rows.append(_count_row("phase:missing", "Disease phase: missing", missing_phase, total, decimals))
+    grade = enrolled["WHOGRBL"]
+    grade_counts = grade.dropna().astype(int).value_counts().sort_index()
+    for value, n in grade_counts.items():
+        rows.append(_count_row(f"whogrbl:{value}", f"WHO bleeding grade {value}", int(n), total, decimals))
+    if grade.isna().any():
+        rows.append(_count_row("whogrbl:missing", "WHO bleeding grade missing",
+                               int(grade.isna().sum()), total, decimals))
+    rows.append(_summary_row("dosestrt", "Starting dose (mg)", enrolled["DOSESTRT"], 1))
+    rows.append(_summary_row("trtdurm", "Treatment duration (months)", enrolled["TRTDURM"], 1))
+    out = pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+    return out.astype({"n": "Int64", "N": "Int64"})
+
+
+# --------------------------------------------------------------------------------------------
+# Safety
+
+
+def _grade(series: pd.Series) -> pd.Series:
+    """Character grades ("0"-"5", "" missing) as numbers (NaN missing)."""
+    return pd.to_numeric(series.astype("str").str.strip().replace("", None), errors="coerce")
+
+
+def hepatic_lab_grades(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd.Series:
+    """Worst on-treatment hepatic lab grade per safety subject (NaN: no graded record).
+
+    Records of the graded tests (``toxicity_grading.uln_multiples``) with a grade, dated
+    post-baseline (``ADY >= analysis_windows.first_post_baseline_day``) and on or before
+    ``TRTEDT + trtemfl_window_days`` (the treatment-emergent window of the AEs)."""
+    safety = adsl.loc[adsl["SAFFL"].eq("Y"), ["USUBJID", "TRTEDT"]]
+    lab = adlb.loc[adlb["PARAMCD"].isin(list(study.toxicity_grading.uln_multiples)),
+                   ["USUBJID", "ADT", "ADY", "ATOXGR"]]
+    lab = lab.merge(safety, on="USUBJID", how="inner", validate="many_to_one")
+    grade = _grade(lab["ATOXGR"])
+    end = lab["TRTEDT"] + pd.to_timedelta(study.trtemfl_window_days, unit="D")
+    on_treatment = (lab["ADY"].ge(study.analysis_windows.first_post_baseline_day)
+                    & (lab["ADT"].le(end) | lab["TRTEDT"].isna()) & grade.notna())
+    worst = grade[on_treatment].groupby(lab.loc[on_treatment, "USUBJID"]).max()
+    return worst.reindex(safety["USUBJID"].to_numpy())
+
+
+def safety_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame,
+                   adae: pd.DataFrame) -> pd.DataFrame:
+    """``results/safety.csv``: subjects of the safety population with each kind of event.
+
+    n = subjects with at least one such event, N = safety population, pct rounded half up."""
+    decimals = study.response.percent_decimals
+    severe = study.toxicity_grading.hepatic_dysfunction_grade
+    safety = adsl.loc[adsl["SAFFL"].eq("Y"), "USUBJID"]
+    total = len(safety)
+    teae = adae.loc[adae["TRTEMFL"].eq("Y") & adae["USUBJID"].isin(safety)]
+    ae_grade = _grade(teae["ATOXGR"])
+    hepatic = teae["HEPATFL"].eq("Y")
+    worst = hepatic_lab_grades(study, adsl, adlb)
+    max_grade = max(len(m) for m in study.toxicity_grading.uln_multiples.values())
+    lab_severe = set(worst.index[worst.ge(severe)])
+    ae_hepatic_severe = set(teae.loc[hepatic & ae_grade.ge(severe), "USUBJID"])
+
+    def row(key: str, label: str, subjects) -> dict:
+        n = len(set(subjects))
+        pct = percent(n, total, decimals)
+        return dict(row=key, label=label, n=n, N=total, pct=pct,
+                    display=f"{n} ({pct}%)" if total else str(n))
+
+    rows = [
+        row("teae", "Any TEAE", teae["USUBJID"]),
+        row(f"teae_grade_ge{severe}", f"TEAE of grade >= {severe}", teae.loc[ae_grade.ge(severe), "USUBJID"]),
+        row("teae_serious", "Serious TEAE", teae.loc[teae["AESER"].eq("Y"), "USUBJID"]),
+        row("teae_withdrawal", "TEAE leading to withdrawal of study drug",
+            teae.loc[teae["AEACN"].eq(WITHDRAWN), "USUBJID"]),
+        row("teae_hepatic", "Hepatic TEAE", teae.loc[hepatic, "USUBJID"]),
+        row(f"teae_hepatic_grade_ge{severe}", f"Hepatic TEAE of grade >= {severe}", ae_hepatic_severe),
+    ]
+    for value in range(max_grade + 1):
+        rows.append(row(f"hepatic_lab_worst:{value}",
+                        f"Worst post-baseline hepatic lab grade {value}", worst.index[worst.eq(value)]))
+    rows.append(row("hepatic_lab_worst:missing", "Worst post-baseline hepatic lab grade: not graded",
+                    worst.index[worst.isna()]))
+    rows.append(row(f"hepatic_lab_grade_ge{severe}", f"Hepatic lab grade >= {severe}", lab_severe))
+    rows.append(row(f"hepatic_dysfunction_ge{severe}", f"Hepatic dysfunction of grade >= {severe}",
+                    lab_severe | ae_hepatic_severe))
+    return pd.DataFrame(rows, columns=SAFETY_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Platelet summary for the figure
+
+
+def platelet_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd.DataFrame:
+    """Median, quartiles and N of the analysis platelet count per phase and visit (FAS),
+    baseline included, with the visit's target day (``analysis_windows``) for the time axis."""
+    windows = study.analysis_windows
+    targets = {w.avisitn: w.target for w in windows.windows}
+    targets[windows.baseline_avisitn] = 1.0
+    rec = adlb.loc[adlb["PARAMCD"].eq(study.response.parameter) & adlb["ANL01FL"].eq("Y")
+                   & adlb["AVAL"].notna() & adlb["AVISITN"].isin(list(targets)),
+                   ["USUBJID", "AVISIT", "AVISITN", "AVAL"]]
+    fas = adsl.loc[adsl["FASFL"].eq("Y"), ["USUBJID", "ITPPHASE"]]
+    rec = rec.merge(fas, on="USUBJID", how="inner", validate="many_to_one")
+    stacked = pd.concat([rec.assign(group=ALL), rec.assign(group=rec["ITPPHASE"])])
+    stacked = stacked.loc[stacked["group"].isin(groups(study))]
+    out = (stacked.groupby(["group", "AVISITN"], as_index=False)
+           .agg(avisit=("AVISIT", "first"), N=("AVAL", "size"), median=("AVAL", "median"),
+                q1=("AVAL", lambda v: v.quantile(0.25)), q3=("AVAL", lambda v: v.quantile(0.75))))
+    out["target"] = out["AVISITN"].map(targets)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The stage
+
+
+def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
+                  folder: Path) -> None:
+    """Write ``results/`` (CSV) and ``tables/`` (RTF, XLSX, PNG) into the run folder."""
+    from .figures import write_figures
+    from .tables import write_tables
+
+    study = specs.study
+    adsl, adlb, adae = adam["ADSL"], adam["ADLB"], adam["ADAE"]
+    results_dir, tables_dir = Path(folder) / "results", Path(folder) / "tables"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+
+    response = response_rates(study, adsl, adlb)
+    baseline = baseline_characteristics(study, adsl)
+    safety = safety_summary(study, adsl, adlb, adae)
+    response.to_csv(results_dir / "response.csv", index=False)
+    baseline.to_csv(results_dir / "baseline.csv", index=False)
+    safety.to_csv(results_dir / "safety.csv", index=False)
+
+    fas = adsl.loc[adsl["FASFL"].eq("Y")]
+    phase_n = fas["ITPPHASE"].value_counts()
+    populations = {
+        "enrolled": int(adsl["ENRLFL"].eq("Y").sum()),
+        "safety": int(adsl["SAFFL"].eq("Y").sum()),
+        "fas": len(fas),
+        "fas_groups": {ALL: len(fas), **{g: int(phase_n.get(g, 0)) for g in study.itp_phase.labels}},
+    }
+    write_tables(study, baseline, response, safety, populations, tables_dir)
+    write_figures(study, platelet_summary(study, adsl, adlb), response, tables_dir)
