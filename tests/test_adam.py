@@ -165,3 +165,23 @@ def test_adae_dates_and_flags(built):
     assert ((adae["TRTEMFL"] == "Y") == emergent).all()
     partial = adae[adae["AESTDTC"].str.len() == 7]
     assert len(partial) > 0 and partial["ASTDTF"].eq("D").all()
+
+
+def test_a_failing_step_names_its_spec_file_and_line(tmp_path):
+    import shutil
+
+    from itp_adam.builder import BuildError
+
+    specs_dir = tmp_path / "specs"
+    shutil.copytree(default_specs_dir(), specs_dir)
+    adlb = specs_dir / "adam" / "adlb.yaml"
+    lines = adlb.read_text().splitlines()
+    assert lines[18] == "    args: {new_vars_prefix: A, dtc: LBDTC, flag_imputation: false}"
+    lines[18] = lines[18].replace("dtc: LBDTC", "dtc: LBDTCX")  # a column LB does not have
+    # the message points at the step (line 17, "- id: adt") and says what failed
+    adlb.write_text("\n".join(lines) + "\n")
+    specs = load_specs(specs_dir)
+    export = read_export(shipped_study_dir(), specs.layout)
+    with issues.collect(), pytest.raises(BuildError) as info:
+        build_adam(specs, build_sdtm(specs, prepare_forms(export, specs)))
+    assert str(info.value) == f"{adlb}, line 17: dataset ADLB: step adt: KeyError: 'LBDTCX'"

@@ -63,7 +63,7 @@ def build_dataset(spec: Dataset, *, forms: dict[str, pd.DataFrame], built: dict[
         work[var.name] = context.values(work, index)
     for index, step in enumerate(spec.steps):
         function = get_derivation(step.derivation)
-        result = _call(function, work, context.args(step.args), spec, ("steps", index), step.id)
+        result = context.call(function, work, step.args, ("steps", index), f"step {step.id}")
         if not isinstance(result, pd.DataFrame):
             raise context.error(("steps", index), f"step {step.id}: derivation {step.derivation} "
                                 "returns values for one variable, not a data frame; use it as a "
@@ -83,6 +83,17 @@ class _Context:
                  study: Study, codelists: dict[str, Codelist]) -> None:
         self.spec, self.forms, self.built = spec, forms, built
         self.study, self.codelists = study, codelists
+
+    def call(self, function: Any, work: pd.DataFrame, args: dict[str, Any], at: tuple,
+             what: str) -> Any:
+        """``function(work, **args)`` with references resolved; a failure names the spec place
+        (the cause stays attached for ``--debug``)."""
+        try:
+            return function(work, **self.args(args))
+        except (InputError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.error(at, f"{what}: {type(exc).__name__}: {exc}") from exc
 
     def error(self, path: tuple[str | int, ...], message: str) -> BuildError:
         spec = self.spec
@@ -151,7 +162,7 @@ class _Context:
             return pd.Series([source.constant] * len(work), index=work.index)
         if isinstance(source, DerivationSource):
             function = get_derivation(source.derivation)
-            result = _call(function, work, self.args(source.args), self.spec, at, var.name)
+            result = self.call(function, work, source.args, at, f"derivation {source.derivation}")
             if isinstance(result, pd.DataFrame):
                 raise self.error(at, f"derivation {source.derivation} returns a data frame; "
                                  "list it under steps and use {step: ...} as the source")
@@ -258,18 +269,6 @@ class _Context:
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
         return out
-
-
-def _call(function: Any, work: pd.DataFrame, args: dict[str, Any], spec: Dataset, at: tuple,
-          what: str) -> Any:
-    try:
-        return function(work, **args)
-    except (InputError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - name the spec place, keep the cause for --debug
-        line = spec.line_of(*at)
-        where = spec.spec_file + (f", line {line}" if line else "")
-        raise BuildError(f"{where}: dataset {spec.name}: {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _missing(kind: str, n: int) -> np.ndarray:

@@ -121,6 +121,30 @@ def iso_datetime(date_iso: pd.Series, time: pd.Series) -> pd.Series:
     return date_text.where(~with_time, date_text + "T" + time_text)
 
 
+def complete_dates(values: pd.Series) -> pd.Series:
+    """Raw ``DD MON YYYY`` or ISO 8601 dates as datetimes where the date is complete (a time
+    is dropped); NaT where blank or partial. Same index as ``values``."""
+    text = _text(values)
+    iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(values)[0])
+    day = iso.str.slice(0, 10)
+    return pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
+
+
+def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Earliest and latest possible day of (partial) ISO dates, as datetimes (NaT if blank).
+
+    ``2024-11-03`` -> that day twice; ``2024-11`` -> 1 and 30 Nov; ``2024`` -> 1 Jan and 31 Dec.
+    """
+    text = _text(iso).str.slice(0, 10)
+    first = text.where(text.str.len() != 7, text + "-01")
+    first = first.where(text.str.len() != 4, text + "-01-01")
+    earliest = pd.to_datetime(first.where(first.str.len() == 10, None), format="%Y-%m-%d")
+    month_end = earliest + pd.offsets.MonthEnd(0)
+    year_end = earliest + pd.offsets.YearEnd(0)
+    latest = earliest.where(text.str.len() == 10, month_end.where(text.str.len() == 7, year_end))
+    return earliest, latest
+
+
 def _bound_dates(df: pd.DataFrame, bound: DateBound) -> np.ndarray:
     """A min/max date as a ``datetime64[D]`` array: a literal date, a date column or an ISO column.
 

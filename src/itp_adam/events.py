@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .dates import _text, raw_date_to_iso
-from .derivations import filter_mask
+from .dates import _text, iso_date_range, raw_date_to_iso
 from .registry import derivation
 
 ONGOING = "ONGOING"
@@ -35,26 +34,6 @@ ONGOING = "ONGOING"
 # helpers
 
 
-def _dataset_of(df: pd.DataFrame) -> str:
-    """The dataset a working frame belongs to, for the issues log (its DOMAIN, if made yet)."""
-    if "DOMAIN" in df and len(df):
-        return str(df["DOMAIN"].iloc[0])
-    return ""
-
-
-def _iso_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Earliest and latest possible day of (partial) ISO dates, as datetimes (NaT if blank).
-
-    ``2024-11-03`` -> that day twice; ``2024-11`` -> 1 and 30 Nov; ``2024`` -> 1 Jan and 31 Dec.
-    """
-    text = _text(iso).str.slice(0, 10)
-    first = text.where(text.str.len() != 7, text + "-01")
-    first = first.where(text.str.len() != 4, text + "-01-01")
-    earliest = pd.to_datetime(first.where(first.str.len() == 10, None), format="%Y-%m-%d")
-    month_end = earliest + pd.offsets.MonthEnd(0)
-    year_end = earliest + pd.offsets.YearEnd(0)
-    latest = earliest.where(text.str.len() == 10, month_end.where(text.str.len() == 7, year_end))
-    return earliest, latest
 
 
 def _as_text(frame: pd.DataFrame) -> np.ndarray:
@@ -111,7 +90,6 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
         rows = coded["_ROW"] if "_ROW" in coded else pd.Series(pd.NA, index=coded.index)
         first_row = rows.groupby(coded["_KEY"], sort=False).transform("first").astype("string")
         issues.report(coded[differs], column=dictionary_term, severity="error",
-                      dataset=_dataset_of(df),
                       values=coded.loc[differs, dictionary_term].astype("string")
                       + " (first coded in row " + first_row[differs].fillna("?") + ")",
                       rule="verbatim term coded twice with different codes: "
@@ -119,7 +97,7 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
     keys = _text(df[term]).str.casefold()
     matched = lookup.reindex(keys.to_numpy())
     uncoded = (~keys.isin(lookup.index) & keys.ne("")).to_numpy(dtype=bool)
-    issues.report(df[uncoded], column=term, severity="error", dataset=_dataset_of(df),
+    issues.report(df[uncoded], column=term, severity="error",
                   rule="verbatim term not in the coding file: event kept, coded fields empty")
     out = df.copy()
     for new_name, column in new_vars.items():
@@ -147,27 +125,26 @@ def event_end_dtc(df: pd.DataFrame, end: str, cutoff: dt.date | str, start: str 
       earliest possible day, which for complete dates is plain end < start (error, kept).
     """
     iso, _ = raw_date_to_iso(df[end])
-    earliest, latest = _iso_range(iso)
+    earliest, latest = iso_date_range(iso)
     after = (earliest > pd.Timestamp(cutoff)).to_numpy(dtype=bool)
-    dataset = _dataset_of(df)
-    issues.report(df[after], column=end, severity="info", dataset=dataset,
+    issues.report(df[after], column=end, severity="info",
                   rule=f"ends after the data cut-off {_iso(cutoff)}: end date removed, ongoing at "
                        "the cut-off (--ENRTPT ONGOING, --ENTPT the cut-off date)")
     has_end = iso.ne("").to_numpy(dtype=bool)
     if ongoing is not None:
         flag = _text(df[ongoing]).str.upper()
         both = (flag.eq("Y").to_numpy(dtype=bool) & has_end)
-        issues.report(df[both], column=ongoing, severity="error", dataset=dataset,
+        issues.report(df[both], column=ongoing, severity="error",
                       values=df.loc[both, end].astype("string").radd(f"{ongoing}=Y, end "),
                       rule="marked ongoing but has an end date: kept as collected")
         neither = flag.eq("N").to_numpy(dtype=bool) & ~has_end
-        issues.report(df[neither], column=end, severity="warning", dataset=dataset,
+        issues.report(df[neither], column=end, severity="warning",
                       values=f"{ongoing}=N, no end date",
                       rule="not marked ongoing but has no end date: end unknown, not ongoing")
     if start is not None:
-        start_earliest, _ = _iso_range(raw_date_to_iso(df[start])[0])
+        start_earliest, _ = iso_date_range(raw_date_to_iso(df[start])[0])
         before = (latest < start_earliest).fillna(False).to_numpy(dtype=bool)
-        issues.report(df[before], column=end, severity="error", dataset=dataset,
+        issues.report(df[before], column=end, severity="error",
                       values=df.loc[before, end].astype("string") + " before start "
                       + df.loc[before, start].astype("string"),
                       rule="end date before start date: kept as collected")
@@ -181,7 +158,7 @@ def event_enrtpt(df: pd.DataFrame, end: str, cutoff: dt.date | str,
     its end is after the ``cutoff`` (removed by ``event_end_dtc``), or the raw ``end`` is blank
     - unless ``ongoing`` (e.g. AEONGO) says ``N``; else ``""``."""
     iso, _ = raw_date_to_iso(df[end])
-    earliest, _ = _iso_range(iso)
+    earliest, _ = iso_date_range(iso)
     after = (earliest > pd.Timestamp(cutoff)).to_numpy(dtype=bool)
     open_end = iso.eq("").to_numpy(dtype=bool)
     if ongoing is not None:
@@ -211,7 +188,7 @@ def disposition_dtc(df: pd.DataFrame, column: str, term: str, ongoing: str = ONG
     dated = iso.ne("")
     wrong = ((text.eq(ongoing.upper()) & dated) | (text.ne("") & text.ne(ongoing.upper()) & ~dated))
     wrong = wrong.to_numpy(dtype=bool)
-    issues.report(df[wrong], column=column, severity="warning", dataset=_dataset_of(df),
+    issues.report(df[wrong], column=column, severity="warning",
                   values=df.loc[wrong, term].astype("string") + ", date '"
                   + df.loc[wrong, column].astype("string").fillna("") + "'",
                   rule=f"a disposition date is expected for every term but {ongoing}: "

@@ -37,7 +37,8 @@ class IssueLog:
     def add(self, rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
             values: pd.Series | str | None = None, dataset: str = "") -> None:
         """Report one issue per row of ``rows`` (a slice of a working frame with ``_FORM``,
-        ``SUBJID`` and ``_ROW`` columns where known); ``values`` are the offending values."""
+        ``SUBJID`` and ``_ROW`` columns where known); ``values`` are the offending values.
+        ``dataset`` defaults to the rows' ``DOMAIN`` when the frame has one."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
         if len(rows) == 0:
@@ -56,10 +57,11 @@ class IssueLog:
         else:
             shown = values.astype("string").fillna("").to_numpy(dtype=object)
         row = rows["_ROW"].to_numpy() if "_ROW" in rows else np.full(n, pd.NA)
+        datasets = np.full(n, dataset, dtype=object) if dataset else col("DOMAIN")
         self._parts.append(pd.DataFrame({
             "severity": severity, "form": col("_FORM"), "SUBJID": col("SUBJID"),
             "row": pd.array(row, dtype="Int64"), "column": column, "value": shown,
-            "rule": rule, "dataset": dataset,
+            "rule": rule, "dataset": datasets,
         }))
 
     def frame(self) -> pd.DataFrame:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .dates import _text, raw_date_to_iso
+from .dates import _text, complete_dates
 from .derivations import parse_result
 from .registry import derivation
 
@@ -43,19 +43,6 @@ ConversionTable = Mapping[str, Mapping[str, object]]
 # helpers
 
 
-def _dataset(df: pd.DataFrame) -> str:
-    """The dataset name for data-issue reports: the frame's DOMAIN (``""`` if none yet)."""
-    if "DOMAIN" in df and len(df):
-        return str(df["DOMAIN"].iloc[0])
-    return ""
-
-
-def _dates(values: pd.Series) -> pd.Series:
-    """Raw complete ``DD MON YYYY`` dates (or ISO dates) as datetimes, NaT when blank/partial."""
-    text = _text(values)
-    iso = text.where(text.str.match(r"^\d{4}-"), raw_date_to_iso(values)[0])
-    day = iso.str.slice(0, 10)
-    return pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
 
 
 def _number_text(values: np.ndarray | pd.Series, significant: int = 10) -> np.ndarray:
@@ -129,7 +116,7 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     labels = _text(df[visit]).str.casefold()
     num = labels.map(mapping).to_numpy(dtype="float64")
     is_unscheduled = labels.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)
-    days = _dates(df[date]).to_numpy()
+    days = complete_dates(df[date]).to_numpy()
     subjects = _text(df[subject]).to_numpy(dtype=object)
     has_date = ~np.isnat(days)
 
@@ -164,22 +151,21 @@ def exposure_end(df: pd.DataFrame, cutoff: dt.date | str, start: str = "EXSTDAT"
     * error: a period whose end is before its start (column ``end``); kept as collected.
     """
     limit = pd.Timestamp(cutoff)
-    starts, ends = _dates(df[start]), _dates(df[end])
+    starts, ends = complete_dates(df[start]), complete_dates(df[end])
     raw_end = _text(df[end])
     running = ends.isna().to_numpy(dtype=bool)
     after = (ends > limit).to_numpy(dtype=bool)
     capped = ends.where(~(running | after), limit)
-    dataset = _dataset(df)
-    issues.report(df[running], column=end, values=raw_end[running], severity="info", dataset=dataset,
+    issues.report(df[running], column=end, values=raw_end[running], severity="info",
                   rule=f"dosing period still running (no end date): EXENDTC set to the data "
                        f"cut-off {limit:%Y-%m-%d}")
-    issues.report(df[after], column=end, values=raw_end[after], severity="info", dataset=dataset,
+    issues.report(df[after], column=end, values=raw_end[after], severity="info",
                   rule=f"dosing period ends after the data cut-off {limit:%Y-%m-%d}: EXENDTC set "
                        "to the cut-off")
 
     backwards = (ends < starts).to_numpy(dtype=bool)
     issues.report(df[backwards], column=end, values=raw_end[backwards], severity="error",
-                  dataset=dataset, rule=f"dosing period ends before it starts ({end} before "
+                  rule=f"dosing period ends before it starts ({end} before "
                                         f"{start}): kept as collected")
 
     periods = pd.DataFrame({"subject": _text(df[subject]).to_numpy(), "start": starts.to_numpy(),
@@ -190,7 +176,7 @@ def exposure_end(df: pd.DataFrame, cutoff: dt.date | str, start: str = "EXSTDAT"
     overlap_pos = periods.loc[(periods["start"] <= earlier_end).to_numpy(dtype=bool), "pos"].to_numpy()
     overlap = np.zeros(len(df), dtype=bool)
     overlap[overlap_pos] = True
-    issues.report(df[overlap], column=start, severity="warning", dataset=dataset,
+    issues.report(df[overlap], column=start, severity="warning",
                   rule="dosing period starts on or before the end of an earlier period of the "
                        "subject (overlapping periods): kept as collected")
 
@@ -215,7 +201,7 @@ def lab_stresc(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
                    np.where(std.is_text, std.result.to_numpy(dtype=object), ""))
     units = _text(df[unit])
     issues.report(df[std.unknown_unit], column=unit, values=units[std.unknown_unit],
-                  severity="warning", dataset=_dataset(df),
+                  severity="warning",
                   rule="unit not in study.yaml unit_conversion for the test: LBORRES kept, "
                        "no standard result, unit or range")
     return pd.Series(out, index=df.index, dtype="str")
@@ -234,16 +220,15 @@ def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
     std = _Standardised(df, result, unit, test, conversion, significant)
     numbers = pd.to_numeric(pd.Series(std.text)).to_numpy(dtype="float64")
     out = np.where(std.converted & (std.comparator == ""), numbers, np.nan)
-    dataset = _dataset(df)
     negative = std.numeric & (np.nan_to_num(std.value) < 0)
     issues.report(df[negative], column=result, values=std.result[negative], severity="warning",
-                  dataset=dataset, rule="negative result: kept as reported")
+                  rule="negative result: kept as reported")
     if plausible_max:
         limit = _text(df[test]).map({str(k): float(v) for k, v in plausible_max.items()})
         limit = limit.to_numpy(dtype="float64")
         absurd = std.converted & ~np.isnan(limit) & (np.nan_to_num(numbers) > np.nan_to_num(limit))
         issues.report(df[absurd], column=result, values=std.result[absurd], severity="warning",
-                      dataset=dataset, rule="result above the plausibility limit of its test "
+                      rule="result above the plausibility limit of its test "
                                             "(lb.yaml plausible_max, standard unit): kept as reported")
     return pd.Series(out, index=df.index, dtype="float64")
 

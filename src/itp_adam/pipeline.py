@@ -9,7 +9,6 @@ leaves the previous output as it was. ``--out`` may name an earlier run's folder
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -143,12 +142,10 @@ def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
               column_labels={var.name: var.label for var in spec.variables}, date_columns=dates)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
                     result: RunResult) -> None:
+    from .reader import sha256_file
+
     specs_dir = Path(specs_dir)
     spec_files = sorted(p for p in specs_dir.rglob("*.yaml") if p.is_file())
     outputs = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -161,8 +158,8 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "raw": str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
         "inputs": inputs,
-        "spec_files": {str(p.relative_to(specs_dir)): _sha256(p) for p in spec_files},
-        "outputs": {str(p.relative_to(folder)): _sha256(p) for p in outputs},
+        "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},
+        "outputs": {str(p.relative_to(folder)): sha256_file(p) for p in outputs},
         "rows": result.rows,
         "data_issues": result.issue_counts,
         "timings_seconds": result.timings,

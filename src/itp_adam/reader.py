@@ -39,10 +39,11 @@ class RawExport:
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 of each input file (one workbook counts once)."""
-        return {str(p): _sha256(p) for p in sorted(set(self.files.values()))}
+        return {str(p): sha256_file(p) for p in sorted(set(self.files.values()))}
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

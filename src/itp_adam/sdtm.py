@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import issues
 from .builder import build_dataset
-from .dates import raw_date_to_iso
+from .dates import iso_date_range, raw_date_to_iso
 from .errors import InputError
 from .reader import RawExport
 from .spec import Specs, build_order
@@ -86,10 +86,8 @@ def _check_one_row_per(frame: pd.DataFrame, name: str, specs: Specs, export: Raw
 
 def _after_cutoff(values: pd.Series, cutoff) -> "pd.Series[bool]":
     """True where the (possibly partial) raw date's earliest possible day is after ``cutoff``."""
-    iso, _ = raw_date_to_iso(values)
-    earliest = iso.where(iso.str.len() != 7, iso + "-01").where(iso.str.len() != 4, iso + "-01-01")
-    dates = pd.to_datetime(earliest.where(earliest.ne(""), None), format="%Y-%m-%d")
-    return (dates > pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
+    earliest, _ = iso_date_range(raw_date_to_iso(values)[0])
+    return (earliest > pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
 
 
 def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -13,7 +13,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from .dates import _text, iso_datetime, raw_date_to_iso
+from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
 from .registry import derivation
 
 
@@ -32,10 +32,6 @@ def iso_date(df: pd.DataFrame, column: str, time: str | None = None) -> pd.Serie
     return iso if time is None else iso_datetime(iso, df[time])
 
 
-def _raw_dates(values: pd.Series) -> pd.Series:
-    """Raw complete dates as datetimes (NaT when blank)."""
-    return pd.to_datetime(raw_date_to_iso(values)[0], format="%Y-%m-%d", errors="coerce")
-
 
 def _dosing_periods(exposure: pd.DataFrame, dose_above: float, cutoff: dt.date | str | None,
                     subjid: str, start: str, dose: str, end: str | None = None) -> pd.DataFrame:
@@ -44,9 +40,9 @@ def _dosing_periods(exposure: pd.DataFrame, dose_above: float, cutoff: dt.date |
     With ``end``, the period's last day: a running period (blank end) or one past the
     cut-off ends at the cut-off (SAP "Data cut-off"); without a cut-off it stays open (NaT).
     """
-    periods = pd.DataFrame({"subject": _text(exposure[subjid]), "start": _raw_dates(exposure[start])})
+    periods = pd.DataFrame({"subject": _text(exposure[subjid]), "start": complete_dates(exposure[start])})
     if end is not None:
-        periods["end"] = _raw_dates(exposure[end])
+        periods["end"] = complete_dates(exposure[end])
     keep = (pd.to_numeric(exposure[dose]) > dose_above).fillna(False) & periods["start"].notna()
     if cutoff is not None:
         limit = pd.Timestamp(cutoff)
@@ -101,13 +97,8 @@ def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str 
     (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
     Empty when either date is partial or missing."""
     refs = pd.Series(reference[ref_dtc].to_numpy(), index=reference[subject].to_numpy())
-    ref = _complete_dates(pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy()))
-    date = _complete_dates(df[dtc].reset_index(drop=True))
+    ref = complete_dates(pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy()))
+    date = complete_dates(df[dtc].reset_index(drop=True))
     days = (date - ref).dt.days.astype("float64")
     return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)
 
-
-def _complete_dates(iso: pd.Series) -> pd.Series:
-    """The date part of ISO values that have a complete date, else NaT."""
-    text = _text(iso).str.slice(0, 10)
-    return pd.to_datetime(text.where(text.str.len() == 10, None), format="%Y-%m-%d")

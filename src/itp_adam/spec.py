@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
@@ -417,49 +417,45 @@ _SOURCE_TAGS = {"form": "Column", "constant": "Constant", "derivation": "Derivat
 
 def _source_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {ColumnSource: "Column", ConstantSource: "Constant", DerivationSource: "Derivation",
-                CopySource: "Copy", StepSource: "Step", CasesSource: "Cases"}.get(type(value))
+        return {model: tag for tag, model in {**_SOURCE_MODELS, "Cases": CasesSource}.items()}.get(
+            type(value))
     if not isinstance(value, dict):
         return None
     kinds = [key for key in _SOURCE_TAGS if key in value]
     return _SOURCE_TAGS[kinds[0]] if len(kinds) == 1 else None
 
 
-SimpleSource = Annotated[
-    Annotated[ColumnSource, Tag("Column")]
-    | Annotated[ConstantSource, Tag("Constant")]
-    | Annotated[DerivationSource, Tag("Derivation")]
-    | Annotated[CopySource, Tag("Copy")]
-    | Annotated[StepSource, Tag("Step")],
-    Discriminator(
-        _source_kind,
-        custom_error_type="source_kind",
-        custom_error_message="needs exactly one of: form (with column), constant, "
-        "derivation (with args), from, step",
-    ),
-]
+_SOURCE_MODELS: dict[str, type[BaseModel]] = {
+    "Column": ColumnSource, "Constant": ConstantSource, "Derivation": DerivationSource,
+    "Copy": CopySource, "Step": StepSource,
+}
+_SOURCE_WORDS = {"Column": "form (with column)", "Constant": "constant",
+                 "Derivation": "derivation (with args)", "Copy": "from", "Step": "step", "Cases": "cases"}
+
+
+def _source_union(models: dict[str, type[BaseModel]]) -> Any:
+    """A tagged union of source models, told apart by their key (``form``, ``constant``, ...)."""
+    members = tuple(Annotated[model, Tag(tag)] for tag, model in models.items())
+    return Annotated[
+        Union[members],  # noqa: UP007 - a union built from a tuple
+        Discriminator(
+            _source_kind,
+            custom_error_type="source_kind",
+            custom_error_message="needs exactly one of: " + ", ".join(_SOURCE_WORDS[t] for t in models),
+        ),
+    ]
+
+
+SimpleSource = _source_union(_SOURCE_MODELS)
 
 
 class CasesSource(_Model):
     """A source per record group (``records`` of the dataset): ``{cases: {ITP: ..., SPLEN: ...}}``."""
 
-    cases: dict[str, SimpleSource] = Field(min_length=1)
+    cases: dict[str, SimpleSource] = Field(min_length=1)  # type: ignore[valid-type]
 
 
-Source = Annotated[
-    Annotated[ColumnSource, Tag("Column")]
-    | Annotated[ConstantSource, Tag("Constant")]
-    | Annotated[DerivationSource, Tag("Derivation")]
-    | Annotated[CopySource, Tag("Copy")]
-    | Annotated[StepSource, Tag("Step")]
-    | Annotated[CasesSource, Tag("Cases")],
-    Discriminator(
-        _source_kind,
-        custom_error_type="source_kind",
-        custom_error_message="needs exactly one of: form (with column), constant, "
-        "derivation (with args), from, step, cases",
-    ),
-]
+Source = _source_union({**_SOURCE_MODELS, "Cases": CasesSource})
 
 
 class RecordGroup(_Model):
