@@ -32,17 +32,42 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     sim.add_argument("--format", choices=["csv", "xlsx"], default="csv",
                      help="one CSV per form (default) or one workbook raw-export.xlsx")
+
+    # --- compare (owned by itp_adam.compare) ---
+    cmp = sub.add_parser("compare", help="PROC COMPARE-style comparison of two datasets or folders "
+                         "of datasets (XPT, CSV or Parquet); exit 1 when they differ")
+    cmp.add_argument("base", type=Path, help="base dataset file, or a folder of datasets")
+    cmp.add_argument("compare", type=Path, help="compare dataset file, or a folder of datasets")
+    cmp.add_argument("--keys", nargs="+", metavar="VAR",
+                     help="key variables matching records (default: the dataset's spec keys)")
+    cmp.add_argument("--tolerance", type=float, default=0.0,
+                     help="absolute tolerance for numeric values (default 0: exact)")
+    cmp.add_argument("--max-diffs", type=int, default=10,
+                     help="differing records listed per variable (default 10)")
+    cmp.add_argument("--report", type=Path, help="also write the report to this file")
+    # --- end compare ---
+
+    # --- validate (owned by itp_adam.validate) ---
+    val = sub.add_parser("validate", help="conformance checks of an output folder "
+                         "(SDTMIG rules and the specs); exit 1 on errors")
+    val.add_argument("folder", type=Path, help="output folder of `itp-adam run`")
+    val.add_argument("--specs", type=Path, help="specs folder (default: the shipped study specs)")
+    val.add_argument("--report", type=Path,
+                     help="findings CSV (default: FOLDER/validation.csv)")
+    # --- end validate ---
     return p
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .paths import default_specs_dir, shipped_study_dir
     from .pipeline import run
+    from .progress import Progress
 
     specs = args.specs or default_specs_dir()
     raw = args.raw or shipped_study_dir()
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
-    result = run(raw, specs, args.out, say)
+    terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
+    result = run(raw, specs, args.out, Progress(say, terminal))
     counts = result.issue_counts
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")
@@ -66,10 +91,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commands():
+    def compare(args: argparse.Namespace) -> int:
+        from .compare import command
+        return command(args)
+
+    def validate(args: argparse.Namespace) -> int:
+        from .validate import command
+        return command(args)
+
+    return {"run": _cmd_run, "simulate": _cmd_simulate, "compare": compare, "validate": validate}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _cmd_run, "simulate": _cmd_simulate}[args.command](args)
+        return _commands()[args.command](args)
     except InputError as exc:
         if args.debug:
             raise

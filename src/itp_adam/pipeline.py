@@ -14,8 +14,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +21,8 @@ import pandas as pd
 
 from . import __version__, issues
 from .errors import InputError
+from .progress import Progress, Say
 from .spec import Dataset, Specs, load_specs
-
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -49,8 +46,11 @@ def check_out(out: Path) -> None:
                          expected="a new folder, an empty folder or an earlier run's output folder")
 
 
-def run(raw: Path, specs_dir: Path, out: Path, say: Say = lambda _: None) -> RunResult:
-    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``."""
+def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None) -> RunResult:
+    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
+
+    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars."""
+    clock = say if isinstance(say, Progress) else Progress(say)
     out = Path(out).absolute()
     check_out(out)
     parent = out.parent
@@ -61,7 +61,7 @@ def run(raw: Path, specs_dir: Path, out: Path, say: Say = lambda _: None) -> Run
         raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
                          expected="a folder the user can write to") from exc
     try:
-        result = _run_into(raw, specs_dir, staging, say)
+        result = _run_into(raw, specs_dir, staging, clock)
         _publish(staging, out)
         result.out = out
         return result
@@ -85,44 +85,32 @@ def _publish(staging: Path, out: Path) -> None:
         staging.rename(out)
 
 
-class _Clock:
-    def __init__(self, say: Say) -> None:
-        self.say, self.timings = say, {}
-
-    def stage(self, name: str, action: Callable[[], object]):
-        self.say(f"{name} ...")
-        start = time.perf_counter()
-        value = action()
-        self.timings[name] = round(time.perf_counter() - start, 3)
-        return value
-
-
-def _run_into(raw: Path, specs_dir: Path, folder: Path, say: Say) -> RunResult:
+def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunResult:
     from .reader import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
-    clock = _Clock(say)
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     export = clock.stage("read", lambda: read_export(raw, specs.layout))
     result = RunResult(out=folder)
     with issues.collect() as log:
         forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
-        sdtm = clock.stage("sdtm", lambda: build_sdtm(specs, forms))
+        sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
         adam: dict[str, pd.DataFrame] = {}
         if specs.adam:
             from .adam import build_adam
-            adam = clock.stage("adam", lambda: build_adam(specs, sdtm))
+            adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
 
-    def write() -> None:
+    def write(tick) -> None:
         for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
             (folder / group).mkdir()
             for name, frame in datasets.items():
                 write_dataset(frame, spec_group[name], folder / group / f"{name.lower()}.xpt")
                 result.rows[name] = len(frame)
+                tick(name)
         trace_table(sdtm, specs).to_csv(folder / "sdtm" / "trace.csv", index=False)
         log.frame().to_csv(folder / "data-issues.csv", index=False)
 
-    clock.stage("write", write)
+    clock.steps("write", len(sdtm) + len(adam), write)
     if adam:
         from .results import write_results
         clock.stage("results", lambda: write_results(specs, sdtm, adam, folder))

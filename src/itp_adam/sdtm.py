@@ -21,6 +21,8 @@ from every SDTM record back to its raw row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from . import issues
@@ -90,12 +92,16 @@ def _after_cutoff(values: pd.Series, cutoff) -> "pd.Series[bool]":
     return (earliest > pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
 
 
-def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Every SDTM dataset of ``specs`` (in dependency order), with trace columns kept."""
+def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame],
+               tick: Callable[[str], None] = lambda _: None) -> dict[str, pd.DataFrame]:
+    """Every SDTM dataset of ``specs`` (in dependency order), with trace columns kept.
+
+    ``tick(name)`` is called after each dataset (the progress bar)."""
     built: dict[str, pd.DataFrame] = {}
     for name in build_order(specs.sdtm):
         built[name] = build_dataset(specs.sdtm[name], forms=forms, built=built,
                                     study=specs.study, codelists=specs.codelists)
+        tick(name)
     return built
 
 
