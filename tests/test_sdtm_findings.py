@@ -322,19 +322,20 @@ def test_visitnum_unscheduled_rules():
     assert got.tolist() == pytest.approx([-0.99, 4, 4.01, 2, -0.99])
 
 
-def test_visitnums_in_specs_equal_visit_codelist():
-    specs_dir = default_specs_dir()
-    codelist = {t["raw"]: t.get("num") for cl in yaml.safe_load(
-        (specs_dir / "codelists.yaml").read_text())["codelists"] if cl["name"] == "VISIT"
-        for t in cl["terms"]}
-    scheduled = {raw: num for raw, num in codelist.items() if num is not None}
-    for name in ("lb", "rs"):
-        spec = yaml.safe_load((specs_dir / "sdtm" / f"{name}.yaml").read_text())
-        var = next(v for v in spec["variables"] if v["name"] == "VISITNUM")
-        assert var["source"]["args"]["nums"] == scheduled, name
+def test_visitnum_table_comes_from_the_visit_codelist():
+    """lb.yaml and rs.yaml take VISITNUM from codelists.yaml (one copy of the table)."""
+    from itp_adam.spec import CodelistRef, load_specs
 
-
-# -- RS -------------------------------------------------------------------------------------
+    specs = load_specs(default_specs_dir())
+    for name in ("LB", "RS"):
+        var = next(v for v in specs.sdtm[name].variables if v.name == "VISITNUM")
+        ref = var.source.args["nums"]
+        assert isinstance(ref, CodelistRef) and (ref.codelist, ref.field) == ("VISIT", "num"), name
+    nums = CodelistRef(codelist="VISIT", field="num").mapping(specs.codelists)
+    # raw-forms.md nominal visits: weeks by number, months as 100 + month; UNSCHEDULED has none
+    assert nums["SCREENING"] == -1 and nums["DAY 1"] == 0 and nums["WEEK 24"] == 24
+    assert nums["MONTH 7"] == 107 and nums["MONTH 24"] == 124
+    assert "UNSCHEDULED" not in nums and len(nums) == 29
 
 
 def test_rs_records(built):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -295,6 +296,21 @@ def test_form_and_study_references_in_arguments(tmp_path):
     assert message.startswith("2 problems in the specs:")
     assert f"{path}, line 16: dataset XX, variable USUBJID: unknown raw form 'EXPO'" in message
     assert f"{path}, line 16: dataset XX, variable USUBJID: unknown study parameter 'cut_off'" in message
+
+
+def test_codelist_reference_in_arguments(tmp_path):
+    lb = SPECS / "sdtm" / "lb.yaml"
+    lines = lb.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "nums: {codelist: VISIT, field: num}" in text)
+    path = tmp_path / "lb.yaml"
+    path.write_text(lb.read_text().replace("{codelist: VISIT, field: num}", "{codelist: VISITS, field: num}"))
+    with pytest.raises(SpecError) as info:
+        load_dataset_spec(path, LAYOUT, CODELISTS, study=load_study(SPECS))
+    assert (f"{path}, line {line}: dataset LB, variable VISITNUM: unknown codelist 'VISITS'"
+            in str(info.value))
+    path.write_text(lb.read_text().replace("{codelist: VISIT, field: num}", "{codelist: VISIT, field: nums}"))
+    with pytest.raises(SpecError, match=re.escape("reference is {codelist: NAME, field: decode|num}")):
+        load_dataset_spec(path, LAYOUT, CODELISTS, study=load_study(SPECS))
 
 
 def test_yaml_boolean_where_text_is_meant(tmp_path):

@@ -32,6 +32,7 @@ from .registry import get_derivation
 from .spec import (
     CasesSource,
     Codelist,
+    CodelistRef,
     ColumnSource,
     ConstantSource,
     CopySource,
@@ -232,8 +233,8 @@ class _Context:
     # -- arguments -----------------------------------------------------------------------
 
     def args(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Resolve ``{form: F}``, ``{study: P}`` and ``{dataset: D}`` references, also inside
-        mappings and lists (``filter_values: {dose_above: {study: dose_above}}``)."""
+        """Resolve ``{form: F}``, ``{study: P}``, ``{dataset: D}`` and ``{codelist: C, field: F}``
+        references, also inside mappings and lists (``filter_values: {dose: {study: dose}}``)."""
         return {name: self._resolve(value) for name, value in args.items()}
 
     def _resolve(self, value: Any) -> Any:
@@ -247,6 +248,8 @@ class _Context:
             return self.study.resolve(value.study)
         if isinstance(value, DatasetRef):
             return self.built[value.dataset]
+        if isinstance(value, CodelistRef):
+            return value.mapping(self.codelists)
         if isinstance(value, dict):
             return {key: self._resolve(item) for key, item in value.items()}
         if isinstance(value, list):

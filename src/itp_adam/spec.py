@@ -380,7 +380,31 @@ class DatasetRef(_Model):
     dataset: SasName
 
 
-ArgValue = Annotated[FormRef | StudyRef | DatasetRef | Any, Field(union_mode="left_to_right")]
+class CodelistRef(_Model):
+    """A derivation argument ``{codelist: VISIT, field: num}``: the runner passes that codelist
+    as a mapping submission value -> the term's ``field`` (terms without it are left out), so a
+    table such as visit label -> VISITNUM is written once, in ``codelists.yaml``."""
+
+    codelist: str
+    field: Literal["decode", "num"]
+
+    def mapping(self, codelists: dict[str, "Codelist"]) -> dict[str, Any]:
+        terms = codelists[self.codelist].terms
+        return {t.value: getattr(t, self.field) for t in terms if getattr(t, self.field) is not None}
+
+
+def _codelist_arg(value: Any) -> Any:
+    """A mapping with a ``codelist`` key must be a whole codelist reference (no silent typo)."""
+    if isinstance(value, dict) and "codelist" in value:
+        try:
+            return CodelistRef.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError("a codelist reference is {codelist: NAME, field: decode|num}") from exc
+    return value
+
+
+ArgValue = Annotated[FormRef | StudyRef | DatasetRef | CodelistRef | Any,
+                     Field(union_mode="left_to_right"), BeforeValidator(_codelist_arg)]
 
 
 class DerivationSource(_Model):
@@ -859,6 +883,7 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
                 problems += _source_problems(case, (*at, "cases", group), layout, study, step_ids)
         else:
             problems += _source_problems(source, at, layout, study, step_ids)
+    problems += _codelist_ref_problems(dataset, codelists)
     all_names = {var.name for var in dataset.variables}
     for index, var in enumerate(dataset.variables):
         source = var.source
@@ -988,29 +1013,41 @@ def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset]) -> lis
     return problems
 
 
+def _derivation_args(dataset: Dataset) -> list[tuple[YamlPath, dict[str, Any]]]:
+    """The ``args`` of every step and derivation source of ``dataset``, with their spec place."""
+    found: list[tuple[YamlPath, dict[str, Any]]] = [
+        (("steps", index), step.args) for index, step in enumerate(dataset.steps)]
+    for index, var in enumerate(dataset.variables):
+        at: YamlPath = ("variables", index, "source")
+        cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
+        for group, source in cases:
+            if isinstance(source, DerivationSource):
+                found.append((at if group is None else (*at, "cases", group), source.args))
+    return found
+
+
 def _dataset_references(dataset: Dataset) -> list[tuple[YamlPath, str]]:
     """Every other dataset this one reads: input, ``{dataset: X}`` arguments, ``{from: X.V}``."""
     refs: list[tuple[YamlPath, str]] = []
     if dataset.input is not None:
         refs.append((("input", "dataset"), dataset.input.dataset))
-
-    def from_args(args: dict[str, Any], at: YamlPath) -> None:
-        for arg, value in args.items():
-            if isinstance(value, DatasetRef):
-                refs.append(((*at, "args", arg), value.dataset))
-
-    for index, step in enumerate(dataset.steps):
-        from_args(step.args, ("steps", index))
+    for at, args in _derivation_args(dataset):
+        refs += [((*at, "args", arg), value.dataset) for arg, value in args.items()
+                 if isinstance(value, DatasetRef)]
     for index, var in enumerate(dataset.variables):
-        at: YamlPath = ("variables", index, "source")
+        at = ("variables", index, "source")
         cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
         for group, source in cases:
-            where = at if group is None else (*at, "cases", group)
-            if isinstance(source, DerivationSource):
-                from_args(source.args, where)
-            elif isinstance(source, CopySource) and source.dataset is not None:
-                refs.append(((*where, "from"), source.dataset))
+            if isinstance(source, CopySource) and source.dataset is not None:
+                refs.append(((*(at if group is None else (*at, "cases", group)), "from"), source.dataset))
     return [(path, name) for path, name in refs if name != dataset.name]
+
+
+def _codelist_ref_problems(dataset: Dataset, codelists: dict[str, Codelist]) -> list[tuple[YamlPath, str]]:
+    """Every ``{codelist: X, field: F}`` argument names a codelist of ``codelists.yaml``."""
+    return [((*at, "args", arg, "codelist"), _unknown("codelist", value.codelist, codelists))
+            for at, args in _derivation_args(dataset) for arg, value in args.items()
+            if isinstance(value, CodelistRef) and value.codelist not in codelists]
 
 
 def build_order(datasets: dict[str, Dataset]) -> list[str]:
