@@ -248,6 +248,10 @@ def test_crit_flag() -> None:
     assert strict["CFL"].tolist() == ["N", "N", "Y", "", "Y"]  # 30 > 30 is false
     with pytest.raises(ValueError, match="operator"):
         derive_var_crit_flag(df, "AVAL", 30, "C", "x", "CFL", operator="=>")
+    # the parameter from a study value: only the ALT row (50 >= 30) is evaluated
+    alt = derive_var_crit_flag(df, "AVAL", 30, "C", "x", "CFL", filter="PARAMCD == @parameter",
+                               filter_values={"parameter": "ALT"})
+    assert alt["CFL"].tolist() == ["", "", "", "", "Y"]
 
 
 # --- derive_vars_merged ----------------------------------------------------------------------

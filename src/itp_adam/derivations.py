@@ -249,16 +249,18 @@ def derive_var_crit_flag(
     flag_var: str,
     operator: str = ">=",
     filter: Filter = None,
+    filter_values: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Add a criterion ``crit_var`` (= ``crit_label``) and its flag ``flag_var`` (SAP "Response").
 
     Evaluated rows - ``filter`` True and ``source_var`` non-missing - get the label and
     ``"Y"`` if ``source_var <operator> threshold`` else ``"N"``; other rows get ``""`` for both.
+    ``@name`` in ``filter`` is taken from ``filter_values`` (e.g. the study's parameter code).
     """
     if operator not in _OPERATORS:
         raise ValueError(f"operator must be one of {sorted(_OPERATORS)}, not {operator!r}")
     value = pd.to_numeric(df[source_var]).to_numpy(dtype="float64")
-    evaluated = filter_mask(df, filter) & ~np.isnan(value)
+    evaluated = filter_mask(df, filter, filter_values) & ~np.isnan(value)
     met = _OPERATORS[operator](value, threshold)
     out = df.copy()
     out[crit_var] = pd.Series(np.where(evaluated, crit_label, ""), index=df.index, dtype="str")
