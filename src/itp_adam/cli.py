@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("base", type=Path, help="base dataset file, or a folder of datasets")
     cmp.add_argument("compare", type=Path, help="compare dataset file, or a folder of datasets")
     cmp.add_argument("--keys", nargs="+", metavar="VAR",
-                     help="key variables matching records (default: the dataset's spec keys)")
+                     help="key variables matching records, space or comma separated "
+                     "(default: the keys of the dataset's spec)")
+    cmp.add_argument("--specs", type=Path,
+                     help="specs folder for the default keys (default: the shipped study specs)")
     cmp.add_argument("--tolerance", type=float, default=0.0,
                      help="absolute tolerance for numeric values (default 0: exact)")
     cmp.add_argument("--max-diffs", type=int, default=10,
@@ -111,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"itp-adam: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the command cannot read or write (e.g. --out)
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"itp-adam: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        from .xpt import XptLimitError
+
+        if args.debug or not isinstance(exc, XptLimitError):
+            raise
+        print(f"itp-adam: error: values the SAS transport files cannot hold: {exc}", file=sys.stderr)
         return 2
 
 

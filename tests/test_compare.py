@@ -1,0 +1,274 @@
+"""itp_adam.compare: PROC COMPARE-style comparison on small hand-built frames and files whose
+differences are known by construction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itp_adam.cli import main
+from itp_adam.compare import (DatasetMeta, VarMeta, compare_files, compare_folders,
+                              compare_frames, read_dataset)
+from itp_adam.errors import InputError
+from itp_adam.xpt import write_xpt
+
+NAN = np.nan
+
+
+def _base() -> pd.DataFrame:
+    return pd.DataFrame({
+        "USUBJID": ["S1", "S1", "S2", "S3"],
+        "SEQ": [1.0, 2.0, 1.0, 1.0],
+        "AVAL": [10.0, 20.0, NAN, 5.0],
+        "FLAG": ["Y", "", "N", "Y"],
+        "ADT": pd.to_datetime(["2024-01-01", "2024-01-02", None, "2024-03-01"]),
+    })
+
+
+def test_equal_frames_ignore_row_order_missing_kinds_trailing_blanks_and_int_vs_float():
+    base = _base()
+    other = base.iloc[::-1].reset_index(drop=True).copy()
+    other["SEQ"] = other["SEQ"].astype("int64")
+    other["FLAG"] = other["FLAG"].astype(object).replace({"": None, "Y": "Y  "})  # None == ""
+    other["ADT"] = [d.date() if pd.notna(d) else None for d in other["ADT"]]  # date objects
+    result = compare_frames(base, other, ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+    assert (result.n_base, result.n_compare, result.n_both) == (4, 4, 4)
+    assert result.summary["n_diff"].tolist() == [0, 0, 0]
+    assert "RESULT: dataset EQUAL (4 observations, 3 variables compared)" in result.text()
+
+
+def test_value_differences_are_counted_and_listed_at_their_keys():
+    base = _base()
+    other = base.copy()
+    other.loc[0, "AVAL"] = 12.5            # S1/1: +2.5
+    other.loc[2, "AVAL"] = 7.0             # S2/1: missing in base, 7 in compare
+    other.loc[3, "AVAL"] = 4.0             # S3/1: -1
+    other.loc[1, "FLAG"] = "N"             # S1/2: "" -> N
+    other.loc[3, "ADT"] = pd.Timestamp("2024-02-28")  # S3/1: 2 days earlier
+    result = compare_frames(base, other, ["USUBJID", "SEQ"], max_diffs=2)
+    assert not result.equal
+    summary = result.summary.set_index("variable")
+    assert summary.loc["AVAL", "n_diff"] == 3 and summary.loc["AVAL", "max_abs_diff"] == 2.5
+    assert summary.loc["FLAG", "n_diff"] == 1 and np.isnan(summary.loc["FLAG", "max_abs_diff"])
+    assert summary.loc["ADT", "n_diff"] == 1 and summary.loc["ADT", "type"] == "Date"
+    assert result.n_records_unequal == 4  # every record has at least one difference
+    aval = result.diffs["AVAL"]  # first 2 of 3, in key order
+    assert aval[["USUBJID", "SEQ"]].values.tolist() == [["S1", 1.0], ["S2", 1.0]]
+    assert aval["BASE"].iloc[0] == 10.0 and aval["COMPARE"].iloc[0] == 12.5
+    assert aval["DIFF"].iloc[0] == 2.5 and np.isnan(aval["DIFF"].iloc[1])
+    flag = result.diffs["FLAG"]
+    assert flag.values.tolist() == [["S1", 2.0, "", "N"]]
+    assert result.diffs["ADT"]["DIFF"].tolist() == [-2.0]
+    text = result.text()
+    assert "Unequal values of AVAL (Num): 3 record(s); first 2" in text
+    assert "Unequal values of ADT (Date): 1 record(s); first 1" in text
+    assert "2024-03-01 2024-02-28" in " ".join(text.split())  # dates shown as dates
+
+
+def test_tolerance_is_absolute_and_inclusive():
+    base = pd.DataFrame({"K": [1, 2, 3], "X": [1.0, 1.0, NAN]})
+    other = pd.DataFrame({"K": [1, 2, 3], "X": [1.5, 1.0 - 0.25, 0.0]})
+    assert list(compare_frames(base, other, ["K"], tolerance=0.5).diffs) == ["X"]
+    # |0.5| and |-0.25| are within 0.5; NaN vs 0 is never within any tolerance
+    assert compare_frames(base, other, ["K"], tolerance=0.5).diffs["X"]["K"].tolist() == [3]
+    assert compare_frames(base, other, ["K"], tolerance=0.25).diffs["X"]["K"].tolist() == [1, 3]
+    assert compare_frames(base, other, ["K"]).summary["n_diff"].tolist() == [3]
+
+
+def test_observations_and_variables_only_on_one_side():
+    base = _base()
+    other = base[base["USUBJID"] != "S2"].drop(columns=["FLAG"]).copy()
+    other = pd.concat([other, pd.DataFrame({"USUBJID": ["S9"], "SEQ": [4.0], "AVAL": [1.0],
+                                            "ADT": pd.to_datetime(["2024-05-05"])})])
+    other["NEWVAR"] = "x"
+    result = compare_frames(base, other, ["USUBJID", "SEQ"])
+    assert result.only_base.values.tolist() == [["S2", 1.0]]
+    assert result.only_compare.values.tolist() == [["S9", 4.0]]
+    assert (result.vars_only_base, result.vars_only_compare) == (["FLAG"], ["NEWVAR"])
+    assert result.n_both == 3 and not result.diffs and not result.equal
+    text = result.text()
+    assert "only in base: 1   only in compare: 1" in text
+    assert "only in base: FLAG" in text and "only in compare: NEWVAR" in text
+    assert "Observations only in compare: 1; first 1" in text
+
+
+def test_duplicate_keys_are_bad_input_naming_the_values():
+    base = _base()
+    other = pd.concat([base, base.iloc[[2]]], ignore_index=True)
+    with pytest.raises(InputError) as err:
+        compare_frames(base, other, ["USUBJID", "SEQ"], compare_source="qc.csv")
+    message = str(err.value)
+    assert message.startswith("qc.csv, column USUBJID,SEQ: duplicate key values")
+    assert "USUBJID=S2, SEQ=1 (2 records)" in message
+
+
+@pytest.mark.parametrize("keys, options, column", [
+    (["USUBJID", "NOPE"], {}, "NOPE"),
+    ([], {}, "--keys"),
+    (["USUBJID", "SEQ"], {"tolerance": -1.0}, "--tolerance"),
+    (["USUBJID", "SEQ"], {"max_diffs": -1}, "--max-diffs"),
+])
+def test_bad_options_are_input_errors(keys, options, column):
+    with pytest.raises(InputError) as err:
+        compare_frames(_base(), _base(), keys, **options)
+    assert err.value.column == column
+
+
+def test_a_key_of_different_types_is_bad_input():
+    other = _base().assign(SEQ=["1", "2", "1", "1"])
+    with pytest.raises(InputError, match="character on one side and numeric on the other"):
+        compare_frames(_base(), other, ["USUBJID", "SEQ"])
+
+
+def _write(path, frame, labels=None, label="Test data", dates=()):
+    labels = labels or {c: f"Label of {c}" for c in frame.columns}
+    write_xpt(frame, path, "TEST", label, labels, date_columns=dates)
+
+
+def test_xpt_metadata_differences_type_label_length_format(tmp_path):
+    base = pd.DataFrame({"K": [1.0, 2.0], "NAME": ["AB", "CD"], "CODE": ["1", "2"],
+                         "DAY": pd.to_datetime(["2024-01-01", "2024-01-02"]), "N": [1.0, 2.0]})
+    other = base.copy()
+    other["NAME"] = ["AB", "CDEFG"]          # storage length 2 -> 5, and one value differs
+    other["CODE"] = [1.0, 2.0]               # Char -> Num
+    other["DAY"] = [23376.0, 23377.0]        # same SAS day numbers (2020-01-01 is 21915,
+    #                                          + 366 + 3 * 365), no DATE9. format
+    labels = {c: f"Label of {c}" for c in base.columns}
+    _write(tmp_path / "base.xpt", base)
+    _write(tmp_path / "compare.xpt", other, dict(labels, N="Another label"), label="Other label")
+    result = compare_files(tmp_path / "base.xpt", tmp_path / "compare.xpt", ["K"])
+    found = {(r["variable"], r["attribute"]): (r["base"], r["compare"])
+             for r in result.attributes.to_dict("records")}
+    assert found == {
+        ("(dataset)", "label"): ("Test data", "Other label"),
+        ("NAME", "length"): (2, 5),
+        ("CODE", "type"): ("Char", "Num"),
+        ("CODE", "length"): (1, 8),
+        ("DAY", "format"): ("DATE9", ""),
+        ("N", "label"): ("Label of N", "Another label"),
+    }
+    summary = result.summary.set_index("variable")
+    assert summary.loc["CODE", "type"] == "type differs"  # values of different types not compared
+    assert summary.loc["DAY", "n_diff"] == 0  # a date equals its SAS day number
+    assert summary.loc["NAME", "n_diff"] == 1 and not result.equal
+    assert "Attribute differences (type, label, length, format)" in result.text()
+
+
+def test_same_xpt_file_is_equal_and_metadata_is_read(tmp_path):
+    frame = _base()
+    _write(tmp_path / "a.xpt", frame, dates=["ADT"])
+    data, meta = read_dataset(tmp_path / "a.xpt")
+    assert meta.name == "TEST" and meta.label == "Test data"
+    assert meta.variables["FLAG"] == VarMeta("Char", "Label of FLAG", 1, "")
+    assert meta.variables["ADT"] == VarMeta("Num", "Label of ADT", 8, "DATE9")
+    assert compare_files(tmp_path / "a.xpt", tmp_path / "a.xpt", ["USUBJID", "SEQ"]).equal
+    # the frame itself against its transport file: equal values and types
+    assert compare_frames(frame, data, ["USUBJID", "SEQ"]).equal
+
+
+def test_meta_given_for_frames_is_compared():
+    meta = DatasetMeta(label="A", variables={"X": VarMeta("Num", "Value", 8, "")})
+    other = DatasetMeta(label="A", variables={"X": VarMeta("Num", "Value (N)", 8, "")})
+    frame = pd.DataFrame({"K": [1], "X": [1.0]})
+    result = compare_frames(frame, frame, ["K"], base_meta=meta, compare_meta=other)
+    assert result.attributes.values.tolist() == [["X", "label", "Value", "Value (N)"]]
+
+
+def test_csv_takes_the_types_of_the_other_side(tmp_path):
+    frame = _base()
+    _write(tmp_path / "a.xpt", frame, dates=["ADT"])
+    csv = frame.assign(AVAL=["10.00", "2e1", "", "5"], ADT=["2024-01-01", "2024-01-02", "",
+                                                           "2024-03-01"])
+    csv.to_csv(tmp_path / "a.csv", index=False)
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "a.csv", ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+    # a CSV value that is not a number makes the column text: a type difference
+    csv.assign(AVAL=["10", "x", "", "5"]).to_csv(tmp_path / "b.csv", index=False)
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "b.csv", ["USUBJID", "SEQ"])
+    assert result.attributes.values.tolist() == [["AVAL", "type", "Num", "Char"]]
+    # two CSV files: numbers compare as numbers when both sides convert
+    csv.assign(AVAL=["10", "20", "", "5.0"]).to_csv(tmp_path / "c.csv", index=False)
+    assert compare_files(tmp_path / "a.csv", tmp_path / "c.csv", ["USUBJID", "SEQ"]).equal
+
+
+def test_parquet_is_read_with_its_types(tmp_path):
+    _base().to_parquet(tmp_path / "a.parquet")
+    other = _base()
+    other.loc[3, "AVAL"] = 6.0
+    result = compare_frames(*[read_dataset(tmp_path / "a.parquet")[0], other], ["USUBJID", "SEQ"])
+    assert result.diffs["AVAL"]["DIFF"].tolist() == [1.0]
+
+
+def test_folders_match_datasets_by_name_and_list_the_unmatched(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    _write(tmp_path / "b" / "ds1.xpt", _base())
+    _base().to_csv(tmp_path / "c" / "DS1.csv", index=False)
+    _write(tmp_path / "b" / "only.xpt", _base())
+    _base().to_parquet(tmp_path / "c" / "extra.parquet")
+    (tmp_path / "c" / "notes.txt").write_text("not a dataset")
+    result = compare_folders(tmp_path / "b", tmp_path / "c", ["USUBJID", "SEQ"])
+    assert [c.name for c in result.comparisons] == ["TEST"]
+    assert result.comparisons[0].equal, result.comparisons[0].text()
+    assert (result.only_base, result.only_compare) == (["only.xpt"], ["extra.parquet"])
+    assert not result.equal
+    assert "datasets only in base: only.xpt" in result.text()
+
+
+def test_cli_exit_status_0_equal_1_different_2_bad_input(tmp_path, capsys):
+    _write(tmp_path / "a.xpt", _base())
+    other = _base()
+    other.loc[0, "FLAG"] = "N"
+    _write(tmp_path / "b.xpt", other)
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "a.xpt"),
+                 "--keys", "USUBJID,SEQ"]) == 0
+    assert "RESULT: TEST EQUAL" in capsys.readouterr().out
+    report = tmp_path / "report.txt"
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "b.xpt"), "--keys", "USUBJID",
+                 "SEQ", "--max-diffs", "1", "--report", str(report)]) == 1
+    printed = capsys.readouterr().out
+    assert "Unequal values of FLAG (Char): 1 record(s); first 1" in printed
+    assert report.read_text() == printed
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "missing.xpt"),
+                 "--keys", "USUBJID"]) == 2
+    assert "missing.xpt: no such file or folder" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "b.xpt"),
+                 "--keys", "USUBJID,VISIT"]) == 2
+    assert "column VISIT: key variable not in the dataset" in capsys.readouterr().err
+    (tmp_path / "bad.xpt").write_text("not a transport file")
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "bad.xpt"),
+                 "--keys", "USUBJID"]) == 2
+    assert "bad.xpt: cannot read the file" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path), "--keys", "USUBJID"]) == 2
+    assert "is a folder but the other argument is a file" in capsys.readouterr().err
+
+
+def test_without_keys_or_spec_records_match_by_observation_number(tmp_path, capsys):
+    _write(tmp_path / "a.xpt", _base())
+    other = _base().iloc[[1, 0, 2, 3]].reset_index(drop=True)  # first two records swapped
+    _write(tmp_path / "b.xpt", other.iloc[:3])
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "b.xpt")]) == 1
+    printed = capsys.readouterr().out
+    assert "keys:    _OBS_ (observation number" in printed
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "b.xpt")
+    assert result.only_base.values.tolist() == [[4.0]]
+    assert result.diffs["SEQ"][["_OBS_", "BASE", "COMPARE"]].values.tolist() == [[1, 1, 2], [2, 2, 1]]
+
+
+def test_cli_default_keys_come_from_the_dataset_spec(tmp_path, capsys):
+    adsl = pd.DataFrame({"STUDYID": ["S", "S"], "USUBJID": ["S-1", "S-2"], "AGE": [40.0, 50.0]})
+    write_xpt(adsl, tmp_path / "adsl.xpt", "ADSL", "Subject-Level Analysis Dataset",
+              {"STUDYID": "Study", "USUBJID": "Subject", "AGE": "Age"})
+    assert main(["compare", str(tmp_path / "adsl.xpt"), str(tmp_path / "adsl.xpt")]) == 0
+    assert "keys:    STUDYID USUBJID" in capsys.readouterr().out
+
+
+def test_dates_before_1960_and_datetimes_compare(tmp_path):
+    base = pd.DataFrame({"K": [1, 2], "D": pd.to_datetime(["1950-06-01", "2024-01-01"])})
+    other = pd.DataFrame({"K": [1, 2], "D": [dt.date(1950, 6, 1), dt.date(2024, 1, 3)]})
+    result = compare_frames(base, other, ["K"])
+    assert result.diffs["D"][["K", "DIFF"]].values.tolist() == [[2, 2.0]]
