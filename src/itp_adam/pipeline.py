@@ -54,6 +54,10 @@ def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: N
     out = Path(out).absolute()
     check_out(out)
     parent = out.parent
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"cannot be created: {blocking} is a file, not a folder", file=str(out),
+                         expected="a path whose parent folders are folders")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
@@ -109,6 +113,8 @@ def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunR
                 tick(name)
         trace_table(sdtm, specs).to_csv(folder / "sdtm" / "trace.csv", index=False)
         log.frame().to_csv(folder / "data-issues.csv", index=False)
+        from .define import write_define  # define.xml and specification.xlsx (docs/define.md)
+        write_define(specs, sdtm, adam, folder / "define", specs_dir)
 
     clock.steps("write", len(sdtm) + len(adam), write)
     if adam:

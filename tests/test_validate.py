@@ -1,0 +1,395 @@
+"""`itp-adam validate`: the shipped study's output passes; each seeded violation is caught with
+the right check id, dataset, variable and record; the CLI's exit codes and report.
+
+The pipeline runs once (module fixture). Violations are seeded into a copy of its output by
+rewriting one dataset with ``itp_adam.xpt.write_xpt``; expected records are the ones the test
+changed, located by plain pandas filtering, and expected study days are worked out with
+``datetime.date`` arithmetic per record (a second, differently written calculation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+
+from itp_adam.cli import main
+from itp_adam.errors import InputError
+from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.pipeline import run
+from itp_adam.spec import load_specs
+from itp_adam.validate import (
+    COLUMNS,
+    Accepted,
+    Conformance,
+    _iso8601,
+    apply_exceptions,
+    load_conformance,
+    validate_folder,
+)
+from itp_adam.xpt import write_xpt
+
+SPECS_DIR = default_specs_dir()
+UNKNOWN = "HETROM-ITP-RWS-99-999"
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return load_specs(SPECS_DIR)
+
+
+@pytest.fixture(scope="module")
+def conformance():
+    return load_conformance(SPECS_DIR)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("validate") / "out"
+    run(shipped_study_dir(), SPECS_DIR, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base(out, specs, conformance) -> pd.DataFrame:
+    return validate_folder(out, specs, conformance)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _read(folder: Path, group: str, name: str) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """A dataset as write_xpt takes it (DATE9. columns as datetime64), its labels and label."""
+    frame, meta = pyreadstat.read_xport(str(folder / group / f"{name.lower()}.xpt"),
+                                        disable_datetime_conversion=True)
+    for column, fmt in meta.original_variable_types.items():
+        if fmt and fmt.upper().startswith("DATE"):
+            frame[column] = pd.to_datetime(frame[column], unit="D", origin="1960-01-01")
+    return frame, dict(meta.column_names_to_labels), meta.file_label
+
+
+def _write(folder: Path, group: str, name: str, frame: pd.DataFrame, labels: dict[str, str],
+           label: str) -> None:
+    dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    labels = {c: labels.get(c, c) for c in frame.columns}
+    write_xpt(frame, folder / group / f"{name.lower()}.xpt", dataset=name, label=label,
+              column_labels=labels, date_columns=dates)
+
+
+def _found(findings: pd.DataFrame, check: str, dataset: str, variable: str) -> pd.DataFrame:
+    return findings[(findings["check"] == check) & (findings["dataset"] == dataset)
+                    & (findings["variable"] == variable)]
+
+
+def _rows(findings: pd.DataFrame, check: str, dataset: str, variable: str) -> set[int]:
+    return {int(r) for r in _found(findings, check, dataset, variable)["row"].dropna()}
+
+
+def _days(iso: str, ref: str) -> int | None:
+    """Study day by hand: complete dates only, no day 0."""
+    if len(iso) < 10 or len(ref) < 10:
+        return None
+    diff = (dt.date.fromisoformat(iso[:10]) - dt.date.fromisoformat(ref[:10])).days
+    return diff + 1 if diff >= 0 else diff
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped study
+
+
+def test_shipped_output_has_no_errors(base):
+    assert list(base.columns) == COLUMNS
+    assert not (base["severity"] == "error").any(), base[base["severity"] == "error"].head()
+
+
+def test_shipped_sdtmig_findings_are_each_accepted_with_a_reason(base):
+    rules = base[base["source"] == "pointblank"]
+    # trial design domains absent; two uncoded AE terms (planted in the shipped study)
+    assert set(zip(rules["check"], rules["dataset"])) == {
+        ("SDTM-121", "TS"), ("SDTM-122", "TA"), ("SDTM-017", "AE"), ("SDTM-302", "AE")}
+    assert (rules["exception"].str.len() > 20).all()
+    assert set(rules["severity"]) <= {"warning", "note"}
+    uncoded = rules[rules["check"] == "SDTM-017"]
+    assert set(uncoded["key"]) == {"USUBJID=HETROM-ITP-RWS-01-003", "USUBJID=HETROM-ITP-RWS-02-005"}
+    assert "with define-sdtm.xml" in base.attrs["sdtmig"]
+
+
+def test_shipped_expected_variables_missing_are_warnings(base):
+    # SDTMIG 3.4 Expected variables the specs do not define (worked out from the IG by hand)
+    missing = base[base["check"] == "VAR-EXPECTED"]
+    assert set(zip(missing["dataset"], missing["variable"])) == {
+        ("DM", "RFPENDTC"), ("DM", "DTHDTC"), ("DM", "DTHFL"), ("DM", "ACTARMUD"),
+        ("AE", "AEHLT"), ("AE", "AEHLTCD"), ("AE", "AEHLGT"), ("AE", "AEHLGTCD"),
+        ("LB", "LBLOBXFL")}
+    assert set(missing["severity"]) == {"warning"}
+    assert not (base["check"] == "EXCEPTION-UNUSED").any()
+
+
+def test_run_writes_define_and_lists_it_in_run_json(out):
+    outputs = json.loads((out / "run.json").read_text())["outputs"]
+    for name in ("define/define-sdtm.xml", "define/define-adam.xml", "define/specification.xlsx"):
+        assert name in outputs and (out / name).is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# seeded violations (own checks; one copy of the folder with a violation per dataset/check)
+
+
+@pytest.fixture(scope="module")
+def broken(out, specs, conformance, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broken") / "out"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("validation.csv"))
+    seeded: dict[str, object] = {}
+
+    ae, labels, label = _read(folder, "sdtm", "AE")
+    seeded["ae_n"] = len(ae)
+    ae = pd.concat([ae, ae.iloc[[2]]], ignore_index=True)  # row 3 twice: key and AESEQ repeat
+    ae.loc[4, "AESTDTC"] = "2024-02-30"  # row 5: no such day
+    ae = ae.drop(columns=["AETERM", "AESPID"])  # Required, and a Permissible of the spec
+    _write(folder, "sdtm", "AE", ae, labels, label)
+
+    ds, labels, label = _read(folder, "sdtm", "DS")
+    assert ds.loc[0, "USUBJID"] == ds.loc[1, "USUBJID"]
+    ds.loc[1, "DSSEQ"] = ds.loc[0, "DSSEQ"]  # rows 1 and 2: same DSSEQ, keys still unique
+    _write(folder, "sdtm", "DS", ds, labels, label)
+
+    lb, labels, label = _read(folder, "sdtm", "LB")
+    zero = lb.index[lb["LBDY"].notna()][10]
+    lb.loc[zero, "LBDY"] = 0
+    seeded["lb_zero"] = zero + 1
+    labels["LBTESTCD"] = "Lab Test Code"
+    _write(folder, "sdtm", "LB", lb, labels, label)
+
+    rs, labels, label = _read(folder, "sdtm", "RS")
+    shifted = rs.index[rs["RSDY"].notna()][5]
+    rs.loc[shifted, "RSDY"] += 1
+    seeded["rs_row"], seeded["rs"] = shifted + 1, rs.loc[shifted]
+    _write(folder, "sdtm", "RS", rs, labels, label)
+
+    dm, labels, label = _read(folder, "sdtm", "DM")
+    seeded["dm"] = dm.copy()
+    dm.loc[3, "SEX"] = "X"  # in neither the study codelist nor CDISC SEX
+    dm.loc[1, "COUNTRY"] = "CHINA"  # longer than the spec length 3
+    dm["AGE"] = dm["AGE"].map(lambda a: f"{a:.0f}")  # Num in the spec
+    _write(folder, "sdtm", "DM", dm, labels, "Demography")
+
+    cm, labels, label = _read(folder, "sdtm", "CM")
+    cm.loc[0, "USUBJID"] = UNKNOWN
+    cm["CMXX"] = "x"
+    labels["CMXX"] = "Not in the spec"
+    _write(folder, "sdtm", "CM", cm, labels, label)
+
+    ex, labels, label = _read(folder, "sdtm", "EX")
+    ex.loc[2, "EXSEQ"] = 0.5
+    _write(folder, "sdtm", "EX", ex, labels, label)
+
+    (folder / "sdtm" / "mh.xpt").unlink()
+
+    adsl, labels, label = _read(folder, "adam", "ADSL")
+    seeded["adsl_n"] = len(adsl)
+    adsl = pd.concat([adsl, adsl.iloc[[0]]], ignore_index=True)
+    adsl.loc[1, "SAFFL"] = "X"
+    adsl["TRTSDT"] = (adsl["TRTSDT"] - pd.Timestamp("1960-01-01")).dt.days.astype(float)
+    _write(folder, "adam", "ADSL", adsl, labels, label)
+
+    adae, labels, label = _read(folder, "adam", "ADAE")
+    adae.loc[3, "USUBJID"] = UNKNOWN
+    _write(folder, "adam", "ADAE", adae, labels, label)
+
+    adlb, labels, label = _read(folder, "adam", "ADLB")
+    base_row = adlb.index[adlb["ABLFL"] == "Y"][0]
+    same = adlb.index[(adlb["USUBJID"] == adlb.loc[base_row, "USUBJID"])
+                      & (adlb["PARAMCD"] == adlb.loc[base_row, "PARAMCD"])
+                      & (adlb["ABLFL"] != "Y")]
+    adlb.loc[same[0], "ABLFL"] = "Y"
+    seeded["ablfl"] = {base_row + 1, same[0] + 1}
+    by = ["USUBJID", "PARAMCD", "AVISIT"]
+    flagged = adlb[(adlb["ANL01FL"] == "Y") & (adlb["AVISIT"] != "") & (adlb["ABLFL"] != "Y")]
+    for row in flagged.index:  # the first analysis record whose visit has another record
+        same_visit = (adlb[by] == adlb.loc[row, by]).all(axis=1) & (adlb["ANL01FL"] != "Y")
+        if same_visit.any():
+            other = adlb.index[same_visit][0]
+            break
+    adlb.loc[other, "ANL01FL"] = "Y"
+    seeded["anl01fl"] = {row + 1, other + 1}
+    param_row = adlb.index[adlb["PARAMCD"] == "PLAT"][7]
+    adlb.loc[param_row, "PARAM"] = "Platelet count"
+    seeded["param_row"] = param_row + 1
+    ady_row = adlb.index[adlb["ADY"].notna() & (adlb["PARAMCD"] == "ALT")][3]
+    adlb.loc[ady_row, "ADY"] += 1
+    seeded["ady"] = (ady_row + 1, adlb.loc[ady_row])
+    _write(folder, "adam", "ADLB", adlb, labels, label)
+
+    findings = validate_folder(folder, specs, conformance, sdtmig=False)
+    return folder, findings, seeded
+
+
+def test_duplicate_key_and_seq(broken):
+    _, findings, seeded = broken
+    copy = seeded["ae_n"] + 1
+    assert _rows(findings, "KEY-UNIQUE", "AE", "STUDYID, USUBJID, AESEQ") == {3, copy}
+    assert _rows(findings, "SEQ-UNIQUE", "AE", "AESEQ") == {3, copy}
+    assert _rows(findings, "SEQ-UNIQUE", "DS", "DSSEQ") == {1, 2}
+    assert _found(findings, "KEY-UNIQUE", "DS", "STUDYID, USUBJID, DSCAT, DSDECOD").empty
+    seq = _found(findings, "SEQ-VALUE", "EX", "EXSEQ")
+    assert list(seq["row"]) == [3] and list(seq["value"]) == ["0.5"]
+
+
+def test_finding_names_the_record_by_key(broken):
+    _, findings, _ = broken
+    key = _found(findings, "SEQ-UNIQUE", "DS", "DSSEQ")["key"].iloc[0]
+    assert key == ("USUBJID=HETROM-ITP-RWS-01-001; DSCAT=PROTOCOL MILESTONE; "
+                   "DSDECOD=INFORMED CONSENT OBTAINED")
+
+
+def test_bad_iso_date(broken):
+    _, findings, _ = broken
+    bad = _found(findings, "DTC-ISO8601", "AE", "AESTDTC")
+    assert list(bad["row"]) == [5] and list(bad["value"]) == ["2024-02-30"]
+    assert set(bad["severity"]) == {"error"}
+
+
+def test_study_day_zero_and_inconsistent(broken, out):
+    _, findings, seeded = broken
+    assert _rows(findings, "DY-ZERO", "LB", "LBDY") == {seeded["lb_zero"]}
+    assert _rows(findings, "DY-DATE", "LB", "LBDY") == {seeded["lb_zero"]}
+    record = seeded["rs"]
+    dm = seeded["dm"].set_index("USUBJID")
+    expected = _days(record["RSDTC"], dm.loc[record["USUBJID"], "RFSTDTC"])
+    wrong = _found(findings, "DY-DATE", "RS", "RSDY")
+    assert list(wrong["row"]) == [seeded["rs_row"]]
+    assert wrong["value"].iloc[0] == str(expected + 1)
+    assert f": {expected}" in wrong["message"].iloc[0]
+    row, adlb = seeded["ady"]
+    diff = (adlb["ADT"] - adlb["TRTSDT"]).days
+    assert list(_found(findings, "DY-DATE", "ADLB", "ADY")["row"]) == [row]
+    assert _found(findings, "DY-DATE", "ADLB", "ADY")["value"].iloc[0] == str(
+        (diff + 1 if diff >= 0 else diff) + 1)
+
+
+def test_term_outside_codelist_flag_and_length(broken):
+    _, findings, _ = broken
+    sex = _found(findings, "CT-VALUE", "DM", "SEX")
+    assert list(sex["row"]) == [4] and list(sex["value"]) == ["X"]
+    assert "codelist SEX" in sex["message"].iloc[0]
+    flag = _found(findings, "FLAG-VALUE", "ADSL", "SAFFL")
+    assert list(flag["row"]) == [2] and list(flag["value"]) == ["X"]
+    length = _found(findings, "VAR-LENGTH", "DM", "COUNTRY")
+    assert list(length["severity"]) == ["error"] and "longest value 5" in length["message"].iloc[0]
+
+
+def test_missing_extra_and_mistyped_variables(broken):
+    _, findings, _ = broken
+    required = _found(findings, "VAR-REQUIRED", "AE", "AETERM")
+    assert list(required["severity"]) == ["error"]
+    assert list(_found(findings, "VAR-MISSING", "AE", "AESPID")["severity"]) == ["error"]
+    assert len(_found(findings, "VAR-EXTRA", "CM", "CMXX")) == 1
+    mistyped = _found(findings, "VAR-TYPE", "DM", "AGE")
+    assert "type Char; the spec says Num" in mistyped["message"].iloc[0]
+    assert len(_found(findings, "VAR-FORMAT", "ADSL", "TRTSDT")) == 1
+
+
+def test_wrong_labels(broken):
+    _, findings, _ = broken
+    label = _found(findings, "VAR-LABEL", "LB", "LBTESTCD")
+    assert list(label["value"]) == ["Lab Test Code"]
+    assert "'Lab Test or Examination Short Name'" in label["message"].iloc[0]
+    assert list(_found(findings, "DATASET-LABEL", "DM", "")["value"]) == ["Demography"]
+    assert len(_found(findings, "DATASET-MISSING", "MH", "")) == 1
+
+
+def test_subjects_missing_from_dm_and_adsl(broken):
+    _, findings, seeded = broken
+    assert _rows(findings, "SUBJ-DM", "CM", "USUBJID") == {1}
+    adae = _found(findings, "SUBJ-ADSL", "ADAE", "USUBJID")
+    assert list(adae["row"]) == [4] and list(adae["value"]) == [UNKNOWN]
+    assert _rows(findings, "ADSL-ONE", "ADSL", "USUBJID") == {1, seeded["adsl_n"] + 1}
+
+
+def test_bds_rules(broken):
+    _, findings, seeded = broken
+    assert _rows(findings, "BDS-ABLFL", "ADLB", "ABLFL") == seeded["ablfl"]
+    assert _rows(findings, "BDS-ANL01FL", "ADLB", "ANL01FL") == seeded["anl01fl"]
+    param = _found(findings, "BDS-PARAM", "ADLB", "PARAM")
+    assert list(param["row"]) == [seeded["param_row"]]
+    assert list(param["value"]) == ["Platelet count"]
+    assert "PARAMCD PLAT has 2 PARAM values" in param["message"].iloc[0]
+
+
+def test_seeded_folder_fails_the_cli_and_writes_the_report(broken, tmp_path, capsys):
+    folder, _, _ = broken
+    report = tmp_path / "findings.csv"
+    assert main(["validate", str(folder), "--report", str(report)]) == 1
+    said = capsys.readouterr().out
+    assert "CT-VALUE" in said and "SDTM-007" in said  # pointblank too: SEX X not in CDISC SEX
+    written = pd.read_csv(report, keep_default_na=False)
+    assert list(written.columns) == COLUMNS
+    sex = written[(written["check"] == "SDTM-007") & (written["dataset"] == "DM")]
+    assert list(sex["row"].astype(str)) == ["4"] and list(sex["source"]) == ["pointblank"]
+    assert not (folder / "validation.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# CLI and smaller units
+
+
+def test_cli_passes_the_shipped_output_and_writes_the_default_report(out, capsys):
+    assert main(["validate", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "0 errors" in said and "pointblank SDTMIG 3.4 rules" in said
+    assert list(pd.read_csv(out / "validation.csv").columns) == COLUMNS
+
+
+def test_cli_refuses_what_is_not_a_run_folder(tmp_path, out, capsys):
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "not an output folder of itp-adam run" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    broken = tmp_path / "out"
+    shutil.copytree(out, broken)
+    (broken / "sdtm" / "dm.xpt").write_bytes(b"not a transport file")
+    assert main(["validate", str(broken)]) == 2
+    assert f"{broken / 'sdtm' / 'dm.xpt'}: cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("", True), ("2024", True), ("2024-02", True), ("2024-02-29", True), ("2024-02-29T10", True),
+    ("2024-02-29T10:30", True), ("2024-02-29T10:30:59", True), ("2024-02-29T10:30:59.25", True),
+    ("2023-02-29", False), ("2024-13", False), ("2024-1-05", False), ("24-01-01", False),
+    ("2024-01-01T24:00", False), ("2024-01-01T10:60", False), ("2024/01/01", False),
+    ("2024-01-01 10:00", False), ("UNK", False), ("2024-04-31", False)])
+def test_iso8601_syntax(value, ok):
+    assert bool(_iso8601(pd.Series([value]))[0]) is ok
+
+
+def test_exceptions_downgrade_match_precisely_and_report_unused():
+    findings = pd.DataFrame([
+        ["error", "CT-VALUE", "itp-adam", "DS", "DSDECOD", 1, "", "A", "m", ""],
+        ["error", "CT-VALUE", "itp-adam", "DS", "DSDECOD", 2, "", "B", "m", ""],
+        ["note", "SDTM-121", "pointblank", "TS", "", None, "", "", "m", ""],
+    ], columns=COLUMNS)
+    conformance = Conformance(exceptions=[
+        Accepted(check="CT-VALUE", dataset="DS", variable="DSDECOD", value="A",
+                 severity="warning", reason="term A is accepted here"),
+        Accepted(check="SDTM-121", reason="notes are not touched at all"),
+        Accepted(check="VAR-LABEL", dataset="LB", reason="nothing matches this one")])
+    out = apply_exceptions(findings, conformance)
+    assert list(out["severity"][:3]) == ["warning", "error", "note"]
+    assert list(out["exception"][:3]) == ["term A is accepted here", "", ""]
+    unused = out[out["check"] == "EXCEPTION-UNUSED"]
+    assert list(unused["value"]) == ["SDTM-121", "VAR-LABEL"]
+    assert set(unused["severity"]) == {"note"}
+
+
+def test_bad_conformance_yaml_is_an_input_error(tmp_path):
+    (tmp_path / "conformance.yaml").write_text("exceptions:\n  - check: X\n    reason: short\n")
+    with pytest.raises(InputError) as info:
+        load_conformance(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / 'conformance.yaml'}: exceptions.0.reason")
+    assert load_conformance(tmp_path / "none") == Conformance()
