@@ -203,6 +203,7 @@ def derive_adsl(sdtm: dict[str, list[dict]], study: dict) -> list[dict]:
         subject = dm["USUBJID"]
         row = {name: dm[name] for name in ("STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE",
                                            "AGEU", "SEX", "RACE", "ETHNIC", "ARM", "ACTARM")}
+        row["TRT01P"], row["TRT01A"] = dm["ARM"], dm["ACTARM"]  # one period, one arm
         row["ENRLFL"] = "Y"
 
         # Treatment: periods with a dose above dose_above
