@@ -39,7 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import InputError
-from .layout import RawLayout, load_layout
+from .layout import RawLayout
 from .registry import derivation_names, get_derivation
 from .windows import Window, check_windows
 
@@ -163,7 +163,13 @@ def _read_yaml(path: Path, kind: str) -> _Document:
     file = str(path)
     if not path.is_file():
         raise SpecError([SpecProblem(file, None, f"{kind} spec file not found")])
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise SpecError([SpecProblem(file, line, f"not UTF-8 text (byte 0x{exc.object[exc.start]:02X})")]) from exc
+    except OSError as exc:
+        raise SpecError([SpecProblem(file, None, f"cannot read the file ({exc.strerror})")]) from exc
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -740,6 +746,11 @@ class Specs:
     adam: dict[str, Dataset]
 
 
+def load_raw_layout(specs_dir: Path) -> RawLayout:
+    """Read and check ``raw.yaml`` with the messages of the other specs (file, line, key)."""
+    return _validate(RawLayout, _read_yaml(Path(specs_dir) / "raw.yaml", "raw layout"), "layout")
+
+
 def load_study(specs_dir: Path) -> Study:
     """Read and check ``study.yaml`` (against ``raw.yaml`` for the study id and cut-off columns)."""
     specs_dir = Path(specs_dir)
@@ -747,7 +758,7 @@ def load_study(specs_dir: Path) -> Study:
     study: Study = _validate(Study, document, "study")
     problems = [
         SpecProblem(document.file, document.line_of(path), message, **_describe("study", document, path))
-        for path, message in _study_problems(study, load_layout(specs_dir))
+        for path, message in _study_problems(study, load_raw_layout(specs_dir))
     ]
     if problems:
         raise SpecError(problems)
@@ -963,7 +974,10 @@ def load_specs(specs_dir: Path) -> Specs:
     predecessor ``{from: DS.VAR}`` names a variable of a dataset in the folder.
     """
     specs_dir = Path(specs_dir)
-    layout = load_layout(specs_dir)
+    if not specs_dir.is_dir():
+        raise SpecError([SpecProblem(str(specs_dir), None, "specs folder not found (expected a folder "
+                                     "with raw.yaml, study.yaml, codelists.yaml, sdtm/ and adam/)")])
+    layout = load_raw_layout(specs_dir)
     study = load_study(specs_dir)
     codelists = load_codelists(specs_dir)
     groups: dict[str, dict[str, Dataset]] = {"sdtm": {}, "adam": {}}
