@@ -266,6 +266,8 @@ def test_bad_date_or_time(forms, tmp_path, form, index, column, value, expected)
      "0 or a size from 1e-15 to below 1e+15 (inf, nan and such sizes are no collected value)"),
     ("DM", "AGE", "1e300", "number out of range",
      "0 or a size from 1e-15 to below 1e+15 (inf, nan and such sizes are no collected value)"),
+    ("EXPOSURE", "DOSE", "-2.5", "number below the minimum", "at least 0 (raw.yaml min)"),
+    ("DM", "AGE", "-1", "number below the minimum", "at least 0 (raw.yaml min)"),
 ])
 def test_non_numeric_dose_or_number(forms, tmp_path, form, column, value, message, expected):
     raw = write_export(forms, tmp_path / "raw", **{form: with_value(forms[form], 3, column, value)})
@@ -508,9 +510,9 @@ def edit(path: Path, old: str, new: str) -> None:
     ("study.yaml", "  lookback_days: 28\n", "  lookback_days: four weeks\n",
      "baseline: lookback_days: Input should be a valid integer, unable to parse string as an integer "
      "(found 'four weeks')"),
-    ("raw.yaml", "      AGE: {type: integer}\n", "      AGE: {type: integer, requird: true}\n",
+    ("raw.yaml", "      AGE: {type: integer, min: 0}\n", "      AGE: {type: integer, min: 0, requird: true}\n",
      "forms.DM.columns.AGE: unknown key 'requird'"),
-    ("raw.yaml", "      AGE: {type: integer}\n", "      AGE: {type: int}\n",
+    ("raw.yaml", "      AGE: {type: integer, min: 0}\n", "      AGE: {type: int, min: 0}\n",
      "forms.DM.columns.AGE: type: Input should be 'text', 'integer', 'number', 'date', 'pdate' or "
      "'time' (found 'int')"),
 ])

@@ -17,6 +17,7 @@ class RawColumn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: ColumnType
     required: bool = True
+    min: float | None = None  # integer/number: the smallest value that can be collected
 
 
 class RawForm(BaseModel):

@@ -298,7 +298,7 @@ def _check_form(df: pd.DataFrame, name: str, layout: RawLayout, where: str, note
     out = pd.DataFrame({ROW: np.arange(2, len(df) + 2, dtype="int64")})
     for col, cs in spec.columns.items():
         text = _clean_text(df[col], name, col, where, notes)
-        out[col] = _convert(text, cs.type, where, col)
+        out[col] = _convert(text, cs.type, where, col, cs.min)
     return out
 
 
@@ -330,7 +330,7 @@ def _clean_text(values: pd.Series, form: str, col: str, where: str, notes: list)
     return text
 
 
-def _convert(text: pd.Series, ctype: str, where: str, col: str) -> pd.Series:
+def _convert(text: pd.Series, ctype: str, where: str, col: str, minimum: float | None = None) -> pd.Series:
     blank = text == ""
     if ctype == "text":
         return text
@@ -347,6 +347,9 @@ def _convert(text: pd.Series, ctype: str, where: str, col: str) -> pd.Series:
         _raise_first(given & (size != 0) & ((size < low) | (size >= high)), text, where, col,
                      f"0 or a size from {low:g} to below {high:g} (inf, nan and such sizes are "
                      "no collected value)", message="number out of range")
+        if minimum is not None:
+            _raise_first(given & (num.to_numpy(dtype="float64", na_value=np.nan) < minimum), text,
+                         where, col, f"at least {minimum:g} (raw.yaml min)", message="number below the minimum")
         return num.astype("Int64" if ctype == "integer" else "Float64")
     if ctype in ("date", "pdate"):
         iso, invalid = raw_date_to_iso(text)
