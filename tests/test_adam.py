@@ -20,13 +20,8 @@ STUDY = "HETROM-ITP-RWS"
 
 
 @pytest.fixture(scope="module")
-def built():
-    specs = load_specs(default_specs_dir())
-    export = read_export(shipped_study_dir(), specs.layout)
-    with issues.collect():
-        sdtm = build_sdtm(specs, prepare_forms(export, specs))
-        adam = build_adam(specs, sdtm)
-    return sdtm, adam
+def built(shipped):
+    return shipped.sdtm, shipped.adam
 
 
 @pytest.fixture(scope="module")

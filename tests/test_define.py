@@ -14,13 +14,8 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from itp_adam import issues
-from itp_adam.adam import build_adam
 from itp_adam.define import write_define
-from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
+from itp_adam.paths import default_specs_dir
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
       "xlink": "http://www.w3.org/1999/xlink"}
@@ -28,17 +23,13 @@ DEF = "{http://www.cdisc.org/ns/def/v2.1}"
 
 
 @pytest.fixture(scope="module")
-def specs():
-    return load_specs(default_specs_dir())
+def specs(shipped):
+    return shipped.specs
 
 
 @pytest.fixture(scope="module")
-def built(specs):
-    export = read_export(shipped_study_dir(), specs.layout)
-    with issues.collect():
-        sdtm = build_sdtm(specs, prepare_forms(export, specs))
-        adam = build_adam(specs, sdtm)
-    return sdtm, adam
+def built(shipped):
+    return shipped.sdtm, shipped.adam
 
 
 @pytest.fixture(scope="module")

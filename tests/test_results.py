@@ -16,10 +16,6 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from itp_adam import issues
-from itp_adam.adam import build_adam
-from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
 from itp_adam.results import (
     RESPONSE_COLUMNS,
     percent,
@@ -27,8 +23,6 @@ from itp_adam.results import (
     safety_summary,
     write_results,
 )
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
 
 from .published import BASELINE, N_ENROLLED, RESPONSE, round_half_up
 
@@ -36,19 +30,15 @@ PHASES = ["Newly diagnosed", "Persistent", "Chronic"]
 
 
 @pytest.fixture(scope="module")
-def specs():
-    return load_specs(default_specs_dir())
+def specs(shipped):
+    return shipped.specs
 
 
 @pytest.fixture(scope="module")
-def out(specs, tmp_path_factory):
+def out(shipped, tmp_path_factory):
     """The results stage run on the shipped study's ADaM."""
-    export = read_export(shipped_study_dir(), specs.layout)
-    with issues.collect():
-        sdtm = build_sdtm(specs, prepare_forms(export, specs))
-        adam = build_adam(specs, sdtm)
     folder = tmp_path_factory.mktemp("results")
-    write_results(specs, sdtm, adam, folder)
+    write_results(shipped.specs, shipped.sdtm, shipped.adam, folder)
     return folder
 
 

@@ -15,24 +15,16 @@ import pandas as pd
 import pytest
 
 from itp_adam import events, issues
-from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.paths import shipped_study_dir
 from itp_adam.pipeline import write_dataset
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
 
 STUDY = "HETROM-ITP-RWS"
 CUTOFF = "2025-04-14"
 
 
 @pytest.fixture(scope="module")
-def built():
-    specs = load_specs(default_specs_dir())
-    export = read_export(shipped_study_dir(), specs.layout)
-    with issues.collect() as log:
-        forms = prepare_forms(export, specs)
-        sdtm = build_sdtm(specs, forms)
-    return specs, forms, sdtm, log.frame()
+def built(shipped):
+    return shipped.specs, shipped.forms, shipped.sdtm, shipped.issues
 
 
 @pytest.fixture(scope="module")

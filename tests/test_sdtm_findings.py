@@ -15,7 +15,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from itp_adam import issues
 from itp_adam.labs import (

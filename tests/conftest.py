@@ -1,0 +1,54 @@
+"""Shared fixtures: the shipped study built once per test session.
+
+Building SDTM and ADaM from the shipped export takes about a second; the modules that only read
+the result share one build. Each module gets its own copies of the frames (copy-on-write makes
+that cheap), so a test that adds a column cannot change what another module sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from itp_adam import issues
+from itp_adam.adam import build_adam
+from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.reader import read_export
+from itp_adam.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec import Specs, load_specs
+
+
+@dataclass
+class Shipped:
+    """The shipped study: specs, prepared raw forms, SDTM, ADaM and the data-issues log."""
+
+    specs: Specs
+    forms: dict[str, pd.DataFrame]
+    sdtm: dict[str, pd.DataFrame]
+    adam: dict[str, pd.DataFrame]
+    issues: pd.DataFrame
+
+    def copy(self) -> "Shipped":
+        def frames(d: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+            return {name: frame.copy() for name, frame in d.items()}
+        return Shipped(self.specs, frames(self.forms), frames(self.sdtm), frames(self.adam),
+                       self.issues.copy())
+
+
+@pytest.fixture(scope="session")
+def _shipped_build() -> Shipped:
+    specs = load_specs(default_specs_dir())
+    export = read_export(shipped_study_dir(), specs.layout)
+    with issues.collect() as log:
+        forms = prepare_forms(export, specs)
+        sdtm = build_sdtm(specs, forms)
+        adam = build_adam(specs, sdtm)
+    return Shipped(specs, forms, sdtm, adam, log.frame())
+
+
+@pytest.fixture(scope="module")
+def shipped(_shipped_build: Shipped) -> Shipped:
+    """This module's copy of the shipped study built once (see the module docstring)."""
+    return _shipped_build.copy()
