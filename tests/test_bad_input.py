@@ -81,14 +81,18 @@ def cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module")
-def forms() -> dict[str, pd.DataFrame]:
-    """The shipped export cut to its first SUBJECTS subjects (AECODING whole), as text."""
+def shipped_slice(subjects: int) -> dict[str, pd.DataFrame]:
+    """The shipped export cut to its first ``subjects`` subjects of DM (AECODING whole), as text."""
     raw = {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False)
            for p in sorted(shipped_study_dir().glob("*.csv"))}
-    keep = set(raw["DM"]["SUBJID"].drop_duplicates().head(SUBJECTS))
+    keep = set(raw["DM"]["SUBJID"].drop_duplicates().head(subjects))
     return {name: frame[frame["SUBJID"].isin(keep)].reset_index(drop=True) if "SUBJID" in frame
             else frame for name, frame in raw.items()}
+
+
+@pytest.fixture(scope="module")
+def forms() -> dict[str, pd.DataFrame]:
+    return shipped_slice(SUBJECTS)
 
 
 def write_export(forms: dict[str, pd.DataFrame], folder: Path, **changed: pd.DataFrame) -> Path:

@@ -32,13 +32,13 @@ from itp_adam import issues
 from itp_adam.adam import build_adam
 from itp_adam.builder import BuildError
 from itp_adam.errors import InputError
-from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.paths import default_specs_dir
 from itp_adam.reader import read_export
 from itp_adam.sdtm import build_sdtm, prepare_forms, trace_table
 from itp_adam.spec import load_specs
 from itp_adam.xpt import check_xpt
 
-from .test_bad_input import account_rows
+from .test_bad_input import account_rows, shipped_slice
 
 CASES = 200  # seeds 0..CASES-1, split into BATCHES tests (~80 s in all on one core)
 BATCHES = 8
@@ -61,12 +61,7 @@ GARBAGE = [
 
 @pytest.fixture(scope="module")
 def base() -> dict[str, pd.DataFrame]:
-    """The shipped forms cut to the first SUBJECTS subjects of DM (AECODING whole)."""
-    forms = {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False)
-             for p in sorted(shipped_study_dir().glob("*.csv"))}
-    keep = set(forms["DM"]["SUBJID"].drop_duplicates().head(SUBJECTS))
-    return {name: frame[frame["SUBJID"].isin(keep)].reset_index(drop=True) if "SUBJID" in frame
-            else frame for name, frame in forms.items()}
+    return shipped_slice(SUBJECTS)
 
 
 @pytest.fixture(scope="module")
