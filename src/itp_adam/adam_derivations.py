@@ -21,6 +21,7 @@ from .derivations import (
     derive_var_baseline_flag,
     filter_mask,
     parse_result,
+    text_select,
 )
 from .registry import derivation
 
@@ -36,7 +37,7 @@ def derive_var_result_value(df: pd.DataFrame, source_var: str, new_var: str = "A
     """Numeric analysis value from a standardised character result (SAP "Laboratory
     standardisation"): ``"12.5"`` -> 12.5; ``"<5"``/``">5"`` -> 5 (N, already in the standard
     unit); text (``CLUMPED``) or blank -> NaN, so such a record never counts as an assessment."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = parse_result(df[source_var])["value"].to_numpy()
     return out
 
@@ -46,9 +47,9 @@ def derive_var_flag(df: pd.DataFrame, new_var: str, condition: str, true_value: 
                     false_value: str = "N", **values: Any) -> pd.DataFrame:
     """``new_var`` = ``true_value`` where ``condition`` holds, else ``false_value``
     (e.g. FASFL: ``SAFFL == 'Y' and BASEPLAT == BASEPLAT``, NaN never equals itself)."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     held = _condition(df, condition, values)
-    out[new_var] = pd.Series(np.where(held, true_value, false_value), index=df.index, dtype="str")
+    out[new_var] = text_select([held], [true_value], false_value, df.index)
     return out
 
 
@@ -64,7 +65,7 @@ def derive_var_case(df: pd.DataFrame, new_var: str, cases: Sequence[Mapping[str,
         rows = _condition(df, case["when"], values) & ~decided
         result = np.where(rows, _case_values(df, case["value"]), result)
         decided |= rows
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     numeric = all(isinstance(c["value"], (int, float)) for c in cases) and isinstance(default, (int, float))
     out[new_var] = pd.Series(result, index=df.index).astype("float64" if numeric else "str")
     return out
@@ -84,7 +85,7 @@ def derive_vars_assign(df: pd.DataFrame, filter: Filter, values: Mapping[str, An
     """Set each variable of ``values`` to its value on the rows passing ``filter``, leaving the
     other rows as they are (e.g. the baseline record's AVISIT = Baseline, AVISITN = 0)."""
     rows = filter_mask(df, filter)
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     for name, value in values.items():
         column = out[name] if name in out else pd.Series("" if isinstance(value, str) else np.nan,
                                                          index=df.index)
@@ -103,7 +104,7 @@ def derive_vars_cut(df: pd.DataFrame, source_var: str, cuts: Sequence[float], la
     value = pd.to_numeric(df[source_var]).to_numpy(dtype="float64")
     number = np.searchsorted(np.asarray(cuts, dtype="float64"), value, side="left")
     known = ~np.isnan(value)
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     names = np.asarray(list(labels), dtype=object)
     out[new_var] = pd.Series(np.where(known, names[np.minimum(number, len(cuts))], ""),
                              index=df.index, dtype="str")
@@ -120,7 +121,7 @@ def derive_var_merged_exist_flag(df: pd.DataFrame, dataset_add: pd.DataFrame, by
     (e.g. SAFFL: a dosing record with dose > 0), else ``false_value``."""
     keys = dataset_add.loc[filter_mask(dataset_add, filter_add), list(by_vars)].drop_duplicates()
     found = df[list(by_vars)].merge(keys.assign(_found=True), on=list(by_vars), how="left")["_found"]
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = pd.Series(np.where(found.fillna(False).to_numpy(dtype=bool), true_value, false_value),
                              index=df.index, dtype="str")
     return out
@@ -149,7 +150,7 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
                                        new_var="_base", source_var="_value")
     chosen = flagged.loc[flagged["_base"].eq("Y"), [*by_vars, "_value"]]
     merged = df[list(by_vars)].merge(chosen, on=list(by_vars), how="left")
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = merged["_value"].to_numpy(dtype="float64")
     return out
 
@@ -158,4 +159,6 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
 def map_values(df: pd.DataFrame, source_var: str, mapping: Mapping[str, Any], default: Any = "") -> pd.Series:
     """The value of ``source_var`` looked up in ``mapping`` (e.g. PARAMCD -> PARAM); ``default``
     where it is not listed. Returns one value per record (a variable source)."""
-    return df[source_var].map(dict(mapping)).fillna(default)
+    codes, distinct = pd.factorize(df[source_var], use_na_sentinel=False)  # once per value
+    looked_up = pd.Series(distinct, dtype=object).map(dict(mapping)).fillna(default)
+    return pd.Series(looked_up.to_numpy(dtype=object)[codes], index=df.index)

@@ -84,6 +84,7 @@ class _Context:
                  study: Study, codelists: dict[str, Codelist]) -> None:
         self.spec, self.forms, self.built = spec, forms, built
         self.study, self.codelists = study, codelists
+        self._rows: dict[str, tuple[object, np.ndarray]] = {}  # see _subject_rows
 
     def call(self, function: Any, work: pd.DataFrame, args: dict[str, Any], at: tuple,
              what: str) -> Any:
@@ -122,10 +123,11 @@ class _Context:
             frame = self.built[spec.input.dataset]
             if spec.input.filter:
                 frame = frame[self._mask(frame, spec.input.filter, ("input", "filter"))]
-            return frame.reset_index(drop=True).copy()
+            return frame.reset_index(drop=True).copy(deep=False)
         if spec.forms:
             parts = [self.forms[form] for form in spec.forms]
-            return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+            # shallow copy: copy-on-write keeps the form as it was when columns are added
+            return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy(deep=False)
         raise self.error(("name",), "needs forms, records or input to say where its records come from")
 
     def _mask(self, frame: pd.DataFrame, expression: str, at: tuple) -> np.ndarray:
@@ -189,23 +191,47 @@ class _Context:
         if SUBJECT_KEY not in work or SUBJECT_KEY not in other:
             raise self.error(at, f"from {source.from_}: both datasets need {SUBJECT_KEY} "
                              f"(define {SUBJECT_KEY} above this variable)")
-        if other[SUBJECT_KEY].duplicated().any():
-            raise self.error(at, f"from {source.from_}: {source.dataset} has more than one record "
+        rows = self._subject_rows(work, source.dataset, other, at, source.from_)
+        values = other[name].to_numpy()
+        if rows.min(initial=0) < 0:  # subjects not in the other dataset get a missing value
+            values = np.append(values.astype(object) if values.dtype.kind in "OUTS" else values,
+                               _missing_value(values))
+        return pd.Series(values[rows], index=work.index)
+
+    def _subject_rows(self, work: pd.DataFrame, dataset: str, other: pd.DataFrame, at: tuple,
+                      source: str) -> np.ndarray:
+        """Per record of ``work``, the row of its subject in ``other`` (-1: none). Computed
+        once per other dataset while the records' USUBJID column stays the same (every
+        ``from`` of that dataset reuses it: one hash of the subjects, not one per variable)."""
+        subjects = work[SUBJECT_KEY].array
+        cached = self._rows.get(dataset)
+        if cached is not None and cached[0] is subjects:
+            return cached[1]
+        keys = pd.Index(other[SUBJECT_KEY])
+        if keys.has_duplicates:
+            raise self.error(at, f"from {source}: {dataset} has more than one record "
                              f"per {SUBJECT_KEY}; use a derivation that picks one")
-        lookup = pd.Series(other[name].to_numpy(), index=other[SUBJECT_KEY].to_numpy())
-        return pd.Series(lookup.reindex(work[SUBJECT_KEY].to_numpy()).to_numpy(), index=work.index)
+        rows = keys.get_indexer(pd.Index(subjects))
+        self._rows[dataset] = (subjects, rows)
+        return rows
 
     def _decode(self, work: pd.DataFrame, values: pd.Series, codelist: str, column: str) -> pd.Series:
         """Raw values -> submission values; a value outside the codelist is kept and reported."""
         mapping = self.codelists[codelist].value_map()
-        text = values.astype("string").fillna("").str.strip()
+        # decoded once per distinct raw value (missing: the "" appended), then spread back
+        codes, distinct = pd.factorize(values)
+        text = pd.concat([pd.Series(distinct, dtype=object), pd.Series([""], dtype=object)],
+                         ignore_index=True).astype("string").fillna("").str.strip()
+        codes = np.where(codes < 0, len(text) - 1, codes)
         mapped = text.str.casefold().map(mapping)
-        unknown = mapped.isna() & text.ne("")
+        decoded = mapped.fillna(text).astype("str").to_numpy(dtype=object)[codes]
+        unknown = (mapped.isna() & text.ne("")).to_numpy(dtype=bool)[codes]
         if unknown.any():
-            issues.report(work[unknown.to_numpy(dtype=bool)], column=column,
-                          values=text[unknown], severity="error", dataset=self.spec.name,
+            shown = pd.Series(text.to_numpy(dtype=object)[codes], index=values.index)
+            issues.report(work[unknown], column=column, values=shown[unknown], severity="error",
+                          dataset=self.spec.name,
                           rule=f"value not in codelist {codelist}: kept as collected")
-        return mapped.fillna(text).astype("str")
+        return pd.Series(decoded, index=values.index, dtype="str")
 
     def _check_terms(self, work: pd.DataFrame, values: pd.Series, codelist: str, name: str) -> None:
         allowed = {term.value for term in self.codelists[codelist].terms}
@@ -272,6 +298,13 @@ class _Context:
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
         return out
+
+
+def _missing_value(values: np.ndarray) -> object:
+    """The missing value of an array's kind: NaT for dates, NaN for numbers, else None."""
+    if values.dtype.kind == "M":
+        return np.datetime64("NaT")
+    return np.nan if values.dtype.kind in "fiub" else None
 
 
 def _missing(kind: str, n: int) -> np.ndarray:

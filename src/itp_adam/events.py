@@ -58,9 +58,13 @@ def subject_value(df: pd.DataFrame, dataset: pd.DataFrame, variable: str,
     Prepared forms only hold subjects of DM, so every record finds its subject."""
     if dataset[subjid].duplicated().any():
         raise ValueError(f"dataset has more than one record per {subjid}")
-    lookup = pd.Series(dataset[variable].to_numpy(), index=_text(dataset[subjid]).to_numpy())
-    values = lookup.reindex(_text(df[subjid]).to_numpy())
-    return pd.Series(values.to_numpy(), index=df.index)
+    # the records' subjects are matched once per distinct subject, then spread back
+    codes, subjects = pd.factorize(_text(df[subjid]))
+    rows = pd.Index(_text(dataset[subjid])).get_indexer(subjects)
+    values = dataset[variable].to_numpy()
+    if rows.min(initial=0) < 0:  # (cannot happen for prepared forms) missing for no match
+        values = np.append(values.astype(object), None)
+    return pd.Series(values[rows][codes], index=df.index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
     uncoded = (~keys.isin(lookup.index) & keys.ne("")).to_numpy(dtype=bool)
     issues.report(df[uncoded], column=term, severity="error",
                   rule="verbatim term not in the coding file: event kept, coded fields empty")
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     for new_name, column in new_vars.items():
         values = matched[column].set_axis(df.index)
         out[new_name] = values.astype("string").fillna("").astype("str") \
@@ -209,18 +213,21 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
     dates that come after it in the output. A text column whose values are all numbers (e.g.
     AESPID) sorts as numbers (2 before 10). Ties, and an empty ``order``, keep the working
     frame's order: for stacked record groups, the order of the groups."""
-    keys = df[list(by_vars)].copy()
+    keys = df[list(by_vars)].copy(deep=False)
     for index, name in enumerate(order):
         values = df[name]
         if not pd.api.types.is_numeric_dtype(values):
-            text = _text(values)
+            # whether all non-blank values are numbers, decided once per distinct value
+            codes, distinct = pd.factorize(_text(values))
+            text = pd.Series(distinct, dtype="str")
             numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce")
             if numbers.notna().eq(text.ne("")).all():
-                values = numbers
+                values = pd.Series(numbers.to_numpy(dtype="float64", na_value=np.nan)[codes],
+                                   index=df.index)
         keys[f"_order{index}"] = values
     ordered = keys.sort_values([*by_vars, *keys.columns[len(by_vars):]], kind="stable")
     numbers = ordered.groupby(list(by_vars), sort=False).cumcount() + 1
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = numbers.reindex(df.index).astype("float64")
     return out
 

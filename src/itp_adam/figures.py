@@ -116,7 +116,9 @@ def response_figure(study: Study, response: pd.DataFrame, path: Path) -> None:
             color = COLORS[j % len(COLORS)]
             if not part.empty:
                 rate = 100 * part["n"] / part["N"]
-                ax.errorbar(part["week"], rate, yerr=[rate - part["ci_low"], part["ci_high"] - rate],
+                # limits are rounded to 0.1 %: with large N the rate can lie just outside them
+                yerr = [(rate - part["ci_low"]).clip(lower=0), (part["ci_high"] - rate).clip(lower=0)]
+                ax.errorbar(part["week"], rate, yerr=yerr,
                             fmt="o-", color=color, markersize=3.5, linewidth=1.2, elinewidth=0.8,
                             capsize=1.5, ecolor=color, alpha=0.9)
             ax.set_ylim(-4, 104)

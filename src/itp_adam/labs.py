@@ -49,24 +49,44 @@ def _number_text(values: np.ndarray | pd.Series, significant: int = 10) -> np.nd
     """Numbers as text with at most ``significant`` significant digits and no trailing zeros
     (``25.0`` -> ``"25"``, ``7.199999999999999`` -> ``"7.2"``); NaN -> ``""``."""
     numbers = np.asarray(pd.to_numeric(pd.Series(values)).to_numpy(dtype="float64", na_value=np.nan))
-    text = np.char.mod(f"%.{int(significant)}g", numbers).astype(object)
-    text[np.isnan(numbers)] = ""
-    return text
+    # formatted once per distinct value (by bit pattern, so -0.0 stays "-0"), then spread back
+    codes, distinct = pd.factorize(numbers.view(np.int64))
+    distinct = np.asarray(distinct, dtype=np.int64).view(np.float64)
+    text = np.char.mod(f"%.{int(significant)}g", distinct).astype(object)
+    text[np.isnan(distinct)] = ""
+    return text[codes] if len(text) else np.full(len(numbers), "", dtype=object)
+
+
+def _to_number(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Text or numbers as float64 (NaN for blank), parsed once per distinct value."""
+    values = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    codes, distinct = pd.factorize(values)
+    numbers = pd.to_numeric(pd.Series(distinct)).to_numpy(dtype="float64", na_value=np.nan)
+    return np.append(numbers, np.nan)[codes]  # code -1 (missing) -> the NaN appended
 
 
 def _factor(tests: pd.Series, units: pd.Series, conversion: ConversionTable) -> np.ndarray:
     """Per row, the factor taking ``units`` to the standard unit of ``tests`` (NaN if unknown)."""
-    pairs = [(str(test), str(unit).strip(), float(factor))
-             for test, by_unit in conversion["factors"].items() for unit, factor in by_unit.items()]
-    table = pd.Series([f for _, _, f in pairs],
-                      index=pd.MultiIndex.from_tuples([(t, u) for t, u, _ in pairs]), dtype="float64")
-    keys = pd.MultiIndex.from_arrays([_text(tests).to_numpy(), _text(units).to_numpy()])
-    return table.reindex(keys).to_numpy(dtype="float64")
+    test_codes, test_names = pd.factorize(_text(tests))
+    unit_codes, unit_names = pd.factorize(_text(units))
+    # a (distinct test x distinct unit) table of factors, looked up by the rows' codes
+    table = np.full((len(test_names) + 1, len(unit_names) + 1), np.nan)
+    test_pos = {name: i for i, name in enumerate(test_names)}
+    unit_pos = {name: i for i, name in enumerate(unit_names)}
+    for test, by_unit in conversion["factors"].items():
+        for unit, factor in by_unit.items():
+            i, j = test_pos.get(str(test)), unit_pos.get(str(unit).strip())
+            if i is not None and j is not None:
+                table[i, j] = float(factor)
+    return table[test_codes, unit_codes]
 
 
 def _standard_unit(tests: pd.Series, conversion: ConversionTable) -> np.ndarray:
     units = {str(test): str(unit) for test, unit in conversion["standard_units"].items()}
-    return _text(tests).map(units).fillna("").to_numpy(dtype=object)
+    codes, names = pd.factorize(_text(tests))  # looked up once per distinct test
+    return pd.Series(names, dtype=object).map(units).fillna("").to_numpy(dtype=object)[codes]
 
 
 class _Standardised:
@@ -113,11 +133,13 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     a date gets NaN.
     """
     mapping = {str(label).strip().casefold(): float(num) for label, num in nums.items()}
-    labels = _text(df[visit]).str.casefold()
-    num = labels.map(mapping).to_numpy(dtype="float64")
-    is_unscheduled = labels.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)
+    # labels looked up once per distinct label; subjects matched as integer codes
+    codes, distinct = pd.factorize(_text(df[visit]).str.casefold())
+    labels = pd.Series(distinct, dtype=object)
+    num = labels.map(mapping).to_numpy(dtype="float64", na_value=np.nan)[codes]
+    is_unscheduled = labels.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)[codes]
     days = complete_dates(df[date]).to_numpy()
-    subjects = _text(df[subject]).to_numpy(dtype=object)
+    subjects = pd.factorize(_text(df[subject]))[0]
     has_date = ~np.isnat(days)
 
     scheduled = pd.DataFrame({"subject": subjects, "date": days, "num": num})[
@@ -218,7 +240,7 @@ def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
     test (standard unit; tests without a limit are not checked).
     """
     std = _Standardised(df, result, unit, test, conversion, significant)
-    numbers = pd.to_numeric(pd.Series(std.text)).to_numpy(dtype="float64")
+    numbers = _to_number(std.text)
     out = np.where(std.converted & (std.comparator == ""), numbers, np.nan)
     negative = std.numeric & (np.nan_to_num(std.value) < 0)
     issues.report(df[negative], column=result, values=std.result[negative], severity="warning",
@@ -249,9 +271,9 @@ def lab_std_range(df: pd.DataFrame, limit: str, unit: str, test: str, conversion
     result (SAP); NaN when the limit is blank or the unit is unknown for the test."""
     factor = _factor(df[test], df[unit], conversion)
     known = ~np.isnan(factor) & (_standard_unit(df[test], conversion) != "")
-    bound = pd.to_numeric(df[limit]).to_numpy(dtype="float64", na_value=np.nan)
+    bound = _to_number(df[limit])
     text = _number_text(np.where(known, bound * np.nan_to_num(factor), np.nan), significant)
-    return pd.Series(pd.to_numeric(pd.Series(text)).to_numpy(dtype="float64"), index=df.index)
+    return pd.Series(_to_number(text), index=df.index)
 
 
 @derivation("normal_range_indicator")

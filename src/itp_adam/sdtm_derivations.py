@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
+from .derivations import text_is_in
 from .registry import derivation
 
 
@@ -86,7 +87,7 @@ def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_v
     """``value`` for subjects with a period of dose > ``dose_above`` (before ``cutoff``), else
     ``untreated_value``: actual arm (ACTARMCD, ACTARM) and the reason it is null (ARMNRS)."""
     treated = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)["subject"]
-    is_treated = _text(df[subjid]).isin(set(treated)).to_numpy(dtype=bool)
+    is_treated = text_is_in(_text(df[subjid]), treated)
     return pd.Series(np.where(is_treated, value, untreated_value), index=df.index, dtype="str")
 
 
@@ -96,8 +97,10 @@ def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str 
     """Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
     (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
     Empty when either date is partial or missing."""
-    refs = pd.Series(reference[ref_dtc].to_numpy(), index=reference[subject].to_numpy())
-    ref = complete_dates(pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy()))
+    # the reference date is converted once per subject, then spread to the records
+    refs = pd.Series(complete_dates(reference[ref_dtc].reset_index(drop=True)).to_numpy(),
+                     index=reference[subject].to_numpy())
+    ref = pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy())
     date = complete_dates(df[dtc].reset_index(drop=True))
     days = (date - ref).dt.days.astype("float64")
     return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)

@@ -83,7 +83,7 @@ def derive_vars_window(
         position = intervals.get_indexer(pd.to_numeric(df[day_var]).to_numpy(dtype="float64"))
     position = np.where(filter_mask(df, filter), position, -1)
     picked = table.iloc[position]
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     for name in table.columns:
         out[name] = pd.Series(picked[name].to_numpy(), index=df.index, dtype=table[name].dtype)
     return out
