@@ -78,7 +78,13 @@ def raw_date_to_iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     (partial) date - wrong pattern, unknown month name, impossible date, or a known day with
     an unknown month - and ``iso`` is ``""`` there, so the caller can report the value.
     """
-    text = _text(values).str.upper()
+    codes, distinct = pd.factorize(_text(values).str.upper())
+    iso_d, invalid_d = _raw_date_to_iso_distinct(pd.Series(distinct, dtype="str"))
+    return (_str_series(iso_d[codes], values.index),
+            pd.Series(invalid_d[codes], index=values.index, dtype=bool))
+
+
+def _raw_date_to_iso_distinct(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     parts = text.str.extract(_RAW_DATE)
     year, day = parts["year"], parts["day"]
     month = parts["mon"].map(_MONTHS)
@@ -103,7 +109,7 @@ def raw_date_to_iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         default="",
     )
     invalid = text.ne("").to_numpy(dtype=bool) & ~(year_only | year_month | full_valid)
-    return _str_series(iso, values.index), pd.Series(invalid, index=values.index, dtype=bool)
+    return np.asarray(iso, dtype=object), invalid
 
 
 @derivation("iso_datetime")
@@ -124,10 +130,12 @@ def iso_datetime(date_iso: pd.Series, time: pd.Series) -> pd.Series:
 def complete_dates(values: pd.Series) -> pd.Series:
     """Raw ``DD MON YYYY`` or ISO 8601 dates as datetimes where the date is complete (a time
     is dropped); NaT where blank or partial. Same index as ``values``."""
-    text = _text(values)
-    iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(values)[0])
+    codes, distinct = pd.factorize(_text(values))
+    text = pd.Series(distinct, dtype="str")
+    iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(text)[0])
     day = iso.str.slice(0, 10)
-    return pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
+    dates = pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
+    return pd.Series(dates.to_numpy()[codes], index=values.index)
 
 
 def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -252,7 +260,8 @@ def derive_vars_dt(
     ISO 8601 (or an impossible date) gives NaT and no flag.
     """
     day_rule = _check_rules(date_imputation, day_imputation)
-    parts = _text(df[dtc]).str.extract(_ISO_DTC)
+    codes, distinct = pd.factorize(_text(df[dtc]))
+    parts = pd.Series(distinct, dtype="str").str.extract(_ISO_DTC).iloc[codes]
     has = {name: parts[name].notna().to_numpy(dtype=bool) for name in ("year", "month", "day")}
     years, months, days = (
         pd.to_numeric(parts[name]).fillna(1).to_numpy(dtype="int64")
@@ -290,7 +299,7 @@ def derive_vars_dt(
         b = _bound_dates(df, bound)
         result = np.where(imputed & (b >= lo) & (b <= hi) & (result > b), b, result)
 
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[f"{new_vars_prefix}DT"] = pd.Series(result.astype(_DATE_UNIT), index=df.index)
     if flag_imputation:
         flag = np.select([imputed & year_month, imputed & year_only], ["D", "M"], default="")
@@ -306,7 +315,7 @@ def derive_var_dy(df: pd.DataFrame, new_var: str, ref_date: str, date: str) -> p
     Float column, NaN when either date is missing.
     """
     diff = _to_days(df[date]) - _to_days(df[ref_date])
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = np.where(diff >= 0, diff + 1, diff)
     return out
 
@@ -334,6 +343,6 @@ def compute_duration(
     if days_per_month <= 0:
         raise ValueError("days_per_month must be positive")
     days = _to_days(df[end_date]) - _to_days(df[start_date]) + (1 if add_one else 0)
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = days / days_per_month if unit == "months" else days
     return out

@@ -54,6 +54,6 @@ def derive_var_atoxgr(
     exceeded = (value_col > limits) & ~np.isclose(value_col, limits, rtol=1e-9, atol=0.0)
     grade = exceeded.sum(axis=1).astype(str)
 
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = pd.Series(np.where(gradable, grade, ""), index=df.index, dtype="str")
     return out
