@@ -162,7 +162,7 @@ def trace_table(datasets: dict[str, pd.DataFrame], specs: Specs) -> pd.DataFrame
         parts.append(pd.DataFrame({
             "DOMAIN": name,
             "USUBJID": frame["USUBJID"] if "USUBJID" in frame else "",
-            "SEQ": frame[seq] if seq else pd.NA,
+            "SEQ": (frame[seq] if seq else pd.Series(pd.NA, index=frame.index)).astype("Int64"),
             "FORM": frame["_FORM"],
             "ROW": frame["_ROW"],
         }))
