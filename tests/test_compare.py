@@ -242,7 +242,7 @@ def test_cli_exit_status_0_equal_1_different_2_bad_input(tmp_path, capsys):
     (tmp_path / "bad.xpt").write_text("not a transport file")
     assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "bad.xpt"),
                  "--keys", "USUBJID"]) == 2
-    assert "bad.xpt: cannot read the file" in capsys.readouterr().err
+    assert "bad.xpt: cannot be read as a SAS transport file" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path), "--keys", "USUBJID"]) == 2
     assert "is a folder but the other argument is a file" in capsys.readouterr().err
 

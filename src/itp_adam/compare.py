@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .xpt import read_xpt
 
 __all__ = [
     "Comparison",
@@ -168,21 +169,12 @@ def read_dataset(path: str | Path) -> tuple[pd.DataFrame, DatasetMeta]:
 
 
 def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMeta]:
-    import pyreadstat
-
-    frame, meta = pyreadstat.read_xport(path, dates_as_pandas_datetime=True)
-    labels = meta.column_names_to_labels or {}
-    variables = {
-        name: VarMeta(
-            type="Char" if meta.readstat_variable_types[name] == "string" else "Num",
-            label=labels.get(name) or "",
-            length=int(meta.variable_storage_width[name]),
-            format=_format(meta.original_variable_types.get(name)),
-        )
-        for name in meta.column_names
-    }
-    return frame, DatasetMeta(name=meta.table_name or path.stem.upper(),
-                              label=meta.file_label or "", variables=variables)
+    frame, meta = read_xpt(path)
+    variables = {name: VarMeta(type=meta.types[name], label=meta.labels[name],
+                               length=meta.lengths[name], format=meta.formats[name])
+                 for name in frame.columns}
+    return frame, DatasetMeta(name=meta.name or path.stem.upper(), label=meta.label,
+                              variables=variables)
 
 
 def _format(value: str | None) -> str:

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .xpt import read_xpt as read_xpt_file
 from .errors import InputError
 from .spec import Dataset, Specs, Variable
 
@@ -193,23 +194,9 @@ class XptFile:
 
 def read_xpt(path: Path) -> XptFile:
     """Read one XPT file without converting dates; InputError when it cannot be read."""
-    import pyreadstat
-
-    try:
-        frame, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
-    except Exception as exc:  # pyreadstat raises its own error types
-        raise InputError(f"cannot be read as a SAS transport file ({exc})", file=str(path),
-                         expected="an XPT v5 file written by itp-adam run") from exc
-    for name in frame.columns:  # character columns as text with "" missing
-        if meta.readstat_variable_types[name] == "string":
-            frame[name] = frame[name].astype("string").fillna("").astype(str)
-    return XptFile(
-        path=path, frame=frame, name=meta.table_name or "", label=meta.file_label or "",
-        labels={k: v or "" for k, v in meta.column_names_to_labels.items()},
-        types={k: "Char" if v == "string" else "Num"
-               for k, v in meta.readstat_variable_types.items()},
-        widths=dict(meta.variable_storage_width),
-        formats={k: (v or "") for k, v in meta.original_variable_types.items()})
+    frame, meta = read_xpt_file(path, dates=False)
+    return XptFile(path=path, frame=frame, name=meta.name, label=meta.label, labels=meta.labels,
+                   types=meta.types, widths=meta.lengths, formats=meta.formats)
 
 
 def _check_folder(folder: Path) -> None:

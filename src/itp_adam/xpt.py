@@ -25,7 +25,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["XptLimitError", "XptProblem", "check_xpt", "ibm_doubles", "write_xpt"]
+__all__ = ["XptLimitError", "XptMeta", "XptProblem", "check_xpt", "ibm_doubles", "read_xpt", "write_xpt"]
 
 MAX_NAME_LENGTH = 8
 MAX_LABEL_LENGTH = 40
@@ -625,3 +625,45 @@ def _non_ascii(text: str) -> str:
     """The text with its first non-ASCII character and position, for messages."""
     pos, char = next((i, c) for i, c in enumerate(text) if not c.isascii())
     return f"{_show(text)} has {char!r} (U+{ord(char):04X}) at position {pos}"
+
+
+@dataclass(frozen=True)
+class XptMeta:
+    """What an XPT file says about its dataset and variables (per variable name)."""
+
+    name: str
+    label: str
+    labels: dict[str, str]
+    types: dict[str, Literal["Char", "Num"]]
+    lengths: dict[str, int]
+    formats: dict[str, str]  # e.g. "DATE9", "" when none
+
+
+def read_xpt(path: str | Path, *, dates: bool = True) -> tuple[pd.DataFrame, XptMeta]:
+    """Read an XPT file back, with its metadata, through pyreadstat (an independent reader).
+
+    Character columns come back as ``str`` with ``""`` for missing; ``dates`` True gives
+    DATE-formatted numbers as datetime64, False leaves them SAS day numbers. A file that cannot
+    be read is bad input (:class:`~itp_adam.errors.InputError`)."""
+    import pyreadstat
+
+    from .errors import InputError
+
+    try:
+        if dates:
+            frame, meta = pyreadstat.read_xport(str(path), dates_as_pandas_datetime=True)
+        else:
+            frame, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    except Exception as exc:  # pyreadstat raises its own error types
+        raise InputError(f"cannot be read as a SAS transport file ({exc})", file=str(path),
+                         expected="an XPT v5 file") from exc
+    types = {k: "Char" if v == "string" else "Num" for k, v in meta.readstat_variable_types.items()}
+    for name in frame.columns:
+        if types[name] == "Char":
+            frame[name] = frame[name].astype("string").fillna("").astype(str)
+    labels = meta.column_names_to_labels or {}
+    return frame, XptMeta(
+        name=meta.table_name or "", label=meta.file_label or "",
+        labels={name: labels.get(name) or "" for name in meta.column_names}, types=types,
+        lengths={k: int(v) for k, v in meta.variable_storage_width.items()},
+        formats={k: (v or "").strip().rstrip(".").upper() for k, v in meta.original_variable_types.items()})
