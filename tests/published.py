@@ -30,3 +30,21 @@ def round_half_up(x: float) -> int:
     from decimal import ROUND_HALF_UP, Decimal
 
     return int(Decimal(repr(float(x))).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def assert_published_baseline(t) -> None:
+    """``t`` (one row per subject: AGE, SEX, BASEPLAT, ITPDURM, ITPPHASE, WHOGRBL, DOSESTRT,
+    TRTDURM) gives every cell of the published baseline table, rounded as published."""
+    assert round_half_up(t["AGE"].median()) == BASELINE["age_median"]
+    assert round_half_up(100 * (t["SEX"] == "F").mean()) == BASELINE["female_pct"]
+    assert round_half_up(t["BASEPLAT"].median()) == BASELINE["baseplat_median"]
+    assert round_half_up(t["ITPDURM"].median()) == BASELINE["itpdur_median_months"]
+    assert t["ITPPHASE"].value_counts().to_dict() == BASELINE["phase_counts"]
+    for grade, pct in BASELINE["who_grade_pct"].items():
+        assert round_half_up(100 * (t["WHOGRBL"] == grade).sum() / len(t)) == pct
+    assert t["DOSESTRT"].median() == BASELINE["dose_median"]
+    assert (t["DOSESTRT"].min(), t["DOSESTRT"].max()) == (BASELINE["dose_min"], BASELINE["dose_max"])
+    months = t["TRTDURM"]
+    assert round_half_up(months.median()) == BASELINE["trtdur_median_months"]
+    assert round_half_up(months.min()) == BASELINE["trtdur_min_months"]
+    assert round_half_up(months.max()) == BASELINE["trtdur_max_months"]
