@@ -38,7 +38,7 @@ def specs(shipped):
 def out(shipped, tmp_path_factory):
     """The results stage run on the shipped study's ADaM."""
     folder = tmp_path_factory.mktemp("results")
-    write_results(shipped.specs, shipped.sdtm, shipped.adam, folder)
+    write_results(shipped.specs, shipped.sdtm, shipped.adam, folder).run()
     return folder
 
 

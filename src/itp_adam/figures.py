@@ -34,6 +34,16 @@ def _pyplot():
     return plt
 
 
+def warm_up() -> None:
+    """Import matplotlib and load its fonts and mathtext parser by drawing a tiny figure, so
+    that a worker process (``render.py``) has paid for them before its job arrives."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, f"0 {UNIT}")
+    fig.canvas.draw()
+    plt.close(fig)
+
+
 def _weeks(target_day: pd.Series) -> pd.Series:
     """Study day (day 1 = first dose) as weeks since the first dose."""
     return (target_day - 1) / 7

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,6 +24,9 @@ from . import __version__, issues
 from .errors import InputError
 from .progress import Progress, Say
 from .spec import Dataset, Specs, load_specs
+
+if TYPE_CHECKING:
+    from .render import Worker
 
 
 @dataclass
@@ -33,6 +37,7 @@ class RunResult:
     rows: dict[str, int] = field(default_factory=dict)
     issue_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    worker_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def check_out(out: Path) -> None:
@@ -90,10 +95,23 @@ def _publish(staging: Path, out: Path) -> None:
 
 
 def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunResult:
+    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
+    worker = None
+    if specs.adam:
+        from .render import Worker
+        worker = Worker()  # imports the drawing libraries while the data stages run
+    try:
+        return _stages(raw, specs_dir, specs, folder, clock, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progress,
+            worker: Worker | None) -> RunResult:
     from .reader import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
-    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     export = clock.stage("read", lambda: read_export(raw, specs.layout))
     result = RunResult(out=folder)
     with issues.collect() as log:
@@ -103,6 +121,10 @@ def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunR
         if specs.adam:
             from .adam import build_adam
             adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
+
+    if adam:  # results/*.csv here; tables and figures drawn by the worker during "write"
+        from .results import write_results
+        worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
 
     def write(tick) -> None:
         for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
@@ -117,9 +139,9 @@ def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunR
         write_define(specs, sdtm, adam, folder / "define", specs_dir)
 
     clock.steps("write", len(sdtm) + len(adam), write)
-    if adam:
-        from .results import write_results
-        clock.stage("results", lambda: write_results(specs, sdtm, adam, folder))
+    if adam:  # the wait for the worker, if it is still drawing
+        clock.stage("tables", worker.result)
+        result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
     _write_run_json(folder, raw, specs_dir, export.checksums(), result)
@@ -166,5 +188,6 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "rows": result.rows,
         "data_issues": result.issue_counts,
         "timings_seconds": result.timings,
+        "worker_seconds": result.worker_seconds,
     }
     (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -1,9 +1,10 @@
 """Analysis results: response rates, baseline characteristics and the safety summary.
 
-``write_results`` is the last stage of ``itp-adam run`` (``pipeline.py``): from the ADaM
+``write_results`` is the results stage of ``itp-adam run`` (``pipeline.py``): from the ADaM
 frames it writes the machine-readable results to ``OUT/results/`` (``response.csv`` as fixed
-in the contract, ``baseline.csv``, ``safety.csv``) and the reviewer tables (RTF, XLSX) and
-figures (PNG) to ``OUT/tables/`` (``tables.py``, ``figures.py``). The rules are described in
+in the contract, ``baseline.csv``, ``safety.csv``) and returns the summaries the reviewer
+tables (RTF, XLSX) and figures (PNG) of ``OUT/tables/`` are drawn from (``render.py``,
+``tables.py``, ``figures.py``). The rules are described in
 ``docs/results.md``; every number a statistician could change (criteria, confidence level,
 percent decimals, phase labels, windows, grades) comes from ``specs.study``.
 
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .derivations import text_is_in
 from .spec import Specs, Study
+
+if TYPE_CHECKING:
+    from .render import Rendering
 
 ALL = "All"
 """The group label of the whole population in ``response.csv`` (contract)."""
@@ -329,16 +334,15 @@ def platelet_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd
 
 
 def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
-                  folder: Path) -> None:
-    """Write ``results/`` (CSV) and ``tables/`` (RTF, XLSX, PNG) into the run folder."""
-    from .figures import write_figures
-    from .tables import write_tables
+                  folder: Path) -> Rendering:
+    """Write ``results/`` (CSV) into the run folder; return the reviewer tables and figures still
+    to draw into ``tables/`` (``Rendering.run``, in the run's worker process: ``render.py``)."""
+    from .render import Rendering
 
     study = specs.study
     adsl, adlb, adae = adam["ADSL"], adam["ADLB"], adam["ADAE"]
-    results_dir, tables_dir = Path(folder) / "results", Path(folder) / "tables"
+    results_dir = Path(folder) / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    tables_dir.mkdir(parents=True, exist_ok=True)
 
     response = response_rates(study, adsl, adlb)
     baseline = baseline_characteristics(study, adsl)
@@ -355,5 +359,6 @@ def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, p
         "fas": len(fas),
         "fas_groups": {ALL: len(fas), **{g: int(phase_n.get(g, 0)) for g in study.itp_phase.labels}},
     }
-    write_tables(study, baseline, response, safety, populations, tables_dir)
-    write_figures(study, platelet_summary(study, adsl, adlb), response, tables_dir)
+    return Rendering(study=study, baseline=baseline, response=response, safety=safety,
+                     platelets=platelet_summary(study, adsl, adlb), populations=populations,
+                     folder=Path(folder) / "tables")

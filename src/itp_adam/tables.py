@@ -161,6 +161,13 @@ def safety_table(study: Study, safety: pd.DataFrame, populations: dict) -> Table
 # RTF (rtflite)
 
 
+def warm_up() -> None:
+    """Import rtflite, polars and openpyxl ahead of use (a worker process, ``render.py``)."""
+    import openpyxl  # noqa: F401
+    import polars  # noqa: F401
+    import rtflite  # noqa: F401
+
+
 def _rtf_text(text: str) -> str:
     """Text as RTF: backslash and braces escaped, non-ASCII as \\uN? (rtflite's own
     conversion is switched off, it would turn ``^9`` into an unclosed superscript)."""

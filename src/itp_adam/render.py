@@ -1,0 +1,134 @@
+"""Reviewer tables and figures drawn in a second process, while the main process writes files.
+
+``itp-adam run`` starts the worker (``python -m itp_adam.render``) when the run starts. The
+worker imports matplotlib, rtflite and openpyxl (about 0.6 s) while the main process builds
+SDTM and ADaM on the other core. The results stage then sends it a :class:`Rendering`: the
+small summary frames the tables and figures are drawn from (a few hundred rows at any study
+size). The worker draws them into the run's staging folder while the main process writes the
+XPT files, ``trace.csv`` and the define files, and the run waits for it before publishing.
+
+The worker is an ordinary child process of the run: it reads one pickled job on stdin and
+answers with one pickled reply on stdout. An exception in the worker is raised again in the
+main process with the worker's traceback attached as a note, so a failure looks the same as if
+the drawing had run in the main process. If the run fails or is interrupted first, the worker
+is killed; it ignores Ctrl-C itself so that only the main process reports the interruption.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .spec import Study
+
+
+@dataclass
+class Rendering:
+    """What the reviewer tables (RTF, XLSX) and figures (PNG) are drawn from."""
+
+    study: Study
+    baseline: pd.DataFrame
+    response: pd.DataFrame
+    safety: pd.DataFrame
+    platelets: pd.DataFrame
+    populations: dict
+    folder: Path
+
+    def run(self) -> list[Path]:
+        """Write the tables and figures into ``folder``; returns the files written."""
+        from .figures import write_figures
+        from .tables import write_tables
+
+        folder = Path(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = write_tables(self.study, self.baseline, self.response, self.safety,
+                               self.populations, folder)
+        return written + write_figures(self.study, self.platelets, self.response, folder)
+
+
+class Worker:
+    """The rendering process of one run (see the module docstring)."""
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parent.parent)  # the same itp_adam as ours
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen([sys.executable, "-m", "itp_adam.render"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.seconds: float | None = None
+        """Time the worker spent drawing (not waiting), once :meth:`result` has returned."""
+
+    def submit(self, job: Rendering) -> None:
+        """Send the job; the worker starts drawing as soon as it has its imports."""
+        assert self.process.stdin is not None
+        try:
+            pickle.dump(job, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # the worker died; result() says why
+
+    def result(self) -> list[Path]:
+        """Wait for the worker; its files, or its exception raised again here."""
+        assert self.process.stdout is not None
+        reply = self.process.stdout.read()
+        code = self.process.wait()
+        try:
+            status, value, seconds, worker_traceback = pickle.loads(reply)
+        except Exception:
+            raise RuntimeError(f"the table and figure worker (python -m itp_adam.render) ended "
+                               f"without an answer, exit status {code}; its messages are above") from None
+        self.seconds = seconds
+        if status == "ok":
+            return value
+        value.add_note(f"raised in the table and figure worker (itp_adam.render):\n{worker_traceback}")
+        raise value
+
+    def close(self) -> None:
+        """Stop the worker if it is still running (the run failed or was interrupted)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def _serve() -> int:
+    """The worker: import the drawing libraries, then run the one job read from stdin."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and kills us
+    reply_to = sys.stdout.buffer
+    sys.stdout = sys.stderr  # anything a library prints must not corrupt the reply
+    from . import figures, tables  # noqa: F401  (imports the drawing libraries they use)
+
+    figures.warm_up()
+    tables.warm_up()
+    try:
+        job = pickle.load(sys.stdin.buffer)
+    except EOFError:
+        return 0  # the run ended before the results stage
+    start = time.perf_counter()
+    try:
+        reply = ("ok", job.run(), time.perf_counter() - start, "")
+    except BaseException as exc:  # sent back and raised again in the main process
+        reply = ("error", exc, time.perf_counter() - start, traceback.format_exc())
+    try:
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception that cannot be pickled: send its text
+        error = RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")
+        data = pickle.dumps(("error", error, reply[2], reply[3]), protocol=pickle.HIGHEST_PROTOCOL)
+    reply_to.write(data)
+    reply_to.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_serve())

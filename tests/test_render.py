@@ -1,0 +1,85 @@
+"""The table and figure worker process (render.py).
+
+The worker must draw exactly what the same job draws in this process, hand back the
+worker's exception as the same exception (with the worker's traceback as a note), report a
+worker that died, and stop quietly when the run ends without a job."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from itp_adam.render import Rendering, Worker
+from itp_adam.results import write_results
+
+
+@pytest.fixture(scope="module")
+def job(shipped, tmp_path_factory) -> Rendering:
+    return write_results(shipped.specs, shipped.sdtm, shipped.adam, tmp_path_factory.mktemp("results"))
+
+
+def _with_folder(job: Rendering, folder) -> Rendering:
+    return Rendering(**{**vars(job), "folder": folder})
+
+
+def test_the_worker_draws_the_same_files_as_this_process(job, tmp_path):
+    here = _with_folder(job, tmp_path / "here").run()
+    worker = Worker()
+    try:
+        worker.submit(_with_folder(job, tmp_path / "worker"))
+        there = worker.result()
+    finally:
+        worker.close()
+    assert [p.name for p in there] == [p.name for p in here]
+    assert sorted(p.suffix for p in here) == [".png"] * 2 + [".rtf"] * 3 + [".xlsx"] * 3
+    for mine, theirs in zip(here, there):
+        assert theirs.parent == tmp_path / "worker"
+        if mine.suffix != ".xlsx":  # xlsx holds the time it was saved
+            assert theirs.read_bytes() == mine.read_bytes(), mine.name
+    assert worker.seconds is not None and worker.seconds > 0
+    assert worker.process.returncode == 0
+
+
+def test_an_exception_in_the_worker_is_raised_here_with_its_traceback(job, tmp_path):
+    blocked = tmp_path / "tables"
+    blocked.write_text("a file where the tables folder should be")
+    worker = Worker()
+    try:
+        worker.submit(_with_folder(job, blocked))
+        with pytest.raises(FileExistsError) as caught:
+            worker.result()
+    finally:
+        worker.close()
+    assert caught.value.filename == str(blocked)
+    notes = "".join(getattr(caught.value, "__notes__", []))
+    assert "table and figure worker" in notes and "render.py" in notes and "mkdir" in notes
+
+
+def test_a_worker_that_died_is_reported(job, tmp_path):
+    worker = Worker()
+    try:
+        worker.process.send_signal(signal.SIGKILL)
+        worker.process.wait()
+        worker.submit(_with_folder(job, tmp_path / "t"))  # a broken pipe is not an error here
+        with pytest.raises(RuntimeError, match=r"ended without an answer, exit status -9"):
+            worker.result()
+    finally:
+        worker.close()
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_run_that_ends_before_the_results_stops_the_worker(tmp_path):
+    worker = Worker()
+    start = time.perf_counter()
+    worker.close()  # the run failed: no job is sent
+    assert worker.process.returncode is not None
+    assert time.perf_counter() - start < 5
+
+
+def test_a_worker_without_a_job_exits_cleanly():
+    worker = Worker()
+    worker.process.stdin.close()  # end of input: the run never reached the results stage
+    assert worker.process.wait(timeout=60) == 0
+    worker.close()
