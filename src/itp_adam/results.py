@@ -322,9 +322,10 @@ def platelet_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd
     rec = _with_subject_values(rec, fas)
     stacked = pd.concat([rec.assign(group=ALL), rec.assign(group=rec["ITPPHASE"])])
     stacked = stacked.loc[stacked["group"].isin(groups(study))]
-    out = (stacked.groupby(["group", "AVISITN"], as_index=False)
-           .agg(avisit=("AVISIT", "first"), N=("AVAL", "size"), median=("AVAL", "median"),
-                q1=("AVAL", lambda v: v.quantile(0.25)), q3=("AVAL", lambda v: v.quantile(0.75))))
+    grouped = stacked.groupby(["group", "AVISITN"])
+    out = grouped.agg(avisit=("AVISIT", "first"), N=("AVAL", "size"), median=("AVAL", "median"))
+    quartiles = grouped["AVAL"].quantile([0.25, 0.75]).unstack()  # linear interpolation
+    out = out.assign(q1=quartiles[0.25], q3=quartiles[0.75]).reset_index()
     out["target"] = out["AVISITN"].map(targets)
     return out
 
