@@ -137,6 +137,16 @@ def test_run_writes_define_and_lists_it_in_run_json(out):
         assert name in outputs and (out / name).is_file()
 
 
+def test_run_json_has_the_sha256_of_every_output(out):
+    import hashlib
+
+    outputs = json.loads((out / "run.json").read_text())["outputs"]
+    files = {str(p.relative_to(out)): p for p in out.rglob("*") if p.is_file() and p.name != "run.json"}
+    assert set(outputs) == set(files) and "adam/adlb.xpt" in outputs and "tables/response.rtf" in outputs
+    for name, path in files.items():
+        assert outputs[name] == hashlib.sha256(path.read_bytes()).hexdigest(), name
+
+
 # --------------------------------------------------------------------------------------------
 # seeded violations (own checks; one copy of the folder with a violation per dataset/check)
 

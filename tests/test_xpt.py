@@ -99,6 +99,18 @@ def test_values_round_trip_through_an_independent_reader(tmp_path: Path, adsl: p
     )
 
 
+def test_the_returned_checksum_is_the_sha256_of_the_file(tmp_path: Path, adsl: pd.DataFrame,
+                                                         monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(xpt, "_CHUNK_BYTES", 1)  # one row per block: many writes to hash
+    big = pd.concat([adsl] * 50, ignore_index=True)
+    path = tmp_path / "adsl.xpt"
+    digest = write_xpt(big, path, "ADSL", "Subject-Level", labels_for(big))
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(read_pandas(path)) == 200
+
+
 def test_metadata_labels_formats_and_trimmed_widths(tmp_path: Path, adsl: pd.DataFrame):
     path = tmp_path / "adsl.xpt"
     labels = labels_for(adsl)

@@ -126,11 +126,14 @@ def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progr
         from .results import write_results
         worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
 
+    hashed: dict[Path, str] = {}  # SHA-256 of the XPT files, computed while writing them
+
     def write(tick) -> None:
         for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
             (folder / group).mkdir()
             for name, frame in datasets.items():
-                write_dataset(frame, spec_group[name], folder / group / f"{name.lower()}.xpt")
+                path = folder / group / f"{name.lower()}.xpt"
+                hashed[path] = write_dataset(frame, spec_group[name], path)
                 result.rows[name] = len(frame)
                 tick(name)
         write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
@@ -144,7 +147,7 @@ def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progr
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
-    _write_run_json(folder, raw, specs_dir, export.checksums(), result)
+    _write_run_json(folder, raw, specs_dir, export.checksums(), result, hashed)
     return result
 
 
@@ -157,18 +160,20 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
-def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
-    """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates."""
+def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
+    """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates; returns
+    the file's SHA-256."""
     from .xpt import write_xpt
 
     names = [var.name for var in spec.variables]
     dates = [var.name for var in spec.variables if (var.format or "").upper().startswith("DATE")]
-    write_xpt(frame[names], path, dataset=spec.name, label=spec.label,
+    return write_xpt(frame[names], path, dataset=spec.name, label=spec.label,
               column_labels={var.name: var.label for var in spec.variables}, date_columns=dates)
 
 
 def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
-                    result: RunResult) -> None:
+                    result: RunResult, hashed: dict[Path, str]) -> None:
+    """run.json; ``hashed`` holds checksums already computed while writing (the XPT files)."""
     from .reader import sha256_file
 
     specs_dir = Path(specs_dir)
@@ -184,7 +189,7 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "specs": str(specs_dir.absolute()),
         "inputs": inputs,
         "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},
-        "outputs": {str(p.relative_to(folder)): sha256_file(p) for p in outputs},
+        "outputs": {str(p.relative_to(folder)): hashed.get(p) or sha256_file(p) for p in outputs},
         "rows": result.rows,
         "data_issues": result.issue_counts,
         "timings_seconds": result.timings,

@@ -11,6 +11,7 @@ about 35 times faster. See ``docs/xpt.md``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -110,9 +111,10 @@ def write_xpt(
     label: str,
     column_labels: Mapping[str, str],
     date_columns: Iterable[str] = (),
-) -> None:
+) -> str:
     """Check, then write `df` as XPT v5 to `path`; raises XptLimitError (and writes nothing) on
-    any problem.
+    any problem. Returns the SHA-256 of the file's bytes, computed while they are written (so
+    ``run.json`` need not read gigabytes back).
 
     datetime64 and ``datetime.date`` columns are always written as SAS dates; ``date_columns``
     also makes an all-missing column (e.g. all-None) a date, and is checked to hold dates only.
@@ -126,13 +128,28 @@ def write_xpt(
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            _write_file(fh, dataset.upper(), label, columns, len(df), _timestamp())
+            hashing = _HashingWriter(fh)
+            _write_file(hashing, dataset.upper(), label, columns, len(df), _timestamp())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return hashing.sha256.hexdigest()
+
+
+class _HashingWriter:
+    """A binary file that also feeds every byte written to a SHA-256 (``hashlib`` releases
+    the GIL on large buffers, so hashing runs in the writer thread of ``_write_file``)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        return self.fh.write(data)
 
 
 def ibm_doubles(values: np.ndarray) -> np.ndarray:
