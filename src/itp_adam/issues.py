@@ -75,7 +75,7 @@ class IssueLog:
 
     def counts(self) -> dict[str, int]:
         """Number of issues per severity."""
-        frame = self.frame()
+        frame = pd.concat(self._parts) if self._parts else pd.DataFrame({"severity": []})
         return {severity: int((frame["severity"] == severity).sum()) for severity in SEVERITIES}
 
 

@@ -137,7 +137,7 @@ def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progr
                 result.rows[name] = len(frame)
                 tick(name)
         write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
-        log.frame().to_csv(folder / "data-issues.csv", index=False)
+        write_csv(log.frame(), folder / "data-issues.csv")
         from .define import write_define  # define.xml and specification.xlsx (docs/define.md)
         write_define(specs, sdtm, adam, folder / "define", specs_dir)
 
@@ -152,8 +152,8 @@ def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progr
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as CSV with pyarrow (10x faster than ``DataFrame.to_csv`` on millions of
-    rows): text quoted, missing values as empty fields."""
+    """Write ``frame`` as CSV with pyarrow (10-20x faster than ``DataFrame.to_csv`` on millions
+    of rows): header and text quoted, numbers not, missing values as empty fields."""
     import pyarrow as pa
     from pyarrow import csv
 
