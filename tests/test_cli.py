@@ -28,7 +28,8 @@ def test_run_writes_the_output_folder_and_replaces_an_earlier_run(tmp_path, caps
     assert main(["run", "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert f"outputs in {out.absolute()}" in said and "data issues:" in said
-    for name in ("run.json", "data-issues.csv", "sdtm/dm.xpt", "sdtm/trace.csv"):
+    for name in ("run.json", "data-issues.csv", "sdtm/dm.xpt", "sdtm/trace.csv", "results/response.csv",
+                 "tables/response.rtf", "tables/response_by_visit.png"):  # tables: the worker
         assert (out / name).is_file(), name
     (out / "sdtm" / "stale.txt").write_text("from an earlier run")
     assert main(["run", "--out", str(out), "--quiet"]) == 0

@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .render import Worker
+
+    worker = Worker()  # first: its imports (pandas, matplotlib, ...) overlap ours on a second core
+    try:
+        return _run(args, worker)
+    finally:
+        worker.close()
+
+
+def _run(args: argparse.Namespace, worker) -> int:
     from .paths import default_specs_dir, shipped_study_dir
     from .pipeline import run
     from .progress import Progress
@@ -70,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     raw = args.raw or shipped_study_dir()
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
-    result = run(raw, specs, args.out, Progress(say, terminal))
+    result = run(raw, specs, args.out, Progress(say, terminal), worker)
     counts = result.issue_counts
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")

@@ -51,10 +51,22 @@ def check_out(out: Path) -> None:
                          expected="a new folder, an empty folder or an earlier run's output folder")
 
 
-def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None) -> RunResult:
+def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
+        worker: Worker | None = None) -> RunResult:
     """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
 
-    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars."""
+    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
+    ``worker``: the table and figure process (``render.py``), if the caller started it earlier
+    (the command line does, before it imports pandas); otherwise the run starts one after
+    reading the specs. The run stops it in every case."""
+    try:
+        return _run(raw, specs_dir, out, say, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker | None) -> RunResult:
     clock = say if isinstance(say, Progress) else Progress(say)
     out = Path(out).absolute()
     check_out(out)
@@ -70,7 +82,7 @@ def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: N
         raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
                          expected="a folder the user can write to") from exc
     try:
-        result = _run_into(raw, specs_dir, staging, clock)
+        result = _run_into(raw, specs_dir, staging, clock, worker)
         _publish(staging, out)
         result.out = out
         return result
@@ -94,17 +106,19 @@ def _publish(staging: Path, out: Path) -> None:
         staging.rename(out)
 
 
-def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress) -> RunResult:
+def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress,
+              worker: Worker | None) -> RunResult:
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
-    worker = None
-    if specs.adam:
-        from .render import Worker
-        worker = Worker()  # imports the drawing libraries while the data stages run
+    if not specs.adam:
+        return _stages(raw, specs_dir, specs, folder, clock, None)
+    if worker is not None:
+        return _stages(raw, specs_dir, specs, folder, clock, worker)
+    from .render import Worker
+    worker = Worker()  # imports the drawing libraries while the data stages run
     try:
         return _stages(raw, specs_dir, specs, folder, clock, worker)
     finally:
-        if worker is not None:
-            worker.close()
+        worker.close()
 
 
 def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progress,

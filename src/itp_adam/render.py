@@ -19,16 +19,21 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # not imported at run time: the command line starts the worker first thing
+    import pandas as pd
 
-from .spec import Study
+    from .spec import Study
+
+_SIZE = struct.Struct("<Q")  # the reply is its length, then the pickle
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Worker:
     """The rendering process of one run (see the module docstring)."""
 
     def __init__(self) -> None:
+        self.answered = False
         package_root = str(Path(__file__).resolve().parent.parent)  # the same itp_adam as ours
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -79,13 +85,15 @@ class Worker:
     def result(self) -> list[Path]:
         """Wait for the worker; its files, or its exception raised again here."""
         assert self.process.stdout is not None
-        reply = self.process.stdout.read()
-        code = self.process.wait()
+        head = self.process.stdout.read(_SIZE.size)
+        reply = self.process.stdout.read(_SIZE.unpack(head)[0]) if len(head) == _SIZE.size else b""
         try:
             status, value, seconds, worker_traceback = pickle.loads(reply)
         except Exception:
+            code = self.process.wait()
             raise RuntimeError(f"the table and figure worker (python -m itp_adam.render) ended "
                                f"without an answer, exit status {code}; its messages are above") from None
+        self.answered = True
         self.seconds = seconds
         if status == "ok":
             return value
@@ -93,7 +101,13 @@ class Worker:
         raise value
 
     def close(self) -> None:
-        """Stop the worker if it is still running (the run failed or was interrupted)."""
+        """Stop the worker if it is still running (the run failed or was interrupted); after
+        its answer it is only ending (``os._exit``), so it is waited for."""
+        if self.answered:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -125,9 +139,10 @@ def _serve() -> int:
     except Exception:  # an exception that cannot be pickled: send its text
         error = RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")
         data = pickle.dumps(("error", error, reply[2], reply[3]), protocol=pickle.HIGHEST_PROTOCOL)
-    reply_to.write(data)
+    reply_to.write(_SIZE.pack(len(data)) + data)
     reply_to.flush()
-    return 0
+    sys.stderr.flush()
+    os._exit(0)  # the reply is sent: skip the interpreter's clean-up (matplotlib, fonts)
 
 
 if __name__ == "__main__":
