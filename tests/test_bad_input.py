@@ -754,3 +754,30 @@ def test_late_failure_keeps_the_previous_output(earlier_run, monkeypatch, failur
             main(["run", "--raw", str(raw), "--out", str(out), "--quiet"])
     assert reached and tree_bytes(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["out", "raw"]  # no staging folder left
+
+
+def test_a_failed_background_xpt_write_fails_the_run(earlier_run, monkeypatch):
+    """The XPT bytes are written by a background thread (pipeline._XptFiles): its error must
+    still stop the run, with the usual message and the previous output untouched."""
+    import threading
+
+    from itp_adam.xpt import PreparedXpt
+
+    raw, out = earlier_run
+    before = tree_bytes(out)
+    written = PreparedXpt.write
+    failed = []
+
+    def disk_full(self, path):
+        if self.dataset == "LB":
+            failed.append(threading.current_thread().name)
+            raise OSError(28, "No space left on device", str(path))
+        return written(self, path)
+
+    monkeypatch.setattr(PreparedXpt, "write", disk_full)
+    code, _, err = cli("run", "--raw", str(raw), "--out", str(out))
+    assert code == 2 and err.startswith("itp-adam: error: ") and "lb.xpt: No space left on device" in err
+    assert failed and failed[0].startswith("itp-adam-xpt")  # it did fail in the background
+    assert tree_bytes(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out", "raw"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("itp-adam-xpt")]

@@ -26,7 +26,10 @@ from .progress import Progress, Say
 from .spec import Dataset, Specs, load_specs
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .render import Worker
+    from .xpt import PreparedXpt
 
 
 @dataclass
@@ -128,41 +131,81 @@ def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progr
 
     export = clock.stage("read", lambda: read_export(raw, specs.layout))
     result = RunResult(out=folder)
-    with issues.collect() as log:
-        forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
-        sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
-        adam: dict[str, pd.DataFrame] = {}
-        if specs.adam:
-            from .adam import build_adam
-            adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
+    files = _XptFiles(folder, result)
+    try:
+        with issues.collect() as log:
+            forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
+            sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
+            clock.steps("sdtm xpt", len(sdtm), lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
+            adam: dict[str, pd.DataFrame] = {}
+            if specs.adam:
+                from .adam import build_adam
+                adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
+                clock.steps("adam xpt", len(adam), lambda tick: files.submit("adam", adam, specs.adam, tick))
 
-    if adam:  # results/*.csv here; tables and figures drawn by the worker during "write"
-        from .results import write_results
-        worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
+        if adam:  # results/*.csv here; tables and figures drawn by the worker during "write"
+            from .results import write_results
+            worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
 
-    hashed: dict[Path, str] = {}  # SHA-256 of the XPT files, computed while writing them
+        def write(tick) -> None:
+            write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
+            tick("trace.csv")
+            write_csv(log.frame(), folder / "data-issues.csv")
+            tick("data-issues.csv")
+            from .define import write_define  # define.xml and specification.xlsx (docs/define.md)
+            write_define(specs, sdtm, adam, folder / "define", specs_dir)
+            tick("define")
+            files.wait(tick)
 
-    def write(tick) -> None:
-        for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
-            (folder / group).mkdir()
-            for name, frame in datasets.items():
-                path = folder / group / f"{name.lower()}.xpt"
-                hashed[path] = write_dataset(frame, spec_group[name], path)
-                result.rows[name] = len(frame)
-                tick(name)
-        write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
-        write_csv(log.frame(), folder / "data-issues.csv")
-        from .define import write_define  # define.xml and specification.xlsx (docs/define.md)
-        write_define(specs, sdtm, adam, folder / "define", specs_dir)
-
-    clock.steps("write", len(sdtm) + len(adam), write)
+        clock.steps("write", 3 + len(sdtm) + len(adam), write)
+    finally:
+        files.close()
     if adam:  # the wait for the worker, if it is still drawing
         clock.stage("tables", worker.result)
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
-    _write_run_json(folder, raw, specs_dir, export.checksums(), result, hashed)
+    _write_run_json(folder, raw, specs_dir, export.checksums(), result, files.hashed)
     return result
+
+
+class _XptFiles:
+    """The run's XPT files, written by one background thread.
+
+    Each dataset is checked and converted in the calling thread (``xpt.prepare_xpt``: pandas,
+    and an XptLimitError stops the run before the next stage); packing, hashing and writing the
+    bytes (numpy, pyarrow, file I/O, which release the GIL) run in the background, so the SDTM
+    files are written while ADaM is built and the ADaM files while results and define are
+    made, on the machine's second core. The background thread never touches a pandas object."""
+
+    def __init__(self, folder: Path, result: RunResult) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.folder = folder
+        self.result = result
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
+        self.pending: dict[Path, Future] = {}
+        self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
+
+    def submit(self, group: str, datasets: dict[str, pd.DataFrame], specs: dict[str, Dataset],
+               tick) -> None:
+        (self.folder / group).mkdir()
+        for name, frame in datasets.items():
+            prepared = prepare_dataset(frame, specs[name])
+            path = self.folder / group / f"{name.lower()}.xpt"
+            self.pending[path] = self.pool.submit(prepared.write, path)
+            self.result.rows[name] = len(frame)
+            tick(name)
+
+    def wait(self, tick) -> None:
+        """Wait for every file; the first failed write is raised here."""
+        for path, future in self.pending.items():
+            self.hashed[path] = future.result()
+            tick(path.name)
+
+    def close(self) -> None:
+        """Finish the file being written and drop the rest (the run failed or is done)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -177,12 +220,19 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
     """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates; returns
     the file's SHA-256."""
-    from .xpt import write_xpt
+    return prepare_dataset(frame, spec).write(path)
+
+
+def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
+    """One dataset checked and converted for XPT v5 with the spec's names, labels and DATE9.
+    dates (``xpt.prepare_xpt``); raises XptLimitError."""
+    from .xpt import prepare_xpt
 
     names = [var.name for var in spec.variables]
     dates = [var.name for var in spec.variables if (var.format or "").upper().startswith("DATE")]
-    return write_xpt(frame[names], path, dataset=spec.name, label=spec.label,
-              column_labels={var.name: var.label for var in spec.variables}, date_columns=dates)
+    return prepare_xpt(frame[names], dataset=spec.name, label=spec.label,
+                       column_labels={var.name: var.label for var in spec.variables},
+                       date_columns=dates)
 
 
 def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],

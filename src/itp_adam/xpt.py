@@ -113,30 +113,58 @@ def write_xpt(
     date_columns: Iterable[str] = (),
 ) -> str:
     """Check, then write `df` as XPT v5 to `path`; raises XptLimitError (and writes nothing) on
-    any problem. Returns the SHA-256 of the file's bytes, computed while they are written (so
-    ``run.json`` need not read gigabytes back).
+    any problem. Returns the SHA-256 of the file (:meth:`PreparedXpt.write`).
 
     datetime64 and ``datetime.date`` columns are always written as SAS dates; ``date_columns``
     also makes an all-missing column (e.g. all-None) a date, and is checked to hold dates only.
-    The file is written to a temporary name next to ``path``, fsynced and renamed into place, so
-    a failed write leaves no partial file and keeps any previous file at ``path``.
     """
+    return prepare_xpt(df, dataset, label, column_labels, date_columns).write(path)
+
+
+def prepare_xpt(
+    df: pd.DataFrame,
+    dataset: str,
+    label: str,
+    column_labels: Mapping[str, str],
+    date_columns: Iterable[str] = (),
+) -> PreparedXpt:
+    """The checks and the conversion of :func:`write_xpt`, without writing: raises
+    XptLimitError on any problem. The result holds numpy and pyarrow arrays only, so its
+    ``write`` can run in another thread while pandas work goes on (``pipeline.py``)."""
     problems, columns = _prepare(df, dataset, label, column_labels, tuple(date_columns))
     if problems:
         raise XptLimitError(problems)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            hashing = _HashingWriter(fh)
-            _write_file(hashing, dataset.upper(), label, columns, len(df), _timestamp())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return hashing.sha256.hexdigest()
+    return PreparedXpt(dataset.upper(), label, columns, len(df))
+
+
+@dataclass
+class PreparedXpt:
+    """A checked dataset converted for writing (:func:`prepare_xpt`)."""
+
+    dataset: str
+    label: str
+    columns: list[_Column]
+    nrows: int
+
+    def write(self, path: str | os.PathLike[str]) -> str:
+        """Write the file; returns the SHA-256 of its bytes, computed while they are written
+        (so ``run.json`` need not read gigabytes back). The file is written to a temporary
+        name next to ``path``, fsynced and renamed into place, so a failed write leaves no
+        partial file and keeps any previous file at ``path``."""
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                hashing = _HashingWriter(fh)
+                _write_file(hashing, self.dataset, self.label, self.columns, self.nrows,
+                            _timestamp())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return hashing.sha256.hexdigest()
 
 
 class _HashingWriter:
