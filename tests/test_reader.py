@@ -122,3 +122,100 @@ def test_extra_column_is_noted_not_lost(layout, export):
 def test_raw_path_that_does_not_exist(layout, tmp_path):
     with pytest.raises(InputError, match="raw export not found"):
         read_export(tmp_path / "nothing", layout)
+
+
+# --------------------------------------------------------------------------------------------
+# The checks run once per distinct value of a column (reader._Values); the results must be
+# those of checking every row: these tests write small forms with repeated values by hand.
+
+
+def one_form_layout(columns: dict[str, dict]):
+    """A layout with one form F whose columns are given as ``{name: {type:..., ...}}``."""
+    from itp_adam.layout import RawLayout
+
+    return RawLayout.model_validate({"study_id": "X", "forms": {"F": {"label": "f", "columns": columns}}})
+
+
+def write_form(folder, lines: list[str]):
+    folder.mkdir()
+    (folder / "F.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_repeated_values_are_cleaned_and_converted_row_by_row(tmp_path):
+    layout = one_form_layout({
+        "T": {"type": "text"}, "N": {"type": "number"}, "I": {"type": "integer", "min": 0},
+        "D": {"type": "pdate"}, "H": {"type": "time"},
+        "Q": {"type": "text", "required": False}, "R": {"type": "number", "required": False},
+    })
+    bom = "\ufeff"
+    folder = write_form(tmp_path / "raw", [
+        "T,N,I,D,H",
+        " a ,1.5,3,03 NOV 2024,08:30",       # row 2
+        "a, 1.5 , 3 , 03 NOV 2024 ,",         # row 3: the same values with blanks around
+        f"{bom}b,,,UN NOV 2024,08:30",       # row 4: a mark inside a value
+        f"a,2,{bom}3,,23:59",                # row 5
+        " a ,1.5,3,03 NOV 2024,08:30",       # row 6: row 2 again
+    ])
+    raw = read_export(folder, layout)
+    f = raw.forms["F"]
+    assert list(f.columns) == ["_ROW", "T", "N", "I", "D", "H", "Q", "R"]
+    assert f["_ROW"].tolist() == [2, 3, 4, 5, 6]
+    assert f["T"].tolist() == ["a", "a", "b", "a", "a"]
+    assert f["N"].tolist() == [1.5, 1.5, pd.NA, 2.0, 1.5]
+    assert f["I"].tolist() == [3, 3, pd.NA, 3, 3]
+    assert f["D"].tolist() == ["03 NOV 2024", "03 NOV 2024", "UN NOV 2024", "", "03 NOV 2024"]
+    assert f["H"].tolist() == ["08:30", "", "08:30", "23:59", "08:30"]
+    assert f["Q"].tolist() == [""] * 5 and f["R"].isna().all()  # optional columns not in the file
+    assert [str(t) for t in f.dtypes] == ["int64", "str", "Float64", "Int64", "str", "str", "str",
+                                          "Float64"]
+    marks = [n for n in raw.notes if "byte-order mark" in n["rule"]]
+    assert marks == [
+        {"form": "F", "column": "T", "row": 4, "rule": "byte-order mark inside 1 value(s): removed",
+         "severity": "NOTE"},
+        {"form": "F", "column": "I", "row": 5, "rule": "byte-order mark inside 1 value(s): removed",
+         "severity": "NOTE"},
+    ]
+
+
+@pytest.mark.parametrize(("ctype", "values", "message"), [
+    # the first bad row, its value, and the other bad rows counted (not the distinct values)
+    ("integer", ["1", "x", "2", "y", "x", "1"], "row 3, column C: invalid value (and 2 more in this "
+     "column): found 'x'; expected a whole number"),
+    ("number", ["1", "7", " -1 ", "-1", "-2"], "row 4, column C: number below the minimum (and 2 more "
+     "in this column): found '-1'; expected at least 0 (raw.yaml min)"),
+    ("number", ["1", "inf", "1e300", "inf"], "row 3, column C: number out of range (and 2 more in this "
+     "column): found 'inf'"),
+    ("time", ["08:30", "8.30", "08:30", "8.30"], "row 3, column C: invalid value (and 1 more in this "
+     "column): found '8.30'; expected a time HH:MM (24 h) or blank"),
+    ("date", ["03 NOV 2024", "", "UN NOV 2024", "03 NOV 2024", "un nov 2024"], "row 4, column C: invalid "
+     "value (and 1 more in this column): found 'UN NOV 2024'; expected a complete date"),
+    ("text", ["ok", "ok", "C\u00e9ph", "x", "C\u00e9ph"], "row 4, column C: a non-ASCII character U+00E9 "
+     "in the value: found 'Céph'"),
+    ("text", ["ok", "B" * 201, "B" * 201], "row 3, column C: value of 201 characters: found 'BBBB"),
+])
+def test_first_bad_row_of_repeated_values(tmp_path, ctype, values, message):
+    layout = one_form_layout({"C": {"type": ctype, "min": 0} if ctype == "number" else {"type": ctype}})
+    folder = write_form(tmp_path / "raw", ["C", *values])
+    with pytest.raises(InputError) as err:
+        read_export(folder, layout)
+    assert message in str(err.value)
+
+
+def test_value_in_a_column_without_a_name_is_found_among_repeats(tmp_path):
+    layout = one_form_layout({"C": {"type": "text"}})
+    folder = write_form(tmp_path / "raw", ["C,", "a,", "a, ", "b,z", "a,z"])
+    with pytest.raises(InputError) as err:
+        read_export(folder, layout)
+    assert "row 4, column #2: value in a column without a header name: found 'z'" in str(err.value)
+
+
+def test_bad_row_deep_in_a_large_file_is_named(tmp_path):
+    # a file of several pyarrow blocks (1 MiB each) is parsed by several threads, which do not
+    # know line numbers: the failure is read again serially to name the row
+    lines = ["A,B"] + ["some text,more text"] * 150_000
+    lines[120_000] = "some text,more,text"  # line 120,001 of the file
+    folder = write_form(tmp_path / "raw", lines)
+    with pytest.raises(InputError) as err:
+        read_export(folder, one_form_layout({"A": {"type": "text"}, "B": {"type": "text"}}))
+    assert str(err.value).startswith(f"{folder / 'F.csv'}, row 120001: the row has 3 fields, the header 2")

@@ -21,19 +21,24 @@ Each frame gets ``_ROW``, the row number in the file or sheet (the header is row
 every SDTM record keeps as its link to the raw data. Structural findings that lose nothing
 (extra files, sheets or columns, removed byte-order marks) are kept in ``RawExport.notes``
 and reported to ``data-issues.csv`` by the SDTM stage.
+
+Speed: the text stays in pyarrow arrays from the parse to the returned ``str`` columns, and the
+checks and conversions run once per distinct value of a column (``_Values``), so a column of
+millions of rows costs one hash pass plus work on its few thousand distinct values.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # pandas imports both already
+import pyarrow.compute as pc
 
 from .dates import raw_date_to_iso
 from .errors import InputError
@@ -43,6 +48,7 @@ ROW = "_ROW"
 BOM = "\ufeff"
 MAX_TEXT = 200  # SAS transport v5: at most 200 bytes per character value
 NUMBER_RANGE = (1e-15, 1e15)  # non-zero numbers a form collects, safely inside the XPT range
+TEXT = pa.large_string()  # how pandas' ``str`` columns hold text: no conversion when wrapped
 
 
 @dataclass
@@ -85,9 +91,9 @@ def read_export(path: Path, layout: RawLayout) -> RawExport:
         raise InputError("raw export not found", file=str(path),
                          expected="an existing folder of form CSV files or an .xlsx workbook")
     forms = {}
-    for name, df in raw.items():
+    for name, (header, table) in raw.items():
         where = str(files[name]) + ("" if kind == "csv" else f" [sheet {name}]")
-        forms[name] = _check_form(df, name, layout, where, notes)
+        forms[name] = _check_form(header, table, name, layout, where, notes)
     return RawExport(path, kind, forms, files, notes)
 
 
@@ -125,11 +131,12 @@ def _read_csv_folder(folder: Path, layout: RawLayout):
     return raw, files, notes
 
 
-def _read_csv(path: Path, form: str) -> tuple[pd.DataFrame, list[dict]]:
-    """One form CSV as text columns named as in its header (every field kept as written)."""
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
+def _read_csv(path: Path, form: str) -> tuple[tuple[list[str], pa.Table], list[dict]]:
+    """One form CSV as its header and a table of text columns (every field kept as written).
 
+    The table's columns are in file order and named ``c0``, ``c1``...: the header may name a
+    column twice or not at all, which ``_check_form`` reports.
+    """
     where = str(path)
     try:
         data = path.read_bytes()
@@ -141,55 +148,79 @@ def _read_csv(path: Path, form: str) -> tuple[pd.DataFrame, list[dict]]:
     marks = 0
     while data.startswith(bom, marks * len(bom)):
         marks += 1
-    skipped = marks * len(bom)
-    data = data[skipped:]
+    skipped = marks * len(bom)  # the file is used from there on, without copying it
     if marks > 1:  # one mark is how some programs write UTF-8; more are an artefact
         notes.append({"form": form, "row": 1, "rule": f"{marks} byte-order marks at the start of "
                       "the file: removed", "severity": "NOTE"})
-    if not data.strip():
+    if not _NOT_BLANK.search(data, skipped):
         raise InputError("the file is empty", file=where, expected="a header row naming the columns")
-    first = re.match(rb"[^\r\n]*", data).group(0)
+    first = _LINE.match(data, skipped).group(0)
     try:
         header_text = first.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _not_utf8(data, exc, where, skipped) from exc
+        raise _not_utf8(data[skipped:], exc, where, skipped) from exc
     header = next(csv.reader([header_text]))
     if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
         raise InputError("the header is one column: the file is not comma-separated", file=where, row=1,
                          value=header_text[:80], expected="comma-separated columns")
     names = [f"c{i}" for i in range(len(header))]
-    if not data[len(first):].strip(b"\r\n"):  # a header and no rows
-        return pd.DataFrame({name: pd.Series(dtype="str") for name in names}).set_axis(header, axis=1), notes
+    if not _ROW_TEXT.search(data, skipped + len(first)):  # a header and no rows
+        return (header, pa.table({n: pa.array([], TEXT) for n in names})), notes
+    body = pa.py_buffer(data).slice(skipped)
+    try:  # pyarrow's multithreaded reader; it does not know the line of a bad row ...
+        table = _parse_csv(body, names, threads=True)[0]
+    except pa.ArrowInvalid:  # ... so a failure is read again, serially, to name it
+        table, bad_rows, exc = _parse_csv(body, names, threads=False)
+        if exc is not None:
+            raise _csv_error(data[skipped:], exc, bad_rows, where, skipped) from exc
+    return (header, table), notes
+
+
+_NOT_BLANK = re.compile(rb"\S")  # what bytes.isspace() is not
+_LINE = re.compile(rb"[^\r\n]*")
+_ROW_TEXT = re.compile(rb"[^\r\n]")  # a byte of a row after the header
+
+
+def _parse_csv(body: pa.Buffer, names: list[str], threads: bool) -> tuple[pa.Table | None, list,
+                                                                         Exception | None]:
+    """Parse the rows after the header as text; serially, also the bad rows and the failure."""
     bad_rows: list = []
 
     def on_bad_row(row) -> str:
         bad_rows.append(row)
         return "error"
 
+    from pyarrow import csv as pacsv
+
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=threads),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_bad_row),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                column_types={n: TEXT for n in names}, strings_can_be_null=False,
                 quoted_strings_can_be_null=False))
     except pa.ArrowInvalid as exc:
-        if bad_rows:
-            row = bad_rows[0]
-            raise InputError(
-                f"the row has {row.actual_columns} fields, the header {row.expected_columns} "
-                "(a truncated file, an unclosed quote or an unquoted comma)", file=where,
-                row=row.number if row.number and row.number > 0 else None,
-                value=row.text[:80], expected=f"{row.expected_columns} comma-separated fields") from exc
-        try:  # the usual other cause; decoding shows where
-            data.decode("utf-8")
-        except UnicodeDecodeError as decode_exc:
-            raise _not_utf8(data, decode_exc, where, skipped) from exc
-        raise InputError(f"not a well-formed CSV file ({exc})", file=where) from exc
-    frame = table.to_pandas()
-    frame.columns = header
-    return frame, notes
+        if threads:
+            raise
+        return None, bad_rows, exc
+    return table, bad_rows, None
+
+
+def _csv_error(data: bytes, exc: Exception, bad_rows: list, where: str, skipped: int) -> InputError:
+    """The message for a file pyarrow refused: the first bad row, else the first non-UTF-8 byte."""
+    if bad_rows:
+        row = bad_rows[0]
+        return InputError(
+            f"the row has {row.actual_columns} fields, the header {row.expected_columns} "
+            "(a truncated file, an unclosed quote or an unquoted comma)", file=where,
+            row=row.number if row.number and row.number > 0 else None,
+            value=row.text[:80], expected=f"{row.expected_columns} comma-separated fields")
+    try:  # the usual other cause; decoding shows where
+        data.decode("utf-8")
+    except UnicodeDecodeError as decode_exc:
+        return _not_utf8(data, decode_exc, where, skipped)
+    return InputError(f"not a well-formed CSV file ({exc})", file=where)
 
 
 def _not_utf8(data: bytes, exc: UnicodeDecodeError, where: str, skipped: int) -> InputError:
@@ -232,7 +263,9 @@ def _read_workbook(path: Path, layout: RawLayout):
             header = [("" if v is None else str(v)) for v in rows[0]] + [""] * (width - len(rows[0]))
             # one pass over the cells is how openpyxl hands them out
             body = [[_cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
-            raw[form] = pd.DataFrame(body, columns=header, dtype="str")
+            columns = zip(*body) if body else [()] * width
+            raw[form] = header, pa.table({f"c{i}": pa.array(values, TEXT)
+                                          for i, values in enumerate(columns)})
             files[form] = path
         for extra in sorted(set(sheets) - set(layout.forms)):
             for name in sheets[extra]:
@@ -266,17 +299,21 @@ _EXPECT = {
 _TEXT = r"[\x20-\x7e]*"  # printable ASCII
 
 
-def _check_form(df: pd.DataFrame, name: str, layout: RawLayout, where: str, notes: list) -> pd.DataFrame:
+def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout, where: str,
+                notes: list) -> pd.DataFrame:
+    """The form's layout columns, checked and converted, after ``_ROW``."""
     spec = layout.forms[name]
-    header = [str(c).replace(BOM, "").strip().upper() for c in df.columns]
-    df = df.set_axis(range(len(header)), axis=1)
+    header = [str(c).replace(BOM, "").strip().upper() for c in header]
     unnamed = [i for i, c in enumerate(header) if c == ""]
     for i in unnamed:
-        text = df[i].astype("str").str.strip()
-        if text.ne("").any():
-            row = int(np.flatnonzero(text.ne("").to_numpy())[0])
+        values = _Values.of(table.column(i))
+        text = values.distinct.str.strip()
+        hit = values.first(text.ne("").to_numpy(dtype=bool))
+        if hit:
+            row = hit[0]
             raise InputError("value in a column without a header name", file=where, row=row + 2,
-                             column=f"#{i + 1}", value=text.iloc[row], expected="a name in the header row")
+                             column=f"#{i + 1}", value=text.iloc[values.codes[row]],
+                             expected="a name in the header row")
     named = [i for i in range(len(header)) if header[i] != ""]
     if unnamed:
         notes.append({"form": name, "column": "", "rule": f"{len(unnamed)} blank column(s) without a "
@@ -285,55 +322,107 @@ def _check_form(df: pd.DataFrame, name: str, layout: RawLayout, where: str, note
     seen = pd.Index(names)
     if seen.duplicated().any():
         raise InputError("column appears twice", file=where, column=str(seen[seen.duplicated()][0]))
-    df = df[named].set_axis(names, axis=1)
+    position = dict(zip(names, named))
     for col, cs in spec.columns.items():
-        if col not in df.columns:
-            if cs.required:
-                raise InputError(f"required column {col} is missing", file=where, column=col,
-                                 expected=f"columns {', '.join(spec.columns)}")
-            df[col] = ""
-    for extra in [c for c in df.columns if c not in spec.columns]:
+        if col not in position and cs.required:
+            raise InputError(f"required column {col} is missing", file=where, column=col,
+                             expected=f"columns {', '.join(spec.columns)}")
+    for extra in [c for c in names if c not in spec.columns]:
         notes.append({"form": name, "column": extra, "rule": "column not in the layout: ignored",
                       "severity": "NOTE"})
-    out = pd.DataFrame({ROW: np.arange(2, len(df) + 2, dtype="int64")})
+    n = table.num_rows
+    out = {ROW: np.arange(2, n + 2, dtype="int64")}
     for col, cs in spec.columns.items():
-        text = _clean_text(df[col], name, col, where, notes)
-        out[col] = _convert(text, cs.type, where, col, cs.min)
-    return out
+        # an optional column the export leaves out is blank in every row
+        column = table.column(position[col]) if col in position else pa.nulls(n, TEXT).fill_null("")
+        values = _clean_text(_Values.of(column), name, col, where, notes)
+        out[col] = _convert(values, cs.type, where, col, cs.min)
+    return pd.DataFrame(out, copy=False)
 
 
-def _clean_text(values: pd.Series, form: str, col: str, where: str, notes: list) -> pd.Series:
+@dataclass
+class _Values:
+    """One column as its distinct values and, per row, the position of its value among them.
+
+    The checks and conversions run on the distinct values (a few hundred or thousand among
+    millions of rows) with the same pandas string operations as on whole columns, so every
+    value is judged exactly as it would be alone; results go back to the rows by ``codes``.
+    """
+
+    column: pa.ChunkedArray | pa.Array  # the rows' values as read
+    read: pd.Series  # ``str``, the distinct values as read, in the order of first appearance
+    codes: np.ndarray  # per row, the position of its value in ``read`` and ``distinct``
+    distinct: pd.Series  # ``read`` once cleaned (two values may become one)
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> _Values:
+        encoded = pc.dictionary_encode(column)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()  # one dictionary for every chunk
+        read = encoded.dictionary.to_pandas()
+        return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read)
+
+    def replace(self, distinct: pd.Series) -> _Values:
+        """The same rows with new distinct values (position for position)."""
+        return _Values(self.column, self.read, self.codes, distinct)
+
+    def first(self, flagged: np.ndarray) -> tuple[int, int] | None:
+        """The first row whose distinct value is flagged and how many rows are, or None."""
+        if not flagged.any():
+            return None
+        rows = flagged[self.codes]
+        return int(np.argmax(rows)), int(rows.sum())
+
+    def value(self, row: int) -> str:
+        """The (cleaned) value of a row."""
+        return self.distinct.iloc[self.codes[row]]
+
+    def text(self) -> pd.Series:
+        """The rows as a ``str`` column; the column as read if cleaning changed no value."""
+        if self.distinct.equals(self.read):
+            return self.column.to_pandas()
+        return pd.Series(self.distinct.array.take(self.codes))
+
+    def numbers(self, distinct: pd.Series, dtype: str) -> pd.Series:
+        """The rows of per-distinct-value floats as a column of ``dtype``."""
+        return pd.Series(distinct.astype(dtype).array.take(self.codes))
+
+
+def _clean_text(values: _Values, form: str, col: str, where: str, notes: list) -> _Values:
     """Stripped text, byte-order marks removed (noted); non-printable, non-ASCII or over-long
     values stop the read."""
-    text = pd.Series(values.astype("str").to_numpy(), dtype="str")
-    marked = text.str.contains(BOM, regex=False).to_numpy(dtype=bool)
-    if marked.any():
+    text = values.distinct
+    marked = values.first(text.str.contains(BOM, regex=False).to_numpy(dtype=bool))
+    if marked:
         text = text.str.replace(BOM, "", regex=False)
-        notes.append({"form": form, "column": col, "row": int(np.flatnonzero(marked)[0]) + 2,
-                      "rule": f"byte-order mark inside {int(marked.sum())} value(s): removed",
+        notes.append({"form": form, "column": col, "row": marked[0] + 2,
+                      "rule": f"byte-order mark inside {marked[1]} value(s): removed",
                       "severity": "NOTE"})
-    text = text.str.strip()
-    bad = ~text.str.fullmatch(_TEXT).to_numpy(dtype=bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        char = next(c for c in text.iloc[i] if not ("\x20" <= c <= "\x7e"))
+    values = values.replace(text.str.strip())
+    text = values.distinct
+    bad = values.first(~text.str.fullmatch(_TEXT).to_numpy(dtype=bool))
+    if bad:
+        value = values.value(bad[0])
+        char = next(c for c in value if not ("\x20" <= c <= "\x7e"))
         kind = "a control character" if ord(char) < 0x20 or ord(char) == 0x7f else "a non-ASCII character"
-        raise InputError(f"{kind} U+{ord(char):04X} in the value", file=where, row=i + 2, column=col,
-                         value=text.iloc[i][:80],
+        raise InputError(f"{kind} U+{ord(char):04X} in the value", file=where, row=bad[0] + 2, column=col,
+                         value=value[:80],
                          expected="printable ASCII text (SAS transport v5 files hold ASCII only)")
-    long = (text.str.len() > MAX_TEXT).to_numpy(dtype=bool)
-    if long.any():
-        i = int(np.flatnonzero(long)[0])
-        raise InputError(f"value of {len(text.iloc[i])} characters", file=where, row=i + 2, column=col,
-                         value=text.iloc[i][:40] + "...",
+    long = values.first((text.str.len() > MAX_TEXT).to_numpy(dtype=bool))
+    if long:
+        value = values.value(long[0])
+        raise InputError(f"value of {len(value)} characters", file=where, row=long[0] + 2, column=col,
+                         value=value[:40] + "...",
                          expected=f"at most {MAX_TEXT} characters (the SAS transport v5 limit)")
-    return text
+    return values
 
 
-def _convert(text: pd.Series, ctype: str, where: str, col: str, minimum: float | None = None) -> pd.Series:
+def _convert(values: _Values, ctype: str, where: str, col: str, minimum: float | None = None) -> pd.Series:
+    """The checked column as its type's pandas column (text, dates and times stay ``str``)."""
+    text = values.distinct
     blank = text == ""
     if ctype == "text":
-        return text
+        return values.text()
     if ctype in ("integer", "number"):
         num = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
         size = np.abs(num.to_numpy(dtype="float64", na_value=np.nan))
@@ -341,35 +430,37 @@ def _convert(text: pd.Series, ctype: str, where: str, col: str, minimum: float |
         bad = given & np.isnan(size)
         if ctype == "integer":
             bad |= given & ~bad & (np.nan_to_num(size) % 1 != 0)
-        _raise_first(bad, text, where, col, _EXPECT[ctype])
+        _raise_first(bad, values, where, col, _EXPECT[ctype])
         low, high = NUMBER_RANGE
         size = np.nan_to_num(size)
-        _raise_first(given & (size != 0) & ((size < low) | (size >= high)), text, where, col,
+        _raise_first(given & (size != 0) & ((size < low) | (size >= high)), values, where, col,
                      f"0 or a size from {low:g} to below {high:g} (inf, nan and such sizes are "
                      "no collected value)", message="number out of range")
         if minimum is not None:
-            _raise_first(given & (num.to_numpy(dtype="float64", na_value=np.nan) < minimum), text,
-                         where, col, f"at least {minimum:g} (raw.yaml min)", message="number below the minimum")
-        return num.astype("Int64" if ctype == "integer" else "Float64")
+            _raise_first(given & (num.to_numpy(dtype="float64", na_value=np.nan) < minimum), values,
+                         where, col, f"at least {minimum:g} (raw.yaml min)",
+                         message="number below the minimum")
+        return values.numbers(num, "Int64" if ctype == "integer" else "Float64")
     if ctype in ("date", "pdate"):
         iso, invalid = raw_date_to_iso(text)
         bad = invalid.to_numpy() & ~blank.to_numpy()
         if ctype == "date":
             bad |= ~blank.to_numpy() & (iso.str.len().to_numpy() != 10)
-        _raise_first(bad, text, where, col, _EXPECT[ctype])
-        return text
+        _raise_first(bad, values, where, col, _EXPECT[ctype])
+        return values.text()
     if ctype == "time":
         ok = text.str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d")
-        _raise_first(~blank & ~ok, text, where, col, _EXPECT[ctype])
-        return text
+        _raise_first(~blank & ~ok, values, where, col, _EXPECT[ctype])
+        return values.text()
     raise AssertionError(ctype)
 
 
-def _raise_first(bad, text: pd.Series, where: str, col: str, expected: str,
+def _raise_first(bad, values: _Values, where: str, col: str, expected: str,
                  message: str = "invalid value") -> None:
-    bad = np.asarray(bad, dtype=bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        more = int(bad.sum()) - 1
-        msg = message + (f" (and {more} more in this column)" if more else "")
-        raise InputError(msg, file=where, row=i + 2, column=col, value=text.iloc[i], expected=expected)
+    """Stop at the first row whose distinct value is ``bad``, counting the others."""
+    hit = values.first(np.asarray(bad, dtype=bool))
+    if hit:
+        row, count = hit
+        msg = message + (f" (and {count - 1} more in this column)" if count > 1 else "")
+        raise InputError(msg, file=where, row=row + 2, column=col, value=values.value(row),
+                         expected=expected)
