@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 from lxml import etree
 
-from itp_adam.define import write_define
+from itp_adam.define import _data_type, write_define
 from itp_adam.paths import default_specs_dir
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
@@ -232,3 +234,67 @@ def test_workbook_holds_the_same_metadata(folder, specs, sdtm_xml, adam_xml):
 def test_sdtm_only_run_writes_no_adam_define(specs, built, tmp_path):
     written = write_define(specs, built[0], {}, tmp_path)
     assert [p.name for p in written] == ["define-sdtm.xml", "specification.xlsx"]
+
+
+def test_workbook_column_widths_and_frozen_headings(folder):
+    """Each column as wide as its longest value or heading plus 2, at most 60; headings frozen."""
+    book = openpyxl.load_workbook(folder / "specification.xlsx")
+    for sheet in book.worksheets:
+        assert sheet.freeze_panes == "A2"
+        for column in sheet.iter_cols():
+            shown = [len(str(c.value)) for c in column if c.value is not None]
+            width = sheet.column_dimensions[column[0].column_letter].width
+            assert width == min(60, max(shown) + 2), (sheet.title, column[0].value)
+
+
+# --------------------------------------------------------------------------------------------
+# data types and lengths from the data: edge cases, worked out by hand
+
+
+def _str(values):
+    return pd.Series(values, dtype="str")
+
+
+@pytest.mark.parametrize("name, values, expected", [
+    ("X", _str(["ab", "", None]), ("text", 2, "")),
+    ("X", _str(["", None]), ("text", 1, "")),                     # nothing: length 1
+    ("X", _str([]), ("text", 1, "")),
+    ("X", _str(["\u00e9\u00e9\u00e9", "abcd"]), ("text", 4, "")),  # 3 characters in 6 bytes
+    ("X", _str(["abc", "\u00e9\u00e9\u00e9\u00e9"]), ("text", 4, "")),
+    ("X", pd.Series(pd.array([7, 1234, None], dtype="Int64")), ("text", 4, "")),  # as text
+    ("XDTC", _str(["2024-01-31", "", None]), ("date", 10, "")),
+    ("XDTC", _str(["2024-01-31", "2024-01"]), ("partialDate", 10, "")),
+    ("XDTC", _str(["2024-01-31", "2024-01-31x"]), ("partialDate", 11, "")),
+    ("XDTC", _str(["2024-1-31", "2024-01-31"]), ("partialDate", 10, "")),
+    ("XDTC", _str(["2024-01-31T08:30", "2024-01-31T08:30:05.25"]), ("datetime", 22, "")),
+    ("XDTC", _str(["2024-01-31T08:30", "2024-01-31"]), ("partialDatetime", 16, "")),
+    ("XDTC", _str(["2024-01-31T8:30", "2024-01-31T08:30"]), ("partialDatetime", 16, "")),
+    ("XDTC", _str(["UNKNOWN T"]), ("partialDatetime", 9, "")),      # a T but no time
+    ("XDTC", _str(["", None]), ("date", 1, "")),                    # nothing incomplete
+    # Arabic-Indic digits are digits to Python's \d (10 characters, 20 bytes)
+    ("XDTC", _str(["\u0662\u0660\u0662\u0664-\u0660\u0661-\u0663\u0661"]), ("date", 10, "")),
+])
+def test_char_data_type_and_length(name, values, expected):
+    assert _data_type("Char", None, name, values) == expected
+
+
+@pytest.mark.parametrize("values, expected", [
+    (pd.Series([1.0, 2.0, np.nan]), ("integer", 8, "")),
+    (pd.Series([1.0, -np.inf, np.inf, 3.0]), ("integer", 8, "")),   # infinities do not count
+    (pd.Series([np.nan, np.nan]), ("integer", 8, "")),
+    (pd.Series([], dtype=float), ("integer", 8, "")),
+    (pd.Series([2.5, 5.0, 7.5, 10.0, 2.5, np.nan]), ("float", 8, 1)),
+    (pd.Series([0.125, 1.0, np.inf]), ("float", 8, 3)),
+    (pd.Series([1 / 3, 1.0]), ("float", 8, 10)),                     # never exact: 10
+    (pd.Series([0.1 + 0.2]), ("float", 8, 1)),                       # 0.30000000000000004
+    (pd.Series(pd.array([1.25, None], dtype="Float64")), ("float", 8, 2)),
+    (pd.Series(pd.array([3, None], dtype="Int64")), ("integer", 8, "")),
+    (_str(["1.5", "x", None]), ("float", 8, 1)),                    # text read as numbers
+])
+def test_num_data_type_and_digits(values, expected):
+    assert _data_type("Num", None, "X", values) == expected
+
+
+def test_sas_dates_are_integers():
+    dates = pd.Series(pd.to_datetime(["2024-01-31", None]))
+    assert _data_type("Num", "DATE9.", "ADT", dates) == ("integer", 8, "")

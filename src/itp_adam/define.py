@@ -15,6 +15,7 @@ whole numbers or not); everything else from the specs. The mapping is described 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from . import __version__
@@ -176,24 +179,85 @@ def _data_type(kind: str, sas_format: str | None, name: str,
     Char: ``text``; ISO 8601 ``--DTC`` variables ``date``/``datetime`` when every value is
     complete, else ``partialDate``/``partialDatetime``; length = the longest value (at least 1).
     Num: length 8 (the XPT storage); ``integer`` for SAS dates (shown with their format) and
-    whole numbers, else ``float`` with the decimals the data need as significant digits."""
+    whole numbers, else ``float`` with the decimals the data need as significant digits.
+
+    A few vectorised passes over each column (3M-row columns at 100,000 subjects): text
+    lengths with pyarrow, the ``--DTC`` patterns and the decimals on the distinct values
+    (each test must hold for every value, so the distinct ones decide)."""
     if kind == "Char":
-        text = values.astype("string").fillna("")
-        length = max(1, int(text.str.len().max())) if len(text) else 1
+        text = _arrow_text(values)
+        length = max(1, _longest_text(text))
         if not name.endswith("DTC"):
             return "text", length, ""
-        filled = text[text != ""]
-        with_time = bool(filled.str.contains("T", regex=False).any())
-        complete = bool(filled.str.fullmatch(_ISO_DATETIME if with_time else _ISO_DATE).all())
+        with_time = _holds(text, "T")
         base = "datetime" if with_time else "date"
-        return (base if complete else "partial" + base.capitalize()), length, ""
+        return (base if _complete_iso(values, text, with_time) else "partial" + base.capitalize(),
+                length, "")
     if sas_format and sas_format.upper().startswith(("DATE", "TIME", "YYMMDD", "E8601")):
         return "integer", 8, ""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    numbers = numbers[np.isfinite(numbers)]
-    if numbers.size == 0 or np.all(numbers == np.round(numbers)):
+    if not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values, errors="coerce")
+    numbers = values.to_numpy(dtype=float)
+    if np.all(np.isnan(numbers) | (numbers == np.round(numbers))):  # infinities are whole too
         return "integer", 8, ""
-    return "float", 8, _decimals(numbers)
+    distinct = pc.unique(pa.array(numbers)).to_numpy()
+    return "float", 8, _decimals(distinct[np.isfinite(distinct)])
+
+
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The values as pyarrow strings with ``""`` for missing (no copy for a ``str`` column
+    without missing values)."""
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    return pc.fill_null(pa.chunked_array(pa.array(text.array)), "")
+
+
+def _longest_text(text: pa.ChunkedArray) -> int:
+    """The number of characters of the longest value (0 if none).
+
+    The longest value in bytes (from the offsets alone) is the answer when it is ASCII,
+    since no value has more characters than bytes; otherwise every value is counted."""
+    nbytes = pc.binary_length(text)
+    most = pc.max(nbytes).as_py() or 0
+    if most == 0 or len(text[pc.index(nbytes, most).as_py()].as_py()) == most:
+        return most
+    return int(pc.max(pc.utf8_length(text)).as_py())
+
+
+def _holds(text: pa.ChunkedArray, char: str) -> bool:
+    """Whether any value holds the ASCII ``char``: one byte search through the values' data
+    (in UTF-8 an ASCII byte is never part of another character)."""
+    needle = re.compile(re.escape(char.encode("ascii")))
+    for chunk in text.chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            if pc.any(pc.match_substring(chunk, char)).as_py():
+                return True
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[
+            chunk.offset:chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2]
+        if len(chunk) and data is not None and needle.search(
+                memoryview(data)[offsets[0]:offsets[-1]]):
+            return True
+    return False
+
+
+def _complete_iso(values: pd.Series, text: pa.ChunkedArray, with_time: bool) -> bool:
+    """Whether every non-blank value is a complete ISO 8601 date (``with_time``: datetime).
+
+    A complete date has 10 characters, a datetime at least 16, each of 1 to 4 bytes in UTF-8:
+    byte lengths outside that rule the column out without looking at the text; otherwise
+    the distinct values are matched."""
+    nbytes = pc.binary_length(text)
+    lengths = pc.min_max(pc.filter(nbytes, pc.greater(nbytes, 0)))
+    shortest, longest = lengths["min"].as_py(), lengths["max"].as_py()
+    if shortest is None:  # no value: nothing incomplete
+        return True
+    if shortest < (16 if with_time else 10) or (not with_time and longest > 40):
+        return False
+    distinct = pd.Series(values.unique()).astype("string").fillna("")
+    filled = distinct[distinct != ""]
+    return bool(filled.str.fullmatch(_ISO_DATETIME if with_time else _ISO_DATE).all())
 
 
 def _decimals(numbers: np.ndarray) -> int:
@@ -390,17 +454,37 @@ def _codelist(mdv: ET.Element, name: str, terms: pd.DataFrame, ct_oid: str) -> N
 
 
 def write_workbook(meta: Metadata, path: Path) -> None:
-    """The metadata as an Excel specification: sheets Datasets, Variables, Codelists, Methods."""
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for sheet, table in zip(SHEETS, (meta.datasets, meta.variables, meta.codelists,
-                                         meta.methods)):
-            shown = table.rename(columns=SHEETS[sheet])
-            shown.to_excel(writer, sheet_name=sheet, index=False, freeze_panes=(1, 0))
-            cells = writer.sheets[sheet]
-            for number, column in enumerate(shown.columns, start=1):
-                longest = shown[column].astype("string").fillna("").str.len().max()
-                width = min(60, max(len(column), 0 if pd.isna(longest) else int(longest)) + 2)
-                cells.column_dimensions[cells.cell(1, number).column_letter].width = width
+    """The metadata as an Excel specification: sheets Datasets, Variables, Codelists, Methods.
+
+    openpyxl's write-only mode, row by row (a few thousand cells; pandas' ``to_excel`` took
+    three times as long): headings in the first row, frozen, and each column as wide as its
+    longest text plus 2 (at most 60)."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    for sheet, table in zip(SHEETS, (meta.datasets, meta.variables, meta.codelists,
+                                     meta.methods)):
+        cells = book.create_sheet(sheet)
+        headings = list(SHEETS[sheet].values())
+        columns = [[_cell(value) for value in table[column]] for column in SHEETS[sheet]]
+        for number, (heading, values) in enumerate(zip(headings, columns), start=1):
+            longest = max((len(str(value)) for value in values), default=0)
+            cells.column_dimensions[get_column_letter(number)].width = min(
+                60, max(len(heading), longest) + 2)
+        cells.freeze_panes = "A2"
+        cells.append(headings)
+        for row in zip(*columns):
+            cells.append(row)
+    book.save(path)
+
+
+def _cell(value: object) -> object:
+    """A table value as pandas' ``to_excel`` writes it: missing as ``""``, numpy scalars as
+    Python numbers."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return ""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
