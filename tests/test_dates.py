@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from itp_adam.dates import (
+    complete_dates,
     compute_duration,
     derive_var_dy,
     derive_vars_dt,
+    iso_date_range,
     iso_datetime,
     raw_date_to_iso,
 )
@@ -255,3 +257,41 @@ def test_compute_duration_rejects_unknown_unit() -> None:
     df = pd.DataFrame({"A": dates("2024-01-01"), "B": dates("2024-01-02")})
     with pytest.raises(ValueError, match="unit"):
         compute_duration(df, "D", "A", "B", unit="weeks")
+
+
+# Dates are parsed once per distinct value, ISO text with a time by its date part: the time
+# must still be well formed for derive_vars_dt, and anything else keeps its old meaning.
+
+
+def test_derive_vars_dt_reads_the_date_of_well_formed_times_only() -> None:
+    dtc = pd.Series(["2024-11-03T08:30", "2024-11-03T08:30:15.5", " 2024-11-03T09:00 ",
+                     "2024-11-03T", "2024-11-03T8:3x", "2024-11-03 08:30", "2024-02-30T10:00",
+                     "2024-11T10:00", "2024-11", None, "2024-11-03xyz"], dtype="str")
+    out = derive_vars_dt(pd.DataFrame({"DTC": dtc}), "A", "DTC", date_imputation="first")
+    day, nat = ts("2024-11-03"), pd.NaT
+    assert out["ADT"].tolist() == [day, day, day, day, nat, nat, nat, nat, ts("2024-11-01"),
+                                   nat, nat]
+    assert out["ADTF"].tolist() == ["", "", "", "", "", "", "", "", "D", "", ""]
+
+
+def test_complete_dates_take_the_first_ten_characters_of_iso_text() -> None:
+    values = pd.Series(["2024-11-03T08:30", "2024-11-03xyz", " 03 nov 2024 ", "UN NOV 2024",
+                        "2024-11", "", None, "2024-11-04"], dtype="str")
+    day = ts("2024-11-03")
+    assert complete_dates(values).tolist() == [day, day, day, pd.NaT, pd.NaT, pd.NaT, pd.NaT,
+                                               ts("2024-11-04")]
+
+
+def test_iso_date_range_of_partial_dates_with_times_and_blanks() -> None:
+    earliest, latest = iso_date_range(pd.Series(["2024-02", "2024", "2024-11-03T08:30", "", None],
+                                                index=[9, 8, 7, 6, 5], dtype="str"))
+    assert earliest.index.tolist() == [9, 8, 7, 6, 5]
+    assert earliest.tolist()[:3] == [ts("2024-02-01"), ts("2024-01-01"), ts("2024-11-03")]
+    assert latest.tolist()[:3] == [ts("2024-02-29"), ts("2024-12-31"), ts("2024-11-03")]
+    assert earliest.iloc[3:].isna().all() and latest.iloc[3:].isna().all()
+
+
+def test_iso_datetime_strips_the_time_and_skips_missing_times() -> None:
+    out = iso_datetime(pd.Series(["2024-11-03", "2024-11-03", " 2024-11-04 "], dtype="str"),
+                       pd.Series([" 08:30 ", None, "09:00"], dtype="str"))
+    assert out.tolist() == ["2024-11-03T08:30", "2024-11-03", "2024-11-04T09:00"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from .derivations import (
     Filter,
@@ -23,6 +24,8 @@ from .derivations import (
     parse_result,
     text_select,
 )
+from .columns import arrow_array, row_positions
+from .dates import _distinct_text
 from .registry import derivation
 
 
@@ -140,18 +143,24 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
     the last dated (ISO ``date``, date part) on or before ``ref_date`` of ``df`` and at most
     ``lookback_days`` before it, ties by ``order``. Its value becomes ``new_var``.
     """
+    if ref_date in dataset_add:
+        raise ValueError(f"dataset_add already has a column {ref_date}")
     add = dataset_add[filter_mask(dataset_add, filter_add)]
+    # the records of subjects in df (an inner merge: records in order), with df's ref_date
     refs = df[[*by_vars, ref_date]].drop_duplicates(list(by_vars))
-    work = add.merge(refs, on=list(by_vars), how="inner")
+    found = row_positions(add, refs, list(by_vars))
+    work = add[found >= 0].reset_index(drop=True)
+    work[ref_date] = refs[ref_date].iloc[found[found >= 0]].to_numpy()
     work["_value"] = parse_result(work[source_var])["value"].to_numpy()
-    work["_date"] = pd.to_datetime(work[date].astype("string").str.slice(0, 10), format="%Y-%m-%d",
-                                   errors="coerce")
+    # the date part of ISO ``date`` read once per distinct value
+    codes, days = _distinct_text(pc.utf8_slice_codeunits(arrow_array(work[date]), 0, 10))
+    work["_date"] = pd.to_datetime(days, format="%Y-%m-%d", errors="coerce").to_numpy()[codes]
     flagged = derive_var_baseline_flag(work, by_vars, "_date", ref_date, lookback_days, order,
                                        new_var="_base", source_var="_value")
-    chosen = flagged.loc[flagged["_base"].eq("Y"), [*by_vars, "_value"]]
-    merged = df[list(by_vars)].merge(chosen, on=list(by_vars), how="left")
+    chosen = flagged.loc[flagged["_base"].eq("Y").to_numpy(dtype=bool), [*by_vars, "_value"]]
+    rows = row_positions(df, chosen, list(by_vars))  # one chosen record per group
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    out[new_var] = merged["_value"].to_numpy(dtype="float64")
+    out[new_var] = np.append(chosen["_value"].to_numpy(dtype="float64"), np.nan)[rows]
     return out
 
 

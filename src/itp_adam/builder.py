@@ -25,8 +25,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import issues
+from .columns import (
+    TEXT,
+    arrow_array,
+    arrow_text,
+    as_str,
+    encode,
+    group_codes,
+    has_duplicates,
+    positions,
+    sort_order,
+    spread_text,
+)
 from .errors import InputError
 from .registry import get_derivation
 from .spec import (
@@ -162,6 +176,8 @@ class _Context:
                 return self._decode(work, values, var.codelist, source.column)
             return values
         if isinstance(source, ConstantSource):
+            if isinstance(source.constant, str):  # one pyarrow buffer, not n Python strings
+                return as_str(pa.repeat(pa.scalar(source.constant, TEXT), len(work)), work.index)
             return pd.Series([source.constant] * len(work), index=work.index)
         if isinstance(source, DerivationSource):
             function = get_derivation(source.derivation)
@@ -192,10 +208,11 @@ class _Context:
             raise self.error(at, f"from {source.from_}: both datasets need {SUBJECT_KEY} "
                              f"(define {SUBJECT_KEY} above this variable)")
         rows = self._subject_rows(work, source.dataset, other, at, source.from_)
-        values = other[name].to_numpy()
-        if rows.min(initial=0) < 0:  # subjects not in the other dataset get a missing value
-            values = np.append(values.astype(object) if values.dtype.kind in "OUTS" else values,
-                               _missing_value(values))
+        if rows.min(initial=0) >= 0:  # every subject found: take keeping the column's type
+            return pd.Series(other[name].array.take(rows), index=work.index, copy=False)
+        values = other[name].to_numpy()  # subjects not in the other dataset get a missing value
+        values = np.append(values.astype(object) if values.dtype.kind in "OUTS" else values,
+                           _missing_value(values))
         return pd.Series(values[rows], index=work.index)
 
     def _subject_rows(self, work: pd.DataFrame, dataset: str, other: pd.DataFrame, at: tuple,
@@ -207,31 +224,29 @@ class _Context:
         cached = self._rows.get(dataset)
         if cached is not None and cached[0] is subjects:
             return cached[1]
-        keys = pd.Index(other[SUBJECT_KEY])
-        if keys.has_duplicates:
+        keys = other[SUBJECT_KEY]
+        if has_duplicates(keys):
             raise self.error(at, f"from {source}: {dataset} has more than one record "
                              f"per {SUBJECT_KEY}; use a derivation that picks one")
-        rows = keys.get_indexer(pd.Index(subjects))
+        rows = positions(work[SUBJECT_KEY], keys)
         self._rows[dataset] = (subjects, rows)
         return rows
 
     def _decode(self, work: pd.DataFrame, values: pd.Series, codelist: str, column: str) -> pd.Series:
         """Raw values -> submission values; a value outside the codelist is kept and reported."""
         mapping = self.codelists[codelist].value_map()
-        # decoded once per distinct raw value (missing: the "" appended), then spread back
-        codes, distinct = pd.factorize(values)
-        text = pd.concat([pd.Series(distinct, dtype=object), pd.Series([""], dtype=object)],
-                         ignore_index=True).astype("string").fillna("").str.strip()
-        codes = np.where(codes < 0, len(text) - 1, codes)
+        # decoded once per distinct raw value (stripped, missing as ""), then taken back by code
+        codes, distinct = encode(arrow_text(values))
+        text = as_str(distinct, pd.RangeIndex(len(distinct)))
         mapped = text.str.casefold().map(mapping)
-        decoded = mapped.fillna(text).astype("str").to_numpy(dtype=object)[codes]
+        decoded = mapped.fillna(text).astype("str")
         unknown = (mapped.isna() & text.ne("")).to_numpy(dtype=bool)[codes]
         if unknown.any():
-            shown = pd.Series(text.to_numpy(dtype=object)[codes], index=values.index)
+            shown = spread_text(distinct, codes, values.index)
             issues.report(work[unknown], column=column, values=shown[unknown], severity="error",
                           dataset=self.spec.name,
                           rule=f"value not in codelist {codelist}: kept as collected")
-        return pd.Series(decoded, index=values.index, dtype="str")
+        return spread_text(arrow_array(decoded), codes, values.index)
 
     def _check_terms(self, work: pd.DataFrame, values: pd.Series, codelist: str, name: str) -> None:
         allowed = {term.value for term in self.codelists[codelist].terms}
@@ -245,6 +260,8 @@ class _Context:
     def _typed(self, values: pd.Series, index: int, work: pd.DataFrame) -> pd.Series:
         var = self.spec.variables[index]
         if var.type == "Num":
+            if values.dtype == np.float64:
+                return values
             if pd.api.types.is_datetime64_any_dtype(values):
                 return values.astype("datetime64[us]")
             if pd.api.types.infer_dtype(values, skipna=True) == "date":
@@ -254,7 +271,8 @@ class _Context:
             except (TypeError, ValueError) as exc:
                 raise self.error(("variables", index, "type"),
                                  f"type Num, but the values are not numbers ({exc})") from exc
-        return values.astype("string").fillna("").astype("str").set_axis(work.index)
+        array = arrow_array(values)  # as astype("string"), then "" for missing
+        return as_str(pc.fill_null(array, "") if array.null_count else array, work.index)
 
     # -- arguments -----------------------------------------------------------------------
 
@@ -292,9 +310,11 @@ class _Context:
                 work[var.name] = self._typed(work[var.name], index, work)
         trace = [column for column in TRACE if column in work]
         out = work[names + trace]
-        out = out.sort_values(spec.sort, kind="stable").reset_index(drop=True)
-        duplicated = out.duplicated(spec.keys, keep=False)
-        if duplicated.any():
+        # sorted as sort_values(spec.sort, kind="stable"), on integer ranks of the columns
+        order = sort_order([(out[name], True) for name in spec.sort], len(out))
+        out = out.take(order).reset_index(drop=True)
+        if group_codes(out, spec.keys).max(initial=-1) + 1 < len(out):  # ids are 0, 1, ...
+            duplicated = out.duplicated(spec.keys, keep=False)
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
         return out

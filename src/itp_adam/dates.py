@@ -12,8 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .registry import derivation
+from .columns import arrow_text, as_str, encode, labels, spread_text, text
 
 DateBound = str | dt.date | np.datetime64
 """A column name, or a literal date (YAML reads an unquoted ``2025-04-14`` as a date)."""
@@ -25,16 +28,20 @@ _MONTHS = {
 _RAW_DATE = r"^(?P<day>\d{2}|UN)\s+(?P<mon>[A-Z]{3})\s+(?P<year>\d{4})$"
 _ISO_DTC = r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})(?:T[0-9:.]*)?)?)?$"
 _COMPLETE_DATE = r"\d{4}-\d{2}-\d{2}"
+# ISO text that _ISO_DTC reads as its first ten characters (ASCII digits, for pyarrow's RE2)
+_TIMED_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]*$"
 _DATE_UNIT = "datetime64[us]"
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Values as stripped ``str`` with ``""`` for missing (via ``string``, which keeps NA on pandas 2 too)."""
-    return values.astype("string").fillna("").str.strip().astype("str")
+    """Values as stripped ``str`` with ``""`` for missing (:func:`itp_adam.columns.text`)."""
+    return text(values)
 
 
-def _str_series(values: np.ndarray, index: pd.Index) -> pd.Series:
-    return pd.Series(values, index=index, dtype="str")
+def _distinct_text(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, distinct)`` of a text array, the distinct values as a ``str`` column."""
+    codes, distinct = encode(values)
+    return codes, as_str(distinct, pd.RangeIndex(len(distinct)))
 
 
 def _to_dates(values: pd.Series) -> np.ndarray:
@@ -78,9 +85,10 @@ def raw_date_to_iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     (partial) date - wrong pattern, unknown month name, impossible date, or a known day with
     an unknown month - and ``iso`` is ``""`` there, so the caller can report the value.
     """
-    codes, distinct = pd.factorize(_text(values).str.upper())
-    iso_d, invalid_d = _raw_date_to_iso_distinct(pd.Series(distinct, dtype="str"))
-    return (_str_series(iso_d[codes], values.index),
+    # parsed once per distinct date (a few thousand in millions of records), taken back by code
+    codes, distinct = _distinct_text(pc.utf8_upper(arrow_text(values)))
+    iso_d, invalid_d = _raw_date_to_iso_distinct(distinct)
+    return (spread_text(iso_d, codes, values.index),
             pd.Series(invalid_d[codes], index=values.index, dtype=bool))
 
 
@@ -121,17 +129,23 @@ def iso_datetime(date_iso: pd.Series, time: pd.Series) -> pd.Series:
     """
     if len(date_iso) != len(time):
         raise ValueError("date_iso and time must have the same length")
-    date_text = _text(date_iso)
-    time_text = pd.Series(_text(time).to_numpy(), index=date_text.index, dtype="str")
-    with_time = date_text.str.fullmatch(_COMPLETE_DATE) & time_text.ne("")
-    return date_text.where(~with_time, date_text + "T" + time_text)
+    dates, times = arrow_text(date_iso), arrow_text(time)
+    codes, distinct = _distinct_text(dates)  # complete or not: decided once per distinct date
+    complete = distinct.str.fullmatch(_COMPLETE_DATE).to_numpy(dtype=bool)[codes]
+    with_time = pa.array(complete & pc.not_equal(times, "").to_numpy(zero_copy_only=False))
+    joined = pc.binary_join_element_wise(dates, times, pa.scalar("T", pa.large_string()))
+    return as_str(pc.if_else(with_time, joined, dates), date_iso.index)
 
 
 def complete_dates(values: pd.Series) -> pd.Series:
     """Raw ``DD MON YYYY`` or ISO 8601 dates as datetimes where the date is complete (a time
     is dropped); NaT where blank or partial. Same index as ``values``."""
-    codes, distinct = pd.factorize(_text(values))
-    text = pd.Series(distinct, dtype="str")
+    # Parsed once per distinct key. ISO text counts by its first ten characters only, so those
+    # are the key of text starting with four digits: "2024-11-03T08:30" -> "2024-11-03".
+    values_text = arrow_text(values)
+    iso_like = pc.match_substring_regex(values_text, "^[0-9]{4}")
+    key = pc.if_else(iso_like, pc.utf8_slice_codeunits(values_text, 0, 10), values_text)
+    codes, text = _distinct_text(key)
     iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(text)[0])
     day = iso.str.slice(0, 10)
     dates = pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
@@ -143,14 +157,17 @@ def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     ``2024-11-03`` -> that day twice; ``2024-11`` -> 1 and 30 Nov; ``2024`` -> 1 Jan and 31 Dec.
     """
-    text = _text(iso).str.slice(0, 10)
+    # computed once per distinct date part, then taken back by code
+    codes, text = _distinct_text(pc.utf8_slice_codeunits(arrow_text(iso), 0, 10))
     first = text.where(text.str.len() != 7, text + "-01")
     first = first.where(text.str.len() != 4, text + "-01-01")
     earliest = pd.to_datetime(first.where(first.str.len() == 10, None), format="%Y-%m-%d")
     month_end = earliest + pd.offsets.MonthEnd(0)
     year_end = earliest + pd.offsets.YearEnd(0)
     latest = earliest.where(text.str.len() == 10, month_end.where(text.str.len() == 7, year_end))
-    return earliest, latest
+    index, name = iso.index, getattr(iso, "name", None)
+    return (pd.Series(earliest.to_numpy()[codes], index=index, name=name),
+            pd.Series(latest.to_numpy()[codes], index=index, name=name))
 
 
 def _bound_dates(df: pd.DataFrame, bound: DateBound) -> np.ndarray:
@@ -164,9 +181,9 @@ def _bound_dates(df: pd.DataFrame, bound: DateBound) -> np.ndarray:
     column = df[bound]
     if pd.api.types.is_datetime64_any_dtype(column):
         return _to_dates(column)
-    date_part = _text(column).str.slice(0, 10)
+    codes, date_part = _distinct_text(pc.utf8_slice_codeunits(arrow_text(column), 0, 10))
     complete = date_part.where(date_part.str.fullmatch(_COMPLETE_DATE))
-    return _to_dates(pd.to_datetime(complete, format="%Y-%m-%d", errors="coerce"))
+    return _to_dates(pd.to_datetime(complete, format="%Y-%m-%d", errors="coerce"))[codes]
 
 
 def _imputed_year_only(years: np.ndarray, rule: str) -> np.ndarray:
@@ -260,8 +277,39 @@ def derive_vars_dt(
     ISO 8601 (or an impossible date) gives NaT and no flag.
     """
     day_rule = _check_rules(date_imputation, day_imputation)
-    codes, distinct = pd.factorize(_text(df[dtc]))
-    parts = pd.Series(distinct, dtype="str").str.extract(_ISO_DTC).iloc[codes]
+    # Everything but the bounds depends on the date only: computed once per distinct date
+    # (names ending in _d), then taken back by code. A well-formed time after a complete date
+    # changes nothing, so such text is keyed by its first ten characters.
+    dtc_text = arrow_text(df[dtc])
+    timed = pc.match_substring_regex(dtc_text, _TIMED_DATE)
+    codes, distinct = _distinct_text(
+        pc.if_else(timed, pc.utf8_slice_codeunits(dtc_text, 0, 10), dtc_text))
+    lo_d, hi_d, result_d, year_month_d, year_only_d = _iso_date_rules(
+        distinct, date_imputation, day_rule)
+    lo, hi, result = lo_d[codes], hi_d[codes], result_d[codes]
+    year_month, year_only = year_month_d[codes], year_only_d[codes]
+
+    imputed = (year_month | year_only) & ~np.isnat(result)
+    for bound in min_dates or []:
+        b = _bound_dates(df, bound)
+        result = np.where(imputed & (b >= lo) & (b <= hi) & (result < b), b, result)
+    for bound in max_dates or []:
+        b = _bound_dates(df, bound)
+        result = np.where(imputed & (b >= lo) & (b <= hi) & (result > b), b, result)
+
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
+    out[f"{new_vars_prefix}DT"] = pd.Series(result.astype(_DATE_UNIT), index=df.index)
+    if flag_imputation:
+        flag = np.select([imputed & year_month, imputed & year_only], [1, 2], default=0)
+        out[f"{new_vars_prefix}DTF"] = labels(["", "D", "M"], flag, df.index)
+    return out
+
+
+def _iso_date_rules(distinct: pd.Series, date_imputation: str | None, day_rule: str | int | None
+                    ) -> tuple[np.ndarray, ...]:
+    """Per distinct ISO text: earliest and latest possible day, the imputed date (before
+    bounds), and whether it is a year-month or a year-only date (see ``derive_vars_dt``)."""
+    parts = distinct.str.extract(_ISO_DTC)
     has = {name: parts[name].notna().to_numpy(dtype=bool) for name in ("year", "month", "day")}
     years, months, days = (
         pd.to_numeric(parts[name]).fillna(1).to_numpy(dtype="int64")
@@ -290,21 +338,7 @@ def derive_vars_dt(
         result = np.where(year_month, _imputed_day(years, months, day_rule), result)
     if date_imputation is not None:
         result = np.where(year_only, _imputed_year_only(years, date_imputation), result)
-
-    imputed = (year_month | year_only) & ~np.isnat(result)
-    for bound in min_dates or []:
-        b = _bound_dates(df, bound)
-        result = np.where(imputed & (b >= lo) & (b <= hi) & (result < b), b, result)
-    for bound in max_dates or []:
-        b = _bound_dates(df, bound)
-        result = np.where(imputed & (b >= lo) & (b <= hi) & (result > b), b, result)
-
-    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    out[f"{new_vars_prefix}DT"] = pd.Series(result.astype(_DATE_UNIT), index=df.index)
-    if flag_imputation:
-        flag = np.select([imputed & year_month, imputed & year_only], ["D", "M"], default="")
-        out[f"{new_vars_prefix}DTF"] = _str_series(flag, df.index)
-    return out
+    return lo, hi, result, year_month, year_only
 
 
 @derivation("derive_var_dy")

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .dates import _text, _to_days
+from .columns import arrow_text, group_codes, row_positions, sort_order, spread_text
+from .dates import _distinct_text, _text, _to_days
 from .registry import derivation
 
 Filter = pd.Series | np.ndarray | str | None
@@ -100,32 +101,17 @@ def _select_extreme(
     """Boolean array marking, per by-group, the first/last candidate row in ``sort_keys`` order."""
     if mode not in ("first", "last"):
         raise ValueError(f"mode must be 'first' or 'last', not {mode!r}")
-    work = pd.DataFrame({"row": np.arange(len(df)), "group": _group_ids(df, by_vars)})
-    sort_names = []
-    for i, (values, _) in enumerate(sort_keys):
-        work[f"key{i}"] = _as_column(values)
-        sort_names.append(f"key{i}")
-    work = work[candidates].sort_values(
-        [*sort_names, "row"],
-        ascending=[ascending for _, ascending in sort_keys] + [True],
-        na_position="last",
-    )
+    rows = np.flatnonzero(candidates)
+    # candidates in key order (stable: ties keep the input order), keys as integer ranks
+    keys = [(_as_column(values).iloc[rows] if isinstance(values, pd.Series) else
+             np.asarray(values)[rows], ascending) for values, ascending in sort_keys]
+    ordered = rows[sort_order(keys, len(rows))]
     # the first (last) row of each group in that order
-    chosen = ~work["group"].duplicated(keep="first" if mode == "first" else "last")
+    groups = pd.Series(group_codes(df, by_vars)[ordered])
+    chosen = ~groups.duplicated(keep="first" if mode == "first" else "last").to_numpy(dtype=bool)
     selected = np.zeros(len(df), dtype=bool)
-    selected[work["row"].to_numpy()[chosen.to_numpy()]] = True
+    selected[ordered[chosen]] = True
     return selected
-
-
-def _group_ids(df: pd.DataFrame, by_vars: Sequence[str]) -> np.ndarray:
-    """One integer per row naming its combination of ``by_vars`` values (missing values form
-    their own group; no by_vars: one group). Integer ids make grouping one hash of int64
-    instead of one per text column."""
-    ids = np.zeros(len(df), dtype=np.int64)
-    for name in by_vars:
-        codes, distinct = pd.factorize(df[name], use_na_sentinel=False)
-        ids = pd.factorize(ids * (len(distinct) + 1) + codes)[0].astype(np.int64)
-    return ids
 
 
 def _with_missing_text(values: pd.Series) -> pd.Series:
@@ -174,9 +160,9 @@ def derive_var_base(
     if duplicated.any():
         keys = flagged.loc[duplicated, list(by_vars)].drop_duplicates().head(5).to_dict("records")
         raise ValueError(f"more than one {flag_var} record per group for {keys}")
-    base = df[list(by_vars)].reset_index(drop=True).merge(
-        flagged.rename(columns={source_var: "__base"}), on=list(by_vars), how="left"
-    )["__base"]
+    # a left merge on integer codes: missing (NaN, with the merge's type) where no flagged record
+    rows = row_positions(df, flagged, list(by_vars))
+    base = flagged[source_var].reset_index(drop=True).reindex(rows)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = _with_missing_text(base).set_axis(df.index)
     return out
@@ -428,18 +414,17 @@ def parse_result(values: pd.Series) -> pd.DataFrame:
     likewise); a text result such as ``"CLUMPED"`` -> NaN with ``is_text`` True; blank -> NaN,
     ``""``, not text. Same index as ``values``.
     """
-    text = _text(values)
-    # parsed once per distinct result (a few thousand even in 3M records), then spread back
-    codes, distinct = pd.factorize(text)
-    parts = pd.Series(distinct, dtype="str").str.extract(_RESULT)
+    # parsed once per distinct result (a few thousand even in 3M records), then taken back
+    codes, distinct = _distinct_text(arrow_text(values))
+    parts = distinct.str.extract(_RESULT)
     number = parts["number"]
-    is_text = (np.asarray(distinct, dtype=object) != "") & number.isna().to_numpy(dtype=bool)
-    out = pd.DataFrame(
+    is_text = distinct.ne("").to_numpy(dtype=bool) & number.isna().to_numpy(dtype=bool)
+    return pd.DataFrame(
         {
             "value": pd.to_numeric(number).to_numpy(dtype="float64", na_value=np.nan)[codes],
-            "comparator": parts["comparator"].fillna("").to_numpy(dtype=object)[codes],
+            "comparator": spread_text(parts["comparator"].fillna("").astype("str").to_numpy(
+                dtype=object), codes, values.index),
             "is_text": is_text[codes],
         },
         index=values.index,
     )
-    return out.astype({"comparator": "str"})

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .dates import _text, iso_date_range, raw_date_to_iso
+from .columns import arrow_text, group_codes, has_duplicates, positions, sort_order
+from .dates import _distinct_text, _text, iso_date_range, raw_date_to_iso
 from .registry import derivation
 
 ONGOING = "ONGOING"
@@ -56,15 +57,16 @@ def subject_value(df: pd.DataFrame, dataset: pd.DataFrame, variable: str,
     matched by the raw ``subjid`` column: STUDYID for forms that do not collect it.
 
     Prepared forms only hold subjects of DM, so every record finds its subject."""
-    if dataset[subjid].duplicated().any():
+    keys = _text(dataset[subjid])
+    if has_duplicates(keys):
         raise ValueError(f"dataset has more than one record per {subjid}")
-    # the records' subjects are matched once per distinct subject, then spread back
-    codes, subjects = pd.factorize(_text(df[subjid]))
-    rows = pd.Index(_text(dataset[subjid])).get_indexer(subjects)
-    values = dataset[variable].to_numpy()
-    if rows.min(initial=0) < 0:  # (cannot happen for prepared forms) missing for no match
-        values = np.append(values.astype(object), None)
-    return pd.Series(values[rows][codes], index=df.index)
+    # the records' subjects are matched with one pyarrow hash look-up
+    rows = positions(_text(df[subjid]), keys)
+    if rows.min(initial=0) >= 0:  # every subject found: take keeping the column's type
+        return pd.Series(dataset[variable].array.take(rows), index=df.index, copy=False)
+    values = dataset[variable].to_numpy()  # (cannot happen for prepared forms) missing for no match
+    values = np.append(values.astype(object), None)
+    return pd.Series(values[rows], index=df.index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +206,12 @@ def disposition_dtc(df: pd.DataFrame, column: str, term: str, ongoing: str = ONG
 # steps
 
 
+def _all_numbers(text: pd.Series) -> bool:
+    """Whether every non-blank value of ``text`` is a number."""
+    numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce")
+    return bool(numbers.notna().eq(text.ne("")).all())
+
+
 @derivation("derive_var_seq")
 def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
                    order: Sequence[str] = ()) -> pd.DataFrame:
@@ -213,22 +221,29 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
     dates that come after it in the output. A text column whose values are all numbers (e.g.
     AESPID) sorts as numbers (2 before 10). Ties, and an empty ``order``, keep the working
     frame's order: for stacked record groups, the order of the groups."""
-    keys = df[list(by_vars)].copy(deep=False)
-    for index, name in enumerate(order):
+    keys = [(df[name], True) for name in by_vars]
+    for name in order:
         values = df[name]
         if not pd.api.types.is_numeric_dtype(values):
             # whether all non-blank values are numbers, decided once per distinct value
-            codes, distinct = pd.factorize(_text(values))
-            text = pd.Series(distinct, dtype="str")
-            numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce")
-            if numbers.notna().eq(text.ne("")).all():
-                values = pd.Series(numbers.to_numpy(dtype="float64", na_value=np.nan)[codes],
-                                   index=df.index)
-        keys[f"_order{index}"] = values
-    ordered = keys.sort_values([*by_vars, *keys.columns[len(by_vars):]], kind="stable")
-    numbers = ordered.groupby(list(by_vars), sort=False).cumcount() + 1
+            codes, text = _distinct_text(arrow_text(values))
+            if _all_numbers(text.head(100)) and _all_numbers(text):  # most text fails early
+                numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce")
+                values = numbers.to_numpy(dtype="float64", na_value=np.nan)[codes]
+        keys.append((values, True))
+    # rows sorted by the by-groups, then by order (stable); each group's rows are then
+    # consecutive and numbered from 1
+    ordered = sort_order(keys, len(df))
+    groups = group_codes(df, by_vars)[ordered]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(df) else np.arange(0)
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(df)]))
+    numbers = np.empty(len(df), dtype="float64")
+    numbers[ordered] = np.arange(len(df)) - run_start + 1
+    # a missing by-value has no group, so no number (as pandas' groupby leaves it)
+    for name in by_vars:
+        numbers[df[name].isna().to_numpy(dtype=bool)] = np.nan
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    out[new_var] = numbers.reindex(df.index).astype("float64")
+    out[new_var] = pd.Series(numbers, index=df.index)
     return out
 
 

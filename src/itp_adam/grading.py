@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .columns import distinct_rows, labels, positions
 from .dates import _text
 from .registry import derivation
 
@@ -42,18 +43,20 @@ def derive_var_atoxgr(
     The grade is character ``"0"``.. (CDISC ``ATOXGR`` is Char); ``""`` when the value or
     ULN is missing, the ULN is not positive, or the parameter has no grading.
     """
-    params = _text(df[param_var])
-    row = pd.Index(list(grading), dtype="str").get_indexer(params)
-    value = pd.to_numeric(df[value_var]).to_numpy(dtype="float64")
-    uln = pd.to_numeric(df[uln_var]).to_numpy(dtype="float64")
+    # graded once per distinct (value, ULN, parameter), then taken back by code
+    codes, distinct = distinct_rows(df, [value_var, uln_var, param_var])
+    row = positions(_text(distinct[param_var]), pd.Series(list(grading), dtype="str"))
+    value = pd.to_numeric(distinct[value_var]).to_numpy(dtype="float64")
+    uln = pd.to_numeric(distinct[uln_var]).to_numpy(dtype="float64")
     gradable = (row >= 0) & ~np.isnan(value) & ~np.isnan(uln) & (np.nan_to_num(uln) > 0)
 
-    bounds = _cut_matrix(grading)[np.where(gradable, row, 0)] if grading else np.empty((len(df), 0))
+    bounds = _cut_matrix(grading)[np.where(gradable, row, 0)] if grading else np.empty((len(row), 0))
     limits = bounds * np.where(gradable, uln, 1.0)[:, None]
     value_col = np.where(gradable, value, 0.0)[:, None]
     exceeded = (value_col > limits) & ~np.isclose(value_col, limits, rtol=1e-9, atol=0.0)
-    grade = exceeded.sum(axis=1).astype(str)
+    grade = exceeded.sum(axis=1)
 
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    out[new_var] = pd.Series(np.where(gradable, grade, ""), index=df.index, dtype="str")
+    names = [str(number) for number in range(bounds.shape[1] + 1)] + [""]  # "" not gradable
+    out[new_var] = labels(names, np.where(gradable, grade, len(names) - 1)[codes], df.index)
     return out

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .dates import _text, complete_dates
+from .columns import arrow_text, distinct_rows, encode, labels, spread_text
+from .dates import _distinct_text, _text, complete_dates
 from .derivations import parse_result
 from .registry import derivation
 
@@ -90,10 +91,14 @@ def _standard_unit(tests: pd.Series, conversion: ConversionTable) -> np.ndarray:
 
 
 class _Standardised:
-    """The SAP standardisation of one result column (see the module doc), computed once."""
+    """The SAP standardisation of one result column (see the module doc), computed once per
+    distinct (result, unit, test): every attribute is per distinct combination; ``codes``
+    gives each record's combination (a few thousand among millions of records)."""
 
     def __init__(self, df: pd.DataFrame, result: str, unit: str, test: str,
                  conversion: ConversionTable, significant: int = 10) -> None:
+        self.codes, self.rows = distinct_rows(df, [result, unit, test])
+        df = self.rows
         parsed = parse_result(df[result])
         self.result = _text(df[result])
         self.value = parsed["value"].to_numpy(dtype="float64")
@@ -117,7 +122,8 @@ class _Standardised:
 def number_text(df: pd.DataFrame, column: str, significant: int = 10) -> pd.Series:
     """A numeric column as text, at most ``significant`` significant digits, no trailing zeros
     (``125.0`` -> ``"125"``, ``3.4`` -> ``"3.4"``); missing -> ``""`` (e.g. LBORNRLO)."""
-    return pd.Series(_number_text(df[column], significant), index=df.index, dtype="str")
+    codes, distinct = distinct_rows(df, [column])  # formatted once per distinct value
+    return spread_text(_number_text(distinct[column], significant), codes, df.index)
 
 
 @derivation("visitnum")
@@ -134,12 +140,12 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     """
     mapping = {str(label).strip().casefold(): float(num) for label, num in nums.items()}
     # labels looked up once per distinct label; subjects matched as integer codes
-    codes, distinct = pd.factorize(_text(df[visit]).str.casefold())
-    labels = pd.Series(distinct, dtype=object)
-    num = labels.map(mapping).to_numpy(dtype="float64", na_value=np.nan)[codes]
-    is_unscheduled = labels.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)[codes]
+    codes, distinct = _distinct_text(arrow_text(df[visit]))
+    names = pd.Series(distinct.str.casefold(), dtype=object)
+    num = names.map(mapping).to_numpy(dtype="float64", na_value=np.nan)[codes]
+    is_unscheduled = names.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)[codes]
     days = complete_dates(df[date]).to_numpy()
-    subjects = pd.factorize(_text(df[subject]))[0]
+    subjects = encode(arrow_text(df[subject]))[0]
     has_date = ~np.isnat(days)
 
     scheduled = pd.DataFrame({"subject": subjects, "date": days, "num": num})[
@@ -221,12 +227,12 @@ def lab_stresc(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
     std = _Standardised(df, result, unit, test, conversion, significant)
     out = np.where(std.converted, std.comparator + std.text,
                    np.where(std.is_text, std.result.to_numpy(dtype=object), ""))
-    units = _text(df[unit])
-    issues.report(df[std.unknown_unit], column=unit, values=units[std.unknown_unit],
+    unknown_unit = std.unknown_unit[std.codes]
+    issues.report(df[unknown_unit], column=unit, values=_text(df.loc[unknown_unit, unit]),
                   severity="warning",
                   rule="unit not in study.yaml unit_conversion for the test: LBORRES kept, "
                        "no standard result, unit or range")
-    return pd.Series(out, index=df.index, dtype="str")
+    return spread_text(out, std.codes, df.index)
 
 
 @derivation("lab_stresn")
@@ -242,17 +248,19 @@ def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
     std = _Standardised(df, result, unit, test, conversion, significant)
     numbers = _to_number(std.text)
     out = np.where(std.converted & (std.comparator == ""), numbers, np.nan)
-    negative = std.numeric & (np.nan_to_num(std.value) < 0)
-    issues.report(df[negative], column=result, values=std.result[negative], severity="warning",
-                  rule="negative result: kept as reported")
+    negative = (std.numeric & (np.nan_to_num(std.value) < 0))[std.codes]
+    issues.report(df[negative], column=result, values=_text(df.loc[negative, result]),
+                  severity="warning", rule="negative result: kept as reported")
     if plausible_max:
-        limit = _text(df[test]).map({str(k): float(v) for k, v in plausible_max.items()})
+        limit = _text(std.rows[test]).map({str(k): float(v) for k, v in plausible_max.items()})
         limit = limit.to_numpy(dtype="float64")
         absurd = std.converted & ~np.isnan(limit) & (np.nan_to_num(numbers) > np.nan_to_num(limit))
-        issues.report(df[absurd], column=result, values=std.result[absurd], severity="warning",
+        absurd = absurd[std.codes]
+        issues.report(df[absurd], column=result, values=_text(df.loc[absurd, result]),
+                      severity="warning",
                       rule="result above the plausibility limit of its test "
                                             "(lb.yaml plausible_max, standard unit): kept as reported")
-    return pd.Series(out, index=df.index, dtype="float64")
+    return pd.Series(out[std.codes], index=df.index, dtype="float64")
 
 
 @derivation("lab_stresu")
@@ -261,7 +269,7 @@ def lab_stresu(df: pd.DataFrame, result: str, unit: str, test: str,
     """LBSTRESU: the test's standard unit (``conversion["standard_units"]``) where a standard
     numeric result exists (a number or ``<N``/``>N`` in a known unit), else ``""``."""
     std = _Standardised(df, result, unit, test, conversion)
-    return pd.Series(np.where(std.converted, std.standard_unit, ""), index=df.index, dtype="str")
+    return spread_text(np.where(std.converted, std.standard_unit, ""), std.codes, df.index)
 
 
 @derivation("lab_std_range")
@@ -269,11 +277,12 @@ def lab_std_range(df: pd.DataFrame, limit: str, unit: str, test: str, conversion
                   significant: int = 10) -> pd.Series:
     """LBSTNRLO/LBSTNRHI: a normal-range limit in the reported unit x the same factor as the
     result (SAP); NaN when the limit is blank or the unit is unknown for the test."""
-    factor = _factor(df[test], df[unit], conversion)
-    known = ~np.isnan(factor) & (_standard_unit(df[test], conversion) != "")
-    bound = _to_number(df[limit])
+    codes, df_d = distinct_rows(df, [limit, unit, test])  # once per distinct combination
+    factor = _factor(df_d[test], df_d[unit], conversion)
+    known = ~np.isnan(factor) & (_standard_unit(df_d[test], conversion) != "")
+    bound = _to_number(df_d[limit])
     text = _number_text(np.where(known, bound * np.nan_to_num(factor), np.nan), significant)
-    return pd.Series(_to_number(text), index=df.index)
+    return pd.Series(_to_number(text)[codes], index=df.index)
 
 
 @derivation("normal_range_indicator")
@@ -284,6 +293,5 @@ def normal_range_indicator(df: pd.DataFrame, value: str, low: str, high: str) ->
     below = ~np.isnan(lo) & (v < lo)
     above = ~np.isnan(hi) & (v > hi)
     assessable = ~np.isnan(v) & (~np.isnan(lo) | ~np.isnan(hi))
-    out = np.select([assessable & below, assessable & above, assessable], ["LOW", "HIGH", "NORMAL"],
-                    default="")
-    return pd.Series(out, index=df.index, dtype="str")
+    out = np.select([assessable & below, assessable & above, assessable], [0, 1, 2], default=3)
+    return labels(["LOW", "HIGH", "NORMAL", ""], out, df.index)

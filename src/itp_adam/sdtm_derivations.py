@@ -13,6 +13,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .columns import arrow_text, as_str, has_duplicates, positions
 from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
 from .derivations import text_is_in
 from .registry import derivation
@@ -21,8 +25,10 @@ from .registry import derivation
 @derivation("usubjid")
 def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") -> pd.Series:
     """Unique subject id ``STUDYID-SUBJID`` (SAP "Names"); ``""`` when either part is blank."""
-    study, subject = _text(df[studyid]), _text(df[subjid])
-    return (study + "-" + subject).where(study.ne("") & subject.ne(""), "")
+    study, subject = arrow_text(df[studyid]), arrow_text(df[subjid])
+    joined = pc.binary_join_element_wise(study, subject, pa.scalar("-", pa.large_string()))
+    both = pc.and_(pc.not_equal(study, ""), pc.not_equal(subject, ""))
+    return as_str(pc.if_else(both, joined, ""), df.index)
 
 
 @derivation("iso_date")
@@ -97,11 +103,12 @@ def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str 
     """Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
     (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
     Empty when either date is partial or missing."""
-    # the reference date is converted once per subject, then spread to the records
-    refs = pd.Series(complete_dates(reference[ref_dtc].reset_index(drop=True)).to_numpy(),
-                     index=reference[subject].to_numpy())
-    ref = pd.Series(refs.reindex(df[subject].to_numpy()).to_numpy())
-    date = complete_dates(df[dtc].reset_index(drop=True))
-    days = (date - ref).dt.days.astype("float64")
+    # the reference date is converted once per subject, then taken to the records by position
+    if has_duplicates(reference[subject]):
+        raise ValueError(f"reference has more than one record per {subject}")
+    refs = complete_dates(reference[ref_dtc]).to_numpy(dtype="datetime64[D]")
+    ref = np.append(refs, np.datetime64("NaT", "D"))[positions(df[subject], reference[subject])]
+    diff = complete_dates(df[dtc]).to_numpy(dtype="datetime64[D]") - ref
+    days = np.where(np.isnat(diff), np.nan, diff.astype("int64").astype("float64"))
     return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)
 

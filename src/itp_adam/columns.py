@@ -1,0 +1,184 @@
+"""Text columns as pyarrow arrays: the package's text convention, distinct values, spreading back.
+
+Text columns are pandas ``str`` columns, which pandas stores as pyarrow strings. Going through
+Python objects (``Series(object_array, dtype="str")``, ``.to_numpy()`` of text, object string
+methods) costs about a microsecond per value; pyarrow compute on the whole column costs a few
+nanoseconds. So derivations work on the arrow arrays here, and compute anything that needs
+Python (regexes, dictionaries, formatting) once per *distinct* value:
+
+    codes, distinct = encode(arrow_text(column))    # one hash of the column
+    result = f(distinct)                             # a few thousand values
+    spread_text(result, codes, index)                # pyarrow take: no Python objects
+
+``arrow_text`` is the convention every derivation reads text with: stripped of surrounding
+whitespace (pyarrow's ``utf8_trim_whitespace``, which is what pandas' ``str.strip`` runs), with
+``""`` for missing. Non-text columns are first converted as ``astype("string")`` does
+(``7.0`` -> ``"7.0"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TEXT = pa.large_string()
+
+
+def arrow_array(values: pd.Series) -> pa.Array:
+    """The column as one pyarrow ``large_string`` array, nulls kept (no copy for ``str``
+    columns in one chunk). Non-text columns are converted as ``astype("string")`` does."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        values = values.astype("string")
+    array = pa.array(values.array)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == TEXT else array.cast(TEXT)
+
+
+def arrow_text(values: pd.Series | pa.Array) -> pa.Array:
+    """Text stripped of surrounding whitespace, ``""`` for missing, as a pyarrow array."""
+    array = arrow_array(values) if isinstance(values, pd.Series) else values
+    if array.null_count:
+        array = pc.fill_null(array, "")
+    return pc.utf8_trim_whitespace(array)
+
+
+def as_str(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """A pyarrow string array as a ``str`` column with ``index`` (no conversion of the values)."""
+    return pd.Series(pd.array(values, dtype="str"), index=index, copy=False)
+
+
+def text(values: pd.Series) -> pd.Series:
+    """Values as stripped ``str`` with ``""`` for missing (``arrow_text`` as a column)."""
+    return as_str(arrow_text(values), values.index)
+
+
+def encode(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """``(codes, distinct)``: per row the position of its value in ``distinct`` (the distinct
+    values in order of first appearance; a null is a distinct value of its own)."""
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
+
+
+def spread_text(results: Sequence[object] | np.ndarray | pa.Array, codes: np.ndarray,
+                index: pd.Index) -> pd.Series:
+    """The ``str`` column holding ``results[code]`` per row: text computed once per distinct
+    value, taken back by code with pyarrow (``None``/NaN in ``results`` become missing)."""
+    if not isinstance(results, pa.Array):
+        results = pa.array(np.asarray(results, dtype=object), type=TEXT, from_pandas=True)
+    return as_str(results.take(pa.array(codes)), index)
+
+
+def labels(choices: Sequence[object], codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """The ``str`` column holding ``choices[code]`` per row (a few labels, many rows)."""
+    return spread_text(pa.array([str(choice) for choice in choices], type=TEXT), codes, index)
+
+
+# --------------------------------------------------------------------------------------------
+# integer codes: look-ups, grouping and sorting on integers instead of text
+
+
+def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Per value, the position of the first equal key (-1: none; missing matches missing),
+    as ``pd.Index(keys).get_indexer(values)`` for unique keys. One pyarrow hash lookup."""
+    found = pc.index_in(arrow_array(values), value_set=arrow_array(keys))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+
+
+def has_duplicates(values: pd.Series) -> bool:
+    """Whether a value occurs twice (two missing values count as equal)."""
+    return pc.count_distinct(arrow_array(values), mode="all").as_py() < len(values)
+
+
+def _is_arrow_text(values: pd.Series | np.ndarray) -> bool:
+    return isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) \
+        and values.dtype.storage == "pyarrow"
+
+
+def rank_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
+    """``(codes, k)``: dense ascending ranks ``0..k-1`` of the values, missing values ``k``
+    (after every value). Text ranks in code point order, as pandas sorts it."""
+    if _is_arrow_text(values):
+        encoded = pc.dictionary_encode(arrow_array(values), null_encoding="encode")
+        order = pc.array_sort_indices(encoded.dictionary, null_placement="at_end").to_numpy()
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        k = len(order) - encoded.dictionary.null_count
+        return rank[encoded.indices.to_numpy(zero_copy_only=False)], k
+    codes, distinct = pd.factorize(values, sort=True)
+    k = len(distinct)
+    return np.where(codes < 0, k, codes).astype(np.int64), k
+
+
+def sort_order(keys: Sequence[tuple[pd.Series | np.ndarray, bool]], n: int) -> np.ndarray:
+    """The stable permutation sorting rows by ``(values, ascending)`` keys, missing values last
+    in both directions: pandas' ``sort_values(kind="stable", na_position="last")``. Each key
+    becomes integer ranks; the ranks are combined into one int64 (one argsort) when they fit.
+    ``n`` is the number of rows (the order of no keys is ``0..n-1``)."""
+    ranks, sizes = [], []
+    for values, ascending in keys:
+        codes, k = rank_codes(values)
+        ranks.append(codes if ascending else np.where(codes < k, k - 1 - codes, k))
+        sizes.append(k + 1)
+    if not ranks:
+        return np.arange(n)
+    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0 ** 62:
+        combined = np.zeros(len(ranks[0]), dtype=np.int64)
+        for codes, size in zip(ranks, sizes):
+            combined = combined * size + codes
+        return np.argsort(combined, kind="stable")
+    return np.lexsort(ranks[::-1])
+
+
+def _value_codes(values: pd.Series, exact: bool) -> tuple[np.ndarray, int]:
+    """``(codes, k)``: per row its value's code ``0..k-1``; missing values share a code.
+    ``exact``: floats by bit pattern, so ``-0.0`` and ``0.0`` differ (as their text does)."""
+    if _is_arrow_text(values):
+        codes, distinct = encode(arrow_array(values))
+        return codes, len(distinct)
+    if exact and pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        bits = np.where(np.isnan(numbers), np.nan, numbers).view(np.int64)  # one NaN
+        codes, uniques = pd.factorize(bits)
+        return codes, len(uniques)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, len(uniques)
+
+
+def group_codes(df: pd.DataFrame, names: Sequence[str], exact: bool = False) -> np.ndarray:
+    """One integer per row naming its combination of values of the columns ``names``: 0, 1, ...
+    in order of first appearance (missing values form their own group; no columns: one group).
+    ``exact``: float values group by bit pattern (see ``_value_codes``)."""
+    ids, size = np.zeros(len(df), dtype=np.int64), 1  # ids < size
+    for name in names:
+        codes, k = _value_codes(df[name], exact)
+        if size * (k + 1) >= 2 ** 62:  # renumber 0, 1, ... before the product could overflow
+            ids, size = pd.factorize(ids)[0].astype(np.int64), len(df) + 1
+        ids, size = ids * (k + 1) + codes, size * (k + 1)
+    return pd.factorize(ids)[0].astype(np.int64) if names else ids
+
+
+def distinct_rows(df: pd.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """``(codes, distinct)``: the distinct combinations of the columns ``names`` (the first
+    row of each, in order of appearance, index 0, 1, ...) and per row the position of its
+    combination. A row-wise rule computed on ``distinct`` is taken back with ``[codes]``."""
+    codes = group_codes(df, names, exact=True)
+    first = np.zeros(codes.max(initial=-1) + 1, dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write is the first row
+    return codes, df[list(names)].iloc[first].reset_index(drop=True)
+
+
+def row_positions(df: pd.DataFrame, other: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """Per row of ``df``, the first row of ``other`` with the same values of the columns
+    ``names`` (-1: none; missing matches missing, as in ``DataFrame.merge``): a left merge on
+    integer codes, without the merge."""
+    both = pd.concat([df[list(names)], other[list(names)]], ignore_index=True)
+    codes = group_codes(both, names)
+    left, right = codes[:len(df)], codes[len(df):]
+    first = np.full(codes.max(initial=-1) + 1, -1, dtype=np.intp)
+    first[right[::-1]] = np.arange(len(right) - 1, -1, -1)  # the last write is the first row
+    return first[left]

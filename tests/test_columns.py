@@ -1,0 +1,110 @@
+"""itp_adam.columns: each helper against the plain pandas operation it replaces (the second
+implementation), on generated frames with missing values, blanks, whitespace, -0.0 and ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from itp_adam.columns import (
+    distinct_rows,
+    group_codes,
+    has_duplicates,
+    positions,
+    row_positions,
+    sort_order,
+    spread_text,
+    text,
+)
+
+TEXTS = st.one_of(st.none(), st.sampled_from(["", " ", "a", "A", "a ", " b", "b", "é", "Z", "10", "9",
+                                              "\x1cx", "\u00a0y", "2024-11-03T08:30"]))
+FLOATS = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.5, -2.0, 1e300, np.inf]))
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(0, 30))
+    return pd.DataFrame({
+        "t": pd.Series(draw(st.lists(TEXTS, min_size=n, max_size=n)), dtype="str"),
+        "u": pd.Series(draw(st.lists(TEXTS, min_size=n, max_size=n)), dtype="str"),
+        "f": pd.Series(draw(st.lists(FLOATS, min_size=n, max_size=n)), dtype="float64"),
+        "i": pd.Series(draw(st.lists(st.integers(-2, 2), min_size=n, max_size=n)), dtype="int64"),
+        "d": pd.to_datetime(pd.Series(draw(st.lists(
+            st.one_of(st.none(), st.sampled_from(["2024-01-01", "2023-12-31"])),
+            min_size=n, max_size=n)), dtype=object)),
+    })
+
+
+COLUMNS = st.lists(st.sampled_from(["t", "u", "f", "i", "d"]), min_size=1, max_size=4, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), COLUMNS, st.lists(st.booleans(), min_size=4, max_size=4))
+def test_sort_order_is_pandas_stable_sort_with_missing_last(df: pd.DataFrame, names: list[str],
+                                                            ascending: list[bool]) -> None:
+    ascending = ascending[: len(names)]
+    expected = df.sort_values(names, ascending=ascending, kind="stable", na_position="last").index
+    got = sort_order([(df[name], up) for name, up in zip(names, ascending)], len(df))
+    assert got.tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), COLUMNS)
+def test_group_codes_number_pandas_groups_in_order_of_appearance(df: pd.DataFrame,
+                                                                 names: list[str]) -> None:
+    expected = df.groupby(names, dropna=False, sort=False).ngroup()
+    assert group_codes(df, names).tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), COLUMNS)
+def test_distinct_rows_give_back_every_value_exactly(df: pd.DataFrame, names: list[str]) -> None:
+    codes, distinct = distinct_rows(df, names)
+    back = distinct.iloc[codes].reset_index(drop=True)
+    for name in names:  # text of the values (repr keeps -0.0 apart from 0.0)
+        assert back[name].map(repr).tolist() == df[name].map(repr).tolist()
+    assert len(distinct) == len(df[names].map(repr).drop_duplicates())
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames())
+def test_text_strips_and_blanks_missing_as_pandas_does(df: pd.DataFrame) -> None:
+    for name in df:
+        expected = df[name].astype("string").fillna("").str.strip().astype("str")
+        got = text(df[name])
+        assert got.dtype == "str" and got.tolist() == expected.tolist()
+        assert got.index.equals(df.index)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), frames())
+def test_positions_and_row_positions_are_index_and_merge_lookups(df: pd.DataFrame,
+                                                                 other: pd.DataFrame) -> None:
+    keys = other.drop_duplicates(["t"])
+    assert positions(df["t"], keys["t"]).tolist() == pd.Index(keys["t"]).get_indexer(df["t"]).tolist()
+    assert has_duplicates(other["t"]) == other["t"].duplicated().any()
+    keys = other.drop_duplicates(["t", "i"]).reset_index(drop=True)
+    merged = df[["t", "i"]].merge(keys[["t", "i"]].assign(_pos=np.arange(len(keys))),
+                                  on=["t", "i"], how="left")["_pos"]
+    assert row_positions(df, keys, ["t", "i"]).tolist() == merged.fillna(-1).astype(int).tolist()
+
+
+def test_spread_text_takes_each_rows_result_and_keeps_missing() -> None:
+    got = spread_text(np.array(["x", None, "z"], dtype=object), np.array([2, 0, 1, 2]),
+                      pd.Index([5, 6, 7, 8]))
+    assert got.dtype == "str"
+    assert got.index.tolist() == [5, 6, 7, 8]
+    assert got.iloc[[0, 1, 3]].tolist() == ["z", "x", "z"] and pd.isna(got.iloc[2])
+
+
+@pytest.mark.parametrize(("values", "n_distinct"), [([2.0, -0.0, 0.0, np.nan, -0.0], 4),
+                                                   ([np.nan, np.nan], 1)])
+def test_distinct_rows_keep_negative_zero_apart_but_one_nan(values: list[float],
+                                                            n_distinct: int) -> None:
+    codes, distinct = distinct_rows(pd.DataFrame({"x": values}), ["x"])
+    assert len(distinct) == n_distinct
+    assert np.signbit(distinct["x"].to_numpy()[codes]).tolist() == np.signbit(values).tolist()
