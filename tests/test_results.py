@@ -225,6 +225,29 @@ def test_response_denominators_and_groups_on_hand_made_frames(specs):
     assert 0 not in rates.index.get_level_values("avisitn")  # baseline is not a response visit
 
 
+@pytest.mark.parametrize("flags", [None, 0], ids=["flag-per-subject", "hashing"])
+def test_a_subject_with_two_records_in_a_visit_counts_once(specs, monkeypatch, flags):
+    from itp_adam import results
+
+    if flags is not None:  # the path used for very large studies
+        monkeypatch.setattr(results, "FLAG_CELLS", flags)
+    adsl, adlb = _frames(specs)
+    second = adlb.iloc[[1]].assign(AVAL=10.0, CRIT1FL="N", CRIT2FL="N")  # S1, week 6, again
+    rates = response_rates(specs.study, adsl, pd.concat([adlb, second], ignore_index=True))
+    rates = rates.set_index(["criterion", "group", "avisitn"])
+    assert rates.loc[("CRIT1", "All", 6), ["n", "N"]].tolist() == [2, 3]  # S1 (40), S5; of S1, S2, S5
+    assert rates.loc[("CRIT1", "Newly diagnosed", 6), ["n", "N"]].tolist() == [1, 1]  # S1 once
+
+
+def test_both_counting_paths_agree_on_the_shipped_study(shipped, monkeypatch):
+    from itp_adam import results
+
+    adsl, adlb = shipped.adam["ADSL"], shipped.adam["ADLB"]
+    flags = response_rates(shipped.specs.study, adsl, adlb)
+    monkeypatch.setattr(results, "FLAG_CELLS", 0)
+    pd.testing.assert_frame_equal(response_rates(shipped.specs.study, adsl, adlb), flags)
+
+
 def test_safety_counts_only_post_baseline_lab_grades(specs):
     adsl, adlb = _frames(specs)
     adae = pd.DataFrame({"USUBJID": ["S3"], "TRTEMFL": ["Y"], "ATOXGR": ["3"], "HEPATFL": ["Y"],

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .columns import positions
 from .derivations import text_is_in
 from .spec import Specs, Study
 
@@ -33,6 +34,10 @@ CI_DECIMALS = 1
 """Decimals of the confidence limits in percent (contract: "in percent, one decimal")."""
 WITHDRAWN = "DRUG WITHDRAWN"
 """AEACN term (CDISC codelist C66767) of an AE that led to withdrawal of the study drug."""
+
+FLAG_CELLS = 200_000_000
+"""Distinct subjects per (group, visit) are counted with one flag per cell and subject up to
+this many flags (bytes); above it, by hashing (same result, slower)."""
 
 RESPONSE_COLUMNS = ["criterion", "group", "avisit", "avisitn", "n", "N", "pct", "ci_low", "ci_high"]
 BASELINE_COLUMNS = ["row", "label", "stat", "n", "N", "value", "min", "max", "q1", "q3", "display"]
@@ -132,11 +137,11 @@ def _with_subject_values(records: pd.DataFrame, subjects: pd.DataFrame) -> pd.Da
     as one index lookup instead of a join of text keys."""
     if subjects["USUBJID"].duplicated().any():
         raise ValueError("subjects must have one row per USUBJID")
-    rows = pd.Index(subjects["USUBJID"]).get_indexer(records["USUBJID"])
+    rows = positions(records["USUBJID"], subjects["USUBJID"])
     found = rows >= 0
     out = records.loc[found].reset_index(drop=True)
     for name in subjects.columns.drop("USUBJID"):
-        out[name] = subjects[name].to_numpy()[rows[found]]
+        out[name] = subjects[name].take(rows[found]).array  # dtype kept (no object round trip)
     return out
 
 
@@ -146,18 +151,41 @@ def response_rates(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame) -> pd.D
     level = study.response.confidence_level
     decimals = study.response.percent_decimals
     order = {name: i for i, name in enumerate(groups(study))}
+    # integer codes throughout: subjects, visits, and the (group, visit) cell of each row of
+    # the records stacked as group All plus one copy per phase
+    subject = pd.factorize(data["USUBJID"])[0]
+    visit, visits = pd.factorize(data["AVISITN"])
+    phase = positions(data["ITPPHASE"], pd.Series(study.itp_phase.labels, dtype="str"))
+    rows = np.concatenate([np.arange(len(data)), np.flatnonzero(phase >= 0)])
+    group = np.concatenate([np.zeros(len(data), dtype=np.intp), phase[phase >= 0] + 1])
+    cell = group * len(visits) + visit[rows]
+    cells = len(groups(study)) * len(visits)
+    named = data["AVISIT"].notna().to_numpy()[rows]  # "first" of a groupby skips missing values
+    first = pd.Series(cell[named]).drop_duplicates()  # the first row of each cell
+    avisit = pd.Series(np.nan, index=range(cells), dtype="str")
+    avisit.iloc[first.to_numpy()] = data["AVISIT"].to_numpy()[rows[named][first.index.to_numpy()]]
+    span = int(subject.max(initial=-1)) + 1  # subject codes are 0 .. span - 1
+
+    def distinct_subjects(keep: np.ndarray) -> np.ndarray:
+        """Per cell, the number of distinct subjects among the rows kept: one flag per cell
+        and subject (about 11 MB at 100,000 subjects), or hashing when that would be large."""
+        pairs = cell[keep] * span + subject[rows][keep]
+        if cells * span <= FLAG_CELLS:
+            seen = np.zeros(cells * span, dtype=bool)
+            seen[pairs] = True
+            return seen.reshape(cells, span).sum(axis=1)
+        return np.bincount(pd.unique(pairs) // span, minlength=cells)
+
+    totals = distinct_subjects(np.ones(len(rows), dtype=bool))
+    present = np.flatnonzero(totals > 0)
     parts = []
     for crit in study.response.criteria:
-        # subjects as integer codes: counting distinct integers is much faster than text
-        subject = pd.Series(pd.factorize(data["USUBJID"])[0], index=data.index)
-        responder = subject.where(data[f"{crit.name}FL"].eq("Y"))
-        frame = data.assign(_resp=responder, USUBJID=subject)
-        stacked = pd.concat([frame.assign(group=ALL),
-                             frame.loc[frame["ITPPHASE"].isin(study.itp_phase.labels)]
-                             .assign(group=lambda f: f["ITPPHASE"])])
-        counts = (stacked.groupby(["group", "AVISITN"], as_index=False)
-                  .agg(avisit=("AVISIT", "first"), n=("_resp", "nunique"), N=("USUBJID", "nunique")))
-        parts.append(counts.assign(criterion=crit.name))
+        responders = distinct_subjects(data[f"{crit.name}FL"].eq("Y").to_numpy()[rows])
+        parts.append(pd.DataFrame({
+            "group": np.asarray(groups(study), dtype=object)[present // len(visits)],
+            "AVISITN": visits[present % len(visits)],
+            "avisit": avisit.iloc[present].to_numpy(),
+            "n": responders[present], "N": totals[present], "criterion": crit.name}))
     if not parts or data.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in RESPONSE_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
@@ -276,11 +304,11 @@ def safety_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame,
     hepatic = teae["HEPATFL"].eq("Y")
     worst = hepatic_lab_grades(study, adsl, adlb)
     max_grade = max(len(m) for m in study.toxicity_grading.uln_multiples.values())
-    lab_severe = set(worst.index[worst.ge(severe)])
-    ae_hepatic_severe = set(teae.loc[hepatic & ae_grade.ge(severe), "USUBJID"])
+    lab_severe = pd.Index(worst.index[worst.ge(severe)])
+    ae_hepatic_severe = pd.Index(teae.loc[hepatic & ae_grade.ge(severe), "USUBJID"])
 
     def row(key: str, label: str, subjects) -> dict:
-        n = len(set(subjects))
+        n = pd.Index(subjects).nunique(dropna=False)  # distinct subjects
         pct = percent(n, total, decimals)
         return dict(row=key, label=label, n=n, N=total, pct=pct,
                     display=f"{n} ({pct}%)" if total else str(n))
@@ -301,7 +329,7 @@ def safety_summary(study: Study, adsl: pd.DataFrame, adlb: pd.DataFrame,
                     worst.index[worst.isna()]))
     rows.append(row(f"hepatic_lab_grade_ge{severe}", f"Hepatic lab grade >= {severe}", lab_severe))
     rows.append(row(f"hepatic_dysfunction_ge{severe}", f"Hepatic dysfunction of grade >= {severe}",
-                    lab_severe | ae_hepatic_severe))
+                    lab_severe.append(ae_hepatic_severe)))
     return pd.DataFrame(rows, columns=SAFETY_COLUMNS)
 
 
