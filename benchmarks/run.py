@@ -97,7 +97,7 @@ def measure_size(subjects: int, repeat: int) -> dict:
                                          "--out", str(out), "--quiet"])
         info = json.loads((out / "run.json").read_text())
         runs.append({"wall": wall, "cpu": cpu, "peak": peak, "stages": info["timings_seconds"],
-                     "rows": info["rows"]})
+                     "worker": info.get("worker_seconds", {}), "rows": info["rows"]})
     run = _best(runs)
     floors = []
     for _ in range(repeat):
@@ -228,6 +228,8 @@ def table(results: list[dict], xpt: dict | None) -> str:
     for stage in stages:
         row(f"stage {stage} (s)", [_fmt_s(r["run"]["stages"].get(stage, 0.0)) for r in results])
     row("stages total (s)", [_fmt_s(sum(r["run"]["stages"].values())) for r in results])
+    row("tables and figures, worker process (s)",
+        [_fmt_s(r["run"].get("worker", {}).get("tables", 0.0)) for r in results])
     row("**end to end, wall (s)**", [f"**{_fmt_s(r['run']['wall'])}**" for r in results])
     row("end to end, CPU user+sys (s)", [_fmt_s(r["run"]["cpu"]) for r in results])
     row("floor: read CSV, pyarrow (s)", [_fmt_s(r["floor"]["read"]) for r in results])
