@@ -173,3 +173,22 @@ def test_repeated_rows_use_given_codes():
     coded = {"A": pd.factorize(frame["A"])}
     repeats, firsts = _repeated_rows(frame, ["A", "B"], np.arange(4), coded)
     assert (repeats.tolist(), firsts.tolist()) == ([2], [0])
+
+
+def test_kept_rows_equal_pandas_boolean_indexing():
+    """``_keep_rows`` (pyarrow filter of text columns) against ``frame[keep]``: text in two
+    chunks with missing values, nullable integers with NA, floats, objects, a category."""
+    from itp_adam.sdtm import _keep_rows
+
+    halves = [pd.DataFrame({
+        "_ROW": pd.array([1, None, 3], dtype="Int64"), "T": _text(["a ", None, ""]),
+        "X": [1.5, np.nan, 3.0], "O": pd.Series(["p", None, 7], dtype=object),
+        "C": pd.Series(["u", "v", None], dtype="category")}) for _ in range(2)]
+    frame = pd.concat(halves, ignore_index=True)
+    assert frame["T"].array._pa_array.num_chunks == 2
+    keep = np.array([True, False, True, True, True, False])
+    got = _keep_rows(frame, keep)
+    want = frame[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got["T"].isna().tolist() == [False, False, False, True] and got.equals(want)
+    assert _keep_rows(frame, np.ones(6, dtype=bool)).equals(frame)

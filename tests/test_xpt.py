@@ -592,6 +592,33 @@ def test_files_are_byte_identical_to_pyreadstat(tmp_path: Path, monkeypatch, see
                 assert back[name].tolist() == want
 
 
+def _chunked_sliced_frame(extra: str = "ef") -> pd.DataFrame:
+    """Text columns backed by two pyarrow chunks, the first one sliced (an array offset), with
+    missing, full-width and trailing-blank values; rows labelled 2..7."""
+    a = pd.DataFrame({"A": pd.Series(["xx", "yy", None, "zz ", "ab"], dtype="str"),
+                      "B": pd.Series(["P", "Q", "R", "S", "T"], dtype="str"),
+                      "N": [1.0, 2.0, np.nan, 4.0, 5.0]})
+    b = pd.DataFrame({"A": pd.Series(["cd", extra, None], dtype="str"),
+                      "B": pd.Series(["U", None, "W"], dtype="str"), "N": [6.0, 7.0, 8.0]})
+    return pd.concat([a, b], ignore_index=True).iloc[2:]
+
+
+def test_chunked_and_sliced_text_columns_are_byte_identical(tmp_path: Path, monkeypatch):
+    df = _chunked_sliced_frame()
+    assert df["A"].array._pa_array.num_chunks == 2  # what the test is about
+    monkeypatch.setattr(xpt, "_CHUNK_BYTES", 7)  # blocks of 2 rows: some full width, some not
+    expected, got = _write_both(df, {c: c for c in df.columns}, "L", [], tmp_path, monkeypatch)
+    assert got == expected
+
+
+def test_value_problem_row_in_a_chunked_sliced_column():
+    problems = check_xpt(_chunked_sliced_frame(extra="\u00e9t\u00e9  "), "DS", "L",
+                         {"A": "A", "B": "B", "N": "N"})
+    assert [str(p) for p in problems] == [
+        "DS.A [value-ascii]: 1 value(s) not ASCII; first at row 6: "
+        "'\u00e9t\u00e9' has '\u00e9' (U+00E9) at position 0"]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=False), min_size=1, max_size=30))
 def test_any_writable_number_is_byte_identical(tmp_path_factory, values: list[float]):

@@ -45,19 +45,17 @@ class IssueLog:
             return
         n = len(rows)
 
-        def col(name: str) -> np.ndarray:
-            if name in rows:
-                return rows[name].astype("string").fillna("").to_numpy(dtype=object)
-            return np.full(n, "", dtype=object)
+        def col(name: str) -> pd.api.extensions.ExtensionArray | str:
+            return _text(rows[name]) if name in rows else ""
 
         if values is None:
-            shown = col(column) if column else np.full(n, "", dtype=object)
+            shown = col(column) if column else ""
         elif isinstance(values, str):
-            shown = np.full(n, values, dtype=object)
+            shown = values
         else:
-            shown = values.astype("string").fillna("").to_numpy(dtype=object)
+            shown = _text(values)
         row = rows["_ROW"].to_numpy() if "_ROW" in rows else np.full(n, pd.NA)
-        datasets = np.full(n, dataset, dtype=object) if dataset else col("DOMAIN")
+        datasets = dataset if dataset else col("DOMAIN")
         self._parts.append(pd.DataFrame({
             "severity": severity, "form": col("_FORM"), "SUBJID": col("SUBJID"),
             "row": pd.array(row, dtype="Int64"), "column": column, "value": shown,
@@ -77,6 +75,14 @@ class IssueLog:
         """Number of issues per severity."""
         frame = pd.concat(self._parts) if self._parts else pd.DataFrame({"severity": []})
         return {severity: int((frame["severity"] == severity).sum()) for severity in SEVERITIES}
+
+
+def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """Values as ``str`` text, "" for missing. A ``str`` column stays the pyarrow array it is
+    (no round trip through Python objects); other dtypes are formatted by ``astype("string")``."""
+    if values.dtype != "str":
+        values = values.astype("string")
+    return values.fillna("").astype("str").array
 
 
 _CURRENT: contextvars.ContextVar[IssueLog | None] = contextvars.ContextVar("itp_adam_issues",

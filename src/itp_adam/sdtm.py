@@ -33,9 +33,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import issues
 from .builder import build_dataset
+from .columns import as_str
 from .dates import iso_date_range, raw_date_to_iso
 from .derivations import text_is_in
 from .errors import InputError
@@ -90,8 +92,28 @@ def prepare_forms(export: RawExport, specs: Specs) -> dict[str, pd.DataFrame]:
                     rule=f"dated after the data cut-off {specs.study.cutoff_date:%Y-%m-%d}: "
                          "record left out of SDTM")
             keep &= ~after
-        forms[name] = (frame if keep.all() else frame[keep]).reset_index(drop=True)
+        forms[name] = _keep_rows(frame, keep)
     return forms
+
+
+def _keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]`` with a new RangeIndex. Text columns are filtered by pyarrow with the
+    boolean mask, about twice as fast as pandas' take by row number on a 3M-row form."""
+    if keep.all():
+        return frame.reset_index(drop=True)
+    if not frame.columns.is_unique:
+        return frame[keep].reset_index(drop=True)
+    mask, rows = pa.array(keep), np.flatnonzero(keep)
+    index = pd.RangeIndex(len(rows))
+    kept = {}
+    for name in frame.columns:  # a dozen columns
+        values = frame[name]
+        arrow = getattr(values.array, "_pa_array", None)
+        if values.dtype == "str" and arrow is not None:
+            kept[name] = as_str(arrow.filter(mask), index)
+        else:
+            kept[name] = pd.Series(values.array.take(rows), index=index, name=name, copy=False)
+    return pd.DataFrame(kept, copy=False)
 
 
 def _report(frame: pd.DataFrame, rows: np.ndarray, **how: object) -> None:

@@ -86,14 +86,13 @@ class XptLimitError(ValueError):
 @dataclass
 class _Column:
     """One variable ready to write: numbers (num, date) as float64 per row, or text (char) as
-    ``codes`` per row into ``texts``, the distinct values with trailing blanks removed."""
+    ``texts``, one value per row with trailing blanks removed (null: missing)."""
 
     name: str
     label: str
     kind: _Kind
     width: int
     numbers: np.ndarray | None = None
-    codes: np.ndarray | None = None
     texts: object = None  # pyarrow large_string array
 
 
@@ -232,14 +231,10 @@ def _prepare(
         if name not in names
     ]
     columns: list[_Column] = []
-
-    def convert(pos: int) -> tuple[_Column | None, list[XptProblem]]:
-        name = df.columns[pos]
-        return _column(df.iloc[:, pos], df.index, dataset, str(name), name in date_columns)
-
-    # columns are independent and their work (pyarrow hashing, numpy) releases the GIL
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        converted = list(pool.map(convert, range(df.shape[1])))
+    # one thread: each column costs a few numpy passes over its buffers (no hashing), less
+    # than handing it to a thread pool, while the XPT writes run in other threads
+    converted = [_column(df.iloc[:, pos], df.index, dataset, str(name), name in date_columns)
+                 for pos, name in enumerate(df.columns)]
     for name, (column, found) in zip(df.columns, converted):
         var = str(name)
         problems += _check_label(column_labels.get(name), dataset, var)
@@ -283,7 +278,10 @@ def _column(
     if kind == "num":
         if isinstance(series.dtype, pd.CategoricalDtype):
             series = series.astype(object)
-        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
+        if series.dtype == np.float64:  # NaN is missing already: no copy
+            numbers = series.to_numpy()
+        else:
+            numbers = series.to_numpy(dtype="float64", na_value=np.nan)
         column = _Column(var, "", "num", 8, numbers=numbers)
         return column, problems + _check_num(numbers, index, dataset, var)
     if kind == "date":
@@ -418,75 +416,111 @@ def _kind(series: pd.Series) -> _Kind | None:
 def _as_char(
     series: pd.Series, index: pd.Index, dataset: str, var: str
 ) -> tuple[_Column, list[XptProblem]]:
-    """Text column as distinct values plus per-row codes, and its problems (ASCII only, no NUL,
-    at most 200 bytes). Missing values become "" and trailing blanks are removed: XPT pads
+    """Text column as one pyarrow string per row, and its problems (ASCII only, no NUL, at most
+    200 bytes). Missing values are written as "" and trailing blanks are removed: XPT pads
     values with blanks anyway, so they cannot survive a round trip, and keeping them would
-    inflate the stored length. Work per distinct value, not per row, keeps 3M-row columns fast.
-    """
-    import pyarrow as pa
+    inflate the stored length. The checks scan the column's byte buffer and offsets with numpy
+    (no hashing, no Python value per row); only a column that breaks a limit is looked at value
+    by value, for the message."""
     import pyarrow.compute as pc
 
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    if isinstance(uniques.dtype, pd.CategoricalDtype):
-        uniques = uniques.astype(object)
-    if uniques.dtype == object:
-        distinct = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string())
-    else:
-        distinct = pa.array(uniques.array)
-        if isinstance(distinct, pa.ChunkedArray):
-            distinct = distinct.combine_chunks()
-        distinct = distinct.cast(pa.large_string())
-    # missing values get code len(distinct): the "" appended at the end
-    distinct = pa.concat_arrays([distinct, pa.array([""], type=pa.large_string())])
-    codes = np.where(codes < 0, len(distinct) - 1, codes)
-    texts = pc.utf8_rtrim(distinct, characters=" ")
-    nbytes = pc.binary_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
-    column = _Column(var, "", "char", max(1, int(nbytes[codes].max(initial=0))),
-                     codes=codes, texts=texts)
+    texts = _arrow_text(series)
+    lengths, data = _byte_lengths(texts)
+    ends = _offsets(texts)[1:]
+    if (data[ends[lengths > 0] - 1] == ord(" ")).any():  # a value ends with a blank: trim all
+        texts = pc.utf8_rtrim(texts, characters=" ")
+        lengths, data = _byte_lengths(texts)
+    column = _Column(var, "", "char", max(1, int(lengths.max(initial=0))), texts=texts)
     problems = []
-    non_ascii = ~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
-    if non_ascii.any():
-        count, pos = _first(non_ascii[codes])
-        problems.append(
-            XptProblem(
-                dataset,
-                var,
-                "value-ascii",
-                f"{count} value(s) not ASCII; first at row {_row(index, pos)}: "
-                f"{_non_ascii(texts[codes[pos]].as_py())}",
+    # a byte >= 0x80 or a 0 byte anywhere in the buffer (which may also hold the bytes of
+    # null slots) is looked for value by value
+    if data.size and int(data.max()) >= 0x80:
+        non_ascii = _flags(pc.invert(pc.string_is_ascii(texts)))
+        if non_ascii.any():
+            count, pos = _first(non_ascii)
+            problems.append(
+                XptProblem(
+                    dataset,
+                    var,
+                    "value-ascii",
+                    f"{count} value(s) not ASCII; first at row {_row(index, pos)}: "
+                    f"{_non_ascii(texts[pos].as_py())}",
+                )
             )
-        )
-    has_nul = pc.match_substring(texts, "\x00").to_numpy(zero_copy_only=False)
-    if has_nul.any():
-        count, pos = _first(has_nul[codes])
-        problems.append(
-            XptProblem(
-                dataset,
-                var,
-                "value-nul",
-                f"{count} value(s) hold a NUL character, which ends a text value in SAS and "
-                f"C readers; first at row {_row(index, pos)}: {_show(texts[codes[pos]].as_py())}",
+    if data.size and int(data.min()) == 0:
+        has_nul = _flags(pc.match_substring(texts, "\x00"))
+        if has_nul.any():
+            count, pos = _first(has_nul)
+            problems.append(
+                XptProblem(
+                    dataset,
+                    var,
+                    "value-nul",
+                    f"{count} value(s) hold a NUL character, which ends a text value in SAS "
+                    f"and C readers; first at row {_row(index, pos)}: "
+                    f"{_show(texts[pos].as_py())}",
+                )
             )
-        )
-    too_long = nbytes > MAX_CHAR_BYTES
+    too_long = lengths > MAX_CHAR_BYTES
     if too_long.any():
-        count, pos = _first(too_long[codes])
+        count, pos = _first(too_long)
         problems.append(
             XptProblem(
                 dataset,
                 var,
                 "value-length",
                 f"{count} value(s) longer than {MAX_CHAR_BYTES} bytes (longest "
-                f"{int(nbytes[codes].max())}); first at row {_row(index, pos)}: "
-                f"{int(nbytes[codes[pos]])} bytes, {_show(texts[codes[pos]].as_py())}",
+                f"{int(lengths.max())}); first at row {_row(index, pos)}: "
+                f"{int(lengths[pos])} bytes, {_show(texts[pos].as_py())}",
             )
         )
     return column, problems
 
 
+def _arrow_text(series: pd.Series):
+    """The column as one pyarrow large_string array (null: missing), without copying a
+    pyarrow-backed column that is one chunk already."""
+    import pyarrow as pa
+
+    values = getattr(series.array, "_pa_array", None)
+    if values is None:  # object, categorical or python-backed strings
+        values = pa.array(np.asarray(series.astype(object), dtype=object), from_pandas=True,
+                          type=pa.large_string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+
+
+def _offsets(texts) -> np.ndarray:
+    """The int64 offsets of a large_string array's values (len + 1 of them)."""
+    buffer = texts.buffers()[1]
+    return np.frombuffer(buffer, dtype=np.int64)[texts.offset:texts.offset + len(texts) + 1]
+
+
+def _byte_lengths(texts) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes per value (0 for missing) and the bytes of all values, as numpy views of the
+    array's buffers."""
+    import pyarrow.compute as pc
+
+    offsets = _offsets(texts)
+    lengths = np.diff(offsets)
+    if texts.null_count:
+        lengths[_flags(pc.is_null(texts))] = 0
+    buffer = texts.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    if len(offsets):
+        data = data[: int(offsets[-1])]
+    return lengths, data
+
+
+def _flags(values) -> np.ndarray:
+    """A pyarrow boolean array as numpy, null as False."""
+    return values.fill_null(False).to_numpy(zero_copy_only=False)
+
+
 def _blank_at(column: _Column, pos: int) -> bool:
-    """Whether a text column is blank (after trimming) at row position ``pos``."""
-    return column.texts[int(column.codes[pos])].as_py() == ""
+    """Whether a text column is blank (missing, or "" after trimming) at row position ``pos``."""
+    return not column.texts[pos].as_py()
 
 
 def _as_datetime(series: pd.Series) -> pd.Series | None:
@@ -613,23 +647,11 @@ def _write_file(
     fh: BinaryIO, dataset: str, label: str, columns: list[_Column], nrows: int, stamp: str
 ) -> None:
     """Write the headers, then the observations in blocks of rows: each block is one uint8
-    array of fixed-width records, filled a column at a time (IBM doubles for numbers, distinct
-    values gathered by code for text)."""
-    import pyarrow.compute as pc
-
+    array of fixed-width records, filled a column at a time (IBM doubles for numbers, text
+    values blank-padded to the column width by pyarrow)."""
     fh.write(_header(dataset, label, columns, stamp))
     offsets = np.cumsum([0] + [c.width for c in columns])
     reclen = int(offsets[-1])
-    tables = {}
-    for column in columns:
-        if column.kind == "char":
-            padded = pc.utf8_rpad(column.texts, width=column.width, padding=" ")
-            _, offsets_buffer, data_buffer = padded.buffers()
-            start = int(np.frombuffer(offsets_buffer, dtype=np.int64)[padded.offset])
-            data = np.frombuffer(data_buffer or b"", dtype=np.uint8)
-            count = len(padded)
-            tables[column.name] = data[start:start + count * column.width].reshape(
-                count, column.width)
     block_rows = max(1, _CHUNK_BYTES // reclen)
     blocks = [np.empty((min(block_rows, nrows), reclen), dtype=np.uint8) for _ in range(2)]
     # two blocks: one is built here while the other is written by a thread (I/O in parallel)
@@ -643,8 +665,8 @@ def _write_file(
             rows = blocks[slot][: last - first]
             for column, offset in zip(columns, offsets):
                 if column.kind == "char":
-                    rows[:, offset:offset + column.width] = tables[column.name][
-                        column.codes[first:last]]
+                    rows[:, offset:offset + column.width] = _fixed_width(
+                        column.texts.slice(first, last - first), column.width)
                 else:
                     rows[:, offset:offset + 8].view(">u8")[:, 0] = ibm_doubles(
                         column.numbers[first:last])
@@ -653,6 +675,20 @@ def _write_file(
             if job is not None:
                 job.result()
     fh.write(b" " * (-(nrows * reclen) % _RECORD))
+
+
+def _fixed_width(texts, width: int) -> np.ndarray:
+    """ASCII values (null: "") blank-padded to ``width`` bytes, as a (rows, width) uint8 view
+    of the padded array's data buffer."""
+    import pyarrow.compute as pc
+
+    offsets = _offsets(texts)
+    if texts.null_count or offsets[-1] - offsets[0] != len(texts) * width:  # not all full width
+        texts = pc.utf8_rpad(texts.fill_null(""), width=width, padding=" ")
+        offsets = _offsets(texts)
+    data = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)
+    start = int(offsets[0])
+    return data[start:start + len(texts) * width].reshape(len(texts), width)
 
 
 def _row(index: pd.Index, pos: int) -> str:
