@@ -1,6 +1,6 @@
 """Reviewer tables and figures drawn in a second process, while the main process writes files.
 
-``itp-adam run`` starts the worker (``python -m itp_adam.render``) when the run starts. The
+``itp-adam run`` starts the worker (a ``python`` process running :func:`_serve`) first thing. The
 worker imports matplotlib, rtflite and openpyxl (about 0.6 s) while the main process builds
 SDTM and ADaM on the other core. The results stage then sends it a :class:`Rendering`: the
 small summary frames the tables and figures are drawn from (a few hundred rows at any study
@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # not imported at run time: the command line starts the worke
     from .spec import Study
 
 _SIZE = struct.Struct("<Q")  # the reply is its length, then the pickle
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); import itp_adam.render as worker; "
+         "del sys.path[0]; sys.exit(worker._serve())")
+"""The worker's start: this process's ``itp_adam`` (its folder first on the path only while the
+package is imported, so nothing else is taken from there; ``-P``: nor from the current folder)."""
 
 
 @dataclass
@@ -66,10 +70,8 @@ class Worker:
     def __init__(self) -> None:
         self.answered = False
         package_root = str(Path(__file__).resolve().parent.parent)  # the same itp_adam as ours
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self.process = subprocess.Popen([sys.executable, "-m", "itp_adam.render"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.process = subprocess.Popen([sys.executable, "-P", "-c", _BOOT, package_root],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.seconds: float | None = None
         """Time the worker spent drawing (not waiting), once :meth:`result` has returned."""
 
@@ -91,7 +93,7 @@ class Worker:
             status, value, seconds, worker_traceback = pickle.loads(reply)
         except Exception:
             code = self.process.wait()
-            raise RuntimeError(f"the table and figure worker (python -m itp_adam.render) ended "
+            raise RuntimeError(f"the table and figure worker (itp_adam.render) ended "
                                f"without an answer, exit status {code}; its messages are above") from None
         self.answered = True
         self.seconds = seconds
@@ -119,8 +121,9 @@ class Worker:
 def _serve() -> int:
     """The worker: import the drawing libraries, then run the one job read from stdin."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and kills us
-    reply_to = sys.stdout.buffer
-    sys.stdout = sys.stderr  # anything a library prints must not corrupt the reply
+    reply_to = os.fdopen(os.dup(1), "wb")  # the reply's own copy of stdout; then anything a
+    os.dup2(2, 1)                          # library prints (Python or C) goes to stderr
+    sys.stdout = sys.stderr
     from . import figures, tables  # noqa: F401  (imports the drawing libraries they use)
 
     figures.warm_up()
@@ -136,14 +139,11 @@ def _serve() -> int:
         reply = ("error", exc, time.perf_counter() - start, traceback.format_exc())
     try:
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception that cannot be pickled: send its text
+        pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
+    except Exception:  # an exception that cannot be sent as it is: send its text
         error = RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")
         data = pickle.dumps(("error", error, reply[2], reply[3]), protocol=pickle.HIGHEST_PROTOCOL)
     reply_to.write(_SIZE.pack(len(data)) + data)
     reply_to.flush()
     sys.stderr.flush()
     os._exit(0)  # the reply is sent: skip the interpreter's clean-up (matplotlib, fonts)
-
-
-if __name__ == "__main__":
-    sys.exit(_serve())
