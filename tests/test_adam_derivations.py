@@ -103,6 +103,18 @@ def test_merged_baseline_lookback_ties_comparators_and_texts():
     assert got["BASEPLAT"].tolist()[:3] == [20.0, 11.0, 5.0] and np.isnan(got["BASEPLAT"].iloc[3])
 
 
+def test_map_values_numbers_become_floats_and_mixed_values_stay_objects():
+    df = pd.DataFrame({"PARAMCD": pd.Series(["ALT", None, "PLAT", "ALT", "XYZ"], dtype="str")})
+    numbers = map_values(df, "PARAMCD", {"PLAT": 1, "ALT": 2}, default=np.nan)
+    assert numbers.dtype == np.float64
+    assert numbers.iloc[[0, 2, 3]].tolist() == [2.0, 1.0, 2.0]
+    assert numbers.iloc[[1, 4]].isna().all()
+    text = map_values(df, "PARAMCD", {"PLAT": "P", "ALT": "A"})
+    assert text.dtype == "str" and text.tolist() == ["A", "", "P", "A", ""]
+    mixed = map_values(df, "PARAMCD", {"PLAT": "P", "ALT": 2})
+    assert mixed.tolist() == [2, "", "P", 2, ""]
+
+
 def test_map_values_with_default():
     df = pd.DataFrame({"PARAMCD": ["PLAT", "XYZ"]})
     assert map_values(df, "PARAMCD", {"PLAT": "Platelet count (10^9/L)"}).tolist() == [

@@ -10,12 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from itp_adam.columns import (
+    column_codes,
     distinct_rows,
     group_codes,
     has_duplicates,
     positions,
     row_positions,
     sort_order,
+    sort_order_unique,
     spread_text,
     text,
 )
@@ -50,6 +52,18 @@ def test_sort_order_is_pandas_stable_sort_with_missing_last(df: pd.DataFrame, na
     expected = df.sort_values(names, ascending=ascending, kind="stable", na_position="last").index
     got = sort_order([(df[name], up) for name, up in zip(names, ascending)], len(df))
     assert got.tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), st.lists(st.sampled_from(["t", "u", "f", "i", "d"]), max_size=4, unique=True))
+def test_sort_order_unique_is_pandas_sort_and_duplicated(df: pd.DataFrame, names: list[str]) -> None:
+    order, unique = sort_order_unique([df[name] for name in names], len(df))
+    if names:
+        expected = df.sort_values(names, kind="stable", na_position="last").index
+        assert order.tolist() == expected.tolist()
+        assert unique == (not df.duplicated(names).any())
+    else:  # no keys: every row has the same (empty) key
+        assert order.tolist() == list(range(len(df))) and unique == (len(df) < 2)
 
 
 @settings(max_examples=60, deadline=None)
@@ -108,3 +122,20 @@ def test_distinct_rows_keep_negative_zero_apart_but_one_nan(values: list[float],
     codes, distinct = distinct_rows(pd.DataFrame({"x": values}), ["x"])
     assert len(distinct) == n_distinct
     assert np.signbit(distinct["x"].to_numpy()[codes]).tolist() == np.signbit(values).tolist()
+
+
+def test_remembered_codes_follow_each_new_column_and_a_frames_shallow_copies() -> None:
+    """Codes are remembered per pyarrow array: a shallow copy reuses them, and a new column
+    (often at the address of a freed one) never gets another column's codes."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        values = rng.choice(["a", "b", "c", None], size=int(rng.integers(1, 12))).tolist()
+        df = pd.DataFrame({"t": pd.Series(values, dtype="str")})
+        expected_groups = df.groupby("t", dropna=False, sort=False).ngroup().tolist()
+        expected_order = df.sort_values("t", kind="stable", na_position="last").index.tolist()
+        for frame in (df, df.copy(deep=False).assign(x=1)):  # the same array twice
+            assert group_codes(frame, ["t"]).tolist() == expected_groups
+            assert sort_order([(frame["t"], True)], len(frame)).tolist() == expected_order
+        codes, distinct = column_codes(df["t"])
+        assert [distinct[code].as_py() for code in codes] == values
+        del df, frame

@@ -282,6 +282,27 @@ def test_complete_dates_take_the_first_ten_characters_of_iso_text() -> None:
                                                ts("2024-11-04")]
 
 
+def test_derive_vars_dt_of_repeated_values_and_blank_variants_keep_each_rows_date() -> None:
+    dtc = pd.Series(["2024-11", " 2024-11", "2024-11-03T08:30", None, "2024-11 ", "",
+                     "2024-11-03T09:00", "2024-11"], index=[7, 6, 5, 4, 3, 2, 1, 0], dtype="str")
+    out = derive_vars_dt(pd.DataFrame({"DTC": dtc}), "A", "DTC", date_imputation="last")
+    nov30, nov3, nat = ts("2024-11-30"), ts("2024-11-03"), pd.NaT
+    assert out["ADT"].tolist() == [nov30, nov30, nov3, nat, nov30, nat, nov3, nov30]
+    assert out["ADTF"].tolist() == ["D", "D", "", "", "D", "", "", "D"]
+
+
+def test_complete_dates_of_repeated_values_and_blank_variants_keep_each_rows_date() -> None:
+    values = pd.Series(["03 NOV 2024", " 03 NOV 2024", None, "03 NOV 2024 ", "", "  ",
+                        "2024-11-04T10:00", "2024-11-04", None, "03 NOV 2024"],
+                       index=[5, 4, 3, 2, 1, 0, 10, 11, 12, 13], dtype="str")
+    nov3, nov4, nat = ts("2024-11-03"), ts("2024-11-04"), pd.NaT
+    got = complete_dates(values)
+    assert got.index.tolist() == values.index.tolist()
+    assert got.tolist() == [nov3, nov3, nat, nov3, nat, nat, nov4, nov4, nat, nov3]
+    # the same column read twice (its codes remembered) gives the same dates
+    assert complete_dates(values).tolist() == got.tolist()
+
+
 def test_iso_date_range_of_partial_dates_with_times_and_blanks() -> None:
     earliest, latest = iso_date_range(pd.Series(["2024-02", "2024", "2024-11-03T08:30", "", None],
                                                 index=[9, 8, 7, 6, 5], dtype="str"))

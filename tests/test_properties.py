@@ -31,7 +31,7 @@ from itp_adam.dates import (
 )
 from itp_adam.derivations import derive_var_anl_flag
 from itp_adam.paths import default_specs_dir
-from itp_adam.sdtm_derivations import study_day
+from itp_adam.sdtm_derivations import study_day, usubjid
 from itp_adam.spec import load_study
 from itp_adam.windows import derive_vars_window
 
@@ -249,3 +249,22 @@ def test_analysis_record_invariant_to_row_order(study, rows, rng):
         best = max(group.itertuples(), key=lambda r: (-abs(r.ADY - r.AWTARGET), r.ADY, r.LBDTC, r.LBSEQ))
         expected.add(best.LBSEQ)
     assert chosen == expected
+
+
+PARTS = st.one_of(st.none(), st.sampled_from(["", " ", "HTP-301", " HTP-301 ", "X", "01-001",
+                                              "01-001 ", "02-010", "é"]))
+
+
+@SETTINGS
+@given(st.lists(st.tuples(PARTS, PARTS), max_size=25))
+def test_usubjid_joins_the_stripped_parts_per_record(pairs: list[tuple]) -> None:
+    """SAP "Names": STUDYID-SUBJID of the stripped parts; "" when either part is blank."""
+    index = np.arange(len(pairs))[::-1]  # not 0, 1, ...: the result keeps the frame's index
+    df = pd.DataFrame({"STUDYID": pd.Series([a for a, _ in pairs], index=index, dtype="str"),
+                       "SUBJID": pd.Series([b for _, b in pairs], index=index, dtype="str")})
+    expected = []
+    for study, subject in pairs:  # per record, plain Python
+        study, subject = (study or "").strip(), (subject or "").strip()
+        expected.append(f"{study}-{subject}" if study and subject else "")
+    got = usubjid(df)
+    assert got.index.tolist() == df.index.tolist() and got.tolist() == expected

@@ -321,6 +321,21 @@ def test_visitnum_unscheduled_rules():
     assert got.tolist() == pytest.approx([-0.99, 4, 4.01, 2, -0.99])
 
 
+def test_visitnum_strips_subjects_and_labels_before_matching():
+    frame = pd.DataFrame({
+        "SUBJID": pd.Series(["A", " A", "A ", "B", None, ""], dtype="str"),
+        "VISIT": pd.Series([" week 2", "UNSCHEDULED ", "WEEK 9", "unscheduled", "WEEK 2", None],
+                           dtype="str"),
+        "DAT": ["05 JAN 2024", "06 JAN 2024", "07 JAN 2024", "08 JAN 2024", "01 JAN 2024", ""],
+    })
+    nums = {"SCREENING": -1, "WEEK 2": 2, "WEEK 4": 4}
+    got = visitnum(frame, visit="VISIT", date="DAT", subject="SUBJID", nums=nums)
+    # " A" is subject A: its unscheduled visit follows WEEK 2 -> 2.01; WEEK 9 is not in the
+    # table; B has no scheduled record -> -1 + 0.01; a missing label -> NaN
+    assert got.iloc[:5].tolist() == pytest.approx([2, 2.01, np.nan, -0.99, 2], nan_ok=True)
+    assert np.isnan(got.iloc[5])
+
+
 def test_visitnum_table_comes_from_the_visit_codelist():
     """lb.yaml and rs.yaml take VISITNUM from codelists.yaml (one copy of the table)."""
     from itp_adam.spec import CodelistRef, load_specs

@@ -19,12 +19,13 @@ import pyarrow.compute as pc
 from .derivations import (
     Filter,
     OrderKey,
+    _order_keys,
     derive_var_baseline_flag,
     filter_mask,
     parse_result,
     text_select,
 )
-from .columns import arrow_array, row_positions
+from .columns import arrow_array, row_positions, spread_text
 from .dates import _distinct_text
 from .registry import derivation
 
@@ -145,7 +146,10 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
     """
     if ref_date in dataset_add:
         raise ValueError(f"dataset_add already has a column {ref_date}")
-    add = dataset_add[filter_mask(dataset_add, filter_add)]
+    # only the columns the rule reads are taken (not every column of a findings dataset)
+    wanted = [*by_vars, source_var, date, *(name for name, _ in _order_keys(order))]
+    add = dataset_add.loc[filter_mask(dataset_add, filter_add),
+                          [name for name in dict.fromkeys(wanted) if name in dataset_add]]
     # the records of subjects in df (an inner merge: records in order), with df's ref_date
     refs = df[[*by_vars, ref_date]].drop_duplicates(list(by_vars))
     found = row_positions(add, refs, list(by_vars))
@@ -170,4 +174,10 @@ def map_values(df: pd.DataFrame, source_var: str, mapping: Mapping[str, Any], de
     where it is not listed. Returns one value per record (a variable source)."""
     codes, distinct = pd.factorize(df[source_var], use_na_sentinel=False)  # once per value
     looked_up = pd.Series(distinct, dtype=object).map(dict(mapping)).fillna(default)
+    # all text: a str column by pyarrow take; all numbers: a float column (no object column
+    # of one Python object per record); else the objects themselves
+    if all(isinstance(value, str) for value in looked_up):
+        return spread_text(looked_up.to_numpy(dtype=object), codes, df.index)
+    if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in looked_up):
+        return pd.Series(looked_up.to_numpy(dtype="float64")[codes], index=df.index)
     return pd.Series(looked_up.to_numpy(dtype=object)[codes], index=df.index)

@@ -39,6 +39,7 @@ from .columns import (
     has_duplicates,
     positions,
     sort_order,
+    sort_order_unique,
     spread_text,
 )
 from .errors import InputError
@@ -271,6 +272,8 @@ class _Context:
             except (TypeError, ValueError) as exc:
                 raise self.error(("variables", index, "type"),
                                  f"type Num, but the values are not numbers ({exc})") from exc
+        if values.dtype == "str" and not values.hasnans:  # already typed: the same array, so
+            return pd.Series(values.array, index=work.index, copy=False)  # its codes are kept
         array = arrow_array(values)  # as astype("string"), then "" for missing
         return as_str(pc.fill_null(array, "") if array.null_count else array, work.index)
 
@@ -310,10 +313,19 @@ class _Context:
                 work[var.name] = self._typed(work[var.name], index, work)
         trace = [column for column in TRACE if column in work]
         out = work[names + trace]
-        # sorted as sort_values(spec.sort, kind="stable"), on integer ranks of the columns
-        order = sort_order([(out[name], True) for name in spec.sort], len(out))
-        out = out.take(order).reset_index(drop=True)
-        if group_codes(out, spec.keys).max(initial=-1) + 1 < len(out):  # ids are 0, 1, ...
+        # sorted as sort_values(spec.sort, kind="stable"), on integer ranks of the columns; rows
+        # already in order are not copied. Keys equal to the sort columns are unique when no
+        # two neighbours in that order are equal; other keys are checked on group codes.
+        if list(spec.keys) == list(spec.sort):
+            order, unique = sort_order_unique([out[name] for name in spec.sort], len(out))
+        else:
+            unique = group_codes(out, spec.keys).max(initial=-1) + 1 == len(out)  # ids 0, 1, ...
+            order = sort_order([(out[name], True) for name in spec.sort], len(out))
+        if np.array_equal(order, np.arange(len(out))):
+            out = out.reset_index(drop=True)
+        else:
+            out = out.take(order).reset_index(drop=True)
+        if not unique:
             duplicated = out.duplicated(spec.keys, keep=False)
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")

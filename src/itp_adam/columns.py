@@ -18,6 +18,7 @@ whitespace (pyarrow's ``utf8_trim_whitespace``, which is what pandas' ``str.stri
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,8 +86,9 @@ def labels(choices: Sequence[object], codes: np.ndarray, index: pd.Index) -> pd.
 def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Per value, the position of the first equal key (-1: none; missing matches missing),
     as ``pd.Index(keys).get_indexer(values)`` for unique keys. One pyarrow hash lookup."""
-    found = pc.index_in(arrow_array(values), value_set=arrow_array(keys))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    codes, distinct = column_codes(values)  # looked up once per distinct value
+    found = pc.index_in(distinct, value_set=arrow_array(keys))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)[codes]
 
 
 def has_duplicates(values: pd.Series) -> bool:
@@ -99,16 +101,57 @@ def _is_arrow_text(values: pd.Series | np.ndarray) -> bool:
         and values.dtype.storage == "pyarrow"
 
 
+class _Encoded:
+    """A text column's ``encode`` (read-only codes) and, once asked for, its distinct values'
+    ranks."""
+
+    __slots__ = ("codes", "distinct", "rank")
+
+    def __init__(self, codes: np.ndarray, distinct: pa.Array) -> None:
+        codes.flags.writeable = False
+        self.codes, self.distinct, self.rank = codes, distinct, None
+
+
+# id of a column's pyarrow array -> (weak reference to the array, its _Encoded). pyarrow arrays
+# are immutable and pandas shares them between shallow copies of a frame, so grouping, sorting
+# and key checks of the same column in successive derivations hash it once. An entry goes when
+# its array is freed (the weak reference's callback), so an id is never matched to a new array.
+_ENCODED: dict[int, tuple[weakref.ref, _Encoded]] = {}
+
+
+def _encoded(values: pd.Series) -> _Encoded:
+    """``encode(arrow_array(values))`` of a pyarrow ``str`` column, remembered per array."""
+    array = getattr(values.array, "_pa_array", None)
+    key = id(array)
+    found = _ENCODED.get(key) if array is not None else None
+    if found is not None and found[0]() is array:
+        return found[1]
+    entry = _Encoded(*encode(arrow_array(values)))
+    if array is not None:
+        _ENCODED[key] = (weakref.ref(array, lambda _, key=key: _ENCODED.pop(key, None)), entry)
+    return entry
+
+
+def column_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """``encode(arrow_array(values))``: per row the code of its value (read-only) and the
+    distinct values, unstripped; for a ``str`` column remembered while its array lives."""
+    if _is_arrow_text(values):
+        entry = _encoded(values)
+        return entry.codes, entry.distinct
+    return encode(arrow_array(values))
+
+
 def rank_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
     """``(codes, k)``: dense ascending ranks ``0..k-1`` of the values, missing values ``k``
     (after every value). Text ranks in code point order, as pandas sorts it."""
     if _is_arrow_text(values):
-        encoded = pc.dictionary_encode(arrow_array(values), null_encoding="encode")
-        order = pc.array_sort_indices(encoded.dictionary, null_placement="at_end").to_numpy()
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        k = len(order) - encoded.dictionary.null_count
-        return rank[encoded.indices.to_numpy(zero_copy_only=False)], k
+        entry = _encoded(values)
+        if entry.rank is None:  # ranks of the distinct values, once per column
+            order = pc.array_sort_indices(entry.distinct, null_placement="at_end").to_numpy()
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            entry.rank = rank
+        return entry.rank[entry.codes], len(entry.distinct) - entry.distinct.null_count
     codes, distinct = pd.factorize(values, sort=True)
     k = len(distinct)
     return np.where(codes < 0, k, codes).astype(np.int64), k
@@ -119,27 +162,46 @@ def sort_order(keys: Sequence[tuple[pd.Series | np.ndarray, bool]], n: int) -> n
     in both directions: pandas' ``sort_values(kind="stable", na_position="last")``. Each key
     becomes integer ranks; the ranks are combined into one int64 (one argsort) when they fit.
     ``n`` is the number of rows (the order of no keys is ``0..n-1``)."""
+    return _sorted(keys, n)[0]
+
+
+def sort_order_unique(keys: Sequence[pd.Series | np.ndarray], n: int) -> tuple[np.ndarray, bool]:
+    """``(order, unique)``: ``sort_order`` of ascending ``keys``, and whether no two rows share
+    the values of every key (missing equal to missing), read off neighbours in that order."""
+    order, ranks = _sorted([(values, True) for values in keys], n)
+    if n < 2 or not ranks:
+        return order, n < 2
+    same = np.ones(n - 1, dtype=bool)
+    for codes in ranks:
+        ordered = codes[order]
+        same &= ordered[1:] == ordered[:-1]
+    return order, not same.any()
+
+
+def _sorted(keys: Sequence[tuple[pd.Series | np.ndarray, bool]], n: int
+            ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``sort_order`` and the keys' rank arrays (one int64 when they fit, else one per key)."""
     ranks, sizes = [], []
     for values, ascending in keys:
         codes, k = rank_codes(values)
         ranks.append(codes if ascending else np.where(codes < k, k - 1 - codes, k))
         sizes.append(k + 1)
     if not ranks:
-        return np.arange(n)
+        return np.arange(n), []
     if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0 ** 62:
         combined = np.zeros(len(ranks[0]), dtype=np.int64)
         for codes, size in zip(ranks, sizes):
             combined = combined * size + codes
-        return np.argsort(combined, kind="stable")
-    return np.lexsort(ranks[::-1])
+        return np.argsort(combined, kind="stable"), [combined]
+    return np.lexsort(ranks[::-1]), ranks
 
 
 def _value_codes(values: pd.Series, exact: bool) -> tuple[np.ndarray, int]:
     """``(codes, k)``: per row its value's code ``0..k-1``; missing values share a code.
     ``exact``: floats by bit pattern, so ``-0.0`` and ``0.0`` differ (as their text does)."""
     if _is_arrow_text(values):
-        codes, distinct = encode(arrow_array(values))
-        return codes, len(distinct)
+        entry = _encoded(values)
+        return entry.codes, len(entry.distinct)
     if exact and pd.api.types.is_float_dtype(values.dtype):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
         bits = np.where(np.isnan(numbers), np.nan, numbers).view(np.int64)  # one NaN

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .registry import derivation
-from .columns import arrow_text, as_str, encode, labels, spread_text, text
+from .columns import arrow_text, as_str, column_codes, encode, labels, spread_text, text
 
 DateBound = str | dt.date | np.datetime64
 """A column name, or a literal date (YAML reads an unquoted ``2025-04-14`` as a date)."""
@@ -142,14 +142,17 @@ def complete_dates(values: pd.Series) -> pd.Series:
     is dropped); NaT where blank or partial. Same index as ``values``."""
     # Parsed once per distinct key. ISO text counts by its first ten characters only, so those
     # are the key of text starting with four digits: "2024-11-03T08:30" -> "2024-11-03".
-    values_text = arrow_text(values)
+    # The keys are made of the column's distinct values (codes remembered per column: the
+    # same raw date column is read by several derivations).
+    value_codes, values_distinct = column_codes(values)
+    values_text = arrow_text(values_distinct)
     iso_like = pc.match_substring_regex(values_text, "^[0-9]{4}")
     key = pc.if_else(iso_like, pc.utf8_slice_codeunits(values_text, 0, 10), values_text)
     codes, text = _distinct_text(key)
     iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(text)[0])
     day = iso.str.slice(0, 10)
     dates = pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
-    return pd.Series(dates.to_numpy()[codes], index=values.index)
+    return pd.Series(dates.to_numpy()[codes][value_codes], index=values.index)
 
 
 def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -280,10 +283,13 @@ def derive_vars_dt(
     # Everything but the bounds depends on the date only: computed once per distinct date
     # (names ending in _d), then taken back by code. A well-formed time after a complete date
     # changes nothing, so such text is keyed by its first ten characters.
-    dtc_text = arrow_text(df[dtc])
+    # The keys are made of the column's distinct values (codes remembered per column).
+    value_codes, values_distinct = column_codes(df[dtc])
+    dtc_text = arrow_text(values_distinct)
     timed = pc.match_substring_regex(dtc_text, _TIMED_DATE)
-    codes, distinct = _distinct_text(
+    key_codes, distinct = _distinct_text(
         pc.if_else(timed, pc.utf8_slice_codeunits(dtc_text, 0, 10), dtc_text))
+    codes = key_codes[value_codes]
     lo_d, hi_d, result_d, year_month_d, year_only_d = _iso_date_rules(
         distinct, date_imputation, day_rule)
     lo, hi, result = lo_d[codes], hi_d[codes], result_d[codes]

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .columns import arrow_text, group_codes, has_duplicates, positions, sort_order
-from .dates import _distinct_text, _text, iso_date_range, raw_date_to_iso
+from .columns import (arrow_text, as_str, column_codes, group_codes, has_duplicates, positions,
+                      sort_order)
+from .dates import _text, iso_date_range, raw_date_to_iso
 from .registry import derivation
 
 ONGOING = "ONGOING"
@@ -225,8 +226,10 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
     for name in order:
         values = df[name]
         if not pd.api.types.is_numeric_dtype(values):
-            # whether all non-blank values are numbers, decided once per distinct value
-            codes, text = _distinct_text(arrow_text(values))
+            # whether all non-blank values are numbers, decided once per distinct value (the
+            # column's codes are those its ranks below are made of)
+            codes, distinct = column_codes(values)
+            text = as_str(arrow_text(distinct), pd.RangeIndex(len(distinct)))
             if _all_numbers(text.head(100)) and _all_numbers(text):  # most text fails early
                 numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce")
                 values = numbers.to_numpy(dtype="float64", na_value=np.nan)[codes]

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .columns import arrow_text, distinct_rows, encode, labels, spread_text
-from .dates import _distinct_text, _text, complete_dates
+from .columns import arrow_text, as_str, column_codes, distinct_rows, encode, labels, spread_text
+from .dates import _text, complete_dates
 from .derivations import parse_result
 from .registry import derivation
 
@@ -140,12 +140,14 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     """
     mapping = {str(label).strip().casefold(): float(num) for label, num in nums.items()}
     # labels looked up once per distinct label; subjects matched as integer codes
-    codes, distinct = _distinct_text(arrow_text(df[visit]))
-    names = pd.Series(distinct.str.casefold(), dtype=object)
+    codes, distinct = column_codes(df[visit])
+    text = as_str(arrow_text(distinct), pd.RangeIndex(len(distinct)))
+    names = pd.Series(text.str.casefold(), dtype=object)
     num = names.map(mapping).to_numpy(dtype="float64", na_value=np.nan)[codes]
     is_unscheduled = names.eq(unscheduled.strip().casefold()).to_numpy(dtype=bool)[codes]
     days = complete_dates(df[date]).to_numpy()
-    subjects = encode(arrow_text(df[subject]))[0]
+    subject_codes, subject_values = column_codes(df[subject])  # stripped: " 01" is "01"
+    subjects = encode(arrow_text(subject_values))[0][subject_codes]
     has_date = ~np.isnat(days)
 
     scheduled = pd.DataFrame({"subject": subjects, "date": days, "num": num})[

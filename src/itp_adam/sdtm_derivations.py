@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import arrow_text, as_str, has_duplicates, positions
+from .columns import arrow_text, distinct_rows, has_duplicates, positions, spread_text
 from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
 from .derivations import text_is_in
 from .registry import derivation
@@ -25,10 +25,12 @@ from .registry import derivation
 @derivation("usubjid")
 def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") -> pd.Series:
     """Unique subject id ``STUDYID-SUBJID`` (SAP "Names"); ``""`` when either part is blank."""
-    study, subject = arrow_text(df[studyid]), arrow_text(df[subjid])
+    # joined once per distinct (STUDYID, SUBJID) pair, taken back to the records by code
+    codes, pairs = distinct_rows(df, [studyid, subjid])
+    study, subject = arrow_text(pairs[studyid]), arrow_text(pairs[subjid])
     joined = pc.binary_join_element_wise(study, subject, pa.scalar("-", pa.large_string()))
     both = pc.and_(pc.not_equal(study, ""), pc.not_equal(subject, ""))
-    return as_str(pc.if_else(both, joined, ""), df.index)
+    return spread_text(pc.if_else(both, joined, ""), codes, df.index)
 
 
 @derivation("iso_date")
