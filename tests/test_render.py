@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from itp_adam.render import Rendering, Worker
+from itp_adam.render import Rendering, Worker, _forked
 from itp_adam.results import write_results
 
 
@@ -83,3 +83,23 @@ def test_a_worker_without_a_job_exits_cleanly():
     worker.process.stdin.close()  # end of input: the run never reached the results stage
     assert worker.process.wait(timeout=60) == 0
     worker.close()
+
+
+def test_a_forked_drawing_is_waited_for_and_its_error_raised(tmp_path):
+    """Rendering.run(fork=True) draws the response figure in a forked child (the worker does)."""
+    target = tmp_path / "child.txt"
+    _forked(lambda: target.write_text("drawn by the child"))()
+    assert target.read_text() == "drawn by the child"
+    join = _forked(lambda: 1 / 0)
+    with pytest.raises(RuntimeError, match=r"(?s)failed \(wait status 256\).*ZeroDivisionError"):
+        join()
+    _forked(lambda: 1 / 0)(check=False)  # a failure not reported: nothing raised, child reaped
+
+
+def test_fork_and_no_fork_draw_the_same_files(job, tmp_path):
+    serial = _with_folder(job, tmp_path / "serial").run()
+    forked = _with_folder(job, tmp_path / "forked").run(fork=True)
+    assert [p.name for p in forked] == [p.name for p in serial]
+    for a, b in zip(serial, forked):
+        if a.suffix != ".xlsx":
+            assert a.read_bytes() == b.read_bytes(), a.name

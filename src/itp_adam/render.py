@@ -26,6 +26,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # not imported at run time: the command line starts the worker first thing
@@ -52,16 +53,65 @@ class Rendering:
     populations: dict
     folder: Path
 
-    def run(self) -> list[Path]:
-        """Write the tables and figures into ``folder``; returns the files written."""
-        from .figures import write_figures
+    def run(self, fork: bool = False) -> list[Path]:
+        """Write the tables and figures into ``folder``; returns the files written.
+
+        ``fork``: draw the response figure (the slowest item, about half the time) in a forked
+        copy of this process while this one writes the tables and the platelet figure. The
+        worker does so (it has the second core to itself by then); where ``os.fork`` is
+        missing, or with ``fork=False``, everything is drawn here in turn."""
+        from .figures import FIGURES, platelet_figure, response_figure
         from .tables import write_tables
 
         folder = Path(self.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        written = write_tables(self.study, self.baseline, self.response, self.safety,
-                               self.populations, folder)
-        return written + write_figures(self.study, self.platelets, self.response, folder)
+        platelets, response = (folder / name for name in FIGURES)
+        draw_response = lambda: response_figure(self.study, self.response, response)  # noqa: E731
+        join = _forked(draw_response) if fork and hasattr(os, "fork") else None
+        try:
+            written = write_tables(self.study, self.baseline, self.response, self.safety,
+                                   self.populations, folder)
+            platelet_figure(self.study, self.platelets, platelets)
+        except BaseException:
+            if join is not None:
+                join(check=False)  # no child left behind; this error is the one to report
+            raise
+        if join is None:
+            draw_response()
+        else:
+            join()
+        return written + [platelets, response]
+
+
+def _forked(action: Callable[[], object]) -> Callable[..., None]:
+    """Start ``action`` in a forked copy of this process; returns ``join(check=True)``, which
+    waits for it and (``check``) raises a RuntimeError with the child's traceback if it failed."""
+    import warnings
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python >= 3.12 warns about forking with threads running
+        warnings.simplefilter("ignore", DeprecationWarning)  # (here: OpenBLAS's, fork-safe)
+        pid = os.fork()
+    if pid == 0:  # the child: do the one thing, report a failure on the pipe, leave at once
+        os.close(read)
+        code = 0
+        try:
+            action()
+        except BaseException:
+            os.write(write, traceback.format_exc().encode("utf-8", "replace"))
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+
+    def join(check: bool = True) -> None:
+        with os.fdopen(read, "rb") as pipe:
+            text = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+        if check and status != 0:
+            raise RuntimeError(f"drawing in a forked process failed (wait status {status}):\n{text}")
+
+    return join
 
 
 class Worker:
@@ -134,7 +184,7 @@ def _serve() -> int:
         return 0  # the run ended before the results stage
     start = time.perf_counter()
     try:
-        reply = ("ok", job.run(), time.perf_counter() - start, "")
+        reply = ("ok", job.run(fork=True), time.perf_counter() - start, "")
     except BaseException as exc:  # sent back and raised again in the main process
         reply = ("error", exc, time.perf_counter() - start, traceback.format_exc())
     try:
