@@ -14,8 +14,11 @@ from itp_adam.columns import (
     distinct_rows,
     group_codes,
     has_duplicates,
+    key_ranks,
+    order_of_ranks,
     positions,
     row_positions,
+    run_edges,
     sort_order,
     sort_order_unique,
     spread_text,
@@ -139,3 +142,39 @@ def test_remembered_codes_follow_each_new_column_and_a_frames_shallow_copies() -
         codes, distinct = column_codes(df["t"])
         assert [distinct[code].as_py() for code in codes] == values
         del df, frame
+
+
+WHOLE = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 3.0, -7.0, 2.0, 1e15]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(frames(), st.data())
+def test_key_ranks_sort_as_pandas_with_whole_number_floats_and_integers(df: pd.DataFrame,
+                                                                        data: st.DataObject) -> None:
+    # "w": whole-number floats (ranked as value - min unless 1e15 widens the range), with -0.0
+    # tied to 0.0 and missing last in both directions, as pandas sorts them
+    df["w"] = pd.Series(data.draw(st.lists(WHOLE, min_size=len(df), max_size=len(df))),
+                        dtype="float64")
+    names = data.draw(st.lists(st.sampled_from(["t", "f", "i", "w"]), min_size=1, max_size=4,
+                               unique=True))
+    ascending = data.draw(st.lists(st.booleans(), min_size=len(names), max_size=len(names)))
+    expected = df.sort_values(names, ascending=ascending, kind="stable", na_position="last").index
+    as_arrays = data.draw(st.booleans())  # numpy arrays rank as their Series do
+    ranks = [key_ranks(df[name].to_numpy() if as_arrays and name != "t" else df[name], up)
+             for name, up in zip(names, ascending)]
+    assert order_of_ranks(ranks, len(df)).tolist() == expected.tolist()
+
+
+def test_key_ranks_of_narrow_integers_and_all_missing() -> None:
+    codes, k = key_ranks(np.array([-100, 100, 0], dtype=np.int8))  # 100 - (-100) overflows int8
+    assert codes.tolist() == [0, 200, 100] and k == 201
+    codes, k = key_ranks(np.array([np.nan, np.nan]), ascending=False)
+    assert codes.tolist() == [k, k]
+
+
+@given(st.lists(st.integers(0, 3), max_size=20))
+def test_run_edges_mark_first_and_last_of_each_run(values: list[int]) -> None:
+    codes = np.sort(np.asarray(values, dtype=np.int64))
+    series = pd.Series(codes)
+    assert run_edges(codes, "first").tolist() == (~series.duplicated(keep="first")).tolist()
+    assert run_edges(codes, "last").tolist() == (~series.duplicated(keep="last")).tolist()

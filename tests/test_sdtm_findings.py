@@ -321,6 +321,22 @@ def test_visitnum_unscheduled_rules():
     assert got.tolist() == pytest.approx([-0.99, 4, 4.01, 2, -0.99])
 
 
+def test_visitnum_takes_the_highest_number_of_the_latest_day_of_the_same_subject():
+    frame = pd.DataFrame({
+        "SUBJID": ["B", "A", "A", "A", "A", "B", "C", "A"],
+        "VISIT": ["WEEK 4", "WEEK 4", "WEEK 2", "UNSCHEDULED", "UNSCHEDULED", "UNSCHEDULED",
+                  "UNSCHEDULED", "SCREENING"],
+        "DAT": ["01 JAN 2024", "10 JAN 2024", "10 JAN 2024", "10 JAN 2024", "09 JAN 2024",
+                "31 DEC 2023", "01 JAN 2025", "02 JAN 2024"],
+    })
+    nums = {"SCREENING": -1, "WEEK 2": 2, "WEEK 4": 4}
+    got = visitnum(frame, visit="VISIT", date="DAT", subject="SUBJID", nums=nums)
+    # A on 10 JAN: WEEK 4 and WEEK 2 that day -> the higher, 4.01; A on 09 JAN: SCREENING on
+    # 02 JAN -> -0.99; B on 31 DEC 2023: B's WEEK 4 is later -> -0.99; C: only other
+    # subjects' records before it -> -0.99
+    assert got.tolist() == pytest.approx([4, 4, 2, 4.01, -0.99, -0.99, -0.99, -1])
+
+
 def test_visitnum_strips_subjects_and_labels_before_matching():
     frame = pd.DataFrame({
         "SUBJID": pd.Series(["A", " A", "A ", "B", None, ""], dtype="str"),

@@ -244,3 +244,69 @@ def row_positions(df: pd.DataFrame, other: pd.DataFrame, names: Sequence[str]) -
     first = np.full(codes.max(initial=-1) + 1, -1, dtype=np.intp)
     first[right[::-1]] = np.arange(len(right) - 1, -1, -1)  # the last write is the first row
     return first[left]
+
+
+# --------------------------------------------------------------------------------------------
+# sorting on ranks computed once per whole column, then taken by row
+
+
+def key_ranks(values: pd.Series | np.ndarray, ascending: bool = True) -> tuple[np.ndarray, int]:
+    """``(codes, k)``: per row a rank ``0..k-1`` ordering the values (``ascending`` or not),
+    ``k`` for missing, which sorts last in both directions as in ``sort_order``. Ranks need
+    not be dense: whole-number floats in a small range rank as ``value - min`` (no sort; ``-0.0``
+    ties with ``0.0`` as in ``pd.factorize``) and integers likewise; other columns as
+    ``rank_codes``."""
+    codes, k = _number_ranks(values)
+    if codes is None:
+        codes, k = rank_codes(values)
+    return (codes, k) if ascending else (np.where(codes < k, k - 1 - codes, k), k)
+
+
+def _number_ranks(values: pd.Series | np.ndarray) -> tuple[np.ndarray | None, int]:
+    """``value - min`` ranks of numpy integer or float64 values that are all whole numbers in
+    a range at most four times the number of rows (``(None, 0)`` otherwise)."""
+    if isinstance(values, pd.Series):
+        if not isinstance(values.dtype, np.dtype):
+            return None, 0
+        values = values.to_numpy()
+    if values.dtype.kind not in "iuf" or (values.dtype.kind == "f" and values.dtype != np.float64) \
+            or not len(values):
+        return None, 0
+    missing = np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), dtype=bool)
+    present = values[~missing] if values.dtype.kind == "f" else values
+    if not len(present):
+        return np.zeros(len(values), dtype=np.int64), 0
+    low, high = present.min(), present.max()
+    if values.dtype.kind == "f" and (not (np.isfinite(low) and np.isfinite(high))
+                                     or not np.array_equal(present, np.floor(present))):
+        return None, 0
+    if float(high) - float(low) > max(4 * len(values), 1024):
+        return None, 0
+    k = int(high) - int(low) + 1
+    if values.dtype.kind == "f":
+        return np.where(missing, k, values - low).astype(np.int64), k
+    return values.astype(np.int64) - np.int64(low), k  # int64 first: no narrow overflow
+
+
+def order_of_ranks(ranks: Sequence[tuple[np.ndarray, int]], n: int) -> np.ndarray:
+    """The stable permutation sorting ``n`` rows by ``(codes, k)`` rank keys (codes ``0..k``,
+    first key leading): one int64 argsort when the keys fit, else ``np.lexsort``."""
+    if not ranks:
+        return np.arange(n)
+    sizes = [k + 1 for _, k in ranks]
+    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0 ** 62:
+        combined = np.zeros(n, dtype=np.int64)
+        for (codes, _), size in zip(ranks, sizes):
+            combined = combined * size + codes
+        return np.argsort(combined, kind="stable")
+    return np.lexsort([codes for codes, _ in ranks][::-1])
+
+
+def run_edges(sorted_codes: np.ndarray, mode: str = "first") -> np.ndarray:
+    """Per position of already grouped ``sorted_codes``, whether it is the first (``mode``
+    ``"first"``) or last (``"last"``) of its run of equal codes."""
+    n = len(sorted_codes)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    change = sorted_codes[1:] != sorted_codes[:-1]
+    return np.r_[True, change] if mode == "first" else np.r_[change, True]

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .columns import arrow_text, group_codes, row_positions, sort_order, spread_text
+from .columns import (arrow_text, group_codes, key_ranks, order_of_ranks, row_positions,
+                      run_edges, spread_text)
 from .dates import _distinct_text, _text, _to_days
 from .registry import derivation
 
@@ -87,10 +88,6 @@ def _order_keys(order: Sequence[OrderKey]) -> list[tuple[str, bool]]:
     return keys
 
 
-def _as_column(values: pd.Series | np.ndarray) -> pd.Series:
-    return values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
-
-
 def _select_extreme(
     df: pd.DataFrame,
     by_vars: Sequence[str],
@@ -102,15 +99,19 @@ def _select_extreme(
     if mode not in ("first", "last"):
         raise ValueError(f"mode must be 'first' or 'last', not {mode!r}")
     rows = np.flatnonzero(candidates)
-    # candidates in key order (stable: ties keep the input order), keys as integer ranks
-    keys = [(_as_column(values).iloc[rows] if isinstance(values, pd.Series) else
-             np.asarray(values)[rows], ascending) for values, ascending in sort_keys]
-    ordered = rows[sort_order(keys, len(rows))]
-    # the first (last) row of each group in that order
-    groups = pd.Series(group_codes(df, by_vars)[ordered])
-    chosen = ~groups.duplicated(keep="first" if mode == "first" else "last").to_numpy(dtype=bool)
+    # candidates sorted by group, then by the keys (stable: ties keep the input order); keys
+    # ranked on whole columns (text ranks are remembered per column) and taken by row
+    groups = group_codes(df, by_vars)[rows]
+    ranks = [(groups, int(groups.max(initial=-1)) + 1)]
+    for values, ascending in sort_keys:
+        codes, k = key_ranks(values if isinstance(values, pd.Series) else np.asarray(values),
+                             ascending)
+        ranks.append((codes[rows], k))
+    order = order_of_ranks(ranks, len(rows))
+    # the first (last) row of each group's run in that order
+    chosen = run_edges(groups[order], mode)
     selected = np.zeros(len(df), dtype=bool)
-    selected[ordered[chosen]] = True
+    selected[rows[order[chosen]]] = True
     return selected
 
 

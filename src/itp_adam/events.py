@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from . import issues
-from .columns import (arrow_text, as_str, column_codes, group_codes, has_duplicates, positions,
-                      sort_order)
+from .columns import (arrow_text, as_str, column_codes, group_codes, has_duplicates, key_ranks,
+                      order_of_ranks, positions, run_edges)
 from .dates import _text, iso_date_range, raw_date_to_iso
 from .registry import derivation
 
@@ -236,9 +236,9 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
         keys.append((values, True))
     # rows sorted by the by-groups, then by order (stable); each group's rows are then
     # consecutive and numbered from 1
-    ordered = sort_order(keys, len(df))
+    ordered = order_of_ranks([key_ranks(values, ascending) for values, ascending in keys], len(df))
     groups = group_codes(df, by_vars)[ordered]
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(df) else np.arange(0)
+    starts = np.flatnonzero(run_edges(groups))
     run_start = np.repeat(starts, np.diff(np.r_[starts, len(df)]))
     numbers = np.empty(len(df), dtype="float64")
     numbers[ordered] = np.arange(len(df)) - run_start + 1

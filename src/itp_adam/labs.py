@@ -150,16 +150,27 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     subjects = encode(arrow_text(subject_values))[0][subject_codes]
     has_date = ~np.isnat(days)
 
-    scheduled = pd.DataFrame({"subject": subjects, "date": days, "num": num})[
-        ~np.isnan(num) & has_date].sort_values(["date", "num"], kind="stable")
-    wanted = pd.DataFrame({"subject": subjects, "date": days, "pos": np.arange(len(df))})[
-        is_unscheduled & has_date].sort_values("date", kind="stable")
     out = num.copy()
+    wanted = np.flatnonzero(is_unscheduled & has_date)
     if len(wanted):
-        found = pd.merge_asof(wanted, scheduled, on="date", by="subject", direction="backward",
-                              allow_exact_matches=True)
+        # one integer per subject x day x visit number; the scheduled records' integers
+        # sorted: the last one at or below an unscheduled record's (its subject and day, any
+        # number) is the subject's latest scheduled record on or before its date (the highest
+        # number that day), if of the same subject
+        levels = np.unique(np.fromiter(mapping.values(), dtype="float64"))  # a few dozen
+        size = len(levels) + 1
+        day = days.astype("datetime64[D]").view(np.int64)  # complete dates: whole days
+        day = np.where(has_date, day - day[has_date].min(), 0)
+        span = int(day.max()) + 1
+        key = (subjects.astype(np.int64) * span + day) * size
+        scheduled = ~np.isnan(num) & has_date
+        sorted_keys = np.sort(key[scheduled] + np.searchsorted(levels, num[scheduled]))
+        at = np.searchsorted(sorted_keys, key[wanted] + size - 1, side="right") - 1
+        found = np.append(sorted_keys, 0)[at]  # at == -1: any value, not used
+        same = (at >= 0) & (found // size // span == subjects[wanted])
+        before = levels[np.where(same, found % size, 0)] if len(levels) else np.zeros(len(at))
         first = min(mapping.values()) if mapping else 0.0
-        out[found["pos"].to_numpy()] = np.round(found["num"].fillna(first).to_numpy() + increment, 6)
+        out[wanted] = np.round(np.where(same, before, first) + increment, 6)
     return pd.Series(out, index=df.index, dtype="float64")
 
 
