@@ -432,48 +432,26 @@ def _as_char(
         lengths, data = _byte_lengths(texts)
     column = _Column(var, "", "char", max(1, int(lengths.max(initial=0))), texts=texts)
     problems = []
+
+    def flagged(flags: np.ndarray, rule: str, what: str, shown) -> None:
+        """One problem for the flagged values: how many, and the first one (``shown(pos)``)."""
+        if flags.any():
+            count, pos = _first(flags)
+            problems.append(XptProblem(dataset, var, rule, f"{count} value(s) {what}; first at "
+                                                           f"row {_row(index, pos)}: {shown(pos)}"))
+
     # a byte >= 0x80 or a 0 byte anywhere in the buffer (which may also hold the bytes of
     # null slots) is looked for value by value
     if data.size and int(data.max()) >= 0x80:
-        non_ascii = _flags(pc.invert(pc.string_is_ascii(texts)))
-        if non_ascii.any():
-            count, pos = _first(non_ascii)
-            problems.append(
-                XptProblem(
-                    dataset,
-                    var,
-                    "value-ascii",
-                    f"{count} value(s) not ASCII; first at row {_row(index, pos)}: "
-                    f"{_non_ascii(texts[pos].as_py())}",
-                )
-            )
+        flagged(_flags(pc.invert(pc.string_is_ascii(texts))), "value-ascii", "not ASCII",
+                lambda pos: _non_ascii(texts[pos].as_py()))
     if data.size and int(data.min()) == 0:
-        has_nul = _flags(pc.match_substring(texts, "\x00"))
-        if has_nul.any():
-            count, pos = _first(has_nul)
-            problems.append(
-                XptProblem(
-                    dataset,
-                    var,
-                    "value-nul",
-                    f"{count} value(s) hold a NUL character, which ends a text value in SAS "
-                    f"and C readers; first at row {_row(index, pos)}: "
-                    f"{_show(texts[pos].as_py())}",
-                )
-            )
-    too_long = lengths > MAX_CHAR_BYTES
-    if too_long.any():
-        count, pos = _first(too_long)
-        problems.append(
-            XptProblem(
-                dataset,
-                var,
-                "value-length",
-                f"{count} value(s) longer than {MAX_CHAR_BYTES} bytes (longest "
-                f"{int(lengths.max())}); first at row {_row(index, pos)}: "
-                f"{int(lengths[pos])} bytes, {_show(texts[pos].as_py())}",
-            )
-        )
+        flagged(_flags(pc.match_substring(texts, "\x00")), "value-nul",
+                "hold a NUL character, which ends a text value in SAS and C readers",
+                lambda pos: _show(texts[pos].as_py()))
+    flagged(lengths > MAX_CHAR_BYTES, "value-length",
+            f"longer than {MAX_CHAR_BYTES} bytes (longest {int(lengths.max(initial=0))})",
+            lambda pos: f"{int(lengths[pos])} bytes, {_show(texts[pos].as_py())}")
     return column, problems
 
 
