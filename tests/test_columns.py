@@ -178,3 +178,17 @@ def test_run_edges_mark_first_and_last_of_each_run(values: list[int]) -> None:
     series = pd.Series(codes)
     assert run_edges(codes, "first").tolist() == (~series.duplicated(keep="first")).tolist()
     assert run_edges(codes, "last").tolist() == (~series.duplicated(keep="last")).tolist()
+
+
+def test_arrow_array_keeps_one_chunk_without_copying_and_joins_several():
+    import pyarrow as pa
+
+    from itp_adam.columns import arrow_array
+
+    one = pa.chunked_array([pa.array(["a", None, " b"], pa.large_string())])
+    series = pd.Series(pd.array(one, dtype="str"))
+    got = arrow_array(series)
+    assert got.to_pylist() == ["a", None, " b"]
+    assert got.buffers()[2].address == one.chunk(0).buffers()[2].address  # the same bytes
+    two = pa.chunked_array([pa.array(["a"], pa.large_string()), pa.array([None, "c"], pa.large_string())])
+    assert arrow_array(pd.Series(pd.array(two, dtype="str"))).to_pylist() == ["a", None, "c"]

@@ -35,8 +35,8 @@ def arrow_array(values: pd.Series) -> pa.Array:
     if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
         values = values.astype("string")
     array = pa.array(values.array)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    if isinstance(array, pa.ChunkedArray):  # combine_chunks copies even a single chunk
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     return array if array.type == TEXT else array.cast(TEXT)
 
 
