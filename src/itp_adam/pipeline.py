@@ -60,16 +60,18 @@ def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: N
 
     ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
     ``worker``: the table and figure process (``render.py``), if the caller started it earlier
-    (the command line does, before it imports pandas); otherwise the run starts one after
-    reading the specs. The run stops it in every case."""
+    (the command line does, before it imports pandas); otherwise the run starts one first
+    thing. The run stops it in every case."""
+    if worker is None:
+        from .render import Worker
+        worker = Worker()  # imports the drawing libraries while the data stages run
     try:
         return _run(raw, specs_dir, out, say, worker)
     finally:
-        if worker is not None:
-            worker.close()
+        worker.close()
 
 
-def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker | None) -> RunResult:
+def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker) -> RunResult:
     clock = say if isinstance(say, Progress) else Progress(say)
     out = Path(out).absolute()
     check_out(out)
@@ -109,26 +111,11 @@ def _publish(staging: Path, out: Path) -> None:
         staging.rename(out)
 
 
-def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress,
-              worker: Worker | None) -> RunResult:
-    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
-    if not specs.adam:
-        return _stages(raw, specs_dir, specs, folder, clock, None)
-    if worker is not None:
-        return _stages(raw, specs_dir, specs, folder, clock, worker)
-    from .render import Worker
-    worker = Worker()  # imports the drawing libraries while the data stages run
-    try:
-        return _stages(raw, specs_dir, specs, folder, clock, worker)
-    finally:
-        worker.close()
-
-
-def _stages(raw: Path, specs_dir: Path, specs: Specs, folder: Path, clock: Progress,
-            worker: Worker | None) -> RunResult:
+def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker: Worker) -> RunResult:
     from .reader import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
+    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     export = clock.stage("read", lambda: read_export(raw, specs.layout))
     result = RunResult(out=folder)
     files = _XptFiles(folder, result)
