@@ -74,11 +74,10 @@ def _run_child(args: list[str]) -> tuple[float, int, str, float]:
 def _export(subjects: int) -> Path:
     """The cached simulated export of this size (simulated on first use)."""
     folder = WORK / f"export-{subjects}-seed{SEED}"
-    if not (folder / ".complete").is_file():
+    if not (folder / "simulate.json").is_file():  # the simulator's marker: written last, atomically
         print(f"simulating {subjects:,} subjects into {folder} ...", flush=True)
         _run_child(["-m", "itp_adam", "simulate", "--out", str(folder),
                     "--subjects", str(subjects), "--seed", str(SEED)])
-        (folder / ".complete").write_text("")
     return folder
 
 

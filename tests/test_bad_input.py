@@ -22,7 +22,7 @@ import pytest
 
 from itp_adam import issues, simulate
 from itp_adam.cli import main
-from itp_adam.errors import InputError
+from itp_adam.errors import InputError, InputErrors
 from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.reader import read_export
 from itp_adam.sdtm import build_sdtm, prepare_forms, trace_table
@@ -288,6 +288,119 @@ def test_duplicate_subjid_in_dm_with_different_values(forms, tmp_path):
         f"itp-adam: error: {raw / 'DM.csv'}, row {last}, column SUBJID: SUBJID {subjid} appears twice "
         f"with different values (rows 3 and {last}); the form has one row per SUBJID: found "
         f"'{subjid}'; expected one row per SUBJID")
+
+
+# --------------------------------------------------------------------------------------------
+# several problems of the export: all reported in one pass (exit 2), the first ones on the
+# console, every one in OUT.errors.csv beside --out
+
+
+def error_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_bad_cell_reported_in_one_pass(forms, tmp_path):
+    exposure = with_value(with_value(forms["EXPOSURE"], 3, "EXSTDAT", "32 JAN 2024"), 6, "DOSE", "7,5")
+    raw = write_export(forms, tmp_path / "raw", EXPOSURE=exposure)
+    before = tree_bytes(raw)
+    code, said, err = cli("run", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    path, listing = raw / "EXPOSURE.csv", tmp_path / "out.errors.csv"
+    date = "a complete date DD MON YYYY, e.g. 03 NOV 2024"
+    assert code == 2 and said == ""
+    assert err.splitlines() == [
+        f"itp-adam: error: {path}, row 5, column EXSTDAT: invalid value: found '32 JAN 2024'; "
+        f"expected {date}",
+        f"  {path}, row 8, column DOSE: invalid value: found '7,5'; expected a number",
+        f"itp-adam: 2 problems; all 2 in {listing}",
+    ]
+    assert error_rows(listing) == [
+        {"file": str(path), "row": "5", "column": "EXSTDAT", "value": "32 JAN 2024", "expected": date,
+         "message": "invalid value"},
+        {"file": str(path), "row": "8", "column": "DOSE", "value": "7,5", "expected": "a number",
+         "message": "invalid value"},
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.errors.csv", "raw"]  # no output, no staging
+    assert tree_bytes(raw) == before  # the user's files as they were
+
+
+def test_problems_of_several_forms_in_one_pass(forms, tmp_path):
+    # a bad cell in DM; a misspelt column in LAB, whose other columns are still checked; a
+    # column missing from AE and a bad cell in it; DM, LAB, AE in the layout's order
+    raw = write_export(forms, tmp_path / "raw",
+                       DM=with_value(forms["DM"], 2, "AGE", "forty"),
+                       LAB=with_value(forms["LAB"], 7, "LBTIM", "8.30").rename(
+                           columns={"LBORRESU": "LBORRESUNIT"}),
+                       AE=with_value(forms["AE"], 1, "AESTDAT", "2024-02").drop(columns="AETOXGR"))
+    code, _, err = cli("run", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    layout = load_specs(default_specs_dir()).layout
+    lab_columns, ae_columns = (f"columns {', '.join(layout.forms[f].columns)}" for f in ("LAB", "AE"))
+    pdate = "a date DD MON YYYY, UN MON YYYY, UN UNK YYYY or blank"
+    expected = [
+        (raw / "DM.csv", "4", "AGE", "forty", "a whole number", "invalid value"),
+        (raw / "LAB.csv", "", "LBORRESU", "", lab_columns, "required column LBORRESU is missing"),
+        (raw / "LAB.csv", "9", "LBTIM", "8.30", "a time HH:MM (24 h) or blank", "invalid value"),
+        (raw / "AE.csv", "", "AETOXGR", "", ae_columns, "required column AETOXGR is missing"),
+        (raw / "AE.csv", "3", "AESTDAT", "2024-02", pdate, "invalid value"),
+    ]
+    columns = ("file", "row", "column", "value", "expected", "message")
+    assert error_rows(tmp_path / "out.errors.csv") == [dict(zip(columns, map(str, e))) for e in expected]
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 6
+    assert lines[-1] == f"itp-adam: 5 problems; all 5 in {tmp_path / 'out.errors.csv'}"
+    assert lines[0] == (f"itp-adam: error: {raw / 'DM.csv'}, row 4, column AGE: invalid value: found "
+                        "'forty'; expected a whole number")
+    assert lines[1] == (f"  {raw / 'LAB.csv'}, column LBORRESU: required column LBORRESU is missing; "
+                        f"expected {lab_columns}")
+    # the reader alone: one InputErrors, worded as its first error
+    with pytest.raises(InputError) as caught:
+        read_export(raw, layout)
+    assert isinstance(caught.value, InputErrors) and caught.value.count == 5
+    assert str(caught.value) == lines[0].removeprefix("itp-adam: error: ")
+    assert [(e.file, e.row, e.column) for e in caught.value.errors] == [
+        (str(f), int(r) if r else None, c) for f, r, c, *_ in expected]
+
+
+def test_more_than_20_problems_counted_on_the_console(forms, tmp_path):
+    exposure = forms["EXPOSURE"].assign(DOSE=[f"{i} mg" for i in range(len(forms["EXPOSURE"]))])
+    assert len(exposure) == 25
+    raw = write_export(forms, tmp_path / "raw", EXPOSURE=exposure)
+    code, _, err = cli("run", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    path, listing = raw / "EXPOSURE.csv", tmp_path / "out.errors.csv"
+    assert code == 2 and err.splitlines() == [
+        f"itp-adam: error: {path}, row 2, column DOSE: invalid value (and 24 more in this column): found "
+        "'0 mg'; expected a number",
+        *(f"  {path}, row {i + 2}, column DOSE: invalid value: found '{i} mg'; expected a number"
+          for i in range(1, 20)),
+        f"itp-adam: ... and 5 more; all 25 in {listing}",
+    ]
+    rows = error_rows(listing)
+    assert [(r["row"], r["column"], r["value"]) for r in rows] == [
+        (str(i + 2), "DOSE", f"{i} mg") for i in range(25)]
+    assert rows[0]["message"] == "invalid value (and 24 more in this column)"
+    assert {r["message"] for r in rows[1:]} == {"invalid value"}
+
+
+def test_error_file_is_the_latest_runs_and_never_a_users_file(forms, tmp_path):
+    out, listing = tmp_path / "out", tmp_path / "out.errors.csv"
+    one = write_export(forms, tmp_path / "one", DM=with_value(forms["DM"], 0, "AGE", "x"))
+    code, _, err = cli("run", "--raw", str(one), "--out", str(out), "--quiet")
+    message = f"{one / 'DM.csv'}, row 2, column AGE: invalid value: found 'x'; expected a whole number"
+    assert code == 2 and err == f"itp-adam: error: {message}\n"  # one problem: the message alone
+    assert [r["row"] for r in error_rows(listing)] == ["2"]  # ... and the list, for scripts
+    good = write_export(forms, tmp_path / "good")
+    assert cli("run", "--raw", str(good), "--out", str(out), "--quiet")[0] == 0
+    assert not listing.exists() and (out / "run.json").is_file()  # the earlier list is gone
+    listing.write_text("my notes\n")  # a file of the user's, by chance of that name
+    two = write_export(forms, tmp_path / "two", DM=with_value(forms["DM"], 0, "AGE", "x"),
+                       DS=with_value(forms["DS"], 0, "DSSTDAT", "x"))
+    before = tree_bytes(out)
+    code, _, err = cli("run", "--raw", str(two), "--out", str(out), "--quiet")
+    assert code == 2 and err.splitlines()[-1] == (
+        f"itp-adam: 2 problems; the list could not be written to {listing}: exists and was not "
+        "written by itp-adam; not replaced")
+    assert listing.read_text() == "my notes\n" and tree_bytes(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,6 +672,29 @@ def test_spec_not_utf8_or_missing(forms, tmp_path, specs_copy):
     assert refused(raw, tmp_path, "--specs", str(missing)) == (
         f"itp-adam: error: {missing}: specs folder not found (expected a folder with raw.yaml, "
         "study.yaml, codelists.yaml, sdtm/ and adam/)")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # YAML takes it for a date and cannot build it (day out of range): was a ValueError traceback
+    ("cutoff_date: 2025-04-14", "cutoff_date: 2025-04-41",
+     "cutoff_date: must be a calendar date written YYYY-MM-DD, e.g. 2025-04-14 (found '2025-04-41')"),
+    ("trtemfl_window_days: 28", "trtemfl_window_days: -28",
+     "trtemfl_window_days: Input should be greater than or equal to 0 (found -28)"),
+    # a huge number passed the checks and crashed the results (decimal.InvalidOperation)
+    ("  percent_decimals: 0", "  percent_decimals: 100000000000000000000",
+     "response: percent_decimals: Input should be less than or equal to 10 (found 100000000000000000000)"),
+    ("    - {name: CRIT1, label: Platelet count >= 30 x10^9/L, operator: \">=\", threshold: 30}",
+     "    - {name: CRIT1, label: Platelet count >= 30 x10^9/L, operator: \">=\", threshold: .nan}",
+     "response.criteria[0]: threshold: Input should be a finite number (found nan)"),
+    ("trtemfl_window_days: 28", "trtemfl_window_days: !!int 4w",
+     "not valid YAML: cannot read '4w' as !!int (invalid literal for int() with base 10: '4w')"),
+])
+def test_spec_with_impossible_date_or_number(forms, tmp_path, specs_copy, old, new, message):
+    path = specs_copy / "study.yaml"
+    line = line_of(path, old)
+    edit(path, old + "\n", new + "\n")
+    raw = write_export(forms, tmp_path / "raw")
+    assert refused(raw, tmp_path, "--specs", str(specs_copy)) == f"itp-adam: error: {path}, line {line}: {message}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 
+import pandas as pd
+import pytest
+
+from itp_adam import __version__
 from itp_adam.cli import main
+from itp_adam.errors import InputError
 
 
 def test_simulate_writes_csv_and_truth(tmp_path, capsys):
@@ -28,9 +34,23 @@ def test_run_writes_the_output_folder_and_replaces_an_earlier_run(tmp_path, caps
     assert main(["run", "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert f"outputs in {out.absolute()}" in said and "data issues:" in said
+    assert f" info - see {out.absolute() / 'data-issues.csv'}" in said  # as in data-issues.csv, run.json
     for name in ("run.json", "data-issues.csv", "sdtm/dm.xpt", "sdtm/trace.csv", "results/response.csv",
                  "tables/response.rtf", "tables/response_by_visit.png"):  # tables: the worker
         assert (out / name).is_file(), name
+    import json
+
+    import numpy
+    import pandas
+    import pyarrow
+    import pyreadstat
+
+    from itp_adam import __version__
+
+    packages = json.loads((out / "run.json").read_text())["packages"]  # what made the outputs
+    assert {name: packages[name] for name in ("itp-adam", "pandas", "numpy", "pyarrow", "pyreadstat")} == {
+        "itp-adam": __version__, "pandas": pandas.__version__, "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__, "pyreadstat": pyreadstat.__version__}
     (out / "sdtm" / "stale.txt").write_text("from an earlier run")
     assert main(["run", "--out", str(out), "--quiet"]) == 0
     assert capsys.readouterr().out == ""
@@ -72,3 +92,182 @@ def test_console_script():
     cmd = [exe] if exe else [sys.executable, "-m", "itp_adam"]
     res = subprocess.run(cmd + ["--version"], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "itp-adam 0.1.0"
+
+
+# --- simulate --out follows run's rules; --debug anywhere; options named as options ---------
+
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes (to check user files are left as they were)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _refused(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("itp-adam: error: ") and "Traceback" not in err
+    return err
+
+
+def test_simulate_refuses_a_users_folder_or_file(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "DM.csv").write_text("SUBJID\nmy own data\n")
+    (tmp_path / "run-out").mkdir()
+    (tmp_path / "run-out" / "run.json").write_text("{}")  # an earlier *run*, not a simulation
+    (tmp_path / "file.txt").write_text("keep me")
+    before = _snapshot(tmp_path)
+    err = _refused(["simulate", "--out", str(mine), "--subjects", "5"], capsys)
+    assert err == (f"itp-adam: error: {mine}: is a non-empty folder without a simulate.json, so it is "
+                   "not an earlier `itp-adam simulate` output; refusing to replace it; expected a new "
+                   "folder, an empty folder or an earlier `itp-adam simulate` output folder\n")
+    err = _refused(["simulate", "--out", str(tmp_path / "run-out"), "--subjects", "5"], capsys)
+    assert "run-out: is a non-empty folder without a simulate.json" in err
+    err = _refused(["simulate", "--out", str(tmp_path / "file.txt"), "--subjects", "5"], capsys)
+    assert f"{tmp_path / 'file.txt'}: exists and is a file" in err
+    assert _snapshot(tmp_path) == before  # byte-identical, nothing added (no staging left)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "mine", "run-out"]
+
+
+def test_simulate_replaces_its_own_earlier_output(tmp_path, capsys):
+    out = tmp_path / "sim"
+    out.mkdir()  # an empty folder is fine
+    assert main(["simulate", "--out", str(out), "--subjects", "30", "--seed", "5"]) == 0
+    marker = json.loads((out / "simulate.json").read_text())
+    assert marker == {"written_by": "itp-adam simulate", "version": __version__, "seed": 5,
+                      "subjects": 30, "format": "csv",
+                      "export": ["DM.csv", "ITPHX.csv", "BLEED.csv", "EXPOSURE.csv", "LAB.csv", "AE.csv",
+                                 "AECODING.csv", "CM.csv", "DS.csv"], "truth": "truth"}
+    assert len(pd.read_csv(out / "truth" / "subjects.csv")) == 30
+    (out / "stale.txt").write_text("left by the user in the simulator's folder")
+    assert main(["simulate", "--out", str(out), "--subjects", "12", "--seed", "6", "--format", "xlsx"]) == 0
+    assert "wrote 12 subjects (seed 6)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["raw-export.xlsx", "simulate.json", "truth"]
+    assert json.loads((out / "simulate.json").read_text())["seed"] == 6
+    assert len(pd.read_csv(out / "truth" / "subjects.csv")) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim"]  # no staging or set-aside folder
+
+
+def test_simulate_one_workbook_file(tmp_path, capsys):
+    book = tmp_path / "study.xlsx"
+    assert main(["simulate", "--out", str(book), "--subjects", "20", "--seed", "4"]) == 0  # xlsx from the name
+    assert capsys.readouterr().out == (f"wrote 20 subjects (seed 4) to the workbook {book}, "
+                                       f"truth in {tmp_path / 'study.truth'}\n")
+    assert book.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["study.truth", "study.xlsx"]
+    assert sorted(p.name for p in (tmp_path / "study.truth").iterdir()) == [
+        "simulate.json", "subjects.csv", "traps.csv", "visits.csv"]
+    marker = json.loads((tmp_path / "study.truth" / "simulate.json").read_text())
+    assert (marker["format"], marker["export"], marker["truth"], marker["subjects"]) == (
+        "xlsx", ["study.xlsx"], "study.truth", 20)
+    from openpyxl import load_workbook
+    wb = load_workbook(book, read_only=True)
+    assert wb.properties.creator == "itp-adam simulate"
+    assert wb.sheetnames == ["DM", "ITPHX", "BLEED", "EXPOSURE", "LAB", "AE", "AECODING", "CM", "DS"]
+    wb.close()
+    # its own workbook is replaced, with its truth
+    assert main(["simulate", "--out", str(book), "--subjects", "9", "--format", "xlsx"]) == 0
+    assert len(pd.read_csv(tmp_path / "study.truth" / "subjects.csv")) == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.truth", "study.xlsx"]
+
+
+def test_simulate_refuses_a_workbook_it_did_not_write(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    theirs = tmp_path / "theirs.xlsx"
+    Workbook().save(theirs)  # openpyxl's own creator property, as any other tool's
+    (tmp_path / "text.xlsx").write_text("not a workbook")
+    (tmp_path / "folder.xlsx").mkdir()
+    (tmp_path / "plain.truth").mkdir()
+    (tmp_path / "plain.truth" / "notes.txt").write_text("mine")
+    before = _snapshot(tmp_path)
+    err = _refused(["simulate", "--out", str(theirs), "--subjects", "5"], capsys)
+    assert err == (f"itp-adam: error: {theirs}: exists and is not an earlier `itp-adam simulate` output "
+                   "(its creator is 'openpyxl', not 'itp-adam simulate'); refusing to replace it; "
+                   "expected a new .xlsx file name or a workbook `itp-adam simulate` wrote\n")
+    err = _refused(["simulate", "--out", str(tmp_path / "text.xlsx"), "--subjects", "5"], capsys)
+    assert "text.xlsx: exists and is not an earlier `itp-adam simulate` output (it is not an .xlsx workbook" in err
+    err = _refused(["simulate", "--out", str(tmp_path / "folder.xlsx"), "--subjects", "5"], capsys)
+    assert "folder.xlsx: is a folder, not a workbook file" in err
+    err = _refused(["simulate", "--out", str(tmp_path / "plain.xlsx"), "--subjects", "5"], capsys)
+    assert "plain.truth: is a non-empty folder without a simulate.json" in err  # the truth's place
+    err = _refused(["simulate", "--out", str(tmp_path / "x.xlsx"), "--format", "csv"], capsys)
+    assert "x.xlsx: names a workbook (it ends in .xlsx) but the format is csv; expected a folder name" in err
+    assert _snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder.xlsx", "plain.truth", "text.xlsx", "theirs.xlsx"]
+
+
+def test_failed_simulate_keeps_the_earlier_output(tmp_path, capsys, monkeypatch):
+    from itp_adam import simulate
+
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--subjects", "10", "--format", "xlsx"]) == 0
+    before = _snapshot(out)
+
+    def disk_full(frames, path):
+        path.write_bytes(b"PK half a workbook")
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(simulate, "_write_workbook", disk_full)
+    err = _refused(["simulate", "--out", str(out), "--subjects", "11", "--format", "xlsx"], capsys)
+    assert "raw-export.xlsx: No space left on device" in err
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim"]
+
+
+def test_publish_puts_the_earlier_output_back_when_a_move_fails(tmp_path):
+    from itp_adam.pipeline import publish
+
+    (tmp_path / "a.xlsx").write_text("old workbook")
+    (tmp_path / "a.truth").mkdir()
+    (tmp_path / "a.truth" / "t.csv").write_text("old truth")
+    staging = tmp_path / ".staging"
+    staging.mkdir()
+    (staging / "a.xlsx").write_text("new workbook")  # staging/a.truth is missing: the 2nd move fails
+    with pytest.raises(FileNotFoundError):
+        publish([(staging / "a.xlsx", tmp_path / "a.xlsx"), (staging / "a.truth", tmp_path / "a.truth")],
+                lambda target: None)
+    assert (tmp_path / "a.xlsx").read_text() == "old workbook"
+    assert (tmp_path / "a.truth" / "t.csv").read_text() == "old truth"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "a.truth", "a.xlsx"]
+
+
+def test_simulate_options_are_named_as_options(tmp_path, capsys):
+    err = _refused(["simulate", "--out", str(tmp_path / "s"), "--subjects", "0"], capsys)
+    assert err == "itp-adam: error: --subjects must be at least 1: found '0'\n"
+    err = _refused(["simulate", "--out", str(tmp_path / "s"), "--seed", "-1"], capsys)
+    assert err == "itp-adam: error: --seed must be 0 or more: found '-1'\n"
+    assert not (tmp_path / "s").exists()
+
+
+def test_run_on_a_folder_holding_a_workbook(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--out", str(sim), "--subjects", "8", "--format", "xlsx"]) == 0
+    capsys.readouterr()
+    before = _snapshot(sim)
+    err = _refused(["run", "--raw", str(sim), "--out", str(tmp_path / "out"), "--quiet"], capsys)
+    assert err == (f"itp-adam: error: {sim}: the folder holds no form CSVs but holds a workbook "
+                   f"raw-export.xlsx; pass the workbook itself: --raw {sim / 'raw-export.xlsx'}\n")
+    assert _snapshot(sim) == before and not (tmp_path / "out").exists()
+
+
+def test_debug_before_or_after_the_command(tmp_path, capsys):
+    missing = str(tmp_path / "missing")
+    assert main(["run", "--raw", missing, "--quiet"]) == 2  # no --debug: one message
+    for argv in (["--debug", "run", "--raw", missing, "--quiet"], ["run", "--raw", missing, "--quiet", "--debug"],
+                 ["simulate", "--out", str(tmp_path / "s"), "--subjects", "0", "--debug"]):
+        with pytest.raises(InputError):  # --debug: the exception itself, with its traceback
+            main(argv)
+
+
+def test_help_shows_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # no line breaks inside a default
+    for argv, defaults in ((["run", "--help"], ["(default: itp-adam-out)", "(default: the shipped study specs)",
+                                                "(default: the study data shipped with the package)", "--debug"]),
+                           (["simulate", "--help"], ["(default: 167)", "(default: 20250414)",
+                                                     "(default: xlsx when --out ends in .xlsx"])):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 0
+        said = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+        for text in defaults:
+            assert text in said, (argv, text)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from itp_adam import simulate
-from itp_adam.errors import InputError
+from itp_adam.errors import InputError, InputErrors
 from itp_adam.layout import load_layout
 from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.reader import read_export
@@ -122,6 +122,65 @@ def test_extra_column_is_noted_not_lost(layout, export):
 def test_raw_path_that_does_not_exist(layout, tmp_path):
     with pytest.raises(InputError, match="raw export not found"):
         read_export(tmp_path / "nothing", layout)
+
+
+def test_problems_of_every_form_collected_structure_first(layout, export):
+    # today's single message was the first problem met: files are read (and refused) before
+    # any form's values are checked, so the list starts with the files' problems
+    (export / "BLEED.csv").unlink()
+    ae = (export / "AE.csv").read_bytes()
+    (export / "AE.csv").write_bytes(ae.replace(b'\n"', b'\n"\xe9', 1))  # Latin-1 on row 2
+    dm = pd.read_csv(export / "DM.csv", dtype=str, keep_default_na=False)
+    dm.loc[0, "AGE"] = "forty"
+    dm.to_csv(export / "DM.csv", index=False)
+    with pytest.raises(InputErrors) as err:
+        read_export(export, layout)
+    found = [(e.file, e.row, e.column, e.message) for e in err.value.errors]
+    assert found[0] == (str(export / "BLEED.csv"), None, None, "form BLEED is missing from the export")
+    assert found[1][:3] == (str(export / "AE.csv"), 2, None) and found[1][3].startswith("not UTF-8 text (byte 0xE9")
+    assert found[2:] == [(str(export / "DM.csv"), 2, "AGE", "invalid value")]
+    assert err.value.count == 3 and str(err.value) == str(err.value.errors[0])
+    assert err.value.file == str(export / "BLEED.csv")  # the first error's attributes
+
+
+def test_a_bad_cell_is_reported_once_and_the_rows_listed_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr("itp_adam.reader.MAX_LISTED", 3)
+    layout = one_form_layout({"I": {"type": "integer", "min": 0}, "D": {"type": "date"}})
+    folder = write_form(tmp_path / "raw", ["I,D", "1,03 NOV 2024", "-2.5,C\u00e9ph", "x,31 FEB 2024", "x,",
+                                           "-1,", "x,", "x,", "1e300,"])
+    with pytest.raises(InputErrors) as err:
+        read_export(folder, layout)
+    # -2.5: not a whole number, not also below the minimum; 'Céph': non-ASCII, not also no date;
+    # five rows of I are no whole number, three listed (MAX_LISTED), all counted
+    assert [(e.row, e.column, e.message, e.value) for e in err.value.errors] == [
+        (3, "I", "invalid value (and 4 more in this column)", "-2.5"),
+        (4, "I", "invalid value", "x"),
+        (5, "I", "invalid value", "x"),
+        (9, "I", "number out of range", "1e300"),
+        (6, "I", "number below the minimum", "-1"),
+        (3, "D", "a non-ASCII character U+00E9 in the value", "C\u00e9ph"),
+        (4, "D", "invalid value", "31 FEB 2024"),
+    ]
+    assert err.value.count == 9
+
+
+def test_workbook_problems_of_every_sheet_collected(layout, tmp_path):
+    from openpyxl import load_workbook
+
+    simulate.write_export(simulate.build(30, seed=3), tmp_path, "xlsx")
+    path = tmp_path / "raw-export.xlsx"
+    wb = load_workbook(path)
+    del wb["CM"], wb["BLEED"]
+    wb["DM"]["F2"] = "forty"  # column F is AGE
+    wb.save(path)
+    assert [c.value for c in wb["DM"][1]][5] == "AGE"
+    with pytest.raises(InputErrors) as err:
+        read_export(path, layout)
+    assert [(e.file, e.row, e.column, e.message) for e in err.value.errors] == [
+        (str(path), None, None, "sheet BLEED is missing from the workbook"),
+        (str(path), None, None, "sheet CM is missing from the workbook"),
+        (f"{path} [sheet DM]", 2, "AGE", "invalid value"),
+    ]
 
 
 # --------------------------------------------------------------------------------------------

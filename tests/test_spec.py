@@ -371,6 +371,55 @@ def test_study_wrong_type_and_unit_factor(tmp_path):
                                "the standard unit 'umol/L' of BILI needs factor 1")
 
 
+def test_a_date_yaml_cannot_build_is_text_where_text_is_meant(tmp_path):
+    # YAML takes 2025-04-41 for a date and fails (day out of range): the loader keeps the text
+    path = tmp_path / "xx.yaml"
+    path.write_text(edit({2: "label: 2025-04-41", 18: "    label: 2025-02-30"}))
+    dataset = load_dataset_spec(path, LAYOUT, CODELISTS)
+    assert dataset.label == "2025-04-41"
+    assert dataset.variable("XXTESTCD").label == "2025-02-30"
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("cutoff_date: 2025-04-14", "cutoff_date: 2025-04-41",
+     "cutoff_date: must be a calendar date written YYYY-MM-DD, e.g. 2025-04-14 (found '2025-04-41')"),
+    ("cutoff_date: 2025-04-14", "cutoff_date: 2025-04-14 10:30:00",
+     "cutoff_date: must be a calendar date written YYYY-MM-DD, e.g. 2025-04-14 "
+     "(found '2025-04-14 10:30:00')"),
+    ("cutoff_date: 2025-04-14", "cutoff_date: 0",  # pydantic alone would read 1970-01-01
+     "cutoff_date: must be a calendar date written YYYY-MM-DD, e.g. 2025-04-14 (found 0)"),
+    ("days_per_month: 30.4375", "days_per_month: .inf",
+     "days_per_month: Input should be a finite number (found inf)"),
+    ("trtemfl_window_days: 28", "trtemfl_window_days: !!int 4w",
+     "not valid YAML: cannot read '4w' as !!int (invalid literal for int() with base 10: '4w')"),
+])
+def test_study_impossible_date_non_finite_number_or_unbuildable_value(tmp_path, old, new, message):
+    specs = _specs_copy(tmp_path)
+    study_file = specs / "study.yaml"
+    text = study_file.read_text()
+    line = text.splitlines().index(old) + 1
+    study_file.write_text(text.replace(old, new))
+    with pytest.raises(SpecError) as info:
+        load_study(specs)
+    assert str(info.value) == f"{study_file}, line {line}: {message}"
+
+
+def test_a_second_yaml_document_or_values_nested_too_deeply(tmp_path):
+    path, message = spec_error(tmp_path, BASE + "---\nname: YY\n")
+    assert message == (f"{path}, line {len(BASE.splitlines()) + 1}: dataset XX, variable XXTESTCD: "
+                       "not valid YAML: a second YAML document starts here; a spec file holds one")
+    path, message = spec_error(tmp_path, "name: " + "[" * 1100 + "]" * 1100 + "\n")
+    assert message == f"{path}: not valid YAML: lists or mappings nested too deeply to read"
+
+
+def test_a_date_as_text_is_accepted_for_the_cutoff(tmp_path):
+    specs = _specs_copy(tmp_path)
+    study_file = specs / "study.yaml"
+    text = study_file.read_text()
+    study_file.write_text(text.replace("cutoff_date: 2025-04-14", "cutoff_date: '2025-04-14'"))
+    assert load_study(specs).cutoff_date == dt.date(2025, 4, 14)
+
+
 def test_codelist_duplicate_raw_value_and_syntax_error(tmp_path):
     path = tmp_path / "codelists.yaml"
     path.write_text("codelists:\n"              # 1

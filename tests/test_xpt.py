@@ -7,6 +7,7 @@ parser, not ReadStat) for the values, and with pyreadstat.read_xport for the met
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,29 @@ def read_pandas_fields(path: Path) -> dict[str, dict]:
     """NAMESTR records as parsed by pandas' reader: field_length, nform, nfl, label per variable."""
     with pd.read_sas(path, format="xport", encoding="ascii", iterator=True) as reader:
         return {field["name"].decode(): field for field in reader.fields}
+
+
+def sas_format(text: str | None) -> tuple[str, int, int] | None:
+    """A SAS format as (name, width, decimals): what the file stores, whatever a reader's
+    spelling (pyreadstat 1.3.7 reports ``DATE9``, 1.3.8 ``DATE9.``; 1.2.7 ``NULL`` for none)."""
+    if not text or text.strip().upper() == "NULL":
+        return None
+    match = re.fullmatch(r"(\$?[A-Z_]*?)(\d*)\.?(\d*)", text.strip().upper())
+    assert match, f"not a SAS format: {text!r}"
+    name, width, decimals = match.groups()
+    return name, int(width or 0), int(decimals or 0)
+
+
+def formats_of(meta) -> dict[str, tuple[str, int, int] | None]:
+    """Every variable's format as pyreadstat reads it, normalised by :func:`sas_format`."""
+    return {name: sas_format(fmt) for name, fmt in meta.original_variable_types.items()}
+
+
+def test_sas_format_reads_every_spelling():
+    assert sas_format("DATE9") == sas_format("DATE9.") == sas_format("date9.") == ("DATE", 9, 0)
+    assert sas_format("8.2") == ("", 8, 2)
+    assert sas_format("$CHAR20.") == ("$CHAR", 20, 0)
+    assert sas_format(None) is None and sas_format("") is None and sas_format("NULL") is None
 
 
 def sas_days(day: dt.date) -> float:
@@ -121,9 +145,12 @@ def test_metadata_labels_formats_and_trimmed_widths(tmp_path: Path, adsl: pd.Dat
     assert meta.file_label == "Subject-Level Analysis Dataset"
     assert meta.column_labels == [labels[name] for name in adsl.columns]
     dates = {"TRTSDT", "TRTEDT", "RANDDT"}
-    assert meta.original_variable_types == {
-        name: ("DATE9" if name in dates else None) for name in adsl.columns
+    assert formats_of(meta) == {
+        name: (("DATE", 9, 0) if name in dates else None) for name in adsl.columns
     }
+    fields = read_pandas_fields(path)  # the NAMESTR bytes, read by a second parser
+    assert {name: (f["nform"].decode().strip(), f["nfl"]) for name, f in fields.items()
+            if name in dates} == {name: ("DATE", 9) for name in dates}
     widths = {"STUDYID": 6, "USUBJID": 5, "ARM": 12, "BLANK": 1}  # by hand; "Drug X  " -> 6
     assert meta.variable_storage_width == widths | {
         name: 8 for name in adsl.columns if name not in widths
@@ -300,7 +327,7 @@ def test_date_columns_makes_all_missing_columns_dates(tmp_path: Path):
     path = tmp_path / "adsl.xpt"
     write_xpt(df, path, "ADSL", "Subject-Level", labels_for(df), date_columns=["DTHDT", "LSTDT"])
     meta = pyreadstat.read_xport(path, metadataonly=True)[1]
-    assert meta.original_variable_types == {"USUBJID": None, "DTHDT": "DATE9", "LSTDT": "DATE9"}
+    assert formats_of(meta) == {"USUBJID": None, "DTHDT": ("DATE", 9, 0), "LSTDT": ("DATE", 9, 0)}
     assert meta.variable_storage_width["DTHDT"] == 8
     assert read_pandas(path)["DTHDT"].isna().all()
 
@@ -628,3 +655,11 @@ def test_any_writable_number_is_byte_identical(tmp_path_factory, values: list[fl
         expected, got = _write_both(df, {"X": "x", "T": "t"}, "Numbers", [],
                                     tmp_path_factory.mktemp("n"), monkeypatch)
     assert got == expected
+
+
+def test_read_xpt_spells_formats_one_way_for_every_pyreadstat():
+    from itp_adam.xpt import _format_name
+
+    # pyreadstat 1.3.7 / 1.3.8 / 1.2.7 spellings of the same stored format, and of none
+    assert [_format_name(v) for v in ("DATE9", "DATE9.", "date9.", "NULL", None, "", "8.2")] == [
+        "DATE9", "DATE9", "DATE9", "", "", "", "8.2"]

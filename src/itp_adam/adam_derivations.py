@@ -2,9 +2,10 @@
 
 Each does one job on whole columns and follows the library's conventions (``by_vars``,
 ``order``, ``filter``/``filter_add``, names of new variables as arguments; see
-:mod:`itp_adam.derivations`). Conditions are :meth:`pandas.DataFrame.eval` expressions over the
-frame's variables; a name written ``@name`` in a condition is taken from the keyword
-arguments, so a spec can pass a study parameter (``soc: {study: hepatic_terms.soc}``).
+:mod:`itp_adam.derivations`). Conditions are expressions of the spec language
+(:mod:`itp_adam.expr`) over the frame's variables; a name written ``@name`` in a condition is
+taken from the keyword arguments, so a spec can pass a study parameter (``soc: {study:
+hepatic_terms.soc}``).
 """
 
 from __future__ import annotations
@@ -27,13 +28,21 @@ from .derivations import (
 )
 from .columns import arrow_array, row_positions, spread_text
 from .dates import _distinct_text
+from .expr import compile_expression
 from .registry import derivation
 
 
 def _condition(df: pd.DataFrame, condition: str, values: Mapping[str, Any]) -> np.ndarray:
     """Evaluate ``condition`` over ``df``, ``@name`` taken from ``values``; missing -> False."""
-    result = df.eval(condition, local_dict=dict(values), engine="python")
-    return pd.Series(result, index=df.index).fillna(False).to_numpy(dtype=bool)
+    return compile_expression(condition).mask(df, values)
+
+
+@derivation("compute")
+def compute(df: pd.DataFrame, expression: str, **values: Any) -> pd.Series:
+    """One value per record, computed by ``expression`` of the spec language (a variable
+    source), e.g. ``{derivation: compute, args: {expression: "round(AVAL / ANRHI, 2)"}}``;
+    ``@name`` is taken from the other arguments."""
+    return compile_expression(expression).evaluate(df, values)
 
 
 @derivation("derive_var_result_value")

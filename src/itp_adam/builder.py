@@ -43,6 +43,7 @@ from .columns import (
     spread_text,
 )
 from .errors import InputError
+from .expr import compile_expression
 from .registry import get_derivation
 from .spec import (
     CasesSource,
@@ -146,10 +147,10 @@ class _Context:
         raise self.error(("name",), "needs forms, records or input to say where its records come from")
 
     def _mask(self, frame: pd.DataFrame, expression: str, at: tuple) -> np.ndarray:
-        """Rows where the pandas ``expression`` holds (missing -> False)."""
+        """Rows where the filter ``expression`` (``itp_adam.expr``) holds (missing -> False)."""
         try:
-            return pd.Series(frame.eval(expression), index=frame.index).fillna(False).to_numpy(dtype=bool)
-        except Exception as exc:  # noqa: BLE001 - any pandas error is a spec problem
+            return compile_expression(expression).mask(frame)
+        except Exception as exc:  # noqa: BLE001 - an expression not computable on the data
             raise self.error(at, f"filter {expression!r} cannot be evaluated: {exc}") from exc
 
     # -- direct variables ----------------------------------------------------------------

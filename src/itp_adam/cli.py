@@ -16,25 +16,39 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="itp-adam", description=(
         "Raw export of the hetrombopag ITP study -> SDTM -> ADaM -> analysis results."))
     p.add_argument("--version", action="version", version=f"itp-adam {__version__}")
-    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    debug_help = "show the full traceback on errors"
+    p.add_argument("--debug", action="store_true", help=debug_help)
+    # --debug is also accepted after the command; SUPPRESS keeps a --debug given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the pipeline on a raw export (default: the shipped study)")
+    run = sub.add_parser("run", parents=[common],
+                         help="run the pipeline on a raw export (default: the shipped study)")
     run.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook "
                      "(default: the study data shipped with the package)")
     run.add_argument("--specs", type=Path, help="specs folder (default: the shipped study specs)")
-    run.add_argument("--out", type=Path, default=Path("itp-adam-out"), help="output folder")
+    run.add_argument("--out", type=Path, default=Path("itp-adam-out"),
+                     help="output folder: new, empty, or an earlier run's (default: %(default)s)")
     run.add_argument("--quiet", action="store_true", help="print only errors")
+    run.add_argument("--allow-plugins", action="store_true",
+                     help="load the Python plug-in files the study's specs declare (study.yaml "
+                     "plugins:); they run with your permissions, so only for specs you trust")
 
-    sim = sub.add_parser("simulate", help="write a synthetic raw export of the study")
-    sim.add_argument("--out", type=Path, required=True, help="folder to write the export into")
-    sim.add_argument("--subjects", type=int, default=167, help="number of subjects (default 167)")
-    sim.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    sim.add_argument("--format", choices=["csv", "xlsx"], default="csv",
-                     help="one CSV per form (default) or one workbook raw-export.xlsx")
+    sim = sub.add_parser("simulate", parents=[common], help="write a synthetic raw export of the study")
+    sim.add_argument("--out", type=Path, required=True,
+                     help="folder to write the export into, or a .xlsx file name for one workbook; "
+                     "new, empty, or an earlier simulate output")
+    sim.add_argument("--subjects", type=int, default=167, help="number of subjects (default: %(default)s)")
+    sim.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    sim.add_argument("--format", choices=["csv", "xlsx"],
+                     help="csv: one CSV per form; xlsx: one workbook, --out itself when it ends in "
+                     ".xlsx, else OUT/raw-export.xlsx (default: xlsx when --out ends in .xlsx, "
+                     "else csv)")
 
     # --- compare (owned by itp_adam.compare) ---
-    cmp = sub.add_parser("compare", help="PROC COMPARE-style comparison of two datasets or folders "
+    cmp = sub.add_parser("compare", parents=[common],
+                         help="PROC COMPARE-style comparison of two datasets or folders "
                          "of datasets (XPT, CSV or Parquet); exit 1 when they differ")
     cmp.add_argument("base", type=Path, help="base dataset file, or a folder of datasets")
     cmp.add_argument("compare", type=Path, help="compare dataset file, or a folder of datasets")
@@ -51,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     # --- end compare ---
 
     # --- validate (owned by itp_adam.validate) ---
-    val = sub.add_parser("validate", help="conformance checks of an output folder "
+    val = sub.add_parser("validate", parents=[common], help="conformance checks of an output folder "
                          "(SDTMIG rules and the specs); exit 1 on errors")
     val.add_argument("folder", type=Path, help="output folder of `itp-adam run`")
     val.add_argument("--specs", type=Path, help="specs folder (default: the shipped study specs)")
@@ -97,27 +111,34 @@ def _run(args: argparse.Namespace, worker) -> int:
     raw = args.raw or shipped_study_dir()
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
-    result = run(raw, specs, args.out, Progress(say, terminal), worker)
+    result = run(raw, specs, args.out, Progress(say, terminal), worker,
+                 allow_plugins=args.allow_plugins)
     counts = result.issue_counts
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")
     say(f"  data issues: {counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings, "
-        f"{counts.get('info', 0)} notes - see {result.out / 'data-issues.csv'}")
+        f"{counts.get('info', 0)} info - see {result.out / 'data-issues.csv'}")
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import build, write_export
+    from .simulate import MARKER, build, check_export_out, write_export
 
     if args.subjects < 1:
-        raise InputError("must be at least 1", column="--subjects", value=str(args.subjects))
+        raise InputError("must be at least 1", option="--subjects", value=str(args.subjects))
+    if args.seed < 0:
+        raise InputError("must be 0 or more", option="--seed", value=str(args.seed))
     out = args.out
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", file=str(out), expected="a folder for the export")
-    study = build(args.subjects, args.seed)
-    written = write_export(study, out, args.format)
-    print(f"wrote {args.subjects} subjects (seed {args.seed}) to {out}: "
-          f"{sum(1 for p in written if p.parent == out)} export file(s), truth in {out / 'truth'}")
+    fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
+    truth = check_export_out(out, fmt)  # before the simulation, which takes a while when large
+    written = write_export(build(args.subjects, args.seed), out, fmt, seed=args.seed)
+    said = f"wrote {args.subjects} subjects (seed {args.seed}) to "
+    if out.is_file():
+        print(f"{said}the workbook {out}, truth in {out.parent / truth.name}")
+    else:
+        home = out.absolute()
+        files = sum(1 for p in written if p.parent == home and p.name != MARKER)
+        print(f"{said}{out}: {files} export file(s), truth in {out / 'truth'}")
     return 0
 
 
@@ -133,14 +154,44 @@ def _commands():
     return {"run": _cmd_run, "simulate": _cmd_simulate, "compare": compare, "validate": validate}
 
 
+SHOWN_ERRORS = 20  # messages printed when the raw export has several problems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .errors import InputErrors, error_file, remove_error_file, write_error_file
+
+    # run: the problems of the raw export go to OUT.errors.csv beside --out (docs/bad-input.md);
+    # an earlier run's list is removed first, so the file is always the latest run's
+    out = getattr(args, "out", None) if args.command == "run" else None
+    listing = error_file(out) if out is not None and out.absolute().name else None
+    if listing is not None:
+        try:
+            remove_error_file(listing)
+        except OSError:
+            pass
     try:
         return _commands()[args.command](args)
     except InputError as exc:
+        found = exc.errors if isinstance(exc, InputErrors) else [exc]
+        count = exc.count if isinstance(exc, InputErrors) else 1
+        where = None
+        if isinstance(exc, InputErrors) and listing is not None:
+            try:
+                write_error_file(found, listing)
+                which = "all" if len(found) == count else f"the first {len(found)} of"
+                where = f"{which} {count} in {listing}"
+            except OSError as failed:
+                where = f"the list could not be written to {listing}: {failed.strerror or failed}"
         if args.debug:
             raise
         print(f"itp-adam: error: {exc}", file=sys.stderr)
+        for other in found[1:SHOWN_ERRORS]:
+            print(f"  {other}", file=sys.stderr)
+        if count > 1:
+            shown = min(len(found), SHOWN_ERRORS)
+            more = f"... and {count - shown} more" if count > shown else f"{count} problems"
+            print(f"itp-adam: {more}" + (f"; {where}" if where else ""), file=sys.stderr)
         return 2
     except OSError as exc:  # a file or folder the command cannot read or write (e.g. --out)
         if args.debug:

@@ -84,8 +84,8 @@ SHEETS: dict[str, dict[str, str]] = {
 }
 
 _ORIGIN_SOURCE = {"Collected": "Investigator", "Assigned": "Sponsor", "Protocol": "Sponsor"}
-_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
-_ISO_DATETIME = _ISO_DATE + r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+_ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # ASCII digits: ISO 8601, not any Unicode digit
+_ISO_DATETIME = _ISO_DATE + r"T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
 _LENGTH_TYPES = ("text", "integer", "float")  # Define-XML gives Length for these only
 
 

@@ -6,8 +6,9 @@ Shared conventions:
 * ``order``: list of sort keys, each a column name (ascending) or a pair ``(name, "desc")`` /
   ``[name, "desc"]`` (YAML). Missing values sort last in both directions, as in dplyr;
   rows still tied keep their input order.
-* ``filter``: None (all rows), a boolean Series with the frame's index, a boolean array, or a
-  :meth:`pandas.DataFrame.eval` expression string (for YAML specs); missing counts as False.
+* ``filter``: None (all rows), a boolean Series with the frame's index, a boolean array, or an
+  expression of the spec language (:mod:`itp_adam.expr`, text or compiled); missing counts as
+  False.
 * Every function returns a new frame with the new columns added, rows in input order.
 """
 
@@ -22,9 +23,10 @@ import pandas as pd
 from .columns import (arrow_text, group_codes, key_ranks, order_of_ranks, row_positions,
                       run_edges, spread_text)
 from .dates import _distinct_text, _text, _to_days
+from .expr import Expression, compile_expression
 from .registry import derivation
 
-Filter = pd.Series | np.ndarray | str | None
+Filter = pd.Series | np.ndarray | str | Expression | None
 OrderKey = str | Sequence[str]
 
 _OPERATORS = {">=": op.ge, ">": op.gt, "<=": op.le, "<": op.lt, "==": op.eq, "!=": op.ne}
@@ -37,7 +39,9 @@ def filter_mask(df: pd.DataFrame, filter: Filter, values: Mapping[str, object] |
     if filter is None:
         return np.ones(len(df), dtype=bool)
     if isinstance(filter, str):
-        filter = df.eval(filter, local_dict=dict(values or {}))
+        filter = compile_expression(filter)
+    if isinstance(filter, Expression):
+        return filter.mask(df, values)
     if isinstance(filter, pd.Series):
         if not filter.index.equals(df.index):
             raise ValueError("filter Series must have the same index as the data frame")

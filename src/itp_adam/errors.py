@@ -1,19 +1,31 @@
 """Errors for bad input: one clear message naming the place and what was expected.
 
 The command line turns an :class:`InputError` into exit status 2 and one message, with no
-traceback (unless ``--debug``).
+traceback (unless ``--debug``). The reader collects every problem of the raw export into one
+:class:`InputErrors`; the command line prints the first ones and writes them all to a CSV file
+beside ``--out`` (:func:`write_error_file`, ``docs/bad-input.md``).
 """
 
 from __future__ import annotations
 
+import csv
+import os
+import tempfile
+from pathlib import Path
+
 
 class InputError(Exception):
-    """Bad input or bad usage: names the file, row/record, column, value and expectation."""
+    """Bad input or bad usage: names the file, row/record, column, value and expectation.
+
+    ``option``: the command-line option at fault (bad usage rather than bad data); the message
+    then reads like argparse's, ``--subjects must be at least 1: found '0'``."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  column: str | None = None, value: str | None = None,
-                 expected: str | None = None) -> None:
+                 expected: str | None = None, option: str | None = None) -> None:
         self.file, self.row, self.column, self.value, self.expected = file, row, column, value, expected
+        self.message = message  # the WHAT part alone (errors.csv)
+        self.option = option
         parts = []
         if file is not None:
             parts.append(str(file))
@@ -22,9 +34,76 @@ class InputError(Exception):
         if column is not None:
             parts.append(f"column {column}")
         where = ", ".join(parts)
+        if option is not None:
+            message = f"{option} {message}"
         text = f"{where}: {message}" if where else message
         if value is not None:
             text += f": found {value!r}"
         if expected is not None:
             text += f"; expected {expected}"
         super().__init__(text)
+
+
+class InputErrors(InputError):
+    """Several problems of one input, all found in one pass (the raw export's checks).
+
+    Behaves as its first error (message, ``file``, ``row`` ... are the first's), so code and
+    tests that expect one :class:`InputError` see what a single error would have said;
+    ``errors`` holds every error listed and ``count`` how many problems were found in all
+    (more than listed when the reader caps the rows listed per column)."""
+
+    def __init__(self, errors: list[InputError], count: int | None = None) -> None:
+        if not errors:
+            raise ValueError("InputErrors needs at least one error")
+        first = errors[0]
+        Exception.__init__(self, str(first))
+        self.__dict__.update({k: v for k, v in vars(first).items() if not k.startswith("_")})
+        self.errors = list(errors)
+        self.count = max(count or 0, len(self.errors))
+
+
+ERROR_COLUMNS = ("file", "row", "column", "value", "expected", "message")
+"""The columns of the error file; its header line also marks the file as the tool's own."""
+_HEADER = ",".join(ERROR_COLUMNS)
+
+
+def error_file(out: Path) -> Path:
+    """Where the errors of a run with output folder ``out`` go: ``OUT.errors.csv`` beside it."""
+    out = Path(out).absolute()
+    return out.with_name(f"{out.name}.errors.csv")
+
+
+def is_error_file(path: Path) -> bool:
+    """True if ``path`` is a file this tool wrote (its first line is the error-file header)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.readline().rstrip("\r\n") == _HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_error_file(errors: list[InputError], path: Path) -> None:
+    """Write ``errors`` to ``path`` atomically (a temporary file beside it, then renamed).
+
+    Refuses (``FileExistsError``) to replace a file the tool did not write; other failures
+    raise ``OSError`` and leave no partial file."""
+    path = Path(path)
+    if path.exists() and not is_error_file(path):
+        raise FileExistsError(17, "exists and was not written by itp-adam; not replaced", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh, lineterminator="\n")
+            out.writerow(ERROR_COLUMNS)
+            out.writerows([e.file, e.row, e.column, e.value, e.expected,
+                           getattr(e, "message", str(e))] for e in errors)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_error_file(path: Path) -> None:
+    """Remove an earlier run's error file at ``path``; a file the tool did not write stays."""
+    if is_error_file(path):
+        Path(path).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from .spec import Dataset, Specs, load_specs
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from .plugins import Plugin
     from .render import Worker
     from .xpt import PreparedXpt
 
@@ -43,75 +45,111 @@ class RunResult:
     worker_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def check_out(out: Path) -> None:
-    """Refuse an ``--out`` that is a file or a non-empty folder not made by an earlier run."""
+def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
+    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``.
+
+    ``marker`` is the file the command writes into every output folder, so a folder holding it
+    is the command's own earlier output (``run.json`` for ``run``, ``simulate.json`` for
+    ``simulate``); ``what`` names that output in the message."""
+    expected = f"a new folder, an empty folder or {what} folder"
     if out.exists() and not out.is_dir():
-        raise InputError("exists and is a file", file=str(out),
-                         expected="a new folder, an empty folder or an earlier run's output folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "run.json").is_file():
-        raise InputError("is a non-empty folder without a run.json, so it is not an earlier "
-                         "run's output; refusing to replace it", file=str(out),
-                         expected="a new folder, an empty folder or an earlier run's output folder")
+        raise InputError("exists and is a file", file=str(out), expected=expected)
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise InputError(f"is a non-empty folder without a {marker}, so it is not {what}; "
+                         "refusing to replace it", file=str(out), expected=expected)
 
 
-def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
-        worker: Worker | None = None) -> RunResult:
-    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
-
-    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
-    ``worker``: the table and figure process (``render.py``), if the caller started it earlier
-    (the command line does, before it imports pandas); otherwise the run starts one first
-    thing. The run stops it in every case."""
-    if worker is None:
-        from .render import Worker
-        worker = Worker()  # imports the drawing libraries while the data stages run
-    try:
-        return _run(raw, specs_dir, out, say, worker)
-    finally:
-        worker.close()
-
-
-def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker) -> RunResult:
-    clock = say if isinstance(say, Progress) else Progress(say)
-    out = Path(out).absolute()
-    check_out(out)
-    parent = out.parent
+def staging_beside(out: Path) -> Path:
+    """A new temporary folder beside ``out`` (same file system, so publishing is a rename)."""
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise InputError(f"cannot be created: {blocking} is a file, not a folder", file=str(out),
                          expected="a path whose parent folders are folders")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:
         raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
                          expected="a folder the user can write to") from exc
+
+
+def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
+        worker: Worker | None = None, *, allow_plugins: bool = False) -> RunResult:
+    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
+
+    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
+    ``worker``: the table and figure process (``render.py``), if the caller started it earlier
+    (the command line does, before it imports pandas); otherwise the run starts one first
+    thing. The run stops it in every case.
+    ``allow_plugins``: load the Python plug-ins the study declares (``itp_adam.plugins``);
+    without it such a study is refused."""
+    if worker is None:
+        from .render import Worker
+        worker = Worker()  # imports the drawing libraries while the data stages run
     try:
-        result = _run_into(raw, specs_dir, staging, clock, worker)
-        _publish(staging, out)
+        return _run(raw, specs_dir, out, say, worker, allow_plugins)
+    finally:
+        worker.close()
+
+
+def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker,
+         allow_plugins: bool = False) -> RunResult:
+    from .plugins import loaded
+
+    clock = say if isinstance(say, Progress) else Progress(say)
+    out = Path(out).absolute()
+    check_out(out)
+    staging = staging_beside(out)
+    try:
+        with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
+            result = _run_into(raw, specs_dir, staging, clock, worker, plugins)
+        publish([(staging, out)], check_out)
         result.out = out
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Move the finished folder into place; an earlier run's folder is replaced as a whole."""
-    if out.exists():
-        check_out(out)  # still an earlier run's folder (or empty)
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        try:
-            staging.rename(out)
-        except OSError:
-            old.rename(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> None:
+    """Move finished files or folders into place: each ``(staged, target)`` pair in turn.
+
+    ``check`` is called on every existing target first (it must still be the command's own
+    earlier output, or empty); each such target is set aside, the staged one renamed into
+    place, and the set-aside ones deleted only when every move succeeded. When a move fails,
+    the targets already moved are put back, so the earlier output is left as it was."""
+    for _, target in moves:
+        if target.exists():
+            check(target)
+    done: list[tuple[Path, Path | None]] = []  # (target, where its earlier version was set aside)
+    try:
+        for staged, target in moves:
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                target.rename(old)
+            done.append((target, old))
+            staged.rename(target)
+    except OSError:
+        for target, old in reversed(done):
+            if target.exists():  # the new version, moved in before the failure
+                _remove(target)
+            if old is not None:
+                old.rename(target)
+        raise
+    for _, old in done:
+        if old is not None:
+            _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
-        staging.rename(out)
+        path.unlink(missing_ok=True)
 
 
-def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker: Worker) -> RunResult:
+def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
+              plugins: Sequence[Plugin] = ()) -> RunResult:
     from .reader import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
@@ -152,7 +190,7 @@ def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker:
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
-    _write_run_json(folder, raw, specs_dir, export.checksums(), result, files.hashed)
+    _write_run_json(folder, raw, specs_dir, export.checksums(), result, files.hashed, plugins)
     return result
 
 
@@ -201,7 +239,11 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
     from pyarrow import csv
 
-    csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # pyarrow before 15 writes a record batch twice when a column has an empty chunk (seen on
+    # 14.0: the rows before it appeared again), so the table goes as its non-empty batches
+    batches = [batch for batch in table.to_batches() if batch.num_rows]
+    csv.write_csv(pa.Table.from_batches(batches, schema=table.schema), path)
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
@@ -222,8 +264,26 @@ def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
                        date_columns=dates)
 
 
+def package_versions() -> dict[str, str]:
+    """Name and version of every package installed where this Python imports from.
+
+    What made the outputs, for run.json (with a locked installation, constraints/lock.txt, these
+    are the locked versions). Read from the ``NAME-VERSION.dist-info`` folder names on
+    ``sys.path``, the first of a name winning as for imports: parsing each package's metadata
+    would cost a third of a second, the folder names a millisecond."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if not folder.is_dir():
+            continue
+        for info in sorted(folder.glob("*.dist-info")):
+            name, _, version = info.name[: -len(".dist-info")].partition("-")
+            found.setdefault(name.replace("_", "-").lower(), version)
+    return dict(sorted(found.items()))
+
+
 def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
-                    result: RunResult, hashed: dict[Path, str]) -> None:
+                    result: RunResult, hashed: dict[Path, str], plugins: Sequence[Plugin] = ()) -> None:
     """run.json; ``hashed`` holds checksums already computed while writing (the XPT files)."""
     from .reader import sha256_file
 
@@ -235,11 +295,13 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "version": __version__,
         "python": sys.version.split()[0],
         "pandas": pd.__version__,
+        "packages": package_versions(),  # the installed packages that made the outputs
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "raw": str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
         "inputs": inputs,
         "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},
+        "plugins": {plugin.name: plugin.sha256 for plugin in plugins},  # the code it ran
         "outputs": {str(p.relative_to(folder)): hashed.get(p) or sha256_file(p) for p in outputs},
         "rows": result.rows,
         "data_issues": result.issue_counts,

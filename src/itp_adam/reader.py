@@ -16,7 +16,13 @@ run (``docs/bad-input.md`` lists every case and its test):
   ISO 8601) but must be well formed: ``DD MON YYYY`` in complete-date columns, with
   ``UN``/``UNK`` parts allowed in partial-date columns, ``HH:MM`` in time columns.
 
-The first bad value stops the read with its file, row, column, value and what was expected.
+Every problem is collected, not only the first: each bad cell (its file, row, column, value
+and what was expected; the first ``MAX_LISTED`` rows per column and check, all of them counted),
+each form that cannot be read (file missing, not UTF-8, malformed, without a required column)
+across all forms; the read then stops with one :class:`InputErrors` listing them, whose
+message is the first problem's, worded as a single error. A form whose file cannot be read
+or whose header names a column twice is not checked further; a missing required column is
+reported and the form's other columns are still checked.
 Each frame gets ``_ROW``, the row number in the file or sheet (the header is row 1), which
 every SDTM record keeps as its link to the raw data. Structural findings that lose nothing
 (extra files, sheets or columns, removed byte-order marks) are kept in ``RawExport.notes``
@@ -41,7 +47,7 @@ import pyarrow as pa  # pandas imports both already
 import pyarrow.compute as pc
 
 from .dates import raw_date_to_iso
-from .errors import InputError
+from .errors import InputError, InputErrors
 from .layout import RawLayout
 
 ROW = "_ROW"
@@ -49,6 +55,7 @@ BOM = "\ufeff"
 MAX_TEXT = 200  # SAS transport v5: at most 200 bytes per character value
 NUMBER_RANGE = (1e-15, 1e15)  # non-zero numbers a form collects, safely inside the XPT range
 TEXT = pa.large_string()  # how pandas' ``str`` columns hold text: no conversion when wrapped
+MAX_LISTED = 1000  # bad rows listed per column and check (all are counted)
 
 
 @dataclass
@@ -78,11 +85,12 @@ def sha256_file(path: Path) -> str:
 def read_export(path: Path, layout: RawLayout) -> RawExport:
     """Read a CSV folder or one ``.xlsx`` workbook and check it against the layout."""
     path = Path(path)
+    problems = _Problems()
     if path.is_dir():
-        raw, files, notes = _read_csv_folder(path, layout)
+        raw, files, notes = _read_csv_folder(path, layout, problems)
         kind = "csv"
     elif path.is_file() and path.suffix.lower() == ".xlsx":
-        raw, files, notes = _read_workbook(path, layout)
+        raw, files, notes = _read_workbook(path, layout, problems)
         kind = "xlsx"
     elif path.exists():
         raise InputError("not a raw export", file=str(path),
@@ -93,34 +101,65 @@ def read_export(path: Path, layout: RawLayout) -> RawExport:
     forms = {}
     for name, (header, table) in raw.items():
         where = str(files[name]) + ("" if kind == "csv" else f" [sheet {name}]")
-        forms[name] = _check_form(header, table, name, layout, where, notes)
+        forms[name] = _check_form(header, table, name, layout, where, notes, problems)
+    if problems.errors:
+        raise InputErrors(problems.errors, problems.count)
     return RawExport(path, kind, forms, files, notes)
+
+
+class _Problems:
+    """The problems found so far: the errors listed, in the order found, and how many in all."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+        self.count = 0
+
+    def add(self, *errors: InputError, count: int | None = None) -> None:
+        self.errors += errors
+        self.count += len(errors) if count is None else count
 
 
 # --------------------------------------------------------------------------------------------
 # CSV folder
 
 
-def _read_csv_folder(folder: Path, layout: RawLayout):
+def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems):
     try:
-        entries = [p for p in folder.iterdir() if p.suffix.lower() == ".csv"]
+        listing = list(folder.iterdir())
     except OSError as exc:
         raise InputError(f"cannot list the folder ({exc.strerror})", file=str(folder),
                          expected="a readable folder of form CSV files") from exc
+    entries = [p for p in listing if p.suffix.lower() == ".csv"]
     present: dict[str, list[Path]] = {}
     for p in sorted(entries):
         present.setdefault(p.name.upper(), []).append(p)
+    if not any(f"{name}.CSV" in present for name in layout.forms):
+        # a workbook export in a folder (e.g. `simulate --format xlsx`): point at the workbook
+        books = sorted(p for p in listing if p.suffix.lower() == ".xlsx" and p.is_file()
+                       and not p.name.startswith("~$"))  # ~$: Excel's lock file
+        if books:
+            which = f"a workbook {books[0].name}" if len(books) == 1 else \
+                f"{len(books)} workbooks ({', '.join(p.name for p in books)})"
+            raise InputError(f"the folder holds no form CSVs but holds {which}; pass the workbook "
+                             f"itself: --raw {books[0]}", file=str(folder))
     raw, files, notes = {}, {}, []
     expected = f"one CSV file per form: {', '.join(f + '.csv' for f in layout.forms)}"
     for name in layout.forms:
         found = [p for p in present.get(f"{name}.CSV", []) if p.is_file()]
         if not found:
-            raise InputError(f"form {name} is missing from the export", file=str(folder / f"{name}.csv"),
-                             expected=expected)
+            problems.add(InputError(f"form {name} is missing from the export",
+                                    file=str(folder / f"{name}.csv"), expected=expected))
+            continue
         if len(found) > 1:
-            raise InputError(f"form {name} has {len(found)} files ({', '.join(p.name for p in found)}) "
-                             "whose names differ only in case", file=str(folder), expected=expected)
-        raw[name], found_notes = _read_csv(found[0], name)
+            names = ", ".join(p.name for p in found)
+            problems.add(InputError(f"form {name} has {len(found)} files ({names}) whose names differ "
+                                    "only in case", file=str(folder), expected=expected))
+            continue
+        try:
+            raw[name], found_notes = _read_csv(found[0], name)
+        except InputError as exc:  # this form cannot be read; the others still are
+            problems.add(exc)
+            continue
         files[name] = found[0]
         notes += found_notes
     known = {f"{n}.CSV" for n in layout.forms}
@@ -234,7 +273,7 @@ def _not_utf8(data: bytes, exc: UnicodeDecodeError, where: str, skipped: int) ->
 # workbook
 
 
-def _read_workbook(path: Path, layout: RawLayout):
+def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     from openpyxl import load_workbook
 
     try:
@@ -250,15 +289,19 @@ def _read_workbook(path: Path, layout: RawLayout):
         for form in layout.forms:
             found = sheets.get(form, [])
             if not found:
-                raise InputError(f"sheet {form} is missing from the workbook", file=str(path),
-                                 expected=f"one sheet per form: {', '.join(layout.forms)}")
+                problems.add(InputError(f"sheet {form} is missing from the workbook", file=str(path),
+                                        expected=f"one sheet per form: {', '.join(layout.forms)}"))
+                continue
             if len(found) > 1:
-                raise InputError(f"form {form} has {len(found)} sheets ({', '.join(found)})", file=str(path),
-                                 expected=f"one sheet per form: {', '.join(layout.forms)}")
+                problems.add(InputError(f"form {form} has {len(found)} sheets ({', '.join(found)})",
+                                        file=str(path),
+                                        expected=f"one sheet per form: {', '.join(layout.forms)}"))
+                continue
             rows = list(wb[found[0]].iter_rows(values_only=True))
             if not rows or all(v is None for v in rows[0]):
-                raise InputError("the sheet is empty", file=f"{path} [sheet {found[0]}]",
-                                 expected="a header row naming the columns")
+                problems.add(InputError("the sheet is empty", file=f"{path} [sheet {found[0]}]",
+                                        expected="a header row naming the columns"))
+                continue
             width = max(len(r) for r in rows)
             header = [("" if v is None else str(v)) for v in rows[0]] + [""] * (width - len(rows[0]))
             # one pass over the cells is how openpyxl hands them out
@@ -300,43 +343,45 @@ _TEXT = r"[\x20-\x7e]*"  # printable ASCII
 
 
 def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout, where: str,
-                notes: list) -> pd.DataFrame:
-    """The form's layout columns, checked and converted, after ``_ROW``."""
+                notes: list, problems: _Problems) -> pd.DataFrame | None:
+    """The form's layout columns, checked and converted, after ``_ROW``; every problem found is
+    added to ``problems`` (the frame is then of no use, and None if the header names a column
+    twice)."""
     spec = layout.forms[name]
     header = [str(c).replace(BOM, "").strip().upper() for c in header]
     unnamed = [i for i, c in enumerate(header) if c == ""]
     for i in unnamed:
         values = _Values.of(table.column(i))
-        text = values.distinct.str.strip()
-        hit = values.first(text.ne("").to_numpy(dtype=bool))
-        if hit:
-            row = hit[0]
-            raise InputError("value in a column without a header name", file=where, row=row + 2,
-                             column=f"#{i + 1}", value=text.iloc[values.codes[row]],
-                             expected="a name in the header row")
+        values = values.replace(values.distinct.str.strip())
+        _report(values.distinct.ne("").to_numpy(dtype=bool), values, problems,
+                lambda row, value, more, i=i: InputError(
+                    "value in a column without a header name", file=where, row=row + 2,
+                    column=f"#{i + 1}", value=value, expected="a name in the header row"))
     named = [i for i in range(len(header)) if header[i] != ""]
     if unnamed:
         notes.append({"form": name, "column": "", "rule": f"{len(unnamed)} blank column(s) without a "
                       "header name: ignored", "severity": "NOTE"})
     names = [header[i] for i in named]
     seen = pd.Index(names)
-    if seen.duplicated().any():
-        raise InputError("column appears twice", file=where, column=str(seen[seen.duplicated()][0]))
+    if seen.duplicated().any():  # which of the two holds the data is unknown: no further checks
+        problems.add(*[InputError("column appears twice", file=where, column=str(c))
+                       for c in seen[seen.duplicated()].unique()])
+        return None
     position = dict(zip(names, named))
-    for col, cs in spec.columns.items():
-        if col not in position and cs.required:
-            raise InputError(f"required column {col} is missing", file=where, column=col,
-                             expected=f"columns {', '.join(spec.columns)}")
+    problems.add(*[InputError(f"required column {col} is missing", file=where, column=col,
+                              expected=f"columns {', '.join(spec.columns)}")
+                   for col, cs in spec.columns.items() if col not in position and cs.required])
     for extra in [c for c in names if c not in spec.columns]:
         notes.append({"form": name, "column": extra, "rule": "column not in the layout: ignored",
                       "severity": "NOTE"})
     n = table.num_rows
     out = {ROW: np.arange(2, n + 2, dtype="int64")}
     for col, cs in spec.columns.items():
-        # an optional column the export leaves out is blank in every row
+        # an optional column the export leaves out is blank in every row (a missing required
+        # one too, reported above, so that the other columns are still checked)
         column = table.column(position[col]) if col in position else pa.nulls(n, TEXT).fill_null("")
-        values = _clean_text(_Values.of(column), name, col, where, notes)
-        out[col] = _convert(values, cs.type, where, col, cs.min)
+        values, reported = _clean_text(_Values.of(column), name, col, where, notes, problems)
+        out[col] = _convert(values, cs.type, where, col, problems, cs.min, reported)
     return pd.DataFrame(out, copy=False)
 
 
@@ -356,9 +401,11 @@ class _Values:
 
     @classmethod
     def of(cls, column: pa.ChunkedArray | pa.Array) -> _Values:
+        if isinstance(column, pa.ChunkedArray):
+            # one array, so one dictionary for every chunk; an empty column may have no chunk,
+            # which pyarrow before 22 cannot combine once encoded
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         encoded = pc.dictionary_encode(column)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()  # one dictionary for every chunk
         read = encoded.dictionary.to_pandas()
         return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read)
 
@@ -388,9 +435,10 @@ class _Values:
         return pd.Series(distinct.astype(dtype).array.take(self.codes))
 
 
-def _clean_text(values: _Values, form: str, col: str, where: str, notes: list) -> _Values:
+def _clean_text(values: _Values, form: str, col: str, where: str, notes: list,
+                problems: _Problems) -> tuple[_Values, np.ndarray]:
     """Stripped text, byte-order marks removed (noted); non-printable, non-ASCII or over-long
-    values stop the read."""
+    values are reported, and flagged (per distinct value) in the array returned with the text."""
     text = values.distinct
     marked = values.first(text.str.contains(BOM, regex=False).to_numpy(dtype=bool))
     if marked:
@@ -400,67 +448,88 @@ def _clean_text(values: _Values, form: str, col: str, where: str, notes: list) -
                       "severity": "NOTE"})
     values = values.replace(text.str.strip())
     text = values.distinct
-    bad = values.first(~text.str.fullmatch(_TEXT).to_numpy(dtype=bool))
-    if bad:
-        value = values.value(bad[0])
+    odd = ~text.str.fullmatch(_TEXT).to_numpy(dtype=bool)
+
+    def odd_char(row: int, value: str, more: int) -> InputError:
         char = next(c for c in value if not ("\x20" <= c <= "\x7e"))
         kind = "a control character" if ord(char) < 0x20 or ord(char) == 0x7f else "a non-ASCII character"
-        raise InputError(f"{kind} U+{ord(char):04X} in the value", file=where, row=bad[0] + 2, column=col,
-                         value=value[:80],
-                         expected="printable ASCII text (SAS transport v5 files hold ASCII only)")
-    long = values.first((text.str.len() > MAX_TEXT).to_numpy(dtype=bool))
-    if long:
-        value = values.value(long[0])
-        raise InputError(f"value of {len(value)} characters", file=where, row=long[0] + 2, column=col,
-                         value=value[:40] + "...",
-                         expected=f"at most {MAX_TEXT} characters (the SAS transport v5 limit)")
-    return values
+        return InputError(f"{kind} U+{ord(char):04X} in the value", file=where, row=row + 2, column=col,
+                          value=value[:80],
+                          expected="printable ASCII text (SAS transport v5 files hold ASCII only)")
+
+    _report(odd, values, problems, odd_char)
+    long = (text.str.len() > MAX_TEXT).to_numpy(dtype=bool) & ~odd
+    _report(long, values, problems, lambda row, value, more: InputError(
+        f"value of {len(value)} characters", file=where, row=row + 2, column=col, value=value[:40] + "...",
+        expected=f"at most {MAX_TEXT} characters (the SAS transport v5 limit)"))
+    return values, odd | long
 
 
-def _convert(values: _Values, ctype: str, where: str, col: str, minimum: float | None = None) -> pd.Series:
-    """The checked column as its type's pandas column (text, dates and times stay ``str``)."""
+def _convert(values: _Values, ctype: str, where: str, col: str, problems: _Problems,
+             minimum: float | None = None, reported: np.ndarray | None = None) -> pd.Series:
+    """The checked column as its type's pandas column (text, dates and times stay ``str``).
+
+    Bad values are added to ``problems``, each check judging only the values no earlier check
+    (nor ``_clean_text``: ``reported``) flagged, so a cell is reported once; a column with a
+    bad value is returned as text, unconverted (the read stops anyway)."""
     text = values.distinct
     blank = text == ""
+    judged = ~blank.to_numpy(dtype=bool)
+    if reported is not None:
+        judged &= ~reported
+    failed = reported is not None and bool(reported.any())
+
+    def check(bad, expected: str, message: str = "invalid value") -> None:
+        nonlocal judged, failed
+        bad = judged & np.asarray(bad, dtype=bool)
+        if _report(bad, values, problems, lambda row, value, more: InputError(
+                message + (f" (and {more} more in this column)" if more else ""), file=where,
+                row=row + 2, column=col, value=value, expected=expected)):
+            judged &= ~bad
+            failed = True
+
     if ctype == "text":
         return values.text()
     if ctype in ("integer", "number"):
         num = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
         size = np.abs(num.to_numpy(dtype="float64", na_value=np.nan))
-        given = ~blank.to_numpy(dtype=bool)
-        bad = given & np.isnan(size)
+        bad = np.isnan(size)
         if ctype == "integer":
-            bad |= given & ~bad & (np.nan_to_num(size) % 1 != 0)
-        _raise_first(bad, values, where, col, _EXPECT[ctype])
+            bad |= np.nan_to_num(size) % 1 != 0
+        check(bad, _EXPECT[ctype])
         low, high = NUMBER_RANGE
         size = np.nan_to_num(size)
-        _raise_first(given & (size != 0) & ((size < low) | (size >= high)), values, where, col,
-                     f"0 or a size from {low:g} to below {high:g} (inf, nan and such sizes are "
-                     "no collected value)", message="number out of range")
+        check((size != 0) & ((size < low) | (size >= high)),
+              f"0 or a size from {low:g} to below {high:g} (inf, nan and such sizes are "
+              "no collected value)", message="number out of range")
         if minimum is not None:
-            _raise_first(given & (num.to_numpy(dtype="float64", na_value=np.nan) < minimum), values,
-                         where, col, f"at least {minimum:g} (raw.yaml min)",
-                         message="number below the minimum")
+            check(num.to_numpy(dtype="float64", na_value=np.nan) < minimum,
+                  f"at least {minimum:g} (raw.yaml min)", message="number below the minimum")
+        if failed:
+            return values.text()
         return values.numbers(num, "Int64" if ctype == "integer" else "Float64")
     if ctype in ("date", "pdate"):
         iso, invalid = raw_date_to_iso(text)
-        bad = invalid.to_numpy() & ~blank.to_numpy()
+        bad = invalid.to_numpy(dtype=bool)
         if ctype == "date":
-            bad |= ~blank.to_numpy() & (iso.str.len().to_numpy() != 10)
-        _raise_first(bad, values, where, col, _EXPECT[ctype])
+            bad = bad | iso.str.len().to_numpy() != 10
+        check(bad, _EXPECT[ctype])
         return values.text()
     if ctype == "time":
-        ok = text.str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d")
-        _raise_first(~blank & ~ok, values, where, col, _EXPECT[ctype])
+        check(~text.str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d").to_numpy(dtype=bool), _EXPECT[ctype])
         return values.text()
     raise AssertionError(ctype)
 
 
-def _raise_first(bad, values: _Values, where: str, col: str, expected: str,
-                 message: str = "invalid value") -> None:
-    """Stop at the first row whose distinct value is ``bad``, counting the others."""
-    hit = values.first(np.asarray(bad, dtype=bool))
-    if hit:
-        row, count = hit
-        msg = message + (f" (and {count - 1} more in this column)" if count > 1 else "")
-        raise InputError(msg, file=where, row=row + 2, column=col, value=values.value(row),
-                         expected=expected)
+def _report(flagged: np.ndarray, values: _Values, problems: _Problems, error) -> bool:
+    """Add the rows whose distinct value is ``flagged`` to ``problems``: the first
+    ``MAX_LISTED`` as ``error(row, value, more)`` (``more``: the column's other flagged rows, on
+    the first row listed, else 0; ``row`` counts data rows from 0), all of them counted.
+    Returns whether any row was flagged."""
+    if not flagged.any():
+        return False
+    rows = np.flatnonzero(flagged[values.codes])
+    listed = [error(int(row), values.value(int(row)), len(rows) - 1 if k == 0 else 0)
+              for k, row in enumerate(rows[:MAX_LISTED])]
+    problems.add(*listed, count=len(rows))
+    return True

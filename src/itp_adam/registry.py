@@ -3,12 +3,14 @@
 A module registers its public derivations with the ``@derivation("name")`` decorator; the
 spec runner resolves a name with :func:`get_derivation`. The built-in derivation modules are
 imported on first lookup, so a name is found whatever the caller imported before.
+Registrations made inside :func:`scoped` (a run's plug-ins, ``itp_adam.plugins``) end with it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -24,6 +26,10 @@ _BUILTIN_MODULES = (
     "itp_adam.events",
     "itp_adam.adam_derivations",
 )
+
+
+class DerivationClash(ValueError):
+    """A derivation name registered to two different functions."""
 
 
 class UnknownDerivation(KeyError):
@@ -47,7 +53,7 @@ def derivation(name: str) -> Callable[[F], F]:
             func.__module__,
             func.__qualname__,
         ):
-            raise ValueError(
+            raise DerivationClash(
                 f"derivation {name!r} is already registered to "
                 f"{existing.__module__}.{existing.__qualname__}"
             )
@@ -55,6 +61,19 @@ def derivation(name: str) -> Callable[[F], F]:
         return func
 
     return register
+
+
+@contextmanager
+def scoped() -> Iterator[None]:
+    """Derivations registered inside the block are forgotten at its end, so the plug-ins of
+    one run never reach the next run in the same process. The built-ins stay."""
+    _load_builtins()  # first: they must not be registered inside the scope and then dropped
+    saved = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(saved)
 
 
 def _load_builtins() -> None:

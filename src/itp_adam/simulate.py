@@ -22,7 +22,9 @@ second programming of the same rules.
 from __future__ import annotations
 
 import io
+import json
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +77,10 @@ DOSES = np.array([2.5, 5.0, 7.5, 10.0])
 MONTHS = np.array(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
                    "NOV", "DEC"])
 N_SITES = 12
+# The subject of the "subject not in DM" trap. Generated subjects are SITE-NNN with sites
+# numbered from 01 (`_subjects`), so site 00 never holds one, at any study size.
+ORPHAN_SITE = "00"
+ORPHAN_SUBJID = f"{ORPHAN_SITE}-901"
 
 # Local laboratories: unit family and normal ranges (standard unit values).
 PLAT_UNITS = {"10^9/L": 1.0, "x10E9/L": 1.0, "10^3/uL": 1.0, "/uL": 0.001, "10^4/uL": 10.0}
@@ -930,6 +936,9 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
     exe = _date_of(trt, ex["sub"].to_numpy(), ex["end"].fillna(1).astype(int).to_numpy())
     exe_txt = _fmt_dates(exe)
     exe_txt[ex["ongoing_last"].to_numpy()] = ""
+    # the end dates as written (NaT: open), kept beside the text for the truth's TRTEDT
+    exe_true = exe.to_numpy(copy=True)
+    exe_true[ex["ongoing_last"].to_numpy()] = np.datetime64("NaT")
     ds_reason = s["dsreason"].to_numpy().copy()
     ds_date = _date_of(trt, np.arange(n), s["dur"].to_numpy())
     # ongoing subjects who stopped between the cut-off and the extraction: still ongoing at
@@ -942,17 +951,21 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
     ds_date.iloc[late] = late_date
     lastrow = ex.groupby("sub").tail(1)
     lr = lastrow[lastrow["sub"].isin(late)]
-    exe_txt[lr.index.to_numpy()] = _fmt_dates(CUTOFF + _days(late_day[np.searchsorted(late, lr["sub"])]))
+    late_end = CUTOFF + _days(late_day[np.searchsorted(late, lr["sub"])])
+    exe_txt[lr.index.to_numpy()] = _fmt_dates(late_end)
+    exe_true[lr.index.to_numpy()] = late_end.to_numpy()
     _trap_log(traps, subjid[late], "stopped-after-cutoff", "DS", "DS and last EXENDAT after the cut-off")
     # the longest-treated subject's open period written with a date after the cut-off
     imax = int(np.argmax(s["dur"].to_numpy()))
     r = lastrow.index[lastrow["sub"] == imax]
     exe_txt[r] = _fmt_dates(pd.Series([EXTRACTION - _days([3])[0]]))
+    exe_true[r] = (EXTRACTION - _days([3])[0]).to_datetime64()
     _trap_log(traps, subjid[imax], "exposure-end-after-cutoff", "EXPOSURE", "open period ends after the cut-off")
     expo = pd.DataFrame({"sub": ex["sub"].to_numpy(), "SUBJID": subjid[ex["sub"]],
                          "EXSTDAT": _fmt_dates(exs), "EXENDAT": exe_txt,
                          "DOSE": _fmt_num(ex["DOSE"].to_numpy(), 1), "FREQ": "QD",
-                         "ADJREAS": ex["ADJREAS"].to_numpy()})
+                         "ADJREAS": ex["ADJREAS"].to_numpy(),
+                         "_st": exs.to_numpy(), "_en": exe_true, "_dose": ex["DOSE"].to_numpy()})
     # an interruption after the last dose: TRTEDT is the end of the last period with dose > 0
     dur = s["dur"].to_numpy()
     ok = (~s["ongoing"].to_numpy()) & (dur >= 241) & (dur <= 270) \
@@ -963,7 +976,8 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
         ze = _date_of(trt, cand, dur[cand] + 50)
         expo = pd.concat([expo, pd.DataFrame({"sub": cand, "SUBJID": subjid[cand], "EXSTDAT": _fmt_dates(zs),
                                               "EXENDAT": _fmt_dates(ze), "DOSE": "0", "FREQ": "QD",
-                                              "ADJREAS": "ADVERSE EVENT"})], ignore_index=True)
+                                              "ADJREAS": "ADVERSE EVENT", "_st": zs.to_numpy(),
+                                              "_en": ze.to_numpy(), "_dose": 0.0})], ignore_index=True)
         ds_date.iloc[cand] = ze.to_numpy()
         ds_reason[cand] = "PHYSICIAN DECISION"
         _trap_log(traps, subjid[cand], "interrupted-after-last-dose", "EXPOSURE", "dose 0 period after the last dose")
@@ -978,7 +992,8 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
     dups = rng.permutation(len(expo))[:max(1, n // 80)]
     expo = pd.concat([expo, expo.iloc[dups]]).sort_index(kind="stable")
     _trap_log(traps, expo["SUBJID"].to_numpy()[-len(dups):], "duplicate-row", "EXPOSURE", "row entered twice")
-    forms["EXPOSURE"] = expo.drop(columns=["sub", "_o"]).reset_index(drop=True)
+    forms["_EX_HIDDEN"] = expo[["sub", "_st", "_en", "_dose"]].reset_index(drop=True)  # truth only
+    forms["EXPOSURE"] = expo.drop(columns=["sub", "_o", "_st", "_en", "_dose"]).reset_index(drop=True)
 
     # LAB
     plat = _lab_platelets(s, g, c, rng, traps)
@@ -1119,9 +1134,11 @@ def _con_meds(s, rng, traps) -> pd.DataFrame:
 
 
 def _orphans(forms, s, rng, traps) -> None:
-    """A subject present in EXPOSURE, LAB and AE but missing from DM (not enrolled)."""
-    site = s["SITEID"].iloc[0]
-    sid = f"{site}-901"
+    """A subject present in EXPOSURE, LAB and AE but missing from DM (not enrolled); its
+    SUBJID (site 00) can never be a generated subject's."""
+    site, sid = ORPHAN_SITE, ORPHAN_SUBJID
+    if sid in set(s["SUBJID"]):
+        raise AssertionError(f"the not-in-DM trap subject {sid} is a generated subject")
     start = pd.Timestamp("2024-06-03")
     forms["EXPOSURE"] = pd.concat([forms["EXPOSURE"], pd.DataFrame(
         {"SUBJID": [sid], "EXSTDAT": _fmt_dates([start]), "EXENDAT": _fmt_dates([start + pd.Timedelta(days=60)]),
@@ -1142,6 +1159,18 @@ def _orphans(forms, s, rng, traps) -> None:
 # ---------------------------------------------------------------------------------------
 # truth
 # ---------------------------------------------------------------------------------------
+def _treatment_end(ex: pd.DataFrame, n: int) -> pd.Series:
+    """TRTEDT per subject (index 0..n-1) by the SAP, from every exposure period as written
+    (``sub``, start ``_st``, end ``_en`` with NaT for an open period, ``_dose``): periods
+    starting after the cut-off are left out, a period running past the cut-off (or open)
+    ends at it, and TRTEDT is the end of the last period (latest start) with dose > 0. So a
+    dose-0 period at the end, or dosing that restarts after the cut-off, never sets it."""
+    ex = ex[(ex["_st"] <= CUTOFF) & (ex["_dose"] > 0)]
+    end = ex["_en"].fillna(CUTOFF).clip(upper=CUTOFF)
+    ex = ex.assign(_en=end).sort_values(["sub", "_st", "_en"], kind="stable")
+    return ex.groupby("sub")["_en"].last().reindex(np.arange(n))
+
+
 def _truth(s, g, c, forms) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The figures each subject is meant to produce, computed from the simulator's own
     knowledge of every record (second programming of the SAP's selection rules)."""
@@ -1192,12 +1221,14 @@ def _truth(s, g, c, forms) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     trtsdt = s["TRTSDT"]
     ongoing = s["ongoing"].to_numpy()
-    trtedt = np.where(ongoing, CUTOFF, trtsdt + _days(s["dur"].to_numpy() - 1))
+    trtedt = _treatment_end(forms.pop("_EX_HIDDEN"), n)
+    if not (trtedt >= trtsdt).all():
+        raise AssertionError("simulator truth: a subject without a dose > 0 before the cut-off")
     subj = pd.DataFrame({
         "SUBJID": s["SUBJID"], "AGE": s["AGE"], "SEX": s["SEX"].str[0],
         "TRTSDT": trtsdt.dt.strftime("%Y-%m-%d"),
-        "TRTEDT": pd.to_datetime(trtedt).strftime("%Y-%m-%d"),
-        "TRTDURD": s["dur"].where(~s["ongoing"], cut_day),
+        "TRTEDT": trtedt.dt.strftime("%Y-%m-%d"),
+        "TRTDURD": (trtedt - trtsdt).dt.days + 1,
         "DOSESTRT": s["DOSESTRT"],
         "DIAGDT": s["DIAGDT"].dt.strftime("%Y-%m-%d"),
         "ITPDURM": s["ITPDURM"].round(4),
@@ -1223,36 +1254,135 @@ LAB_COLUMN_ORDER = ["SUBJID", "LBTEST", "VISIT", "LBDAT", "LBTIM", "LBORRES", "L
 FIXED_TIME = (2025, 5, 30, 0, 0, 0)
 
 
-def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv") -> list[Path]:
-    """Write the raw export (CSV folder or one workbook) and, beside it, the truth folder."""
+MARKER = "simulate.json"  # written into every export folder (and the truth folder of a workbook)
+CREATOR = "itp-adam simulate"  # the creator property of every workbook the simulator writes
+EARLIER = "an earlier `itp-adam simulate` output"
+
+
+def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
+                 seed: int | None = None) -> list[Path]:
+    """Write the raw export and its truth at ``out``, atomically; return the paths written.
+
+    ``out`` a folder: ``out/<FORM>.csv`` (``fmt`` csv) or ``out/raw-export.xlsx`` (xlsx),
+    ``out/truth/`` and the marker ``out/simulate.json``. ``out`` ending in ``.xlsx`` (``fmt``
+    xlsx): that one workbook, with the truth and the marker in ``x.truth/`` beside it.
+
+    The ``--out`` rules of ``itp-adam run`` apply (``pipeline.check_out``): only the
+    simulator's own earlier output (a folder holding ``simulate.json``, a workbook whose
+    creator is ``itp-adam simulate``) is replaced; an empty or new path is fine; anything else
+    is refused with an :class:`InputError`. Everything is written into a temporary folder
+    beside ``out`` and moved into place when complete, so a failure leaves the earlier output
+    as it was. ``seed`` is recorded in the marker."""
+    from .pipeline import publish, staging_beside
+
+    out = Path(out).absolute()
+    truth = check_export_out(out, fmt)
+    one_workbook = out.suffix.lower() == ".xlsx"  # else a folder (check_export_out)
+    staging = staging_beside(out)
+    try:
+        if one_workbook:
+            names = _write_into(study, fmt, staging / out.name, staging / truth.name, seed, True)
+            moves = [(staging / out.name, out), (staging / truth.name, truth)]
+        else:
+            names = _write_into(study, fmt, staging, staging / "truth", seed, False)
+            moves = [(staging, out)]
+        publish(moves, lambda target: _check_target(target, one_workbook and target == out))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    home = out.parent if one_workbook else out
+    return [home / name for name in names]
+
+
+def check_export_out(out: Path, fmt: str) -> Path:
+    """Check that ``write_export`` may write at ``out`` (see there); return the truth folder.
+
+    Cheap, so the command line calls it before it simulates a large study."""
+    from .errors import InputError
+
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError(f"unknown format {fmt!r}: expected csv or xlsx")
+    out = Path(out).absolute()
+    one_workbook = out.suffix.lower() == ".xlsx"
+    if one_workbook and fmt == "csv":
+        raise InputError("names a workbook (it ends in .xlsx) but the format is csv", file=str(out),
+                         expected="a folder name for the CSV export, or --format xlsx")
+    truth = out.with_name(out.stem + ".truth") if one_workbook else out / "truth"
+    _check_target(out, one_workbook)
+    if one_workbook:
+        _check_target(truth, False)
+    return truth
+
+
+def _check_target(target: Path, workbook: bool) -> None:
+    from .pipeline import check_out
+
+    if workbook:
+        _check_workbook(target)
+    else:
+        check_out(target, MARKER, EARLIER)
+
+
+def _write_into(study: SimulatedStudy, fmt: str, export: Path, truth: Path,
+                seed: int | None, one_workbook: bool) -> list[str]:
+    """Write the export (a folder of CSVs or with raw-export.xlsx; with ``one_workbook`` the
+    workbook file ``export`` itself), the truth folder and the marker; return the paths
+    written, relative to the folder holding the export."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    from . import __version__
+
     frames = {k: study.forms[k] for k in FORM_ORDER}
     frames["LAB"] = frames["LAB"][LAB_COLUMN_ORDER]
-    if fmt == "csv":
-        for name, df in frames.items():
-            path = out / f"{name}.csv"
-            table = pa.Table.from_pandas(df.astype(str).reset_index(drop=True), preserve_index=False)
-            pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
-            written.append(path)
-    elif fmt == "xlsx":
-        path = out / "raw-export.xlsx"
-        _write_workbook(frames, path)
-        written.append(path)
+    if one_workbook:  # the marker goes with the truth
+        home, files, marker = export.parent, [export], truth / MARKER
+        _write_workbook(frames, export)
     else:
-        raise ValueError(f"unknown format {fmt!r}: expected csv or xlsx")
-    tdir = out / "truth"
-    tdir.mkdir(exist_ok=True)
+        home, marker = export, export / MARKER
+        export.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            files = [export / f"{name}.csv" for name in frames]
+            for path, df in zip(files, frames.values()):
+                table = pa.Table.from_pandas(df.astype(str).reset_index(drop=True), preserve_index=False)
+                pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+        else:
+            files = [export / "raw-export.xlsx"]
+            _write_workbook(frames, files[0])
+    exported = [p.relative_to(home).as_posix() for p in files]
+    truth.mkdir()
     for name, df in (("subjects", study.truth_subjects), ("visits", study.truth_visits),
                      ("traps", study.traps)):
-        p = tdir / f"{name}.csv"
-        df.to_csv(p, index=False, lineterminator="\n")
-        written.append(p)
-    return written
+        path = truth / f"{name}.csv"
+        df.to_csv(path, index=False, lineterminator="\n")
+        files.append(path)
+    about = {"written_by": CREATOR, "version": __version__, "seed": seed,
+             "subjects": int(study.truth_subjects["SUBJID"].nunique()), "format": fmt,
+             "export": exported,
+             "truth": truth.relative_to(home).as_posix()}
+    marker.write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
+    files.append(marker)
+    return [p.relative_to(home).as_posix() for p in files]
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse to replace ``path`` unless it is absent or a workbook the simulator wrote."""
+    from .errors import InputError
+
+    expected = "a new .xlsx file name or a workbook `itp-adam simulate` wrote"
+    if path.is_dir():
+        raise InputError("is a folder, not a workbook file", file=str(path), expected=expected)
+    if not path.exists():
+        return
+    try:
+        with zipfile.ZipFile(path) as book:
+            core = book.read("docProps/core.xml").decode("utf-8", "replace")
+        found = re.search(r"<dc:creator\b[^>]*>([^<]*)</dc:creator>", core)
+        why = f"its creator is {found.group(1)!r}" if found else "it has no creator"
+    except (OSError, KeyError, zipfile.BadZipFile):
+        found, why = None, "it is not an .xlsx workbook"
+    if found is None or found.group(1) != CREATOR:
+        raise InputError(f"exists and is not {EARLIER} ({why}, not {CREATOR!r}); "
+                         "refusing to replace it", file=str(path), expected=expected)
 
 
 def _write_workbook(frames: dict[str, pd.DataFrame], path: Path) -> None:
@@ -1271,6 +1401,7 @@ def _write_workbook(frames: dict[str, pd.DataFrame], path: Path) -> None:
     fixed = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     wb.properties.created = stamp
     wb.properties.modified = stamp
+    wb.properties.creator = CREATOR  # marks the workbook as the simulator's own (_check_workbook)
     buf = io.BytesIO()
     wb.save(buf)
     # rewrite the zip with fixed member timestamps so that the same seed gives the same bytes

@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import InputError
+from .expr import ExpressionError, compile_expression
 from .layout import RawLayout
 from .registry import derivation_names, get_derivation
 from .windows import Window, check_windows
@@ -158,7 +159,41 @@ def _record_lines(node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int],
     active.discard(id(node))
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: 5x faster
+def _spec_loader(base: type) -> type:
+    """``base`` (a safe YAML loader) with two changes for specs, so a value never ends in a traceback:
+
+    * a date YAML cannot build (``cutoff_date: 2025-04-41``) stays the text as written, for the
+      model to refuse with its key and line (or to keep, where text is meant);
+    * any other value YAML cannot build (``!!int x``, ``!!float 1.2.3``) is a YAML error at the
+      value's line, like a syntax error.
+    """
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except yaml.YAMLError:
+                raise
+            except RecursionError:
+                raise  # nested too deeply: _read_yaml says so
+            except Exception as exc:  # noqa: BLE001 - any value the constructor cannot build
+                tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+                value = node.value if isinstance(node, yaml.ScalarNode) else f"a {type(node).__name__}"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"cannot read {value!r} as {tag} ({exc})", node.start_mark) from exc
+
+        def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)
+            except (ValueError, AttributeError):  # a month or day out of range; !!timestamp x
+                return self.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
+    return Loader
+
+
+_LOADER = _spec_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when installed: 5x faster
+_PY_LOADER = _spec_loader(yaml.SafeLoader)
 
 
 def _parse(text: str, loader_class: type) -> tuple[Any, dict[YamlPath, int], list[tuple[YamlPath, int]]]:
@@ -191,19 +226,24 @@ def _read_yaml(path: Path, kind: str) -> _Document:
         try:
             data, lines, duplicates = _parse(text, _LOADER)
         except yaml.YAMLError:  # parse again in Python for its clearer message
-            data, lines, duplicates = _parse(text, yaml.SafeLoader)
+            data, lines, duplicates = _parse(text, _PY_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = " ".join(str(getattr(exc, "problem", None) or exc).split())
         context_mark = getattr(exc, "context_mark", None)
         near = line or 0
+        if reason == "but found another document":  # PyYAML's words need its context to make sense
+            reason, context_mark = "a second YAML document starts here; a spec file holds one", None
         if getattr(exc, "context", None) and context_mark is not None and context_mark is not mark:
             reason += f" ({exc.context} that starts on line {context_mark.line + 1})"
             near = context_mark.line + 1  # the mistake is often in that construct, not below it
         top, item = _names_near(text, near)
         raise SpecError([SpecProblem(file, line, f"not valid YAML: {reason}",
                                      **_syntax_context(kind, top, item))]) from exc
+    except RecursionError as exc:
+        raise SpecError([SpecProblem(file, None, "not valid YAML: lists or mappings nested too "
+                                     "deeply to read")]) from exc
     document = _Document(file, data, lines)
     if duplicates:
         raise SpecError([
@@ -291,7 +331,9 @@ def _error_message(head: str, errors: list[Any]) -> str:
         return head
     text = "; or ".join(dict.fromkeys(error["msg"] for error in errors))
     value = errors[0].get("input")
-    if not isinstance(value, (dict, list)):
+    if isinstance(value, dt.date):  # as written in the YAML, not datetime.date(...)
+        value = str(value)
+    if not isinstance(value, (dict, list, set)):
         text += f" (found {value!r})"
     return f"{head}: {text}" if head else text
 
@@ -354,13 +396,28 @@ def _sas_format(value: str) -> str:
     return value
 
 
+def _iso_date(value: Any) -> Any:
+    """A calendar date: a YAML date (``2025-04-14``) or the same written as text. Not a number
+    (pydantic would read ``0`` as 1970-01-01) and not an impossible date (``2025-04-41``)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError("iso_date", "must be a calendar date written YYYY-MM-DD, e.g. 2025-04-14")
+
+
 SasName = Annotated[str, AfterValidator(_sas_name)]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Label = Annotated[str, AfterValidator(_label)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan: a spec number is finite (.nan or .inf in a threshold would run, wrongly)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,7 +563,7 @@ class RecordGroup(_Model):
 
     group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
     form: str
-    filter: str | None = None  # pandas expression over the form's columns: which rows give records
+    filter: str | None = None  # expression (itp_adam.expr) over the form's columns: which rows give records
     description: str | None = None
 
 
@@ -514,7 +571,7 @@ class InputData(_Model):
     """Where an ADaM dataset's records start: a built dataset, optionally filtered."""
 
     dataset: SasName
-    filter: str | None = None  # a pandas query over the dataset's variables, e.g. "LBTESTCD in ['PLAT']"
+    filter: str | None = None  # an expression (itp_adam.expr), e.g. "LBTESTCD in ['PLAT']"
 
 
 class Step(_Model):
@@ -637,7 +694,7 @@ class Imputation(_Model):
 
 
 class Baseline(_Model):
-    lookback_days: int = Field(ge=0)
+    lookback_days: int = Field(ge=0, le=36525)  # at most 100 years: a date offset must stay a date
     reference: str  # the reference date variable, e.g. TRTSDT
     tie_order: list[str]  # same-date records: the last in this order is baseline
     description: str
@@ -666,7 +723,7 @@ class Response(_Model):
     criteria: list[Criterion] = Field(min_length=1)
     confidence_level: float = Field(gt=0, lt=1)
     ci_method: Literal["clopper-pearson"]
-    percent_decimals: int = Field(ge=0)
+    percent_decimals: int = Field(ge=0, le=10)
 
 
 class ToxicityGrading(_Model):
@@ -699,7 +756,7 @@ class Study(_Model):
     """Study parameters (``study.yaml``): every number of the SAP, one place to change it."""
 
     study_id: str
-    cutoff_date: dt.date
+    cutoff_date: IsoDate
     cutoff_columns: dict[str, str]
     reference_start: ReferenceStart
     dose_above: float = Field(ge=0)
@@ -713,9 +770,10 @@ class Study(_Model):
     rescue_changes_response: bool = False
     toxicity_grading: ToxicityGrading
     hepatic_terms: HepaticTerms
-    trtemfl_window_days: int = Field(ge=0)
+    trtemfl_window_days: int = Field(ge=0, le=36525)
     itp_phase: ItpPhase
     populations: dict[str, Population]
+    plugins: list[str] = Field(default_factory=list)  # Python files of derivations (plugins.py)
 
     def resolve(self, path: str) -> Any:
         """The parameter at a dotted ``path`` (``"toxicity_grading.uln_multiples"``) as plain
@@ -907,6 +965,7 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
         else:
             problems += _source_problems(source, at, layout, study, step_ids)
     problems += _codelist_ref_problems(dataset, codelists)
+    problems += _expression_problems(dataset)
     all_names = {var.name for var in dataset.variables}
     for index, var in enumerate(dataset.variables):
         source = var.source
@@ -1074,6 +1133,67 @@ def _codelist_ref_problems(dataset: Dataset, codelists: dict[str, Codelist]) -> 
     return [((*at, "args", arg, "codelist"), _unknown("codelist", value.codelist, codelists))
             for at, args in _derivation_args(dataset) for arg, value in args.items()
             if isinstance(value, CodelistRef) and value.codelist not in codelists]
+
+
+EXPRESSION_ARGS = ("filter", "filter_add", "condition", "expression")
+"""Derivation arguments that hold an expression (``itp_adam.expr``), besides ``cases[].when``."""
+
+
+def _expression_problems(dataset: Dataset) -> list[tuple[YamlPath, str]]:
+    """Every filter, condition and computed value of ``dataset`` parsed and checked (nothing is
+    run): an expression outside the language, or an ``@name`` the spec does not pass."""
+    found: list[tuple[YamlPath, Any, frozenset[str] | None]] = [
+        (("records", index, "filter"), group.filter, frozenset())
+        for index, group in enumerate(dataset.records) if group.filter is not None]
+    if dataset.input is not None and dataset.input.filter is not None:
+        found.append((("input", "filter"), dataset.input.filter, frozenset()))
+    calls: list[tuple[YamlPath, DerivationSource | Step]] = [
+        (("steps", index), step) for index, step in enumerate(dataset.steps)]
+    for index, var in enumerate(dataset.variables):
+        at: YamlPath = ("variables", index, "source")
+        cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
+        calls += [(at if group is None else (*at, "cases", group), source)
+                  for group, source in cases if isinstance(source, DerivationSource)]
+    for at, call in calls:
+        if call.derivation not in derivation_names():
+            continue  # reported as an unknown derivation
+        passed = _passed_params(call)
+        for arg, value in call.args.items():
+            if arg in EXPRESSION_ARGS:
+                found.append(((*at, "args", arg), value, passed))
+            elif arg == "cases" and isinstance(value, list):
+                found += [((*at, "args", arg, number, "when"), case["when"], passed)
+                          for number, case in enumerate(value) if isinstance(case, dict) and "when" in case]
+    problems: list[tuple[YamlPath, str]] = []
+    for where, text, passed in found:
+        try:
+            expression = compile_expression(text)
+        except ExpressionError as exc:
+            problems.append((where, f"{where[-1]}: expression refused: {exc}"))
+            continue
+        unknown = sorted(expression.params - passed) if passed is not None else []
+        if unknown:
+            given = ", ".join(f"@{name}" for name in sorted(passed or ())) or "none"
+            problems.append((where, f"{where[-1]} {text!r}: {', '.join('@' + n for n in unknown)} "
+                             f"is not passed by the spec (passed here: {given})"))
+    return problems
+
+
+def _passed_params(call: DerivationSource | Step) -> frozenset[str] | None:
+    """The ``@names`` a derivation's expressions may use: the keys of ``filter_values`` (when
+    the function takes it) and, for a function taking ``**values``, its extra arguments.
+    None when ``filter_values`` is not written out (it is checked when evaluated)."""
+    parameters = inspect.signature(get_derivation(call.derivation)).parameters
+    passed: set[str] = set()
+    if "filter_values" in parameters:
+        values = call.args.get("filter_values")
+        if isinstance(values, dict):
+            passed |= {str(key) for key in values}
+        elif values is not None:
+            return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        passed |= {arg for arg in call.args if arg not in parameters}
+    return frozenset(passed)
 
 
 def build_order(datasets: dict[str, Dataset]) -> list[str]:

@@ -725,4 +725,11 @@ def read_xpt(path: str | Path, *, dates: bool = True) -> tuple[pd.DataFrame, Xpt
         name=meta.table_name or "", label=meta.file_label or "",
         labels={name: labels.get(name) or "" for name in meta.column_names}, types=types,
         lengths={k: int(v) for k, v in meta.variable_storage_width.items()},
-        formats={k: (v or "").strip().rstrip(".").upper() for k, v in meta.original_variable_types.items()})
+        formats={k: _format_name(v) for k, v in meta.original_variable_types.items()})
+
+
+def _format_name(text: str | None) -> str:
+    """A format as pyreadstat reports it, spelled one way: ``DATE9`` whether the reader says
+    ``DATE9`` (1.3.7), ``DATE9.`` (1.3.8) or, for none, ``NULL`` (1.2.7) or nothing."""
+    text = (text or "").strip().upper()
+    return "" if text == "NULL" else text.rstrip(".")
