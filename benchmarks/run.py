@@ -113,11 +113,11 @@ def floor_child(export: Path) -> None:
     import pyarrow.parquet as pq
 
     from itp_adam import issues
-    from itp_adam.adam import build_adam
+    from itp_adam.stages.adam import build_adam
     from itp_adam.paths import default_specs_dir
-    from itp_adam.reader import read_export
-    from itp_adam.sdtm import build_sdtm, prepare_forms
-    from itp_adam.spec import load_specs
+    from itp_adam.io.raw import read_export
+    from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+    from itp_adam.spec.model import load_specs
 
     start = time.perf_counter()
     raw = {p.stem: pd.read_csv(p, engine="pyarrow") for p in sorted(export.glob("*.csv"))}
@@ -156,12 +156,12 @@ def xpt_child(rows: int, with_pyreadstat: bool) -> None:
     import pyarrow.parquet as pq
 
     from itp_adam import issues
-    from itp_adam.adam import build_adam
+    from itp_adam.stages.adam import build_adam
     from itp_adam.paths import default_specs_dir, shipped_study_dir
-    from itp_adam.reader import read_export
-    from itp_adam.sdtm import build_sdtm, prepare_forms
-    from itp_adam.spec import load_specs
-    from itp_adam.xpt import write_xpt
+    from itp_adam.io.raw import read_export
+    from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+    from itp_adam.spec.model import load_specs
+    from itp_adam.io.xpt import write_xpt
 
     specs = load_specs(default_specs_dir())
     with issues.collect():
@@ -189,7 +189,7 @@ def xpt_child(rows: int, with_pyreadstat: bool) -> None:
     if with_pyreadstat:
         import pyreadstat
 
-        from itp_adam.xpt import _prepare
+        from itp_adam.io.xpt import _prepare
 
         # pyreadstat's input as write_xpt used to build it (text "" for missing, trimmed; dates
         # as SAS days), prepared before the clock starts

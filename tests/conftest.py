@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues
-from itp_adam.adam import build_adam
+from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import Specs, load_specs
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import Specs, load_specs
 
 
 @dataclass

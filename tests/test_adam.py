@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues, simulate
-from itp_adam.adam import build_adam
+from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import load_specs
 
 from .published import N_ENROLLED, RESPONSE, assert_published_baseline, round_half_up
 
@@ -152,7 +152,7 @@ def test_adae_dates_and_flags(built):
 def test_a_failing_step_names_its_spec_file_and_line(tmp_path):
     import shutil
 
-    from itp_adam.builder import BuildError
+    from itp_adam.spec.evaluate import BuildError
 
     specs_dir = tmp_path / "specs"
     shutil.copytree(default_specs_dir(), specs_dir)

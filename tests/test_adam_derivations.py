@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from itp_adam.adam_derivations import (
+from itp_adam.derive.adam import (
     derive_var_case,
     derive_var_flag,
     derive_var_merged_baseline,
@@ -16,7 +16,7 @@ from itp_adam.adam_derivations import (
     derive_vars_cut,
     map_values,
 )
-from itp_adam.derivations import derive_vars_merged
+from itp_adam.derive.core import derive_vars_merged
 
 
 def test_result_value_takes_the_number_of_a_comparator_and_never_a_text():

@@ -24,14 +24,14 @@ from itp_adam import issues, simulate
 from itp_adam.cli import main
 from itp_adam.errors import InputError, InputErrors
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms, trace_table
-from itp_adam.spec import load_specs
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms, trace_table
+from itp_adam.spec.model import load_specs
 
 SUBJECTS = 8  # the first subjects of the shipped DM: a small export that runs in ~2 s
 
 EXCLUDED = r"left out of SDTM|collapsed to the first"
-"""The words of every rule that leaves a raw row out of SDTM (itp_adam.sdtm module doc)."""
+"""The words of every rule that leaves a raw row out of SDTM (itp_adam.stages.sdtm module doc)."""
 
 
 def record_forms(specs) -> set[str]:
@@ -735,7 +735,7 @@ def test_out_in_a_read_only_place(forms, tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(out.parent))
 
-    monkeypatch.setattr("itp_adam.pipeline.tempfile.mkdtemp", denied)
+    monkeypatch.setattr("itp_adam.stages.pipeline.tempfile.mkdtemp", denied)
     code, _, err = cli("run", "--raw", str(raw), "--out", str(out))
     assert code == 2 and err == (f"itp-adam: error: {out}: cannot write there (Permission denied); "
                                  "expected a folder the user can write to\n")
@@ -761,7 +761,7 @@ def test_failure_writing_output_is_a_message(forms, tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "out" / "adam"))
 
-    monkeypatch.setattr("itp_adam.pipeline._run_into", full)
+    monkeypatch.setattr("itp_adam.stages.pipeline._run_into", full)
     code, _, err = cli("run", "--raw", str(raw), "--out", str(tmp_path / "out"))
     assert code == 2 and err == f"itp-adam: error: {tmp_path / 'out' / 'adam'}: No space left on device\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # staging removed
@@ -772,7 +772,7 @@ def test_failure_writing_output_is_a_message(forms, tmp_path, monkeypatch):
 def test_values_a_transport_file_cannot_hold(forms, tmp_path, monkeypatch):
     # the reader refuses non-ASCII and over-long values; a derived value breaking an XPT v5
     # limit is still a message, not a traceback
-    from itp_adam.xpt import XptLimitError, XptProblem
+    from itp_adam.io.xpt import XptLimitError, XptProblem
 
     raw = write_export(forms, tmp_path / "raw")
     problem = XptProblem("DM", "USUBJID", "value-length", "1 value(s) longer than 200 bytes")
@@ -780,7 +780,7 @@ def test_values_a_transport_file_cannot_hold(forms, tmp_path, monkeypatch):
     def too_long(*args, **kwargs):
         raise XptLimitError([problem])
 
-    monkeypatch.setattr("itp_adam.pipeline._run_into", too_long)
+    monkeypatch.setattr("itp_adam.stages.pipeline._run_into", too_long)
     code, _, err = cli("run", "--raw", str(raw), "--out", str(tmp_path / "out"))
     assert code == 2 and err == (
         "itp-adam: error: values the SAS transport files cannot hold: DM: 1 problem(s) prevent "
@@ -881,7 +881,7 @@ def test_late_failure_keeps_the_previous_output(earlier_run, monkeypatch, failur
         reached.append(True)
         raise failure
 
-    monkeypatch.setattr("itp_adam.results.write_results", broken)  # the last stage
+    monkeypatch.setattr("itp_adam.stages.results.write_results", broken)  # the last stage
     if isinstance(failure, InputError):
         code, _, err = cli("run", "--raw", str(raw), "--out", str(out))
         assert code == 2 and err == "itp-adam: error: late problem\n"
@@ -897,7 +897,7 @@ def test_a_failed_background_xpt_write_fails_the_run(earlier_run, monkeypatch):
     still stop the run, with the usual message and the previous output untouched."""
     import threading
 
-    from itp_adam.xpt import PreparedXpt
+    from itp_adam.io.xpt import PreparedXpt
 
     raw, out = earlier_run
     before = tree_bytes(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -197,7 +198,7 @@ def test_simulate_refuses_a_workbook_it_did_not_write(tmp_path, capsys):
 
 
 def test_failed_simulate_keeps_the_earlier_output(tmp_path, capsys, monkeypatch):
-    from itp_adam import simulate
+    from itp_adam.simulate import simulator
 
     out = tmp_path / "sim"
     assert main(["simulate", "--out", str(out), "--subjects", "10", "--format", "xlsx"]) == 0
@@ -207,7 +208,7 @@ def test_failed_simulate_keeps_the_earlier_output(tmp_path, capsys, monkeypatch)
         path.write_bytes(b"PK half a workbook")
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(simulate, "_write_workbook", disk_full)
+    monkeypatch.setattr(simulator, "_write_workbook", disk_full)
     err = _refused(["simulate", "--out", str(out), "--subjects", "11", "--format", "xlsx"], capsys)
     assert "raw-export.xlsx: No space left on device" in err
     assert _snapshot(out) == before
@@ -215,7 +216,7 @@ def test_failed_simulate_keeps_the_earlier_output(tmp_path, capsys, monkeypatch)
 
 
 def test_publish_puts_the_earlier_output_back_when_a_move_fails(tmp_path):
-    from itp_adam.pipeline import publish
+    from itp_adam.stages.pipeline import publish
 
     (tmp_path / "a.xlsx").write_text("old workbook")
     (tmp_path / "a.truth").mkdir()
@@ -271,3 +272,52 @@ def test_help_shows_the_defaults(capsys, monkeypatch):
         said = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
         for text in defaults:
             assert text in said, (argv, text)
+
+
+# --- a study is a folder of specs: --study NAME, --specs DIR, `itp-adam studies` -----------------
+
+_XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # created/modified in the XPT headers
+
+
+def _outputs(out):
+    """The run's data outputs as bytes, the XPT headers' timestamps blanked."""
+    files = {name: (out / name).read_bytes() for name in ("data-issues.csv", "results/response.csv")}
+    files.update({f"sdtm/{p.name}": _XPT_TIME.sub(b"", p.read_bytes())
+                  for p in sorted((out / "sdtm").glob("*.xpt"))})
+    return files
+
+
+def test_studies_lists_the_shipped_study(capsys):
+    from itp_adam.paths import default_specs_dir, shipped_studies
+
+    assert main(["studies"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("hetrombopag-itp (default): ") and "HETROM-ITP-RWS" in said
+    assert str(default_specs_dir()) in said
+    assert shipped_studies() == {"hetrombopag-itp": default_specs_dir()}
+    assert (default_specs_dir() / "study.yaml").is_file()
+
+
+def test_run_study_by_name_equals_the_default_run(tmp_path):
+    assert main(["run", "--out", str(tmp_path / "default"), "--quiet"]) == 0
+    assert main(["run", "--study", "hetrombopag-itp", "--out", str(tmp_path / "named"), "--quiet"]) == 0
+    default, named = _outputs(tmp_path / "default"), _outputs(tmp_path / "named")
+    assert len(default) > 5 and default == named
+
+
+def test_unknown_study_is_exit_2_naming_the_shipped_ones(tmp_path, capsys):
+    for argv in (["run", "--study", "no-such-study", "--out", str(tmp_path / "o")],
+                 ["validate", str(tmp_path), "--study", "no-such-study"],
+                 ["compare", str(tmp_path), str(tmp_path), "--study", "no-such-study"]):
+        err = _refused(argv, capsys)
+        assert "--study is not a shipped study: found 'no-such-study'" in err, argv
+        assert "hetrombopag-itp" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_study_and_specs_together_is_a_usage_error(tmp_path, capsys):
+    for command in (["run"], ["validate", str(tmp_path)], ["compare", str(tmp_path), str(tmp_path)]):
+        with pytest.raises(SystemExit) as stop:
+            main([*command, "--study", "hetrombopag-itp", "--specs", str(tmp_path)])
+        assert stop.value.code == 2
+        assert "not allowed with argument" in capsys.readouterr().err

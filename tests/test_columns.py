@@ -1,4 +1,4 @@
-"""itp_adam.columns: each helper against the plain pandas operation it replaces (the second
+"""itp_adam.derive.columns: each helper against the plain pandas operation it replaces (the second
 implementation), on generated frames with missing values, blanks, whitespace, -0.0 and ties."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam.columns import (
+from itp_adam.derive.columns import (
     column_codes,
     distinct_rows,
     group_codes,
@@ -183,7 +183,7 @@ def test_run_edges_mark_first_and_last_of_each_run(values: list[int]) -> None:
 def test_arrow_array_keeps_one_chunk_without_copying_and_joins_several():
     import pyarrow as pa
 
-    from itp_adam.columns import arrow_array
+    from itp_adam.derive.columns import arrow_array
 
     one = pa.chunked_array([pa.array(["a", None, " b"], pa.large_string())])
     series = pd.Series(pd.array(one, dtype="str"))

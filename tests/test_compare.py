@@ -1,4 +1,4 @@
-"""itp_adam.compare: PROC COMPARE-style comparison on small hand-built frames and files whose
+"""itp_adam.checks.compare: PROC COMPARE-style comparison on small hand-built frames and files whose
 differences are known by construction."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from itp_adam.cli import main
-from itp_adam.compare import (DatasetMeta, VarMeta, compare_files, compare_folders,
+from itp_adam.checks.compare import (DatasetMeta, VarMeta, compare_files, compare_folders,
                               compare_frames, read_dataset)
 from itp_adam.errors import InputError
-from itp_adam.xpt import write_xpt
+from itp_adam.io.xpt import write_xpt
 
 NAN = np.nan
 

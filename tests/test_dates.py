@@ -1,4 +1,4 @@
-"""Hand-worked tests of itp_adam.dates (SAP "Dates")."""
+"""Hand-worked tests of itp_adam.derive.dates (SAP "Dates")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam.dates import (
+from itp_adam.derive.dates import (
     complete_dates,
     compute_duration,
     derive_var_dy,

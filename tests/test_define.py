@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from itp_adam.define import _data_type, write_define
+from itp_adam.io.define import _data_type, write_define
 from itp_adam.paths import default_specs_dir
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",

@@ -1,4 +1,4 @@
-"""Hand-worked tests of itp_adam.derivations (and the derivation registry)."""
+"""Hand-worked tests of itp_adam.derive.core (and the derivation registry)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam import derivations
-from itp_adam.derivations import (
+from itp_adam.derive import core as derivations
+from itp_adam.derive.core import (
     convert_units,
     derive_var_anl_flag,
     derive_var_base,
@@ -22,7 +22,7 @@ from itp_adam.derivations import (
     derive_vars_merged,
     parse_result,
 )
-from itp_adam.registry import UnknownDerivation, derivation_names, get_derivation
+from itp_adam.spec.registry import UnknownDerivation, derivation_names, get_derivation
 
 NAN = float("nan")
 

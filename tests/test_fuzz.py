@@ -29,14 +29,14 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues
-from itp_adam.adam import build_adam
-from itp_adam.builder import BuildError
+from itp_adam.stages.adam import build_adam
+from itp_adam.spec.evaluate import BuildError
 from itp_adam.errors import InputError
 from itp_adam.paths import default_specs_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms, trace_table
-from itp_adam.spec import load_specs
-from itp_adam.xpt import check_xpt
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms, trace_table
+from itp_adam.spec.model import load_specs
+from itp_adam.io.xpt import check_xpt
 
 from .test_bad_input import account_rows, shipped_slice
 

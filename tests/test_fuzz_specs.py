@@ -39,14 +39,14 @@ import pytest
 import yaml
 
 from itp_adam import issues
-from itp_adam.adam import build_adam
+from itp_adam.stages.adam import build_adam
 from itp_adam.cli import main
 from itp_adam.errors import InputError
 from itp_adam.paths import default_specs_dir
-from itp_adam.reader import read_export
-from itp_adam.results import write_results
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
+from itp_adam.io.raw import read_export
+from itp_adam.stages.results import write_results
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import load_specs
 
 from .test_bad_input import shipped_slice, write_export
 

@@ -1,4 +1,4 @@
-"""Hand-worked tests of itp_adam.grading (SAP "Laboratory toxicity grades", CTCAE v5.0)."""
+"""Hand-worked tests of itp_adam.derive.grading (SAP "Laboratory toxicity grades", CTCAE v5.0)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam.grading import derive_var_atoxgr
+from itp_adam.derive.grading import derive_var_atoxgr
 
 NAN = float("nan")
 SAP_GRADING = {"ALT": [1, 3, 5, 20], "AST": [1, 3, 5, 20], "BILI": [1, 1.5, 3, 10]}

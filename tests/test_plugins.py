@@ -1,4 +1,4 @@
-"""Plug-in derivations (``itp_adam.plugins``): declared in study.yaml, loaded only when allowed,
+"""Plug-in derivations (``itp_adam.spec.plugins``): declared in study.yaml, loaded only when allowed,
 listed in run.json with their SHA-256, and forgotten when the run ends."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from itp_adam import pipeline
+from itp_adam.stages import pipeline
 from itp_adam.cli import main
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.registry import derivation_names
-from itp_adam.spec import SpecError
+from itp_adam.spec.registry import derivation_names
+from itp_adam.spec.model import SpecError
 
 PLUGIN = '''
 from pathlib import Path
 
-from itp_adam.adam_derivations import derive_var_flag
-from itp_adam.registry import derivation
+from itp_adam.derive.adam import derive_var_flag
+from itp_adam.spec.registry import derivation
 
 (Path(__file__).parent / "imported.txt").write_text("the plug-in ran")
 
@@ -110,17 +110,17 @@ def test_import_error_exit_2_naming_the_file(tmp_path, capsys, code, found):
 
 
 def test_name_clash_exit_2_naming_the_file(tmp_path, capsys):
-    clash = ("from itp_adam.registry import derivation\n\n"
+    clash = ("from itp_adam.spec.registry import derivation\n\n"
              "@derivation('derive_var_flag')\ndef derive_var_flag(df, new_var, condition):\n    return df\n")
     specs = study_with_plugin(tmp_path, clash)
     assert main(["run", "--specs", str(specs), "--out", str(tmp_path / "out"), "--quiet",
                  "--allow-plugins"]) == 2
     err = capsys.readouterr().err
     assert str(specs / "plugins" / "derivations.py") in err
-    assert "derivation 'derive_var_flag' is already registered to itp_adam.adam_derivations" in err
+    assert "derivation 'derive_var_flag' is already registered to itp_adam.derive.adam" in err
     assert "derive_var_flag" in derivation_names()  # the built-in is still there, unchanged
-    from itp_adam.adam_derivations import derive_var_flag
-    from itp_adam.registry import get_derivation
+    from itp_adam.derive.adam import derive_var_flag
+    from itp_adam.spec.registry import get_derivation
     assert get_derivation("derive_var_flag") is derive_var_flag
 
 

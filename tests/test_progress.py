@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from itp_adam.progress import Progress
+from itp_adam.report.progress import Progress
 
 
 def test_without_terminal_only_stage_lines_are_written():

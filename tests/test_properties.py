@@ -22,18 +22,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from itp_adam.dates import (
+from itp_adam.derive.dates import (
     complete_dates,
     derive_var_dy,
     derive_vars_dt,
     iso_datetime,
     raw_date_to_iso,
 )
-from itp_adam.derivations import derive_var_anl_flag
+from itp_adam.derive.core import derive_var_anl_flag
 from itp_adam.paths import default_specs_dir
-from itp_adam.sdtm_derivations import study_day, usubjid
-from itp_adam.spec import load_study
-from itp_adam.windows import derive_vars_window
+from itp_adam.derive.sdtm import study_day, usubjid
+from itp_adam.spec.model import load_study
+from itp_adam.derive.windows import derive_vars_window
 
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

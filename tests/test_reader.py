@@ -9,9 +9,9 @@ import pytest
 
 from itp_adam import simulate
 from itp_adam.errors import InputError, InputErrors
-from itp_adam.layout import load_layout
+from itp_adam.io.layout import load_layout
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.reader import read_export
+from itp_adam.io.raw import read_export
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_problems_of_every_form_collected_structure_first(layout, export):
 
 
 def test_a_bad_cell_is_reported_once_and_the_rows_listed_are_capped(tmp_path, monkeypatch):
-    monkeypatch.setattr("itp_adam.reader.MAX_LISTED", 3)
+    monkeypatch.setattr("itp_adam.io.raw.MAX_LISTED", 3)
     layout = one_form_layout({"I": {"type": "integer", "min": 0}, "D": {"type": "date"}})
     folder = write_form(tmp_path / "raw", ["I,D", "1,03 NOV 2024", "-2.5,C\u00e9ph", "x,31 FEB 2024", "x,",
                                            "-1,", "x,", "x,", "1e300,"])
@@ -190,7 +190,7 @@ def test_workbook_problems_of_every_sheet_collected(layout, tmp_path):
 
 def one_form_layout(columns: dict[str, dict]):
     """A layout with one form F whose columns are given as ``{name: {type:..., ...}}``."""
-    from itp_adam.layout import RawLayout
+    from itp_adam.io.layout import RawLayout
 
     return RawLayout.model_validate({"study_id": "X", "forms": {"F": {"label": "f", "columns": columns}}})
 

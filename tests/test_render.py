@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from itp_adam.render import Rendering, Worker, _forked
-from itp_adam.results import write_results
+from itp_adam.report.render import Rendering, Worker, _forked
+from itp_adam.stages.results import write_results
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ import math
 import pandas as pd
 import pytest
 
-from itp_adam import events, issues
+from itp_adam.derive import events
+from itp_adam import issues
 from itp_adam.paths import shipped_study_dir
-from itp_adam.pipeline import write_dataset
+from itp_adam.stages.pipeline import write_dataset
 
 STUDY = "HETROM-ITP-RWS"
 CUTOFF = "2025-04-14"

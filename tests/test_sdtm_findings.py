@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues
-from itp_adam.labs import (
+from itp_adam.derive.labs import (
     exposure_end,
     lab_std_range,
     lab_stresc,
@@ -27,12 +27,12 @@ from itp_adam.labs import (
     number_text,
     visitnum,
 )
-from itp_adam.layout import load_layout
+from itp_adam.io.layout import load_layout
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.pipeline import write_dataset
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import Specs, load_codelists, load_dataset_spec, load_study
+from itp_adam.stages.pipeline import write_dataset
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import Specs, load_codelists, load_dataset_spec, load_study
 
 STUDY = "HETROM-ITP-RWS"
 CUTOFF = dt.date(2025, 4, 14)  # sap.md "Data cut-off"
@@ -354,7 +354,7 @@ def test_visitnum_strips_subjects_and_labels_before_matching():
 
 def test_visitnum_table_comes_from_the_visit_codelist():
     """lb.yaml and rs.yaml take VISITNUM from codelists.yaml (one copy of the table)."""
-    from itp_adam.spec import CodelistRef, load_specs
+    from itp_adam.spec.model import CodelistRef, load_specs
 
     specs = load_specs(default_specs_dir())
     for name in ("LB", "RS"):

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues
-from itp_adam.reader import RawExport
-from itp_adam.sdtm import _repeated_rows, prepare_forms
+from itp_adam.io.raw import RawExport
+from itp_adam.stages.sdtm import _repeated_rows, prepare_forms
 
 NA = pd.NA
 
@@ -178,7 +178,7 @@ def test_repeated_rows_use_given_codes():
 def test_kept_rows_equal_pandas_boolean_indexing():
     """``_keep_rows`` (pyarrow filter of text columns) against ``frame[keep]``: text in two
     chunks with missing values, nullable integers with NA, floats, objects, a category."""
-    from itp_adam.sdtm import _keep_rows
+    from itp_adam.stages.sdtm import _keep_rows
 
     halves = [pd.DataFrame({
         "_ROW": pd.array([1, None, 3], dtype="Int64"), "T": _text(["a ", None, ""]),

@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues, simulate
-from itp_adam.adam import build_adam
+from itp_adam.simulate import simulator
+from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import load_specs
 
 CUTOFF = pd.Timestamp("2025-04-14")  # the SAP's, independent of the simulator's constant
 SCALE_N, SCALE_SEED = 11000, 1  # a 0 mg period never resumed; build + SDTM + ADaM ~25 s
@@ -57,7 +58,7 @@ def test_treatment_end_follows_the_sap():
         (6, d("2025-04-15"), nat, 5.0),
     ]
     ex = pd.DataFrame(rows, columns=["sub", "_st", "_en", "_dose"])
-    got = simulate._treatment_end(ex, 8)
+    got = simulator._treatment_end(ex, 8)
     expected = pd.Series([d("2024-03-31"), d("2025-03-20"), CUTOFF, CUTOFF, CUTOFF,
                           d("2024-03-10"), nat, nat])
     assert got.tolist() == expected.tolist()

@@ -1,4 +1,4 @@
-"""Tests of the spec language (itp_adam.spec): shipped specs, SAP numbers, error places."""
+"""Tests of the spec language (itp_adam.spec.model): shipped specs, SAP numbers, error places."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import itp_adam.sdtm_derivations  # noqa: F401  registers usubjid, iso_date, ... (see registry.py)
+import itp_adam.derive.sdtm  # noqa: F401  registers usubjid, iso_date, ... (see registry.py)
 from itp_adam.errors import InputError
-from itp_adam.layout import load_layout
-from itp_adam.sdtm_derivations import (
+from itp_adam.io.layout import load_layout
+from itp_adam.derive.sdtm import (
     if_treated,
     iso_date,
     ref_end_from_exposure,
     ref_start_from_exposure,
     usubjid,
 )
-from itp_adam.spec import (
+from itp_adam.spec.model import (
     ColumnSource,
     CopySource,
     DerivationSource,
@@ -34,7 +34,7 @@ from itp_adam.spec import (
     load_study,
 )
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "hetrombopag-itp"
 LAYOUT = load_layout(SPECS)
 CODELISTS = load_codelists(SPECS)
 

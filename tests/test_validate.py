@@ -2,7 +2,7 @@
 the right check id, dataset, variable and record; the CLI's exit codes and report.
 
 The pipeline runs once (module fixture). Violations are seeded into a copy of its output by
-rewriting one dataset with ``itp_adam.xpt.write_xpt``; expected records are the ones the test
+rewriting one dataset with ``itp_adam.io.xpt.write_xpt``; expected records are the ones the test
 changed, located by plain pandas filtering, and expected study days are worked out with
 ``datetime.date`` arithmetic per record (a second, differently written calculation).
 """
@@ -21,9 +21,9 @@ import pytest
 from itp_adam.cli import main
 from itp_adam.errors import InputError
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.pipeline import run
-from itp_adam.spec import load_specs
-from itp_adam.validate import (
+from itp_adam.stages.pipeline import run
+from itp_adam.spec.model import load_specs
+from itp_adam.checks.validate import (
     COLUMNS,
     Accepted,
     Conformance,
@@ -32,7 +32,7 @@ from itp_adam.validate import (
     load_conformance,
     validate_folder,
 )
-from itp_adam.xpt import write_xpt
+from itp_adam.io.xpt import write_xpt
 
 SPECS_DIR = default_specs_dir()
 UNKNOWN = "HETROM-ITP-RWS-99-999"

@@ -1,4 +1,4 @@
-"""Hand-worked tests of itp_adam.windows (SAP "Analysis visits")."""
+"""Hand-worked tests of itp_adam.derive.windows (SAP "Analysis visits")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam.windows import Window, check_windows, derive_vars_window
+from itp_adam.derive.windows import Window, check_windows, derive_vars_window
 
 # The SAP table, copied by hand from sap.md: (AVISIT, AVISITN, target day, lo, hi).
 SAP_TABLE = [

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itp_adam import xpt
-from itp_adam.xpt import XptLimitError, XptProblem, check_xpt, write_xpt
+from itp_adam.io import xpt
+from itp_adam.io.xpt import XptLimitError, XptProblem, check_xpt, write_xpt
 
 # pandas' XPORT reader decodes the IBM zero (8 zero bytes) as 16**-65 instead of 0.0
 # (pandas-dev/pandas#50670, still open in pandas 3.1); the file itself is right, see
@@ -658,7 +658,7 @@ def test_any_writable_number_is_byte_identical(tmp_path_factory, values: list[fl
 
 
 def test_read_xpt_spells_formats_one_way_for_every_pyreadstat():
-    from itp_adam.xpt import _format_name
+    from itp_adam.io.xpt import _format_name
 
     # pyreadstat 1.3.7 / 1.3.8 / 1.2.7 spellings of the same stored format, and of none
     assert [_format_name(v) for v in ("DATE9", "DATE9.", "date9.", "NULL", None, "", "8.2")] == [

@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="run the pipeline on a raw export (default: the shipped study)")
     run.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook "
                      "(default: the study data shipped with the package)")
-    run.add_argument("--specs", type=Path, help="specs folder (default: the shipped study specs)")
+    _study_options(run)
     run.add_argument("--out", type=Path, default=Path("itp-adam-out"),
                      help="output folder: new, empty, or an earlier run's (default: %(default)s)")
     run.add_argument("--quiet", action="store_true", help="print only errors")
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                      ".xlsx, else OUT/raw-export.xlsx (default: xlsx when --out ends in .xlsx, "
                      "else csv)")
 
-    # --- compare (owned by itp_adam.compare) ---
+    # --- compare (owned by itp_adam.checks.compare) ---
     cmp = sub.add_parser("compare", parents=[common],
                          help="PROC COMPARE-style comparison of two datasets or folders "
                          "of datasets (XPT, CSV or Parquet); exit 1 when they differ")
@@ -55,8 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--keys", nargs="+", metavar="VAR",
                      help="key variables matching records, space or comma separated "
                      "(default: the keys of the dataset's spec)")
-    cmp.add_argument("--specs", type=Path,
-                     help="specs folder for the default keys (default: the shipped study specs)")
+    _study_options(cmp, "for the default keys ")
     cmp.add_argument("--tolerance", type=float, default=0.0,
                      help="absolute tolerance for numeric values (default 0: exact)")
     cmp.add_argument("--max-diffs", type=int, default=10,
@@ -64,19 +63,59 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--report", type=Path, help="also write the report to this file")
     # --- end compare ---
 
-    # --- validate (owned by itp_adam.validate) ---
+    # --- validate (owned by itp_adam.checks.validate) ---
     val = sub.add_parser("validate", parents=[common], help="conformance checks of an output folder "
                          "(SDTMIG rules and the specs); exit 1 on errors")
     val.add_argument("folder", type=Path, help="output folder of `itp-adam run`")
-    val.add_argument("--specs", type=Path, help="specs folder (default: the shipped study specs)")
+    _study_options(val)
     val.add_argument("--report", type=Path,
                      help="findings CSV (default: FOLDER/validation.csv)")
     # --- end validate ---
+
+    sub.add_parser("studies", parents=[common], help="list the shipped studies (for --study)")
     return p
 
 
+def _study_options(command: argparse.ArgumentParser, purpose: str = "") -> None:
+    """``--study NAME`` or ``--specs DIR`` (neither: the default study, hetrombopag-itp)."""
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--study", metavar="NAME",
+                       help=f"a shipped study's specs {purpose}(`itp-adam studies` lists them; "
+                       "default: hetrombopag-itp)")
+    which.add_argument("--specs", type=Path, metavar="DIR",
+                       help=f"a folder of specs {purpose}(default: the shipped study specs)")
+
+
+def _resolve_study(args: argparse.Namespace) -> None:
+    """``--study NAME`` -> ``args.specs``, the shipped study's folder (unknown: exit 2)."""
+    if getattr(args, "study", None) is not None:
+        from .paths import study_dir
+
+        args.specs = study_dir(args.study)
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    """List the shipped studies: name, study id and the first line of study.yaml's leading
+    comment, and the specs folder."""
+    import re
+
+    from .paths import DEFAULT_STUDY, shipped_studies
+
+    for name, folder in shipped_studies().items():
+        text = (folder / "study.yaml").read_text(encoding="utf-8")
+        found = re.search(r"^study_id:\s*['\"]?([^'\"#\n]*?)['\"]?\s*(#.*)?$", text, re.M)
+        first = text.lstrip().splitlines()[0] if text.strip() else ""
+        title = first.lstrip("#").strip() if first.startswith("#") else ""
+        study_id = found[1] if found else ""
+        about = title if study_id in title else " - ".join(p for p in (study_id, title) if p)
+        default = " (default)" if name == DEFAULT_STUDY else ""
+        print(f"{name}{default}" + (f": {about}" if about else ""))
+        print(f"  {folder}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .render import Worker
+    from .report.render import Worker
 
     worker = Worker()  # first: its imports (pandas, matplotlib, ...) overlap ours on a second core
     try:
@@ -102,8 +141,8 @@ def _memory_pool() -> None:
 
 def _run(args: argparse.Namespace, worker) -> int:
     from .paths import default_specs_dir, shipped_study_dir
-    from .pipeline import run
-    from .progress import Progress
+    from .stages.pipeline import run
+    from .report.progress import Progress
 
     _memory_pool()
 
@@ -144,14 +183,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _commands():
     def compare(args: argparse.Namespace) -> int:
-        from .compare import command
+        from .checks.compare import command
         return command(args)
 
     def validate(args: argparse.Namespace) -> int:
-        from .validate import command
+        from .checks.validate import command
         return command(args)
 
-    return {"run": _cmd_run, "simulate": _cmd_simulate, "compare": compare, "validate": validate}
+    return {"run": _cmd_run, "simulate": _cmd_simulate, "compare": compare, "validate": validate,
+            "studies": _cmd_studies}
 
 
 SHOWN_ERRORS = 20  # messages printed when the raw export has several problems
@@ -171,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
     try:
+        _resolve_study(args)
         return _commands()[args.command](args)
     except InputError as exc:
         found = exc.errors if isinstance(exc, InputErrors) else [exc]
@@ -200,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"itp-adam: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
-        from .xpt import XptLimitError
+        from .io.xpt import XptLimitError
 
         if args.debug or not isinstance(exc, XptLimitError):
             raise

@@ -1,14 +1,14 @@
 """Independent QC derivation of ADSL, ADLB and ADAE from the SDTM transport files.
 
 A second programmer's version, written from the SAP (shared/study/sap.md) and the variable
-definitions of specs/adam/*.yaml, never from the package's code: it must NOT import the
+definitions of specs/hetrombopag-itp/adam/*.yaml, never from the package's code: it must NOT import the
 production package (tests/qc/test_qc.py checks that). It reads
 
 - the SDTM XPT files of an output folder with pyreadstat (not pandas.read_sas, which reads
   an IBM zero as 5.4e-79 and would turn a 0 mg dose into a dose above 0);
 - the SAP parameters (cut-off, windows, thresholds, grades, imputation rules ...) from
-  specs/study.yaml with plain yaml;
-- names, labels, types and formats of the ADaM variables from specs/adam/*.yaml.
+  specs/hetrombopag-itp/study.yaml with plain yaml;
+- names, labels, types and formats of the ADaM variables from specs/hetrombopag-itp/adam/*.yaml.
 
 Style on purpose different from production: records are plain dicts, dates are
 ``datetime.date``, and every rule is a loop over subjects or records.
@@ -26,7 +26,7 @@ import pandas as pd
 import pyreadstat
 import yaml
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs" / "hetrombopag-itp"
 ADAM_DATASETS = ("ADSL", "ADLB", "ADAE")
 
 

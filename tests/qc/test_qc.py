@@ -1,6 +1,6 @@
 """Double programming: the production ADaM files against the independent QC derivation
 (tests/qc/adam_qc.py) on the shipped study and on a 2,000-subject simulated study, compared
-with itp_adam.compare. Any difference fails the test and prints the compare report."""
+with itp_adam.checks.compare. Any difference fails the test and prints the compare report."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from itp_adam import compare, issues, registry, simulate
-from itp_adam.adam import build_adam
+from itp_adam.checks import compare
+from itp_adam import issues, simulate
+from itp_adam.spec import registry
+from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.pipeline import run, write_dataset
-from itp_adam.reader import read_export
-from itp_adam.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec import load_specs
+from itp_adam.stages.pipeline import run, write_dataset
+from itp_adam.io.raw import read_export
+from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.model import load_specs
 
 from . import adam_qc
 

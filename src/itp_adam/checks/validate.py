@@ -1,0 +1,707 @@
+"""``itp-adam validate``: conformance checks of a run's output folder.
+
+Two sources of findings, one table (``docs/conformance.md``):
+
+- **SDTMIG rules** (source ``pointblank``): pointblank's ``validate_sdtmig`` runs its bundled
+  SDTMIG 3.4 rule catalogue and CDISC Controlled Terminology offline on every SDTM dataset,
+  with the run's ``define/define-sdtm.xml`` when there is one (then the Define-XML rules run too).
+- **The package's own checks** (source ``itp-adam``) of ``sdtm/*.xpt`` and ``adam/*.xpt``
+  against the specs: variables present (spec and SDTMIG/ADaMIG core), names, labels, types,
+  lengths, formats, controlled terms, keys, --SEQ, ISO 8601 dates, study days, subjects,
+  ADSL and BDS rules. Every check works on whole columns (no loop over records).
+
+Each finding has a severity (error, warning, note), the check id, the source, the dataset,
+variable, record (1-based row in the file and its key) and the value. Findings accepted for the
+study are downgraded by the exception list ``specs/conformance.yaml``, each with its reason,
+which is shown with the finding. pointblank is imported only here, when ``validate`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..io.xpt import read_xpt as read_xpt_file
+from ..errors import InputError
+from ..spec.model import Dataset, Specs, Variable
+
+COLUMNS = ["severity", "check", "source", "dataset", "variable", "row", "key", "value", "message",
+           "exception"]
+SEVERITIES = ("error", "warning", "note")
+OWN, POINTBLANK = "itp-adam", "pointblank"
+
+# Every check of the package: id -> what it finds (the table in docs/conformance.md).
+CHECKS: dict[str, str] = {
+    "DATASET-MISSING": "a dataset of the specs has no XPT file",
+    "DATASET-EXTRA": "an XPT file has no dataset spec",
+    "DATASET-NAME": "the XPT member name differs from the spec name",
+    "DATASET-LABEL": "the XPT dataset label differs from the spec label",
+    "VAR-REQUIRED": "a Required variable (SDTMIG/ADaMIG core) is not in the file",
+    "VAR-EXPECTED": "an Expected variable (SDTMIG core) is not in the file",
+    "VAR-MISSING": "a variable of the spec is not in the file",
+    "REQ-NULL": "a Required SDTM variable is blank on a record",
+    "VAR-EXTRA": "a variable of the file is not in the spec",
+    "VAR-ORDER": "the variables are not in spec order",
+    "VAR-LABEL": "a variable label differs from the spec",
+    "VAR-TYPE": "a variable type (Char/Num) differs from the spec",
+    "VAR-LENGTH": "a value is longer than the spec length, or the XPT length does not fit the data",
+    "VAR-FORMAT": "a variable's SAS format differs from the spec",
+    "CT-VALUE": "a value is not a submission value of the variable's codelist",
+    "FLAG-VALUE": "a flag variable (--FL) holds a value other than Y, N or blank",
+    "KEY-UNIQUE": "two records share the dataset's key",
+    "SORT-ORDER": "records are not sorted by the spec's sort variables",
+    "SEQ-UNIQUE": "--SEQ repeats within a subject",
+    "SEQ-VALUE": "--SEQ is missing, not a whole number or below 1",
+    "DTC-ISO8601": "a --DTC value is not an ISO 8601 date/time (or not a real calendar date)",
+    "DY-ZERO": "a study day (--DY, ADY...) is 0",
+    "DY-DATE": "a study day does not match its date and the reference date",
+    "SUBJ-DM": "an SDTM record's subject is not in DM",
+    "ADSL-ONE": "ADSL has more than one record for a subject",
+    "SUBJ-ADSL": "an ADaM record's subject is not in ADSL",
+    "BDS-PARAM": "a PARAMCD has more than one PARAM",
+    "BDS-ABLFL": "ABLFL = Y on more than one record per subject and parameter",
+    "BDS-ANL01FL": "ANL01FL = Y on more than one record per subject, parameter and AVISIT",
+    "EXCEPTION-UNUSED": "an exception of specs/conformance.yaml matched no finding",
+}
+
+# SDTMIG 3.4 / ADaMIG 1.3 core designations of the variables these datasets use: "Req"
+# (present and never null) and "Exp" (present, may be null); everything else is "Perm".
+# ADaM has no "Exp"; its "Cond" variables are not listed (their condition is study-specific).
+_CORE: dict[str, dict[str, str]] = {
+    "DM": {"Req": "STUDYID DOMAIN USUBJID SUBJID SITEID SEX COUNTRY",
+           "Exp": "RFSTDTC RFENDTC RFXSTDTC RFXENDTC RFICDTC RFPENDTC DTHDTC DTHFL AGE AGEU RACE "
+                  "ARMCD ARM ACTARMCD ACTARM ARMNRS ACTARMUD"},
+    "AE": {"Req": "STUDYID DOMAIN USUBJID AESEQ AETERM AEDECOD",
+           "Exp": "AELLT AELLTCD AEPTCD AEHLT AEHLTCD AEHLGT AEHLGTCD AEBODSYS AEBDSYCD AESOC "
+                  "AESOCCD AESER AEACN AEREL AESTDTC AEENDTC"},
+    "CM": {"Req": "STUDYID DOMAIN USUBJID CMSEQ CMTRT", "Exp": ""},
+    "DS": {"Req": "STUDYID DOMAIN USUBJID DSSEQ DSTERM DSDECOD", "Exp": "DSSTDTC"},
+    "EX": {"Req": "STUDYID DOMAIN USUBJID EXSEQ EXTRT",
+           "Exp": "EXDOSE EXDOSU EXDOSFRM EXSTDTC EXENDTC"},
+    "LB": {"Req": "STUDYID DOMAIN USUBJID LBSEQ LBTESTCD LBTEST",
+           "Exp": "LBCAT LBORRES LBORRESU LBORNRLO LBORNRHI LBSTRESC LBSTRESN LBSTRESU LBSTNRLO "
+                  "LBSTNRHI LBNRIND LBLOBXFL VISITNUM LBDTC"},
+    "MH": {"Req": "STUDYID DOMAIN USUBJID MHSEQ MHTERM", "Exp": ""},
+    "RS": {"Req": "STUDYID DOMAIN USUBJID RSSEQ RSTESTCD RSTEST",
+           "Exp": "RSORRES RSSTRESC VISITNUM RSDTC"},
+    "SUPP": {"Req": "STUDYID RDOMAIN USUBJID QNAM QLABEL QVAL QORIG",
+             "Exp": "IDVAR IDVARVAL QEVAL"},
+    "SUBJECT LEVEL ANALYSIS DATASET": {
+        "Req": "STUDYID USUBJID SUBJID SITEID AGE AGEU SEX RACE ARM ACTARM TRT01P", "Exp": ""},
+    "BASIC DATA STRUCTURE": {"Req": "STUDYID USUBJID PARAM PARAMCD", "Exp": ""},
+    "OCCURRENCE DATA STRUCTURE": {"Req": "STUDYID USUBJID", "Exp": ""},
+}
+_ADAM_CLASSES = {"SUBJECT LEVEL ANALYSIS DATASET", "BASIC DATA STRUCTURE",
+                 "OCCURRENCE DATA STRUCTURE", "ADAM OTHER"}
+
+_ISO = (r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+        r"(?:T(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?)?)?)?)?$")
+
+
+def core_table(spec: Dataset) -> dict[str, str]:
+    """Variable -> ``"Req"`` or ``"Exp"`` for a dataset (from its name or ADaM class)."""
+    if spec.class_ in _ADAM_CLASSES:
+        entry = _CORE.get(spec.class_, {"Req": "STUDYID USUBJID", "Exp": ""})
+    elif spec.name.startswith("SUPP"):
+        entry = _CORE["SUPP"]
+    else:  # a domain not listed: the identifiers every subject domain has
+        seq = "" if spec.name == "DM" else f" {spec.name}SEQ"
+        entry = _CORE.get(spec.name, {"Req": f"STUDYID DOMAIN USUBJID{seq}", "Exp": ""})
+    table = {name: "Exp" for name in entry["Exp"].split()}
+    table.update({name: "Req" for name in entry["Req"].split()})
+    return table
+
+
+def is_adam(spec: Dataset) -> bool:
+    """Whether a dataset spec is an ADaM dataset (by its class)."""
+    return spec.class_ in _ADAM_CLASSES
+
+
+# --------------------------------------------------------------------------------------------
+# specs/conformance.yaml: standards, study description, accepted findings
+
+
+class Standards(BaseModel):
+    """Versions of the CDISC standards the datasets follow."""
+
+    model_config = ConfigDict(extra="forbid")
+    sdtmig: str = "3.4"
+    adamig: str = "1.3"
+    ct: str = "2024-09-27"  # CDISC Controlled Terminology package (SDTM publishing set)
+
+
+class Accepted(BaseModel):
+    """One accepted finding: which findings it matches, the severity it gets and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    check: str
+    dataset: str | None = None
+    variable: str | None = None
+    value: str | None = None
+    severity: str = Field(default="note", pattern=r"^(warning|note)$")
+    reason: str = Field(min_length=10)
+
+
+class Conformance(BaseModel):
+    """``specs/conformance.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    standards: Standards = Field(default_factory=Standards)
+    study_description: str = ""
+    exceptions: list[Accepted] = Field(default_factory=list)
+
+
+def load_conformance(specs_dir: Path) -> Conformance:
+    """Read ``conformance.yaml`` of a specs folder; the defaults (no exceptions) without one."""
+    path = Path(specs_dir) / "conformance.yaml"
+    if not path.is_file():
+        return Conformance()
+    try:
+        return Conformance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{where}: {first['msg']}", file=str(path),
+                         expected="standards, study_description and exceptions "
+                         "(see docs/conformance.md)") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the folder
+
+
+@dataclass(frozen=True)
+class XptFile:
+    """One dataset read back from its XPT file: values (dates as SAS day numbers) and metadata."""
+
+    path: Path
+    frame: pd.DataFrame
+    name: str
+    label: str
+    labels: dict[str, str]
+    types: dict[str, str]  # "Char" or "Num"
+    widths: dict[str, int]
+    formats: dict[str, str]
+
+
+def read_xpt(path: Path) -> XptFile:
+    """Read one XPT file without converting dates; InputError when it cannot be read."""
+    frame, meta = read_xpt_file(path, dates=False)
+    return XptFile(path=path, frame=frame, name=meta.name, label=meta.label, labels=meta.labels,
+                   types=meta.types, widths=meta.lengths, formats=meta.formats)
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise InputError("is not a folder", file=str(folder),
+                         expected="an output folder of itp-adam run")
+    if not (folder / "run.json").is_file() or not (folder / "sdtm").is_dir():
+        raise InputError("is not an output folder of itp-adam run (no run.json or sdtm/)",
+                         file=str(folder), expected="a folder written by itp-adam run --out")
+
+
+# --------------------------------------------------------------------------------------------
+# Findings
+
+
+def _findings(severity: str, check: str, dataset: str, variable: str, message: str | pd.Series,
+              *, rows: pd.DataFrame | None = None, keys: list[str] | None = None,
+              value: str | pd.Series = "", source: str = OWN) -> pd.DataFrame:
+    """Findings as a frame: one per record of ``rows`` (its index = 0-based row in the file),
+    or a single dataset/variable-level finding when ``rows`` is None."""
+    if rows is None:
+        return pd.DataFrame([{"severity": severity, "check": check, "source": source,
+                              "dataset": dataset, "variable": variable, "row": pd.NA, "key": "",
+                              "value": str(value), "message": message, "exception": ""}],
+                            columns=COLUMNS)
+    n = len(rows)
+    out = pd.DataFrame({
+        "severity": severity, "check": check, "source": source, "dataset": dataset,
+        "variable": variable, "row": pd.array(rows.index.to_numpy() + 1, dtype="Int64"),
+        "key": _key_text(rows, keys or []),
+        "value": _as_text(value) if isinstance(value, pd.Series) else np.full(n, value, object),
+        "message": message if isinstance(message, pd.Series) else np.full(n, message, object),
+        "exception": ""}, index=rows.index)
+    return out.reset_index(drop=True)[COLUMNS]
+
+
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as text: whole numbers without ``.0``, missing as ``""``."""
+    if _numeric(values):
+        numbers = values.astype(float)
+        whole = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+        text = numbers.astype(str).where(numbers.notna(), "")
+        whole_text = numbers.where(whole, 0).astype("int64").astype(str)
+        return text.where(~whole, whole_text).astype(object)
+    return values.astype("string").fillna("").astype(object)
+
+
+def _key_text(rows: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """``USUBJID=...; LBSEQ=3`` per record (the spec keys found in the file, STUDYID left out)."""
+    shown = [k for k in keys if k in rows and k != "STUDYID"] or [k for k in keys if k in rows]
+    if not shown or rows.empty:
+        return pd.Series("", index=rows.index, dtype=object)
+    parts = [k + "=" + _as_text(rows[k]).astype(str) for k in shown]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + "; " + part
+    return text.astype(object)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# The package's own checks
+
+
+def _structure(spec: Dataset, xpt: XptFile) -> list[pd.DataFrame]:
+    """Dataset name/label, variables present/extra/ordered, labels, types, lengths, formats."""
+    name, found = spec.name, []
+    if xpt.name.upper() != name:
+        found.append(_findings("error", "DATASET-NAME", name, "",
+                               f"XPT member name {xpt.name!r}; the spec says {name}",
+                               value=xpt.name))
+    if xpt.label != spec.label:
+        found.append(_findings("error", "DATASET-LABEL", name, "",
+                               f"dataset label {xpt.label!r}; the spec says {spec.label!r}",
+                               value=xpt.label))
+    columns = list(xpt.frame.columns)
+    spec_names = [v.name for v in spec.variables]
+    core = core_table(spec)
+    standard = "ADaMIG" if is_adam(spec) else "SDTMIG"
+    for var in dict.fromkeys(spec_names + list(core)):
+        if var in columns:
+            continue
+        level, in_spec = core.get(var, "Perm"), var in spec_names
+        check = {"Req": "VAR-REQUIRED", "Exp": "VAR-EXPECTED"}.get(level, "VAR-MISSING")
+        severity = "error" if level == "Req" or in_spec else "warning"
+        why = [f"{standard} core {level}"] if level != "Perm" else []
+        why += ["in the spec"] if in_spec else ["not in the spec"]
+        found.append(_findings(severity, check, name, var,
+                               f"variable {var} is not in the file ({', '.join(why)})"))
+    for var in columns:
+        if var not in spec_names:
+            found.append(_findings("error", "VAR-EXTRA", name, var,
+                                   f"variable {var} is in the file but not in the spec"))
+    common = [v for v in spec_names if v in columns]
+    if [v for v in columns if v in spec_names] != common:
+        found.append(_findings("warning", "VAR-ORDER", name, "",
+                               "variables are not in spec order: " + " ".join(columns)))
+    for var in spec.variables:
+        if var.name not in columns:
+            continue
+        found += _variable_metadata(name, var, xpt)
+    return found
+
+
+def _variable_metadata(name: str, var: Variable, xpt: XptFile) -> list[pd.DataFrame]:
+    found = []
+    label = xpt.labels.get(var.name, "")
+    if label != var.label:
+        found.append(_findings("error", "VAR-LABEL", name, var.name,
+                               f"label {label!r}; the spec says {var.label!r}", value=label))
+    kind = xpt.types[var.name]
+    if kind != var.type:
+        found.append(_findings("error", "VAR-TYPE", name, var.name,
+                               f"type {kind}; the spec says {var.type}", value=kind))
+        return found
+    width = int(xpt.widths.get(var.name, 0))
+    limit = var.length if isinstance(var.length, int) else None
+    if kind == "Char":
+        longest = int(xpt.frame[var.name].str.len().max() or 0) if len(xpt.frame) else 0
+        if limit is not None and max(longest, width) > limit:
+            found.append(_findings("error", "VAR-LENGTH", name, var.name,
+                                   f"longest value {longest}, XPT length {width}; the spec "
+                                   f"length is {limit}", value=str(width)))
+        elif width != max(1, longest):
+            found.append(_findings("warning", "VAR-LENGTH", name, var.name,
+                                   f"XPT length {width} but the longest value has {longest} "
+                                   "characters (FDA: lengths fit the data)", value=str(width)))
+    elif width != (limit or 8):
+        found.append(_findings("error", "VAR-LENGTH", name, var.name,
+                               f"numeric XPT length {width}; expected {limit or 8}",
+                               value=str(width)))
+    actual = xpt.formats.get(var.name, "").upper().rstrip(".")
+    wanted = (var.format or "").upper().rstrip(".")
+    if actual != wanted:
+        found.append(_findings("error", "VAR-FORMAT", name, var.name,
+                               f"format {actual or 'none'!r}; the spec says {wanted or 'none'!r}",
+                               value=actual))
+    return found
+
+
+def _values(spec: Dataset, xpt: XptFile, specs: Specs) -> list[pd.DataFrame]:
+    """Codelists, flags, keys, sort order, --SEQ, ISO 8601 dates and study days of one dataset."""
+    name, frame, keys, found = spec.name, xpt.frame, spec.keys, []
+    for var in spec.variables:
+        if var.name not in frame or xpt.types[var.name] != "Char":
+            continue
+        values = frame[var.name]
+        if var.codelist:
+            allowed = {t.value for t in specs.codelists[var.codelist].terms}
+            bad = values.ne("") & ~values.isin(allowed)
+            found.append(_findings("error", "CT-VALUE", name, var.name,
+                                   f"not in codelist {var.codelist}", rows=frame[bad], keys=keys,
+                                   value=values[bad]))
+        if var.name.endswith("FL"):
+            bad = ~values.isin(["Y", "N", ""])
+            found.append(_findings("error", "FLAG-VALUE", name, var.name, "a flag is Y, N or blank",
+                                   rows=frame[bad], keys=keys, value=values[bad]))
+        if var.name.endswith("DTC"):
+            bad = ~_iso8601(values)
+            found.append(_findings("error", "DTC-ISO8601", name, var.name,
+                                   "not an ISO 8601 date/time (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])",
+                                   rows=frame[bad], keys=keys, value=values[bad]))
+    if not is_adam(spec):  # SDTMIG: Req = never null (ADaMIG's Req asks only for presence)
+        for var, level in core_table(spec).items():
+            if level != "Req" or var not in frame:
+                continue
+            blank = frame[var].isna() if _numeric(frame[var]) else frame[var].eq("")
+            found.append(_findings("error", "REQ-NULL", name, var,
+                                   f"{var} is Required (SDTMIG core Req) and blank here",
+                                   rows=frame[blank], keys=keys))
+    if set(keys) <= set(frame.columns):
+        dup = frame.duplicated(subset=keys, keep=False)
+        found.append(_findings("error", "KEY-UNIQUE", name, ", ".join(keys),
+                               f"key ({', '.join(keys)}) is on more than one record",
+                               rows=frame[dup], keys=keys))
+    if set(spec.sort) <= set(frame.columns) and len(frame) > 1:
+        order = frame.sort_values(spec.sort, kind="stable").index.to_numpy()
+        moved = np.flatnonzero(order != np.arange(len(frame)))
+        if moved.size:
+            found.append(_findings("warning", "SORT-ORDER", name, ", ".join(spec.sort),
+                                   f"records are not sorted by {', '.join(spec.sort)}; the first "
+                                   "record out of place is shown",
+                                   rows=frame.iloc[[moved[0]]], keys=keys))
+    if not is_adam(spec):
+        found += _seq(spec, frame)
+    found += _study_days(spec, frame)
+    return found
+
+
+def _iso8601(values: pd.Series) -> pd.Series:
+    """True for blank or a valid ISO 8601 date/time (truncated on the right; real dates)."""
+    parts = values.str.extract(_ISO)
+    syntax = parts["y"].notna()
+    numbers = parts.apply(pd.to_numeric, errors="coerce")
+    in_range = (numbers["m"].isna() | numbers["m"].between(1, 12)) \
+        & (numbers["h"].isna() | numbers["h"].between(0, 23)) \
+        & (numbers["mi"].isna() | numbers["mi"].between(0, 59)) \
+        & (numbers["s"].isna() | numbers["s"].between(0, 59))
+    day = values.str.slice(0, 10).where(parts["d"].notna())
+    real_day = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | parts["d"].isna()
+    return values.eq("") | (syntax & in_range & real_day)
+
+
+def _seq(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:
+    seq = f"{spec.name}SEQ"
+    if seq not in frame or "USUBJID" not in frame or not _numeric(frame[seq]):
+        return []
+    values = frame[seq]
+    bad = values.isna() | (values < 1) | (values != np.round(values))
+    dup = frame.duplicated(subset=["USUBJID", seq], keep=False) & values.notna()
+    return [_findings("error", "SEQ-VALUE", spec.name, seq, "--SEQ must be a whole number >= 1",
+                      rows=frame[bad], keys=spec.keys, value=values[bad]),
+            _findings("error", "SEQ-UNIQUE", spec.name, seq,
+                      f"{seq} is on more than one record of the subject",
+                      rows=frame[dup], keys=spec.keys, value=values[dup])]
+
+
+def _day_numbers(values: pd.Series) -> pd.Series:
+    """Days since 1960-01-01 of the complete dates in ISO 8601 text (NaN if blank or partial)."""
+    day = values.str.slice(0, 10).where(values.str.match(r"^\d{4}-\d{2}-\d{2}"))
+    dates = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
+    return (dates - pd.Timestamp("1960-01-01")).dt.days.astype(float)
+
+
+def _study_days(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """No study day (a numeric variable named ``--DY``, ``ADY``, ``ASTDY``...) is 0."""
+    found = []
+    for name in [c for c in frame.columns if c.endswith("DY") and _numeric(frame[c])]:
+        days = frame[name]
+        zero = days == 0
+        found.append(_findings("error", "DY-ZERO", spec.name, name, "study day 0 does not exist",
+                               rows=frame[zero], keys=spec.keys, value=days[zero]))
+    return found
+
+
+def _study_day_consistency(spec: Dataset, frame: pd.DataFrame,
+                           rfstdtc: pd.Series | None) -> list[pd.DataFrame]:
+    """Each study day against its date: SDTM ``xxDY`` vs ``xxDTC`` and DM.RFSTDTC; ADaM
+    ``xxDY`` vs ``xxDT`` and TRTSDT (SAS day numbers)."""
+    found = []
+    adam = is_adam(spec)
+    for name in [c for c in frame.columns if c.endswith("DY") and _numeric(frame[c])]:
+        date_var = name[:-2] + ("DT" if adam else "DTC")
+        if date_var not in frame or _numeric(frame[date_var]) != adam:
+            continue
+        if adam:
+            if "TRTSDT" not in frame or not _numeric(frame["TRTSDT"]):
+                continue
+            date, ref = frame[date_var].astype(float), frame["TRTSDT"].astype(float)
+            ref_name = "TRTSDT"
+        else:
+            if rfstdtc is None or "USUBJID" not in frame:
+                continue
+            date = _day_numbers(frame[date_var])
+            ref = _day_numbers(frame["USUBJID"].map(rfstdtc).fillna("").astype(str))
+            ref_name = "DM.RFSTDTC"
+        diff = date - ref
+        expected = diff.where(diff < 0, diff + 1)
+        days = frame[name].astype(float)
+        wrong = (expected.notna() & (days != expected)) | (expected.isna() & days.notna())
+        message = (f"{name} should be {date_var} - {ref_name} (+1 on or after it): "
+                   + _as_text(expected[wrong]).replace("", "missing (no complete dates)")
+                   .astype(str))
+        found.append(_findings("error", "DY-DATE", spec.name, name, message, rows=frame[wrong],
+                               keys=spec.keys, value=days[wrong]))
+    return found
+
+
+def _subjects(spec: Dataset, frame: pd.DataFrame, subjects: pd.Series | None, parent: str,
+              check: str) -> list[pd.DataFrame]:
+    if subjects is None or "USUBJID" not in frame:
+        return []
+    bad = ~frame["USUBJID"].isin(subjects)
+    return [_findings("error", check, spec.name, "USUBJID", f"subject is not in {parent}",
+                      rows=frame[bad], keys=spec.keys, value=frame.loc[bad, "USUBJID"])]
+
+
+def _bds(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """One PARAM per PARAMCD; ABLFL once per subject and parameter; ANL01FL once per subject,
+    parameter and AVISIT."""
+    found, name, keys = [], spec.name, spec.keys
+    if {"PARAMCD", "PARAM"} <= set(frame.columns):
+        usual = frame.groupby("PARAMCD")["PARAM"].agg(lambda s: s.value_counts().index[0])
+        bad = frame["PARAM"] != frame["PARAMCD"].map(usual)
+        counts = frame.groupby("PARAMCD")["PARAM"].nunique()
+        message = ("PARAMCD " + frame.loc[bad, "PARAMCD"] + " has "
+                   + frame.loc[bad, "PARAMCD"].map(counts).astype(str) + " PARAM values; most "
+                   "records have " + frame.loc[bad, "PARAMCD"].map(usual))
+        found.append(_findings("error", "BDS-PARAM", name, "PARAM", message, rows=frame[bad],
+                               keys=keys, value=frame.loc[bad, "PARAM"]))
+    for flag, by, check in (("ABLFL", ["USUBJID", "PARAMCD"], "BDS-ABLFL"),
+                            ("ANL01FL", ["USUBJID", "PARAMCD", "AVISIT"], "BDS-ANL01FL")):
+        if flag not in frame or not set(by) <= set(frame.columns):
+            continue
+        flagged = frame[frame[flag] == "Y"]
+        dup = flagged.duplicated(subset=by, keep=False)
+        found.append(_findings("error", check, name, flag,
+                               f"{flag} = Y on more than one record per {', '.join(by)}",
+                               rows=flagged[dup], keys=keys, value=flagged.loc[dup, flag]))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# pointblank
+
+
+def _sdtmig(frames: dict[str, pd.DataFrame], define: Path | None, standards: Standards,
+            study_id: str) -> pd.DataFrame:
+    """pointblank's SDTMIG rule catalogue on the SDTM datasets, as findings."""
+    import pointblank as pb
+    from pointblank.metadata._conformance.ct import ControlledTerminology
+
+    package = f"sdtm-ct-{standards.ct}"
+    if package not in ControlledTerminology.available():
+        raise InputError("no such CDISC CT package bundled with pointblank",
+                         file="conformance.yaml", column="standards.ct", value=standards.ct,
+                         expected="one of " + ", ".join(
+                             p.removeprefix("sdtm-ct-") for p in ControlledTerminology.available()))
+    import polars as pl
+
+    # pointblank's Define-XML rules take only a null as missing: blanks become nulls
+    frames = {name: pl.from_pandas(frame.replace({"": None}), nan_to_null=True)
+              for name, frame in frames.items()}
+    report = pb.validate_sdtmig(frames, version=standards.sdtmig, ct_packages=[package],
+                                define_xml=str(define) if define else None, study_id=study_id)
+    if report is None:
+        raise InputError("pointblank has no rule catalogue for this SDTMIG version",
+                         file="conformance.yaml", column="standards.sdtmig",
+                         value=standards.sdtmig, expected="3.4")
+    parts = []
+    for rule in report.rules():
+        if rule.status not in ("fail", "error"):
+            continue
+        severity = "error" if rule.sensitivity.lower() == "error" else "warning"
+        text = rule.message or rule.description
+        if rule.status == "error":
+            parts.append(_findings("warning", rule.rule_id, rule.dataset, "",
+                                   f"the rule could not run: {text}", source=POINTBLANK))
+            continue
+        rows = [{"severity": severity, "check": rule.rule_id, "source": POINTBLANK,
+                 "dataset": f.dataset, "variable": f.checked_column or "",
+                 "row": (f.row + 1) if f.row is not None else pd.NA,
+                 "key": f"USUBJID={f.usubjid}" if f.usubjid else "",
+                 "value": "" if f.checked_value is None else str(f.checked_value),
+                 "message": f.message or text, "exception": ""} for f in rule.row_findings]
+        if not rows or rule.n_issues > len(rows):
+            more = rule.n_issues - len(rows)
+            rows.append({"severity": severity, "check": rule.rule_id, "source": POINTBLANK,
+                         "dataset": rule.dataset, "variable": "", "row": pd.NA, "key": "",
+                         "value": "", "message": text if not rows else
+                         f"{text} ({more} more records not listed by pointblank)",
+                         "exception": ""})
+        parts.append(pd.DataFrame(rows, columns=COLUMNS))
+    out = _concat(parts)
+    counts = report.native_result.status_counts()
+    out.attrs["sdtmig"] = (f"pointblank SDTMIG {standards.sdtmig} rules (CT {standards.ct}"
+                           f"{', with define-sdtm.xml' if define else ''}): "
+                           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty()
+    out = pd.concat(parts, ignore_index=True)
+    out["row"] = out["row"].astype("Int64")
+    return out
+
+
+def apply_exceptions(findings: pd.DataFrame, conformance: Conformance) -> pd.DataFrame:
+    """Downgrade the findings an exception of ``conformance.yaml`` accepts (severity and reason
+    set; notes are left alone); an exception that matches nothing becomes a note."""
+    out = findings.copy()
+    unused = []
+    for accepted in conformance.exceptions:
+        match = (out["check"] == accepted.check) & out["severity"].isin(["error", "warning"])
+        if accepted.dataset is not None:
+            match &= out["dataset"] == accepted.dataset
+        if accepted.variable is not None:
+            match &= out["variable"] == accepted.variable
+        if accepted.value is not None:
+            match &= out["value"] == accepted.value
+        if not match.any():
+            unused.append(_findings("note", "EXCEPTION-UNUSED", accepted.dataset or "",
+                                    accepted.variable or "",
+                                    f"exception for {accepted.check} matched no finding; remove it "
+                                    "from conformance.yaml if the cause is fixed",
+                                    value=accepted.check))
+        out.loc[match, "severity"] = accepted.severity
+        out.loc[match, "exception"] = " ".join(accepted.reason.split())
+    return _concat([out, *unused])
+
+
+def validate_folder(folder: Path, specs: Specs, conformance: Conformance | None = None, *,
+                    sdtmig: bool = True) -> pd.DataFrame:
+    """All findings for an output folder of ``itp-adam run`` (columns :data:`COLUMNS`), errors
+    first. ``conformance`` (``specs/conformance.yaml``) gives the standards and the accepted
+    findings; ``sdtmig=False`` skips pointblank's rules (the package's own checks only)."""
+    folder = Path(folder)
+    _check_folder(folder)
+    conformance = conformance or Conformance()
+    parts: list[pd.DataFrame] = []
+    files: dict[str, XptFile] = {}
+    for group, datasets in (("sdtm", specs.sdtm), ("adam", specs.adam)):
+        present = {p.stem.upper(): p for p in sorted((folder / group).glob("*.xpt"))} \
+            if (folder / group).is_dir() else {}
+        for name in datasets:
+            if name not in present:
+                parts.append(_findings("error", "DATASET-MISSING", name, "",
+                                       f"no file {group}/{name.lower()}.xpt"))
+        for name, path in present.items():
+            if name not in datasets:
+                parts.append(_findings("warning", "DATASET-EXTRA", name, "",
+                                       f"{group}/{path.name} has no dataset spec"))
+                continue
+            files[name] = read_xpt(path)
+    specs_by_name = {**specs.sdtm, **specs.adam}
+    dm = files["DM"].frame if "DM" in files else None
+    rfstdtc = dm.set_index("USUBJID")["RFSTDTC"] if dm is not None and {
+        "USUBJID", "RFSTDTC"} <= set(dm.columns) and dm["USUBJID"].is_unique else None
+    adsl = files["ADSL"].frame if "ADSL" in files else None
+    for name, xpt in files.items():
+        spec = specs_by_name[name]
+        parts += _structure(spec, xpt)
+        parts += _values(spec, xpt, specs)
+        parts += _study_day_consistency(spec, xpt.frame, rfstdtc)
+        if is_adam(spec):
+            if name == "ADSL" and "USUBJID" in xpt.frame:
+                dup = xpt.frame.duplicated(subset=["USUBJID"], keep=False)
+                parts.append(_findings("error", "ADSL-ONE", name, "USUBJID",
+                                       "more than one ADSL record for the subject",
+                                       rows=xpt.frame[dup], keys=spec.keys,
+                                       value=xpt.frame.loc[dup, "USUBJID"]))
+            elif adsl is not None and "USUBJID" in adsl:
+                parts += _subjects(spec, xpt.frame, adsl["USUBJID"], "ADSL", "SUBJ-ADSL")
+            if spec.class_ == "BASIC DATA STRUCTURE":
+                parts += _bds(spec, xpt.frame)
+        elif name != "DM" and dm is not None and "USUBJID" in dm:
+            parts += _subjects(spec, xpt.frame, dm["USUBJID"], "DM", "SUBJ-DM")
+    ran = ""
+    if sdtmig:
+        frames = {name: files[name].frame for name in specs.sdtm if name in files}
+        define = folder / "define" / "define-sdtm.xml"
+        rules = _sdtmig(frames, define if define.is_file() else None, conformance.standards,
+                        specs.study.study_id)
+        ran = rules.attrs.get("sdtmig", "")
+        parts.append(rules)
+    findings = apply_exceptions(_concat(parts), conformance)
+    rank = findings["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    order = np.lexsort((findings.index.to_numpy(), rank.to_numpy()))
+    findings = findings.iloc[order].reset_index(drop=True)
+    findings.attrs["sdtmig"] = ran  # what pointblank ran, for the printed report
+    return findings
+
+
+def summary(findings: pd.DataFrame, first: int = 15) -> str:
+    """The report printed by ``itp-adam validate``: counts per check, then the first findings."""
+    if findings.empty:
+        return "no findings"
+    groups = findings.groupby(["severity", "check", "source"], sort=False)
+    counts = groups.size().rename("findings").reset_index()
+    counts["accepted"] = groups["exception"].agg(lambda s: int((s != "").sum())).to_numpy()
+    counts["datasets"] = groups["dataset"].agg(lambda s: " ".join(dict.fromkeys(s))).to_numpy()
+    shown = findings.head(first)[["severity", "check", "dataset", "variable", "row", "key",
+                                  "value", "message"]].copy()
+    shown["row"] = shown["row"].astype("string").fillna("")
+    shown["message"] = shown["message"].astype(str).str.slice(0, 70)
+    shown["key"] = shown["key"].astype(str).str.slice(0, 40)
+    return (counts.to_string(index=False) + f"\n\nfirst {len(shown)} of {len(findings)} "
+            "findings:\n" + shown.to_string(index=False))
+
+
+def command(args: argparse.Namespace) -> int:
+    """``itp-adam validate FOLDER [--specs DIR] [--report CSV]``: 1 on errors, else 0."""
+    from ..paths import default_specs_dir
+    from ..spec.model import load_specs
+
+    specs_dir = Path(args.specs) if args.specs else default_specs_dir()
+    folder = Path(args.folder)
+    _check_folder(folder)
+    findings = validate_folder(folder, load_specs(specs_dir), load_conformance(specs_dir))
+    report = Path(args.report) if args.report else folder / "validation.csv"
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        findings.to_csv(report, index=False)
+    except OSError as exc:
+        raise InputError(f"cannot write the report ({exc.strerror})", file=str(report),
+                         expected="a file path the user can write to") from exc
+    counts = findings["severity"].value_counts()
+    if findings.attrs.get("sdtmig"):
+        print(findings.attrs["sdtmig"] + "\n")
+    print(summary(findings))
+    print(f"\n{counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings, "
+          f"{counts.get('note', 0)} notes ({int((findings['exception'] != '').sum())} accepted in "
+          f"conformance.yaml) - see {report}")
+    return 1 if counts.get("error", 0) else 0

@@ -1,0 +1,116 @@
+"""SDTM mapping derivations: identifiers, ISO 8601 dates, reference dates from the dosing log.
+
+Each function takes the dataset's working frame first and returns one value per row of it: a
+``str`` Series with ``""`` for missing, so a spec source ``{derivation: name, args: {...}}``
+fills one variable. Column arguments name columns of the frame (or of the form passed in).
+Dates in the raw forms were checked by the reader, so every non-blank date here is valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .columns import arrow_text, distinct_rows, has_duplicates, positions, spread_text
+from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
+from .core import text_is_in
+from ..spec.registry import derivation
+
+
+@derivation("usubjid")
+def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") -> pd.Series:
+    """Unique subject id ``STUDYID-SUBJID`` (SAP "Names"); ``""`` when either part is blank."""
+    # joined once per distinct (STUDYID, SUBJID) pair, taken back to the records by code
+    codes, pairs = distinct_rows(df, [studyid, subjid])
+    study, subject = arrow_text(pairs[studyid]), arrow_text(pairs[subjid])
+    joined = pc.binary_join_element_wise(study, subject, pa.scalar("-", pa.large_string()))
+    both = pc.and_(pc.not_equal(study, ""), pc.not_equal(subject, ""))
+    return spread_text(pc.if_else(both, joined, ""), codes, df.index)
+
+
+@derivation("iso_date")
+def iso_date(df: pd.DataFrame, column: str, time: str | None = None) -> pd.Series:
+    """A raw ``DD MON YYYY`` date column as ISO 8601, partial dates truncated (SAP "Dates"),
+    with the ``HH:MM`` of column ``time`` appended to complete dates when given."""
+    iso, _ = raw_date_to_iso(df[column])
+    return iso if time is None else iso_datetime(iso, df[time])
+
+
+
+def _dosing_periods(exposure: pd.DataFrame, dose_above: float, cutoff: dt.date | str | None,
+                    subjid: str, start: str, dose: str, end: str | None = None) -> pd.DataFrame:
+    """Periods with dose > ``dose_above`` starting on or before the cut-off, as dates.
+
+    With ``end``, the period's last day: a running period (blank end) or one past the
+    cut-off ends at the cut-off (SAP "Data cut-off"); without a cut-off it stays open (NaT).
+    """
+    periods = pd.DataFrame({"subject": _text(exposure[subjid]), "start": complete_dates(exposure[start])})
+    if end is not None:
+        periods["end"] = complete_dates(exposure[end])
+    keep = (pd.to_numeric(exposure[dose]) > dose_above).fillna(False) & periods["start"].notna()
+    if cutoff is not None:
+        limit = pd.Timestamp(cutoff)
+        keep = keep & (periods["start"] <= limit)
+        if end is not None:
+            periods["end"] = periods["end"].fillna(limit).clip(upper=limit)
+    return periods[keep.to_numpy(dtype=bool)]
+
+
+def _per_subject(df: pd.DataFrame, subjid: str, dates: pd.Series) -> pd.Series:
+    """Map a date per subject onto the frame's rows as ISO ``YYYY-MM-DD`` (``""`` if none)."""
+    iso = dates.dt.strftime("%Y-%m-%d").astype("str")
+    mapped = iso.reindex(_text(df[subjid]).to_numpy()).fillna("")
+    return pd.Series(mapped.to_numpy(), index=df.index, dtype="str")
+
+
+@derivation("ref_start_from_exposure")
+def ref_start_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, dose_above: float = 0,
+                            cutoff: dt.date | str | None = None, subjid: str = "SUBJID",
+                            start: str = "EXSTDAT", dose: str = "DOSE") -> pd.Series:
+    """Reference start (RFSTDTC): first day of the first period with dose > ``dose_above``
+    (SAP "Treatment variables": TRTSDT), ignoring periods starting after ``cutoff``."""
+    periods = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)
+    return _per_subject(df, subjid, periods.groupby("subject")["start"].min())
+
+
+@derivation("ref_end_from_exposure")
+def ref_end_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, cutoff: dt.date | str,
+                          dose_above: float = 0, subjid: str = "SUBJID", start: str = "EXSTDAT",
+                          end: str = "EXENDAT", dose: str = "DOSE") -> pd.Series:
+    """Reference end (RFENDTC): last day of the last period with dose > ``dose_above``, the
+    cut-off date when that period is still running or runs past it (SAP: TRTEDT)."""
+    periods = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose, end)
+    return _per_subject(df, subjid, periods.groupby("subject")["end"].max())
+
+
+@derivation("if_treated")
+def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_value: str = "",
+               dose_above: float = 0, cutoff: dt.date | str | None = None,
+               subjid: str = "SUBJID", start: str = "EXSTDAT", dose: str = "DOSE") -> pd.Series:
+    """``value`` for subjects with a period of dose > ``dose_above`` (before ``cutoff``), else
+    ``untreated_value``: actual arm (ACTARMCD, ACTARM) and the reason it is null (ARMNRS)."""
+    treated = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)["subject"]
+    is_treated = text_is_in(_text(df[subjid]), treated)
+    return pd.Series(np.where(is_treated, value, untreated_value), index=df.index, dtype="str")
+
+
+@derivation("study_day")
+def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str = "RFSTDTC",
+              subject: str = "USUBJID") -> pd.Series:
+    """Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
+    (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
+    Empty when either date is partial or missing."""
+    # the reference date is converted once per subject, then taken to the records by position
+    if has_duplicates(reference[subject]):
+        raise ValueError(f"reference has more than one record per {subject}")
+    refs = complete_dates(reference[ref_dtc]).to_numpy(dtype="datetime64[D]")
+    ref = np.append(refs, np.datetime64("NaT", "D"))[positions(df[subject], reference[subject])]
+    diff = complete_dates(df[dtc]).to_numpy(dtype="datetime64[D]") - ref
+    days = np.where(np.isnat(diff), np.nan, diff.astype("int64").astype("float64"))
+    return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)
+

@@ -1,0 +1,51 @@
+"""The raw export's layout (``specs/raw.yaml``): forms, their columns and column types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputError
+
+ColumnType = Literal["text", "integer", "number", "date", "pdate", "time"]
+
+
+class RawColumn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: ColumnType
+    required: bool = True
+    min: float | None = None  # integer/number: the smallest value that can be collected
+
+
+class RawForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    one_row_per: str | None = None
+    columns: dict[str, RawColumn]
+
+
+class RawLayout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    study_id: str
+    forms: dict[str, RawForm] = Field(min_length=1)
+
+
+def load_layout(specs_dir: Path) -> RawLayout:
+    """Read and check ``raw.yaml`` from a specs folder."""
+    path = Path(specs_dir) / "raw.yaml"
+    if not path.is_file():
+        raise InputError("raw layout spec not found", file=str(path),
+                         expected="raw.yaml in the specs folder")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc})", file=str(path)) from exc
+    try:
+        return RawLayout.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{first['msg']} at {loc}", file=str(path)) from exc

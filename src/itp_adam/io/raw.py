@@ -1,0 +1,535 @@
+"""Read the sites' raw export, a CSV folder or one Excel workbook, into checked frames.
+
+Every form of ``specs/raw.yaml`` must be there, once, with every required column (any order,
+names matched ignoring case and surrounding blanks); otherwise the read stops with an
+:class:`InputError` naming the file or sheet and the column. The checks, in the order they
+run (``docs/bad-input.md`` lists every case and its test):
+
+* the file: readable, not empty, UTF-8 (a leading byte-order mark is dropped), comma
+  separated, every row with as many fields as the header (a truncated file or a stray comma
+  stops the read at its row);
+* the header: no column named twice; a column without a name must be blank in every row;
+* every value of a layout column: printable ASCII text of at most 200 characters (what a SAS
+  transport v5 file can hold; a byte-order mark inside the data is removed and noted);
+* its type: integer -> ``Int64``, number -> ``Float64`` (finite, 0 or between 1e-15 and
+  1e15 in size); dates and times stay text (as collected; the SDTM mapping turns them into
+  ISO 8601) but must be well formed: ``DD MON YYYY`` in complete-date columns, with
+  ``UN``/``UNK`` parts allowed in partial-date columns, ``HH:MM`` in time columns.
+
+Every problem is collected, not only the first: each bad cell (its file, row, column, value
+and what was expected; the first ``MAX_LISTED`` rows per column and check, all of them counted),
+each form that cannot be read (file missing, not UTF-8, malformed, without a required column)
+across all forms; the read then stops with one :class:`InputErrors` listing them, whose
+message is the first problem's, worded as a single error. A form whose file cannot be read
+or whose header names a column twice is not checked further; a missing required column is
+reported and the form's other columns are still checked.
+Each frame gets ``_ROW``, the row number in the file or sheet (the header is row 1), which
+every SDTM record keeps as its link to the raw data. Structural findings that lose nothing
+(extra files, sheets or columns, removed byte-order marks) are kept in ``RawExport.notes``
+and reported to ``data-issues.csv`` by the SDTM stage.
+
+Speed: the text stays in pyarrow arrays from the parse to the returned ``str`` columns, and the
+checks and conversions run once per distinct value of a column (``_Values``), so a column of
+millions of rows costs one hash pass plus work on its few thousand distinct values.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa  # pandas imports both already
+import pyarrow.compute as pc
+
+from ..derive.dates import raw_date_to_iso
+from ..errors import InputError, InputErrors
+from .layout import RawLayout
+
+ROW = "_ROW"
+BOM = "\ufeff"
+MAX_TEXT = 200  # SAS transport v5: at most 200 bytes per character value
+NUMBER_RANGE = (1e-15, 1e15)  # non-zero numbers a form collects, safely inside the XPT range
+TEXT = pa.large_string()  # how pandas' ``str`` columns hold text: no conversion when wrapped
+MAX_LISTED = 1000  # bad rows listed per column and check (all are counted)
+
+
+@dataclass
+class RawExport:
+    """The checked forms of one export, with where they came from."""
+
+    source: Path
+    kind: str  # "csv" or "xlsx"
+    forms: dict[str, pd.DataFrame]
+    files: dict[str, Path]
+    notes: list[dict] = field(default_factory=list)  # structural findings (extra columns, sheets)
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 of each input file (one workbook counts once)."""
+        return {str(p): sha256_file(p) for p in sorted(set(self.files.values()))}
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_export(path: Path, layout: RawLayout) -> RawExport:
+    """Read a CSV folder or one ``.xlsx`` workbook and check it against the layout."""
+    path = Path(path)
+    problems = _Problems()
+    if path.is_dir():
+        raw, files, notes = _read_csv_folder(path, layout, problems)
+        kind = "csv"
+    elif path.is_file() and path.suffix.lower() == ".xlsx":
+        raw, files, notes = _read_workbook(path, layout, problems)
+        kind = "xlsx"
+    elif path.exists():
+        raise InputError("not a raw export", file=str(path),
+                         expected="a folder of form CSV files or one .xlsx workbook")
+    else:
+        raise InputError("raw export not found", file=str(path),
+                         expected="an existing folder of form CSV files or an .xlsx workbook")
+    forms = {}
+    for name, (header, table) in raw.items():
+        where = str(files[name]) + ("" if kind == "csv" else f" [sheet {name}]")
+        forms[name] = _check_form(header, table, name, layout, where, notes, problems)
+    if problems.errors:
+        raise InputErrors(problems.errors, problems.count)
+    return RawExport(path, kind, forms, files, notes)
+
+
+class _Problems:
+    """The problems found so far: the errors listed, in the order found, and how many in all."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+        self.count = 0
+
+    def add(self, *errors: InputError, count: int | None = None) -> None:
+        self.errors += errors
+        self.count += len(errors) if count is None else count
+
+
+# --------------------------------------------------------------------------------------------
+# CSV folder
+
+
+def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems):
+    try:
+        listing = list(folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"cannot list the folder ({exc.strerror})", file=str(folder),
+                         expected="a readable folder of form CSV files") from exc
+    entries = [p for p in listing if p.suffix.lower() == ".csv"]
+    present: dict[str, list[Path]] = {}
+    for p in sorted(entries):
+        present.setdefault(p.name.upper(), []).append(p)
+    if not any(f"{name}.CSV" in present for name in layout.forms):
+        # a workbook export in a folder (e.g. `simulate --format xlsx`): point at the workbook
+        books = sorted(p for p in listing if p.suffix.lower() == ".xlsx" and p.is_file()
+                       and not p.name.startswith("~$"))  # ~$: Excel's lock file
+        if books:
+            which = f"a workbook {books[0].name}" if len(books) == 1 else \
+                f"{len(books)} workbooks ({', '.join(p.name for p in books)})"
+            raise InputError(f"the folder holds no form CSVs but holds {which}; pass the workbook "
+                             f"itself: --raw {books[0]}", file=str(folder))
+    raw, files, notes = {}, {}, []
+    expected = f"one CSV file per form: {', '.join(f + '.csv' for f in layout.forms)}"
+    for name in layout.forms:
+        found = [p for p in present.get(f"{name}.CSV", []) if p.is_file()]
+        if not found:
+            problems.add(InputError(f"form {name} is missing from the export",
+                                    file=str(folder / f"{name}.csv"), expected=expected))
+            continue
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            problems.add(InputError(f"form {name} has {len(found)} files ({names}) whose names differ "
+                                    "only in case", file=str(folder), expected=expected))
+            continue
+        try:
+            raw[name], found_notes = _read_csv(found[0], name)
+        except InputError as exc:  # this form cannot be read; the others still are
+            problems.add(exc)
+            continue
+        files[name] = found[0]
+        notes += found_notes
+    known = {f"{n}.CSV" for n in layout.forms}
+    for extra in sorted(set(present) - known):
+        for p in present[extra]:
+            notes.append({"form": p.name, "rule": "file not in the layout: ignored", "severity": "NOTE",
+                          "value": str(p)})
+    return raw, files, notes
+
+
+def _read_csv(path: Path, form: str) -> tuple[tuple[list[str], pa.Table], list[dict]]:
+    """One form CSV as its header and a table of text columns (every field kept as written).
+
+    The table's columns are in file order and named ``c0``, ``c1``...: the header may name a
+    column twice or not at all, which ``_check_form`` reports.
+    """
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror})", file=where,
+                         expected="a readable CSV file") from exc
+    notes = []
+    bom = BOM.encode("utf-8")
+    marks = 0
+    while data.startswith(bom, marks * len(bom)):
+        marks += 1
+    skipped = marks * len(bom)  # the file is used from there on, without copying it
+    if marks > 1:  # one mark is how some programs write UTF-8; more are an artefact
+        notes.append({"form": form, "row": 1, "rule": f"{marks} byte-order marks at the start of "
+                      "the file: removed", "severity": "NOTE"})
+    if not _NOT_BLANK.search(data, skipped):
+        raise InputError("the file is empty", file=where, expected="a header row naming the columns")
+    first = _LINE.match(data, skipped).group(0)
+    try:
+        header_text = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(data[skipped:], exc, where, skipped) from exc
+    header = next(csv.reader([header_text]))
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        raise InputError("the header is one column: the file is not comma-separated", file=where, row=1,
+                         value=header_text[:80], expected="comma-separated columns")
+    names = [f"c{i}" for i in range(len(header))]
+    if not _ROW_TEXT.search(data, skipped + len(first)):  # a header and no rows
+        return (header, pa.table({n: pa.array([], TEXT) for n in names})), notes
+    body = pa.py_buffer(data).slice(skipped)
+    try:  # pyarrow's multithreaded reader; it does not know the line of a bad row ...
+        table = _parse_csv(body, names, threads=True)[0]
+    except pa.ArrowInvalid:  # ... so a failure is read again, serially, to name it
+        table, bad_rows, exc = _parse_csv(body, names, threads=False)
+        if exc is not None:
+            raise _csv_error(data[skipped:], exc, bad_rows, where, skipped) from exc
+    return (header, table), notes
+
+
+_NOT_BLANK = re.compile(rb"\S")  # what bytes.isspace() is not
+_LINE = re.compile(rb"[^\r\n]*")
+_ROW_TEXT = re.compile(rb"[^\r\n]")  # a byte of a row after the header
+
+
+def _parse_csv(body: pa.Buffer, names: list[str], threads: bool) -> tuple[pa.Table | None, list,
+                                                                         Exception | None]:
+    """Parse the rows after the header as text; serially, also the bad rows and the failure."""
+    bad_rows: list = []
+
+    def on_bad_row(row) -> str:
+        bad_rows.append(row)
+        return "error"
+
+    from pyarrow import csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=threads),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_bad_row),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: TEXT for n in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        if threads:
+            raise
+        return None, bad_rows, exc
+    return table, bad_rows, None
+
+
+def _csv_error(data: bytes, exc: Exception, bad_rows: list, where: str, skipped: int) -> InputError:
+    """The message for a file pyarrow refused: the first bad row, else the first non-UTF-8 byte."""
+    if bad_rows:
+        row = bad_rows[0]
+        return InputError(
+            f"the row has {row.actual_columns} fields, the header {row.expected_columns} "
+            "(a truncated file, an unclosed quote or an unquoted comma)", file=where,
+            row=row.number if row.number and row.number > 0 else None,
+            value=row.text[:80], expected=f"{row.expected_columns} comma-separated fields")
+    try:  # the usual other cause; decoding shows where
+        data.decode("utf-8")
+    except UnicodeDecodeError as decode_exc:
+        return _not_utf8(data, decode_exc, where, skipped)
+    return InputError(f"not a well-formed CSV file ({exc})", file=where)
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, where: str, skipped: int) -> InputError:
+    """The first byte that is not UTF-8, by its row and its offset in the file."""
+    row = data.count(b"\n", 0, exc.start) + 1
+    return InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start + skipped})",
+                      file=where, row=row, expected="a UTF-8 CSV file")
+
+
+# --------------------------------------------------------------------------------------------
+# workbook
+
+
+def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a broken file
+        raise InputError(f"cannot open the workbook ({exc.__class__.__name__})", file=str(path),
+                         expected="an .xlsx workbook with one sheet per form") from exc
+    try:
+        sheets: dict[str, list[str]] = {}
+        for name in wb.sheetnames:
+            sheets.setdefault(name.strip().upper(), []).append(name)
+        raw, files, notes = {}, {}, []
+        for form in layout.forms:
+            found = sheets.get(form, [])
+            if not found:
+                problems.add(InputError(f"sheet {form} is missing from the workbook", file=str(path),
+                                        expected=f"one sheet per form: {', '.join(layout.forms)}"))
+                continue
+            if len(found) > 1:
+                problems.add(InputError(f"form {form} has {len(found)} sheets ({', '.join(found)})",
+                                        file=str(path),
+                                        expected=f"one sheet per form: {', '.join(layout.forms)}"))
+                continue
+            rows = list(wb[found[0]].iter_rows(values_only=True))
+            if not rows or all(v is None for v in rows[0]):
+                problems.add(InputError("the sheet is empty", file=f"{path} [sheet {found[0]}]",
+                                        expected="a header row naming the columns"))
+                continue
+            width = max(len(r) for r in rows)
+            header = [("" if v is None else str(v)) for v in rows[0]] + [""] * (width - len(rows[0]))
+            # one pass over the cells is how openpyxl hands them out
+            body = [[_cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
+            columns = zip(*body) if body else [()] * width
+            raw[form] = header, pa.table({f"c{i}": pa.array(values, TEXT)
+                                          for i, values in enumerate(columns)})
+            files[form] = path
+        for extra in sorted(set(sheets) - set(layout.forms)):
+            for name in sheets[extra]:
+                notes.append({"form": name, "rule": "sheet not in the layout: ignored", "severity": "NOTE",
+                              "value": str(path)})
+    finally:
+        wb.close()
+    return raw, files, notes
+
+
+def _cell_text(v) -> str:
+    """A cell as the text the capture system wrote (numbers typed in Excel lose '.0')."""
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# checks of one form
+
+
+_EXPECT = {
+    "integer": "a whole number",
+    "number": "a number",
+    "date": "a complete date DD MON YYYY, e.g. 03 NOV 2024",
+    "pdate": "a date DD MON YYYY, UN MON YYYY, UN UNK YYYY or blank",
+    "time": "a time HH:MM (24 h) or blank",
+}
+_TEXT = r"[\x20-\x7e]*"  # printable ASCII
+
+
+def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout, where: str,
+                notes: list, problems: _Problems) -> pd.DataFrame | None:
+    """The form's layout columns, checked and converted, after ``_ROW``; every problem found is
+    added to ``problems`` (the frame is then of no use, and None if the header names a column
+    twice)."""
+    spec = layout.forms[name]
+    header = [str(c).replace(BOM, "").strip().upper() for c in header]
+    unnamed = [i for i, c in enumerate(header) if c == ""]
+    for i in unnamed:
+        values = _Values.of(table.column(i))
+        values = values.replace(values.distinct.str.strip())
+        _report(values.distinct.ne("").to_numpy(dtype=bool), values, problems,
+                lambda row, value, more, i=i: InputError(
+                    "value in a column without a header name", file=where, row=row + 2,
+                    column=f"#{i + 1}", value=value, expected="a name in the header row"))
+    named = [i for i in range(len(header)) if header[i] != ""]
+    if unnamed:
+        notes.append({"form": name, "column": "", "rule": f"{len(unnamed)} blank column(s) without a "
+                      "header name: ignored", "severity": "NOTE"})
+    names = [header[i] for i in named]
+    seen = pd.Index(names)
+    if seen.duplicated().any():  # which of the two holds the data is unknown: no further checks
+        problems.add(*[InputError("column appears twice", file=where, column=str(c))
+                       for c in seen[seen.duplicated()].unique()])
+        return None
+    position = dict(zip(names, named))
+    problems.add(*[InputError(f"required column {col} is missing", file=where, column=col,
+                              expected=f"columns {', '.join(spec.columns)}")
+                   for col, cs in spec.columns.items() if col not in position and cs.required])
+    for extra in [c for c in names if c not in spec.columns]:
+        notes.append({"form": name, "column": extra, "rule": "column not in the layout: ignored",
+                      "severity": "NOTE"})
+    n = table.num_rows
+    out = {ROW: np.arange(2, n + 2, dtype="int64")}
+    for col, cs in spec.columns.items():
+        # an optional column the export leaves out is blank in every row (a missing required
+        # one too, reported above, so that the other columns are still checked)
+        column = table.column(position[col]) if col in position else pa.nulls(n, TEXT).fill_null("")
+        values, reported = _clean_text(_Values.of(column), name, col, where, notes, problems)
+        out[col] = _convert(values, cs.type, where, col, problems, cs.min, reported)
+    return pd.DataFrame(out, copy=False)
+
+
+@dataclass
+class _Values:
+    """One column as its distinct values and, per row, the position of its value among them.
+
+    The checks and conversions run on the distinct values (a few hundred or thousand among
+    millions of rows) with the same pandas string operations as on whole columns, so every
+    value is judged exactly as it would be alone; results go back to the rows by ``codes``.
+    """
+
+    column: pa.ChunkedArray | pa.Array  # the rows' values as read
+    read: pd.Series  # ``str``, the distinct values as read, in the order of first appearance
+    codes: np.ndarray  # per row, the position of its value in ``read`` and ``distinct``
+    distinct: pd.Series  # ``read`` once cleaned (two values may become one)
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> _Values:
+        if isinstance(column, pa.ChunkedArray):
+            # one array, so one dictionary for every chunk; an empty column may have no chunk,
+            # which pyarrow before 22 cannot combine once encoded
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        encoded = pc.dictionary_encode(column)
+        read = encoded.dictionary.to_pandas()
+        return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read)
+
+    def replace(self, distinct: pd.Series) -> _Values:
+        """The same rows with new distinct values (position for position)."""
+        return _Values(self.column, self.read, self.codes, distinct)
+
+    def first(self, flagged: np.ndarray) -> tuple[int, int] | None:
+        """The first row whose distinct value is flagged and how many rows are, or None."""
+        if not flagged.any():
+            return None
+        rows = flagged[self.codes]
+        return int(np.argmax(rows)), int(rows.sum())
+
+    def value(self, row: int) -> str:
+        """The (cleaned) value of a row."""
+        return self.distinct.iloc[self.codes[row]]
+
+    def text(self) -> pd.Series:
+        """The rows as a ``str`` column; the column as read if cleaning changed no value."""
+        if self.distinct.equals(self.read):
+            return self.column.to_pandas()
+        return pd.Series(self.distinct.array.take(self.codes))
+
+    def numbers(self, distinct: pd.Series, dtype: str) -> pd.Series:
+        """The rows of per-distinct-value floats as a column of ``dtype``."""
+        return pd.Series(distinct.astype(dtype).array.take(self.codes))
+
+
+def _clean_text(values: _Values, form: str, col: str, where: str, notes: list,
+                problems: _Problems) -> tuple[_Values, np.ndarray]:
+    """Stripped text, byte-order marks removed (noted); non-printable, non-ASCII or over-long
+    values are reported, and flagged (per distinct value) in the array returned with the text."""
+    text = values.distinct
+    marked = values.first(text.str.contains(BOM, regex=False).to_numpy(dtype=bool))
+    if marked:
+        text = text.str.replace(BOM, "", regex=False)
+        notes.append({"form": form, "column": col, "row": marked[0] + 2,
+                      "rule": f"byte-order mark inside {marked[1]} value(s): removed",
+                      "severity": "NOTE"})
+    values = values.replace(text.str.strip())
+    text = values.distinct
+    odd = ~text.str.fullmatch(_TEXT).to_numpy(dtype=bool)
+
+    def odd_char(row: int, value: str, more: int) -> InputError:
+        char = next(c for c in value if not ("\x20" <= c <= "\x7e"))
+        kind = "a control character" if ord(char) < 0x20 or ord(char) == 0x7f else "a non-ASCII character"
+        return InputError(f"{kind} U+{ord(char):04X} in the value", file=where, row=row + 2, column=col,
+                          value=value[:80],
+                          expected="printable ASCII text (SAS transport v5 files hold ASCII only)")
+
+    _report(odd, values, problems, odd_char)
+    long = (text.str.len() > MAX_TEXT).to_numpy(dtype=bool) & ~odd
+    _report(long, values, problems, lambda row, value, more: InputError(
+        f"value of {len(value)} characters", file=where, row=row + 2, column=col, value=value[:40] + "...",
+        expected=f"at most {MAX_TEXT} characters (the SAS transport v5 limit)"))
+    return values, odd | long
+
+
+def _convert(values: _Values, ctype: str, where: str, col: str, problems: _Problems,
+             minimum: float | None = None, reported: np.ndarray | None = None) -> pd.Series:
+    """The checked column as its type's pandas column (text, dates and times stay ``str``).
+
+    Bad values are added to ``problems``, each check judging only the values no earlier check
+    (nor ``_clean_text``: ``reported``) flagged, so a cell is reported once; a column with a
+    bad value is returned as text, unconverted (the read stops anyway)."""
+    text = values.distinct
+    blank = text == ""
+    judged = ~blank.to_numpy(dtype=bool)
+    if reported is not None:
+        judged &= ~reported
+    failed = reported is not None and bool(reported.any())
+
+    def check(bad, expected: str, message: str = "invalid value") -> None:
+        nonlocal judged, failed
+        bad = judged & np.asarray(bad, dtype=bool)
+        if _report(bad, values, problems, lambda row, value, more: InputError(
+                message + (f" (and {more} more in this column)" if more else ""), file=where,
+                row=row + 2, column=col, value=value, expected=expected)):
+            judged &= ~bad
+            failed = True
+
+    if ctype == "text":
+        return values.text()
+    if ctype in ("integer", "number"):
+        num = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+        size = np.abs(num.to_numpy(dtype="float64", na_value=np.nan))
+        bad = np.isnan(size)
+        if ctype == "integer":
+            bad |= np.nan_to_num(size) % 1 != 0
+        check(bad, _EXPECT[ctype])
+        low, high = NUMBER_RANGE
+        size = np.nan_to_num(size)
+        check((size != 0) & ((size < low) | (size >= high)),
+              f"0 or a size from {low:g} to below {high:g} (inf, nan and such sizes are "
+              "no collected value)", message="number out of range")
+        if minimum is not None:
+            check(num.to_numpy(dtype="float64", na_value=np.nan) < minimum,
+                  f"at least {minimum:g} (raw.yaml min)", message="number below the minimum")
+        if failed:
+            return values.text()
+        return values.numbers(num, "Int64" if ctype == "integer" else "Float64")
+    if ctype in ("date", "pdate"):
+        iso, invalid = raw_date_to_iso(text)
+        bad = invalid.to_numpy(dtype=bool)
+        if ctype == "date":
+            bad = bad | iso.str.len().to_numpy() != 10
+        check(bad, _EXPECT[ctype])
+        return values.text()
+    if ctype == "time":
+        check(~text.str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d").to_numpy(dtype=bool), _EXPECT[ctype])
+        return values.text()
+    raise AssertionError(ctype)
+
+
+def _report(flagged: np.ndarray, values: _Values, problems: _Problems, error) -> bool:
+    """Add the rows whose distinct value is ``flagged`` to ``problems``: the first
+    ``MAX_LISTED`` as ``error(row, value, more)`` (``more``: the column's other flagged rows, on
+    the first row listed, else 0; ``row`` counts data rows from 0), all of them counted.
+    Returns whether any row was flagged."""
+    if not flagged.any():
+        return False
+    rows = np.flatnonzero(flagged[values.codes])
+    listed = [error(int(row), values.value(int(row)), len(rows) - 1 if k == 0 else 0)
+              for k, row in enumerate(rows[:MAX_LISTED])]
+    problems.add(*listed, count=len(rows))
+    return True

@@ -1,0 +1,311 @@
+"""The ``itp-adam run`` pipeline: raw -> SDTM -> ADaM -> results, written atomically.
+
+Everything is written into a temporary folder beside ``--out`` and moved into place only when
+every stage succeeded (``docs/design.md``, "Atomic output"), so a failed or interrupted run
+leaves the previous output as it was. ``--out`` may name an earlier run's folder (it has a
+``run.json``), which is replaced as a whole; any other non-empty folder, or a file, is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .. import __version__, issues
+from ..errors import InputError
+from ..report.progress import Progress, Say
+from ..spec.model import Dataset, Specs, load_specs
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from ..spec.plugins import Plugin
+    from ..report.render import Worker
+    from ..io.xpt import PreparedXpt
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output folder, row counts, data-issue counts and timings."""
+
+    out: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    issue_counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    worker_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
+    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``.
+
+    ``marker`` is the file the command writes into every output folder, so a folder holding it
+    is the command's own earlier output (``run.json`` for ``run``, ``simulate.json`` for
+    ``simulate``); ``what`` names that output in the message."""
+    expected = f"a new folder, an empty folder or {what} folder"
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is a file", file=str(out), expected=expected)
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise InputError(f"is a non-empty folder without a {marker}, so it is not {what}; "
+                         "refusing to replace it", file=str(out), expected=expected)
+
+
+def staging_beside(out: Path) -> Path:
+    """A new temporary folder beside ``out`` (same file system, so publishing is a rename)."""
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"cannot be created: {blocking} is a file, not a folder", file=str(out),
+                         expected="a path whose parent folders are folders")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
+                         expected="a folder the user can write to") from exc
+
+
+def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
+        worker: Worker | None = None, *, allow_plugins: bool = False) -> RunResult:
+    """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
+
+    ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
+    ``worker``: the table and figure process (``report/render.py``), if the caller started it earlier
+    (the command line does, before it imports pandas); otherwise the run starts one first
+    thing. The run stops it in every case.
+    ``allow_plugins``: load the Python plug-ins the study declares (``itp_adam.spec.plugins``);
+    without it such a study is refused."""
+    if worker is None:
+        from ..report.render import Worker
+        worker = Worker()  # imports the drawing libraries while the data stages run
+    try:
+        return _run(raw, specs_dir, out, say, worker, allow_plugins)
+    finally:
+        worker.close()
+
+
+def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker,
+         allow_plugins: bool = False) -> RunResult:
+    from ..spec.plugins import loaded
+
+    clock = say if isinstance(say, Progress) else Progress(say)
+    out = Path(out).absolute()
+    check_out(out)
+    staging = staging_beside(out)
+    try:
+        with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
+            result = _run_into(raw, specs_dir, staging, clock, worker, plugins)
+        publish([(staging, out)], check_out)
+        result.out = out
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> None:
+    """Move finished files or folders into place: each ``(staged, target)`` pair in turn.
+
+    ``check`` is called on every existing target first (it must still be the command's own
+    earlier output, or empty); each such target is set aside, the staged one renamed into
+    place, and the set-aside ones deleted only when every move succeeded. When a move fails,
+    the targets already moved are put back, so the earlier output is left as it was."""
+    for _, target in moves:
+        if target.exists():
+            check(target)
+    done: list[tuple[Path, Path | None]] = []  # (target, where its earlier version was set aside)
+    try:
+        for staged, target in moves:
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                target.rename(old)
+            done.append((target, old))
+            staged.rename(target)
+    except OSError:
+        for target, old in reversed(done):
+            if target.exists():  # the new version, moved in before the failure
+                _remove(target)
+            if old is not None:
+                old.rename(target)
+        raise
+    for _, old in done:
+        if old is not None:
+            _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
+              plugins: Sequence[Plugin] = ()) -> RunResult:
+    from ..io.raw import read_export
+    from .sdtm import build_sdtm, prepare_forms, trace_table
+
+    specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
+    export = clock.stage("read", lambda: read_export(raw, specs.layout))
+    result = RunResult(out=folder)
+    files = _XptFiles(folder, result)
+    try:
+        with issues.collect() as log:
+            forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
+            sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
+            clock.steps("sdtm xpt", len(sdtm), lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
+            adam: dict[str, pd.DataFrame] = {}
+            if specs.adam:
+                from .adam import build_adam
+                adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
+                clock.steps("adam xpt", len(adam), lambda tick: files.submit("adam", adam, specs.adam, tick))
+
+        if adam:  # results/*.csv here; tables and figures drawn by the worker during "write"
+            from .results import write_results
+            worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
+
+        def write(tick) -> None:
+            write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
+            tick("trace.csv")
+            write_csv(log.frame(), folder / "data-issues.csv")
+            tick("data-issues.csv")
+            from ..io.define import write_define  # define.xml and specification.xlsx (docs/define.md)
+            write_define(specs, sdtm, adam, folder / "define", specs_dir)
+            tick("define")
+            files.wait(tick)
+
+        clock.steps("write", 3 + len(sdtm) + len(adam), write)
+    finally:
+        files.close()
+    if adam:  # the wait for the worker, if it is still drawing
+        clock.stage("tables", worker.result)
+        result.worker_seconds["tables"] = round(worker.seconds, 3)
+    result.issue_counts = log.counts()
+    result.timings = clock.timings
+    _write_run_json(folder, raw, specs_dir, export.checksums(), result, files.hashed, plugins)
+    return result
+
+
+class _XptFiles:
+    """The run's XPT files, written by one background thread.
+
+    Each dataset is checked and converted in the calling thread (``xpt.prepare_xpt``: pandas,
+    and an XptLimitError stops the run before the next stage); packing, hashing and writing the
+    bytes (numpy, pyarrow, file I/O, which release the GIL) run in the background, so the SDTM
+    files are written while ADaM is built and the ADaM files while results and define are
+    made, on the machine's second core. The background thread never touches a pandas object."""
+
+    def __init__(self, folder: Path, result: RunResult) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.folder = folder
+        self.result = result
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
+        self.pending: dict[Path, Future] = {}
+        self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
+
+    def submit(self, group: str, datasets: dict[str, pd.DataFrame], specs: dict[str, Dataset],
+               tick) -> None:
+        (self.folder / group).mkdir()
+        for name, frame in datasets.items():
+            prepared = prepare_dataset(frame, specs[name])
+            path = self.folder / group / f"{name.lower()}.xpt"
+            self.pending[path] = self.pool.submit(prepared.write, path)
+            self.result.rows[name] = len(frame)
+            tick(name)
+
+    def wait(self, tick) -> None:
+        """Wait for every file; the first failed write is raised here."""
+        for path, future in self.pending.items():
+            self.hashed[path] = future.result()
+            tick(path.name)
+
+    def close(self) -> None:
+        """Finish the file being written and drop the rest (the run failed or is done)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as CSV with pyarrow (10-20x faster than ``DataFrame.to_csv`` on millions
+    of rows): header and text quoted, numbers not, missing values as empty fields."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # pyarrow before 15 writes a record batch twice when a column has an empty chunk (seen on
+    # 14.0: the rows before it appeared again), so the table goes as its non-empty batches
+    batches = [batch for batch in table.to_batches() if batch.num_rows]
+    csv.write_csv(pa.Table.from_batches(batches, schema=table.schema), path)
+
+
+def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
+    """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates; returns
+    the file's SHA-256."""
+    return prepare_dataset(frame, spec).write(path)
+
+
+def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
+    """One dataset checked and converted for XPT v5 with the spec's names, labels and DATE9.
+    dates (``xpt.prepare_xpt``); raises XptLimitError."""
+    from ..io.xpt import prepare_xpt
+
+    names = [var.name for var in spec.variables]
+    dates = [var.name for var in spec.variables if (var.format or "").upper().startswith("DATE")]
+    return prepare_xpt(frame[names], dataset=spec.name, label=spec.label,
+                       column_labels={var.name: var.label for var in spec.variables},
+                       date_columns=dates)
+
+
+def package_versions() -> dict[str, str]:
+    """Name and version of every package installed where this Python imports from.
+
+    What made the outputs, for run.json (with a locked installation, constraints/lock.txt, these
+    are the locked versions). Read from the ``NAME-VERSION.dist-info`` folder names on
+    ``sys.path``, the first of a name winning as for imports: parsing each package's metadata
+    would cost a third of a second, the folder names a millisecond."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if not folder.is_dir():
+            continue
+        for info in sorted(folder.glob("*.dist-info")):
+            name, _, version = info.name[: -len(".dist-info")].partition("-")
+            found.setdefault(name.replace("_", "-").lower(), version)
+    return dict(sorted(found.items()))
+
+
+def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
+                    result: RunResult, hashed: dict[Path, str], plugins: Sequence[Plugin] = ()) -> None:
+    """run.json; ``hashed`` holds checksums already computed while writing (the XPT files)."""
+    from ..io.raw import sha256_file
+
+    specs_dir = Path(specs_dir)
+    spec_files = sorted(p for p in specs_dir.rglob("*.yaml") if p.is_file())
+    outputs = sorted(p for p in folder.rglob("*") if p.is_file())
+    info = {
+        "package": "itp-adam",
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "pandas": pd.__version__,
+        "packages": package_versions(),  # the installed packages that made the outputs
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "raw": str(Path(raw).absolute()),
+        "specs": str(specs_dir.absolute()),
+        "inputs": inputs,
+        "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},
+        "plugins": {plugin.name: plugin.sha256 for plugin in plugins},  # the code it ran
+        "outputs": {str(p.relative_to(folder)): hashed.get(p) or sha256_file(p) for p in outputs},
+        "rows": result.rows,
+        "data_issues": result.issue_counts,
+        "timings_seconds": result.timings,
+        "worker_seconds": result.worker_seconds,
+    }
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
