@@ -166,4 +166,7 @@ def test_a_failing_step_names_its_spec_file_and_line(tmp_path):
     export = read_export(shipped_study_dir(), specs.layout)
     with issues.collect(), pytest.raises(BuildError) as info:
         build_adam(specs, build_sdtm(specs, prepare_forms(export, specs)))
-    assert str(info.value) == f"{adlb}, line 17: dataset ADLB: step adt: KeyError: 'LBDTCX'"
+    assert str(info.value).startswith(
+        f"{adlb}, line 17: dataset ADLB: step adt: derive_vars_dt: variable LBDTCX (argument dtc) "
+        "is not in the dataset; it has: STUDYID, DOMAIN, USUBJID, LBSEQ, ")
+    assert isinstance(info.value.__cause__, KeyError)  # MissingVariable, also a KeyError

@@ -192,7 +192,8 @@ def one_form_layout(columns: dict[str, dict]):
     """A layout with one form F whose columns are given as ``{name: {type:..., ...}}``."""
     from itp_adam.io.layout import RawLayout
 
-    return RawLayout.model_validate({"study_id": "X", "forms": {"F": {"label": "f", "columns": columns}}})
+    return RawLayout.model_validate({"study_id": "X", "subject_form": "F", "subject_column": next(iter(columns)),
+                                     "forms": {"F": {"label": "f", "columns": columns}}})
 
 
 def write_form(folder, lines: list[str]):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from itp_adam.report.render import Rendering, Worker, _forked
-from itp_adam.stages.results import write_results
+from itp_adam.stages.results import write_results  # the study's results provider
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Analysis results, tables and figures (results.py, tables.py, figures.py).
+"""The hetrombopag ITP study's results, tables and figures (itp_adam/studies/hetrombopag_itp/:
+results.py, tables.py, figures.py).
 
 On the shipped study: response.csv and baseline.csv reproduce every published figure
 (tests/published.py), two confidence intervals agree with an independent Clopper-Pearson
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from itp_adam.stages.results import (
+from itp_adam.studies.hetrombopag_itp.results import (
     RESPONSE_COLUMNS,
     percent,
     response_rates,
@@ -227,7 +228,7 @@ def test_response_denominators_and_groups_on_hand_made_frames(specs):
 
 @pytest.mark.parametrize("flags", [None, 0], ids=["flag-per-subject", "hashing"])
 def test_a_subject_with_two_records_in_a_visit_counts_once(specs, monkeypatch, flags):
-    from itp_adam.stages import results
+    from itp_adam.studies.hetrombopag_itp import results
 
     if flags is not None:  # the path used for very large studies
         monkeypatch.setattr(results, "FLAG_CELLS", flags)
@@ -240,7 +241,7 @@ def test_a_subject_with_two_records_in_a_visit_counts_once(specs, monkeypatch, f
 
 
 def test_both_counting_paths_agree_on_the_shipped_study(shipped, monkeypatch):
-    from itp_adam.stages import results
+    from itp_adam.studies.hetrombopag_itp import results
 
     adsl, adlb = shipped.adam["ADSL"], shipped.adam["ADLB"]
     flags = response_rates(shipped.specs.study, adsl, adlb)

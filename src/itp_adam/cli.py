@@ -14,7 +14,8 @@ DEFAULT_SEED = 20250414
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="itp-adam", description=(
-        "Raw export of the hetrombopag ITP study -> SDTM -> ADaM -> analysis results."))
+        "A clinical study's data -> SDTM -> ADaM (SAS XPT v5, define) -> the study's results, "
+        "driven by the study's YAML specs."))
     p.add_argument("--version", action="version", version=f"itp-adam {__version__}")
     debug_help = "show the full traceback on errors"
     p.add_argument("--debug", action="store_true", help=debug_help)
@@ -24,9 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", parents=[common],
-                         help="run the pipeline on a raw export (default: the shipped study)")
-    run.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook "
-                     "(default: the study data shipped with the package)")
+                         help="run a study: its raw export or SDTM -> SDTM -> ADaM -> results (default: the shipped default study)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook "
+                        "(default: the study data shipped with the package)")
+    source.add_argument("--sdtm", type=Path, metavar="DIR",
+                        help="folder of SDTM datasets (.xpt, .sas7bdat, .csv, .parquet; one file "
+                        "per domain), for a study whose study.yaml declares inputs: sdtm")
     _study_options(run)
     run.add_argument("--out", type=Path, default=Path("itp-adam-out"),
                      help="output folder: new, empty, or an earlier run's (default: %(default)s)")
@@ -35,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="load the Python plug-in files the study's specs declare (study.yaml "
                      "plugins:); they run with your permissions, so only for specs you trust")
 
-    sim = sub.add_parser("simulate", parents=[common], help="write a synthetic raw export of the study")
+    from .paths import DEFAULT_STUDY
+
+    sim = sub.add_parser("simulate", parents=[common],
+                         help=f"write a synthetic raw export of the shipped {DEFAULT_STUDY} study")
     sim.add_argument("--out", type=Path, required=True,
                      help="folder to write the export into, or a .xlsx file name for one workbook; "
                      "new, empty, or an earlier simulate output")
@@ -77,11 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _study_options(command: argparse.ArgumentParser, purpose: str = "") -> None:
-    """``--study NAME`` or ``--specs DIR`` (neither: the default study, hetrombopag-itp)."""
+    """``--study NAME`` or ``--specs DIR`` (neither: the default study, ``paths.DEFAULT_STUDY``)."""
+    from .paths import DEFAULT_STUDY
+
     which = command.add_mutually_exclusive_group()
     which.add_argument("--study", metavar="NAME",
                        help=f"a shipped study's specs {purpose}(`itp-adam studies` lists them; "
-                       "default: hetrombopag-itp)")
+                       f"default: {DEFAULT_STUDY})")
     which.add_argument("--specs", type=Path, metavar="DIR",
                        help=f"a folder of specs {purpose}(default: the shipped study specs)")
 
@@ -147,11 +157,11 @@ def _run(args: argparse.Namespace, worker) -> int:
     _memory_pool()
 
     specs = args.specs or default_specs_dir()
-    raw = args.raw or shipped_study_dir()
+    raw = args.raw or (shipped_study_dir() if args.sdtm is None else None)
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
     result = run(raw, specs, args.out, Progress(say, terminal), worker,
-                 allow_plugins=args.allow_plugins)
+                 allow_plugins=args.allow_plugins, sdtm=args.sdtm)
     counts = result.issue_counts
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")

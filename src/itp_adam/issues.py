@@ -24,7 +24,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["severity", "form", "SUBJID", "row", "column", "value", "rule", "dataset"]
+SUBJECT = "SUBJID"
+"""The log's subject column; a working frame's subject id is read from a column of this name."""
+COLUMNS = ["severity", "form", SUBJECT, "row", "column", "value", "rule", "dataset"]
 SEVERITIES = ("info", "warning", "error")
 
 

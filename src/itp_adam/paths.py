@@ -11,7 +11,7 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
 
-DEFAULT_STUDY = "hetrombopag-itp"  # what `itp-adam run` runs without --study or --specs
+from .studies import DEFAULT_STUDY  # what `itp-adam run` runs without --study or --specs
 
 
 def studies_dir() -> Path:
@@ -45,7 +45,7 @@ def study_dir(name: str) -> Path:
 
 
 def default_specs_dir() -> Path:
-    """The specs of the default study (``hetrombopag-itp``)."""
+    """The specs of the default study (:data:`DEFAULT_STUDY`)."""
     return studies_dir() / DEFAULT_STUDY
 
 

@@ -5,7 +5,7 @@ Each does one job on whole columns and follows the library's conventions (``by_v
 :mod:`itp_adam.derive.core`). Conditions are expressions of the spec language
 (:mod:`itp_adam.spec.expr`) over the frame's variables; a name written ``@name`` in a condition is
 taken from the keyword arguments, so a spec can pass a study parameter (``soc: {study:
-hepatic_terms.soc}``).
+ae_terms.soc}``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .columns import arrow_array, row_positions, spread_text
 from .dates import _distinct_text
 from ..spec.expr import compile_expression
 from ..spec.registry import derivation
+from .checks import require_vars
 
 
 def _condition(df: pd.DataFrame, condition: str, values: Mapping[str, Any]) -> np.ndarray:
@@ -39,7 +40,9 @@ def _condition(df: pd.DataFrame, condition: str, values: Mapping[str, Any]) -> n
 
 @derivation("compute")
 def compute(df: pd.DataFrame, expression: str, **values: Any) -> pd.Series:
-    """One value per record, computed by ``expression`` of the spec language (a variable
+    """One value per record, computed by an expression of the spec language.
+
+    One value per record, computed by ``expression`` of the spec language (a variable
     source), e.g. ``{derivation: compute, args: {expression: "round(AVAL / ANRHI, 2)"}}``;
     ``@name`` is taken from the other arguments."""
     return compile_expression(expression).evaluate(df, values)
@@ -47,9 +50,12 @@ def compute(df: pd.DataFrame, expression: str, **values: Any) -> pd.Series:
 
 @derivation("derive_var_result_value")
 def derive_var_result_value(df: pd.DataFrame, source_var: str, new_var: str = "AVAL") -> pd.DataFrame:
-    """Numeric analysis value from a standardised character result (SAP "Laboratory
+    """Numeric analysis value from a standardised character result.
+
+    Numeric analysis value from a standardised character result (SAP "Laboratory
     standardisation"): ``"12.5"`` -> 12.5; ``"<5"``/``">5"`` -> 5 (N, already in the standard
     unit); text (``CLUMPED``) or blank -> NaN, so such a record never counts as an assessment."""
+    require_vars(df, "derive_var_result_value", source_var=source_var)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = parse_result(df[source_var])["value"].to_numpy()
     return out
@@ -58,8 +64,10 @@ def derive_var_result_value(df: pd.DataFrame, source_var: str, new_var: str = "A
 @derivation("derive_var_flag")
 def derive_var_flag(df: pd.DataFrame, new_var: str, condition: str, true_value: str = "Y",
                     false_value: str = "N", **values: Any) -> pd.DataFrame:
-    """``new_var`` = ``true_value`` where ``condition`` holds, else ``false_value``
-    (e.g. FASFL: ``SAFFL == 'Y' and BASEPLAT == BASEPLAT``, NaN never equals itself)."""
+    """Flag ``new_var`` with ``true_value`` where ``condition`` holds, else ``false_value``.
+
+    ``new_var`` = ``true_value`` where ``condition`` holds, else ``false_value``
+    (e.g. an analysis set: ``SAFFL == 'Y' and BASE == BASE``, NaN never equals itself)."""
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     held = _condition(df, condition, values)
     out[new_var] = text_select([held], [true_value], false_value, df.index)
@@ -69,7 +77,9 @@ def derive_var_flag(df: pd.DataFrame, new_var: str, condition: str, true_value: 
 @derivation("derive_var_case")
 def derive_var_case(df: pd.DataFrame, new_var: str, cases: Sequence[Mapping[str, Any]],
                     default: Any = "", **values: Any) -> pd.DataFrame:
-    """``new_var`` from the first case whose ``when`` condition holds: ``cases`` is a list of
+    """Set ``new_var`` from the first case whose condition holds (CASE WHEN).
+
+    ``new_var`` from the first case whose ``when`` condition holds: ``cases`` is a list of
     ``{when: condition, value: v}`` where ``v`` is a literal or ``{var: NAME}`` (that
     variable's value); rows matching no case get ``default`` (SQL CASE WHEN, dplyr case_when)."""
     result = _case_values(df, default)
@@ -95,7 +105,9 @@ def _case_values(df: pd.DataFrame, value: Any) -> np.ndarray:
 
 @derivation("derive_vars_assign")
 def derive_vars_assign(df: pd.DataFrame, filter: Filter, values: Mapping[str, Any]) -> pd.DataFrame:
-    """Set each variable of ``values`` to its value on the rows passing ``filter``, leaving the
+    """Set variables to given values on the rows passing ``filter``.
+
+    Set each variable of ``values`` to its value on the rows passing ``filter``, leaving the
     other rows as they are (e.g. the baseline record's AVISIT = Baseline, AVISITN = 0)."""
     rows = filter_mask(df, filter)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
@@ -109,9 +121,12 @@ def derive_vars_assign(df: pd.DataFrame, filter: Filter, values: Mapping[str, An
 @derivation("derive_vars_cut")
 def derive_vars_cut(df: pd.DataFrame, source_var: str, cuts: Sequence[float], labels: Sequence[str],
                     new_var: str, new_var_n: str | None = None) -> pd.DataFrame:
-    """Categorise ``source_var`` into ``labels`` at the increasing ``cuts``; a value equal to a
+    """Categorise a numeric variable at increasing cut points.
+
+    Categorise ``source_var`` into ``labels`` at the increasing ``cuts``; a value equal to a
     cut belongs to the category below it (SAP "Disease phase": <= 3, > 3 and <= 12, > 12).
     ``new_var_n`` gets the category number 1, 2, ...; a missing value gets ``""`` and NaN."""
+    require_vars(df, "derive_vars_cut", source_var=source_var)
     if len(labels) != len(cuts) + 1:
         raise ValueError(f"{len(cuts)} cuts need {len(cuts) + 1} labels, got {len(labels)}")
     value = pd.to_numeric(df[source_var]).to_numpy(dtype="float64")
@@ -130,8 +145,12 @@ def derive_vars_cut(df: pd.DataFrame, source_var: str, cuts: Sequence[float], la
 def derive_var_merged_exist_flag(df: pd.DataFrame, dataset_add: pd.DataFrame, by_vars: Sequence[str],
                                  new_var: str, filter_add: Filter = None, true_value: str = "Y",
                                  false_value: str = "N") -> pd.DataFrame:
-    """``true_value`` when ``dataset_add`` has a record passing ``filter_add`` for the by-group
+    """Flag the records whose by-group has a record in ``dataset_add``.
+
+    ``true_value`` when ``dataset_add`` has a record passing ``filter_add`` for the by-group
     (e.g. SAFFL: a dosing record with dose > 0), else ``false_value``."""
+    require_vars(df, "derive_var_merged_exist_flag", by_vars=by_vars)
+    require_vars(dataset_add, "derive_var_merged_exist_flag", frame="dataset_add", by_vars=by_vars)
     keys = dataset_add.loc[filter_mask(dataset_add, filter_add), list(by_vars)].drop_duplicates()
     found = df[list(by_vars)].merge(keys.assign(_found=True), on=list(by_vars), how="left")["_found"]
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
@@ -145,7 +164,7 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
                                source_var: str, date: str, ref_date: str, lookback_days: float,
                                order: Sequence[OrderKey], new_var: str,
                                filter_add: Filter = None) -> pd.DataFrame:
-    """Subject-level baseline value from a findings dataset (ADSL BASEPLAT, WHOGRBL).
+    """Subject-level baseline value from a findings dataset (an ADSL baseline variable).
 
     The SAP "Baseline" rule, by the same function as ADLB's ABLFL
     (:func:`~itp_adam.derive.core.derive_var_baseline_flag`): among ``dataset_add`` records
@@ -153,6 +172,9 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
     the last dated (ISO ``date``, date part) on or before ``ref_date`` of ``df`` and at most
     ``lookback_days`` before it, ties by ``order``. Its value becomes ``new_var``.
     """
+    require_vars(df, "derive_var_merged_baseline", by_vars=by_vars, ref_date=ref_date)
+    require_vars(dataset_add, "derive_var_merged_baseline", frame="dataset_add",
+                 by_vars=by_vars, source_var=source_var, date=date, order=order)
     if ref_date in dataset_add:
         raise ValueError(f"dataset_add already has a column {ref_date}")
     # only the columns the rule reads are taken (not every column of a findings dataset)
@@ -179,8 +201,11 @@ def derive_var_merged_baseline(df: pd.DataFrame, dataset_add: pd.DataFrame, by_v
 
 @derivation("map_values")
 def map_values(df: pd.DataFrame, source_var: str, mapping: Mapping[str, Any], default: Any = "") -> pd.Series:
-    """The value of ``source_var`` looked up in ``mapping`` (e.g. PARAMCD -> PARAM); ``default``
+    """Look up each value of ``source_var`` in ``mapping`` (e.g. PARAMCD -> PARAM).
+
+    The value of ``source_var`` looked up in ``mapping`` (e.g. PARAMCD -> PARAM); ``default``
     where it is not listed. Returns one value per record (a variable source)."""
+    require_vars(df, "map_values", source_var=source_var)
     codes, distinct = pd.factorize(df[source_var], use_na_sentinel=False)  # once per value
     looked_up = pd.Series(distinct, dtype=object).map(dict(mapping)).fillna(default)
     # all text: a str column by pyarrow take; all numbers: a float column (no object column

@@ -25,6 +25,7 @@ from .columns import (arrow_text, group_codes, key_ranks, order_of_ranks, row_po
 from .dates import _distinct_text, _text, _to_days
 from ..spec.expr import Expression, compile_expression
 from ..spec.registry import derivation
+from .checks import require_vars
 
 Filter = pd.Series | np.ndarray | str | Expression | None
 OrderKey = str | Sequence[str]
@@ -140,6 +141,7 @@ def derive_var_extreme_flag(
     Only rows passing ``filter`` are candidates; they get ``true_value``/``false_value``.
     Rows outside the filter get ``""`` (as admiral's ``restrict_derivation`` leaves them NA).
     """
+    require_vars(df, "derive_var_extreme_flag", by_vars=by_vars, order=order)
     candidates = filter_mask(df, filter)
     keys = [(df[name], ascending) for name, ascending in _order_keys(order)]
     selected = _select_extreme(df, by_vars, keys, candidates, mode)
@@ -160,6 +162,7 @@ def derive_var_base(
 
     Groups without a flagged record get missing; two flagged records in a group is an error.
     """
+    require_vars(df, "derive_var_base", by_vars=by_vars, source_var=source_var, flag_var=flag_var)
     flagged = df.loc[df[flag_var].eq("Y").to_numpy(dtype=bool), [*by_vars, source_var]]
     duplicated = flagged.duplicated(list(by_vars))
     if duplicated.any():
@@ -178,6 +181,7 @@ def derive_var_chg(
     df: pd.DataFrame, new_var: str = "CHG", aval: str = "AVAL", base: str = "BASE"
 ) -> pd.DataFrame:
     """Change from baseline: ``AVAL - BASE`` (NaN when either is missing)."""
+    require_vars(df, "derive_var_chg", aval=aval, base=base)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = pd.to_numeric(df[aval]) - pd.to_numeric(df[base])
     return out
@@ -188,6 +192,7 @@ def derive_var_pchg(
     df: pd.DataFrame, new_var: str = "PCHG", aval: str = "AVAL", base: str = "BASE"
 ) -> pd.DataFrame:
     """Percent change from baseline: ``100 * (AVAL - BASE) / BASE``; NaN when BASE is 0 or missing."""
+    require_vars(df, "derive_var_pchg", aval=aval, base=base)
     value = pd.to_numeric(df[aval]).to_numpy(dtype="float64")
     baseline = pd.to_numeric(df[base]).to_numpy(dtype="float64")
     usable = ~np.isnan(baseline) & (baseline != 0)
@@ -217,6 +222,8 @@ def derive_var_baseline_flag(
     last in sequence; a missing time ``""`` sorts before any ``"HH:MM"``, so a timed record
     beats an untimed one). The baseline record gets ``"Y"``, all others ``""``.
     """
+    require_vars(df, "derive_var_baseline_flag",
+                 by_vars=by_vars, date=date, ref_date=ref_date, order=order, source_var=source_var)
     days_before = _to_days(df[ref_date]) - _to_days(df[date])
     candidates = (
         filter_mask(df, filter)
@@ -247,6 +254,8 @@ def derive_var_anl_flag(
     day -> ``order_tiebreak``, e.g. ``[("LBTIM", "desc"), ("LBSEQ", "desc")]`` for the later
     time, then the higher sequence. The chosen row gets ``"Y"``, all others ``""``.
     """
+    require_vars(df, "derive_var_anl_flag",
+                 by_vars=by_vars, day_var=day_var, target_var=target_var, order_tiebreak=order_tiebreak, source_var=source_var)
     day = pd.to_numeric(df[day_var]).to_numpy(dtype="float64")
     target = pd.to_numeric(df[target_var]).to_numpy(dtype="float64")
     candidates = (
@@ -281,6 +290,7 @@ def derive_var_crit_flag(
     ``"Y"`` if ``source_var <operator> threshold`` else ``"N"``; other rows get ``""`` for both.
     ``@name`` in ``filter`` is taken from ``filter_values`` (e.g. the study's parameter code).
     """
+    require_vars(df, "derive_var_crit_flag", source_var=source_var)
     if operator not in _OPERATORS:
         raise ValueError(f"operator must be one of {sorted(_OPERATORS)}, not {operator!r}")
     value = pd.to_numeric(df[source_var]).to_numpy(dtype="float64")
@@ -312,6 +322,10 @@ def derive_vars_merged(
     NaN/NaT. Raises ValueError when ``dataset_add`` still has duplicate keys or a new variable
     already exists in ``df``.
     """
+    require_vars(df, "derive_vars_merged", by_vars=by_vars)
+    sources = new_vars.values() if isinstance(new_vars, Mapping) else new_vars
+    require_vars(dataset_add, "derive_vars_merged", frame="dataset_add", by_vars=by_vars,
+                 order=order, new_vars=sources)
     renames = dict(new_vars) if isinstance(new_vars, Mapping) else {name: name for name in new_vars}
     existing = sorted(set(renames) & set(df.columns))
     if existing:
@@ -353,12 +367,13 @@ def convert_units(
 
     ``factors`` is ``{unit: factor}``, or with ``param_var`` a per-test table
     ``{test: {unit: factor}}`` (SAP "Laboratory standardisation", e.g.
-    ``{"Platelet count": {"10^9/L": 1, "/uL": 0.001}}``), since a unit such as ``U/L`` may be
+    ``{"Hemoglobin": {"g/L": 1, "g/dL": 10}}``), since a unit such as ``U/L`` may be
     valid for one test and not another. Units match after stripping blanks. A non-missing
     value whose (test,) unit has no factor gets NaN; ``unknown_var`` (if given) adds a
     boolean column marking those rows for the data-issues report. ``digits`` rounds the
     result, removing binary noise such as ``0.1 * 3``.
     """
+    require_vars(df, "convert_units", value_var=value_var, unit_var=unit_var, param_var=param_var)
     units = _text(df[unit_var]).reset_index(drop=True)
     if param_var is None:
         if any(isinstance(factor, Mapping) for factor in factors.values()):
@@ -397,12 +412,16 @@ def derive_var_trtemfl(
     end_window_days: float,
     new_var: str = "TRTEMFL",
 ) -> pd.DataFrame:
-    """Treatment-emergent flag (SAP "Adverse events"): ``"Y"`` when the (imputed) start is on or
+    """Treatment-emergent flag: event start within the treatment period plus a window.
+
+    Treatment-emergent flag (SAP "Adverse events"): ``"Y"`` when the (imputed) start is on or
     after ``trt_start`` and on or before ``trt_end + end_window_days``, else ``""``.
 
     A missing start or treatment start gives ``""``; a missing treatment end leaves the
     window open (as admiral), since the treatment is then still running.
     """
+    require_vars(df, "derive_var_trtemfl",
+                 start_date=start_date, trt_start=trt_start, trt_end=trt_end)
     start = _to_days(df[start_date])
     upper = _to_days(df[trt_end]) + end_window_days
     emergent = (start >= _to_days(df[trt_start])) & ((start <= upper) | np.isnan(upper))

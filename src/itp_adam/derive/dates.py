@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..spec.registry import derivation
+from .checks import require_vars
 from .columns import arrow_text, as_str, column_codes, encode, labels, spread_text, text
 
 DateBound = str | dt.date | np.datetime64
@@ -279,6 +280,7 @@ def derive_vars_dt(
     bound moved the date, ``""`` otherwise. Times in ``dtc`` are ignored; a value that is not
     ISO 8601 (or an impossible date) gives NaT and no flag.
     """
+    require_vars(df, "derive_vars_dt", dtc=dtc)
     day_rule = _check_rules(date_imputation, day_imputation)
     # Everything but the bounds depends on the date only: computed once per distinct date
     # (names ending in _d), then taken back by code. A well-formed time after a complete date
@@ -354,6 +356,7 @@ def derive_var_dy(df: pd.DataFrame, new_var: str, ref_date: str, date: str) -> p
     ``date - ref + 1`` on or after the reference, ``date - ref`` before it: there is no day 0.
     Float column, NaN when either date is missing.
     """
+    require_vars(df, "derive_var_dy", ref_date=ref_date, date=date)
     diff = _to_days(df[date]) - _to_days(df[ref_date])
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = np.where(diff >= 0, diff + 1, diff)
@@ -375,9 +378,10 @@ def compute_duration(
 
     ``add_one`` adds one day to the day count whatever its sign (SAP: ``TRTEDT - TRTSDT + 1``,
     ``ADURN = end - start + 1``; a negative result is left for the caller to report).
-    ``unit="months"`` divides the days by ``days_per_month`` (SAP: 30.4375; ITP duration
+    ``unit="months"`` divides the days by ``days_per_month`` (SAP: 30.4375; disease duration
     uses ``add_one=False``).
     """
+    require_vars(df, "compute_duration", start_date=start_date, end_date=end_date)
     if unit not in ("days", "months"):
         raise ValueError(f"unit must be 'days' or 'months', not {unit!r}")
     if days_per_month <= 0:

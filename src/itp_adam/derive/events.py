@@ -28,6 +28,7 @@ from .columns import (arrow_text, as_str, column_codes, group_codes, has_duplica
                       order_of_ranks, positions, run_edges)
 from .dates import _text, iso_date_range, raw_date_to_iso
 from ..spec.registry import derivation
+from .checks import require_vars
 
 ONGOING = "ONGOING"
 
@@ -54,10 +55,14 @@ def _iso(day: dt.date | str) -> str:
 @derivation("subject_value")
 def subject_value(df: pd.DataFrame, dataset: pd.DataFrame, variable: str,
                   subjid: str = "SUBJID") -> pd.Series:
-    """The subject's value of ``variable`` in ``dataset`` (one record per SUBJID, e.g. DM),
+    """The subject's value of a variable of a one-record-per-subject dataset.
+
+    The subject's value of ``variable`` in ``dataset`` (one record per SUBJID, e.g. DM),
     matched by the raw ``subjid`` column: STUDYID for forms that do not collect it.
 
     Prepared forms only hold subjects of DM, so every record finds its subject."""
+    require_vars(df, "subject_value", subjid=subjid)
+    require_vars(dataset, "subject_value", frame="dataset", subjid=subjid, variable=variable)
     keys = _text(dataset[subjid])
     if has_duplicates(keys):
         raise ValueError(f"dataset has more than one record per {subjid}")
@@ -79,7 +84,7 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
                        term: str = "AETERM", dictionary_term: str = "AETERM") -> pd.DataFrame:
     """Add the coded fields of each verbatim ``term`` from the coding form ``dictionary``.
 
-    Terms match ignoring case and surrounding blanks (raw-forms.md "AECODING"). ``new_vars``
+    Terms match ignoring case and surrounding blanks. ``new_vars``
     maps each new variable to its column of the dictionary, e.g. ``{AEDECOD: AEDECOD,
     AESOC: AEBODSYS}``. Rules, each reported (severity error):
 
@@ -87,6 +92,9 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
       codes): the first coding row is used;
     * a verbatim term with no coding row: the event is kept with the coded fields empty.
     """
+    require_vars(df, "derive_vars_coding", term=term)
+    require_vars(dictionary, "derive_vars_coding", frame="dictionary",
+                 dictionary_term=dictionary_term, new_vars=new_vars.values())
     columns = list(dict.fromkeys(new_vars.values()))
     key = _text(dictionary[dictionary_term]).str.casefold()
     coded = dictionary.assign(_KEY=key.to_numpy())
@@ -121,7 +129,9 @@ def derive_vars_coding(df: pd.DataFrame, dictionary: pd.DataFrame, new_vars: Map
 @derivation("event_end_dtc")
 def event_end_dtc(df: pd.DataFrame, end: str, cutoff: dt.date | str, start: str | None = None,
                   ongoing: str | None = None) -> pd.Series:
-    """--ENDTC: the raw end date ``end`` as ISO 8601 (partial dates truncated), removed when
+    """--ENDTC: the raw end date as ISO 8601, removed when after the data cut-off.
+
+    --ENDTC: the raw end date ``end`` as ISO 8601 (partial dates truncated), removed when
     the event ends after the data ``cutoff`` (SAP "Data cut-off"; a partial end counts as
     after it when its earliest possible day is). Reports:
 
@@ -131,6 +141,7 @@ def event_end_dtc(df: pd.DataFrame, end: str, cutoff: dt.date | str, start: str 
     * end before ``start`` - certainly before: its latest possible day is before the start's
       earliest possible day, which for complete dates is plain end < start (error, kept).
     """
+    require_vars(df, "event_end_dtc", end=end, start=start, ongoing=ongoing)
     iso, _ = raw_date_to_iso(df[end])
     earliest, latest = iso_date_range(iso)
     after = (earliest > pd.Timestamp(cutoff)).to_numpy(dtype=bool)
@@ -161,9 +172,12 @@ def event_end_dtc(df: pd.DataFrame, end: str, cutoff: dt.date | str, start: str 
 @derivation("event_enrtpt")
 def event_enrtpt(df: pd.DataFrame, end: str, cutoff: dt.date | str,
                  ongoing: str | None = None) -> pd.Series:
-    """--ENRTPT: ``ONGOING`` (relative to the cut-off, see --ENTPT) when the event has no end:
+    """--ENRTPT: ``ONGOING`` when the event has no end at the data cut-off.
+
+    --ENRTPT: ``ONGOING`` (relative to the cut-off, see --ENTPT) when the event has no end:
     its end is after the ``cutoff`` (removed by ``event_end_dtc``), or the raw ``end`` is blank
     - unless ``ongoing`` (e.g. AEONGO) says ``N``; else ``""``."""
+    require_vars(df, "event_enrtpt", end=end, ongoing=ongoing)
     iso, _ = raw_date_to_iso(df[end])
     earliest, _ = iso_date_range(iso)
     after = (earliest > pd.Timestamp(cutoff)).to_numpy(dtype=bool)
@@ -175,8 +189,11 @@ def event_enrtpt(df: pd.DataFrame, end: str, cutoff: dt.date | str,
 
 @derivation("event_entpt")
 def event_entpt(df: pd.DataFrame, enrtpt: str, cutoff: dt.date | str) -> pd.Series:
-    """--ENTPT: the reference point of --ENRTPT, the data ``cutoff`` as ISO 8601, where
+    """--ENTPT: the data cut-off date where --ENRTPT is ``ONGOING``.
+
+    --ENTPT: the reference point of --ENRTPT, the data ``cutoff`` as ISO 8601, where
     ``enrtpt`` is ``ONGOING``; else ``""``."""
+    require_vars(df, "event_entpt", enrtpt=enrtpt)
     ongoing = _text(df[enrtpt]).eq(ONGOING).to_numpy(dtype=bool)
     return pd.Series(np.where(ongoing, _iso(cutoff), ""), index=df.index, dtype="str")
 
@@ -187,9 +204,12 @@ def event_entpt(df: pd.DataFrame, enrtpt: str, cutoff: dt.date | str) -> pd.Seri
 
 @derivation("disposition_dtc")
 def disposition_dtc(df: pd.DataFrame, column: str, term: str, ongoing: str = ONGOING) -> pd.Series:
-    """DSSTDTC of a disposition record: the raw date ``column`` as ISO 8601. The DS form has a
+    """DSSTDTC of a disposition record, with its date checked against its term.
+
+    DSSTDTC of a disposition record: the raw date ``column`` as ISO 8601. The DS form has a
     date for every ``term`` but ``ongoing`` (raw-forms.md); a record breaking that is reported
     (warning) and kept as collected."""
+    require_vars(df, "disposition_dtc", column=column, term=term)
     iso, _ = raw_date_to_iso(df[column])
     text = _text(df[term]).str.upper()
     dated = iso.ne("")
@@ -222,6 +242,7 @@ def derive_var_seq(df: pd.DataFrame, new_var: str, by_vars: Sequence[str],
     dates that come after it in the output. A text column whose values are all numbers (e.g.
     AESPID) sorts as numbers (2 before 10). Ties, and an empty ``order``, keep the working
     frame's order: for stacked record groups, the order of the groups."""
+    require_vars(df, "derive_var_seq", by_vars=by_vars, order=order)
     keys = [(df[name], True) for name in by_vars]
     for name in order:
         values = df[name]

@@ -10,6 +10,7 @@ import pandas as pd
 from .columns import distinct_rows, labels, positions
 from .dates import _text
 from ..spec.registry import derivation
+from .checks import require_vars
 
 
 def _cut_matrix(grading: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -43,6 +44,7 @@ def derive_var_atoxgr(
     The grade is character ``"0"``.. (CDISC ``ATOXGR`` is Char); ``""`` when the value or
     ULN is missing, the ULN is not positive, or the parameter has no grading.
     """
+    require_vars(df, "derive_var_atoxgr", value_var=value_var, uln_var=uln_var, param_var=param_var)
     # graded once per distinct (value, ULN, parameter), then taken back by code
     codes, distinct = distinct_rows(df, [value_var, uln_var, param_var])
     row = positions(_text(distinct[param_var]), pd.Series(list(grading), dtype="str"))

@@ -36,6 +36,7 @@ from .columns import arrow_text, as_str, column_codes, distinct_rows, encode, la
 from .dates import _text, complete_dates
 from .core import parse_result
 from ..spec.registry import derivation
+from .checks import require_vars
 
 ConversionTable = Mapping[str, Mapping[str, object]]
 
@@ -120,8 +121,11 @@ class _Standardised:
 
 @derivation("number_text")
 def number_text(df: pd.DataFrame, column: str, significant: int = 10) -> pd.Series:
-    """A numeric column as text, at most ``significant`` significant digits, no trailing zeros
+    """A numeric column as text without binary noise or trailing zeros.
+
+    A numeric column as text, at most ``significant`` significant digits, no trailing zeros
     (``125.0`` -> ``"125"``, ``3.4`` -> ``"3.4"``); missing -> ``""`` (e.g. LBORNRLO)."""
+    require_vars(df, "number_text", column=column)
     codes, distinct = distinct_rows(df, [column])  # formatted once per distinct value
     return spread_text(_number_text(distinct[column], significant), codes, df.index)
 
@@ -129,7 +133,9 @@ def number_text(df: pd.DataFrame, column: str, significant: int = 10) -> pd.Seri
 @derivation("visitnum")
 def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mapping[str, float],
              unscheduled: str = "UNSCHEDULED", increment: float = 0.01) -> pd.Series:
-    """VISITNUM of the nominal ``visit`` label from ``nums`` (label -> number, the ``num`` of
+    """VISITNUM of the nominal visit label, unscheduled visits numbered in between.
+
+    VISITNUM of the nominal ``visit`` label from ``nums`` (label -> number, the ``num`` of
     the VISIT codelist; labels matched ignoring case and surrounding blanks).
 
     An ``unscheduled`` record gets the VISITNUM of the subject's last scheduled record of this
@@ -138,6 +144,7 @@ def visitnum(df: pd.DataFrame, visit: str, date: str, subject: str, nums: Mappin
     A label not in ``nums`` (reported by the VISIT codelist) or an unscheduled record without
     a date gets NaN.
     """
+    require_vars(df, "visitnum", visit=visit, date=date, subject=subject)
     mapping = {str(label).strip().casefold(): float(num) for label, num in nums.items()}
     # labels looked up once per distinct label; subjects matched as integer codes
     codes, distinct = column_codes(df[visit])
@@ -191,6 +198,7 @@ def exposure_end(df: pd.DataFrame, cutoff: dt.date | str, start: str = "EXSTDAT"
       that subject (periods ordered by start, then raw row; column ``start``);
     * error: a period whose end is before its start (column ``end``); kept as collected.
     """
+    require_vars(df, "exposure_end", start=start, end=end, subject=subject)
     limit = pd.Timestamp(cutoff)
     starts, ends = complete_dates(df[start]), complete_dates(df[end])
     raw_end = _text(df[end])
@@ -237,6 +245,7 @@ def lab_stresc(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
     Reports (warning, column ``unit``) every numeric or ``<N``/``>N`` result whose unit has
     no factor for its test in ``conversion``: LBORRES is kept, no standard value is made.
     """
+    require_vars(df, "lab_stresc", result=result, unit=unit, test=test)
     std = _Standardised(df, result, unit, test, conversion, significant)
     out = np.where(std.converted, std.comparator + std.text,
                    np.where(std.is_text, std.result.to_numpy(dtype=object), ""))
@@ -251,13 +260,16 @@ def lab_stresc(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
 @derivation("lab_stresn")
 def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: ConversionTable,
                plausible_max: Mapping[str, float] | None = None, significant: int = 10) -> pd.Series:
-    """LBSTRESN: the numeric standard result (a plain number in a known unit; empty for
+    """LBSTRESN: the numeric standard result.
+
+    LBSTRESN: the numeric standard result (a plain number in a known unit; empty for
     ``<N``/``>N``, text results and unknown units).
 
     Reports (warning, column ``result``; records kept): a negative result, and a result whose
     standard value (``N x factor`` for ``<N``/``>N`` too) is above ``plausible_max`` of its
     test (standard unit; tests without a limit are not checked).
     """
+    require_vars(df, "lab_stresn", result=result, unit=unit, test=test)
     std = _Standardised(df, result, unit, test, conversion, significant)
     numbers = _to_number(std.text)
     out = np.where(std.converted & (std.comparator == ""), numbers, np.nan)
@@ -279,8 +291,11 @@ def lab_stresn(df: pd.DataFrame, result: str, unit: str, test: str, conversion: 
 @derivation("lab_stresu")
 def lab_stresu(df: pd.DataFrame, result: str, unit: str, test: str,
                conversion: ConversionTable) -> pd.Series:
-    """LBSTRESU: the test's standard unit (``conversion["standard_units"]``) where a standard
+    """LBSTRESU: the test's standard unit where a standard result exists.
+
+    LBSTRESU: the test's standard unit (``conversion["standard_units"]``) where a standard
     numeric result exists (a number or ``<N``/``>N`` in a known unit), else ``""``."""
+    require_vars(df, "lab_stresu", result=result, unit=unit, test=test)
     std = _Standardised(df, result, unit, test, conversion)
     return spread_text(np.where(std.converted, std.standard_unit, ""), std.codes, df.index)
 
@@ -288,8 +303,11 @@ def lab_stresu(df: pd.DataFrame, result: str, unit: str, test: str,
 @derivation("lab_std_range")
 def lab_std_range(df: pd.DataFrame, limit: str, unit: str, test: str, conversion: ConversionTable,
                   significant: int = 10) -> pd.Series:
-    """LBSTNRLO/LBSTNRHI: a normal-range limit in the reported unit x the same factor as the
+    """LBSTNRLO/LBSTNRHI: a normal-range limit converted to the standard unit.
+
+    LBSTNRLO/LBSTNRHI: a normal-range limit in the reported unit x the same factor as the
     result (SAP); NaN when the limit is blank or the unit is unknown for the test."""
+    require_vars(df, "lab_std_range", limit=limit, unit=unit, test=test)
     codes, df_d = distinct_rows(df, [limit, unit, test])  # once per distinct combination
     factor = _factor(df_d[test], df_d[unit], conversion)
     known = ~np.isnan(factor) & (_standard_unit(df_d[test], conversion) != "")
@@ -300,8 +318,11 @@ def lab_std_range(df: pd.DataFrame, limit: str, unit: str, test: str, conversion
 
 @derivation("normal_range_indicator")
 def normal_range_indicator(df: pd.DataFrame, value: str, low: str, high: str) -> pd.Series:
-    """--NRIND: ``LOW`` below ``low``, ``HIGH`` above ``high``, ``NORMAL`` otherwise (a value
+    """--NRIND: ``LOW``, ``NORMAL`` or ``HIGH`` against the normal range.
+
+    --NRIND: ``LOW`` below ``low``, ``HIGH`` above ``high``, ``NORMAL`` otherwise (a value
     on a limit is NORMAL); ``""`` when ``value`` is missing or neither limit is present."""
+    require_vars(df, "normal_range_indicator", value=value, low=low, high=high)
     v, lo, hi = (pd.to_numeric(df[name]).to_numpy(dtype="float64") for name in (value, low, high))
     below = ~np.isnan(lo) & (v < lo)
     above = ~np.isnan(hi) & (v > hi)

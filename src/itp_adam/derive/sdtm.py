@@ -20,11 +20,13 @@ from .columns import arrow_text, distinct_rows, has_duplicates, positions, sprea
 from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
 from .core import text_is_in
 from ..spec.registry import derivation
+from .checks import require_vars
 
 
 @derivation("usubjid")
 def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") -> pd.Series:
     """Unique subject id ``STUDYID-SUBJID`` (SAP "Names"); ``""`` when either part is blank."""
+    require_vars(df, "usubjid", studyid=studyid, subjid=subjid)
     # joined once per distinct (STUDYID, SUBJID) pair, taken back to the records by code
     codes, pairs = distinct_rows(df, [studyid, subjid])
     study, subject = arrow_text(pairs[studyid]), arrow_text(pairs[subjid])
@@ -35,8 +37,11 @@ def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") 
 
 @derivation("iso_date")
 def iso_date(df: pd.DataFrame, column: str, time: str | None = None) -> pd.Series:
-    """A raw ``DD MON YYYY`` date column as ISO 8601, partial dates truncated (SAP "Dates"),
+    """A raw ``DD MON YYYY`` date column (and optional time) as ISO 8601.
+
+    A raw ``DD MON YYYY`` date column as ISO 8601, partial dates truncated (SAP "Dates"),
     with the ``HH:MM`` of column ``time`` appended to complete dates when given."""
+    require_vars(df, "iso_date", column=column, time=time)
     iso, _ = raw_date_to_iso(df[column])
     return iso if time is None else iso_datetime(iso, df[time])
 
@@ -72,8 +77,13 @@ def _per_subject(df: pd.DataFrame, subjid: str, dates: pd.Series) -> pd.Series:
 def ref_start_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, dose_above: float = 0,
                             cutoff: dt.date | str | None = None, subjid: str = "SUBJID",
                             start: str = "EXSTDAT", dose: str = "DOSE") -> pd.Series:
-    """Reference start (RFSTDTC): first day of the first period with dose > ``dose_above``
+    """Reference start date (RFSTDTC) from the dosing records.
+
+    Reference start (RFSTDTC): first day of the first period with dose > ``dose_above``
     (SAP "Treatment variables": TRTSDT), ignoring periods starting after ``cutoff``."""
+    require_vars(df, "ref_start_from_exposure", subjid=subjid)
+    require_vars(exposure, "ref_start_from_exposure", frame="exposure",
+                 subjid=subjid, start=start, dose=dose)
     periods = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)
     return _per_subject(df, subjid, periods.groupby("subject")["start"].min())
 
@@ -82,8 +92,13 @@ def ref_start_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, dose_above
 def ref_end_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, cutoff: dt.date | str,
                           dose_above: float = 0, subjid: str = "SUBJID", start: str = "EXSTDAT",
                           end: str = "EXENDAT", dose: str = "DOSE") -> pd.Series:
-    """Reference end (RFENDTC): last day of the last period with dose > ``dose_above``, the
+    """Reference end date (RFENDTC) from the dosing records.
+
+    Reference end (RFENDTC): last day of the last period with dose > ``dose_above``, the
     cut-off date when that period is still running or runs past it (SAP: TRTEDT)."""
+    require_vars(df, "ref_end_from_exposure", subjid=subjid)
+    require_vars(exposure, "ref_end_from_exposure", frame="exposure",
+                 subjid=subjid, start=start, end=end, dose=dose)
     periods = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose, end)
     return _per_subject(df, subjid, periods.groupby("subject")["end"].max())
 
@@ -92,8 +107,12 @@ def ref_end_from_exposure(df: pd.DataFrame, exposure: pd.DataFrame, cutoff: dt.d
 def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_value: str = "",
                dose_above: float = 0, cutoff: dt.date | str | None = None,
                subjid: str = "SUBJID", start: str = "EXSTDAT", dose: str = "DOSE") -> pd.Series:
-    """``value`` for subjects with a period of dose > ``dose_above`` (before ``cutoff``), else
+    """A value for treated subjects and another for untreated ones (e.g. ACTARM).
+
+    ``value`` for subjects with a period of dose > ``dose_above`` (before ``cutoff``), else
     ``untreated_value``: actual arm (ACTARMCD, ACTARM) and the reason it is null (ARMNRS)."""
+    require_vars(df, "if_treated", subjid=subjid)
+    require_vars(exposure, "if_treated", frame="exposure", subjid=subjid, start=start, dose=dose)
     treated = _dosing_periods(exposure, dose_above, cutoff, subjid, start, dose)["subject"]
     is_treated = text_is_in(_text(df[subjid]), treated)
     return pd.Series(np.where(is_treated, value, untreated_value), index=df.index, dtype="str")
@@ -102,9 +121,13 @@ def if_treated(df: pd.DataFrame, exposure: pd.DataFrame, value: str, untreated_v
 @derivation("study_day")
 def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str = "RFSTDTC",
               subject: str = "USUBJID") -> pd.Series:
-    """Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
+    """Study day --DY of an ISO date against the subject's reference start date.
+
+    Study day --DY of the ISO date ``dtc`` against the subject's ``ref_dtc`` in ``reference``
     (DM): date - ref + 1 on or after it, date - ref before it, no day 0 (SAP "Dates").
     Empty when either date is partial or missing."""
+    require_vars(df, "study_day", dtc=dtc, subject=subject)
+    require_vars(reference, "study_day", frame="reference", ref_dtc=ref_dtc, subject=subject)
     # the reference date is converted once per subject, then taken to the records by position
     if has_duplicates(reference[subject]):
         raise ValueError(f"reference has more than one record per {subject}")

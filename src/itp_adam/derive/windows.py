@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .core import Filter, filter_mask
 from ..spec.registry import derivation
+from .checks import require_vars
 
 
 class Window(BaseModel):
@@ -66,6 +67,7 @@ def derive_vars_window(
     whose day is missing or in no window, or that fail ``filter`` (e.g. ``ADY >= 2``), get
     ``""`` / NaN. Windows are checked with :func:`check_windows` first.
     """
+    require_vars(df, "derive_vars_window", day_var=day_var)
     checked = check_windows(windows)
     # One row per window plus a trailing all-missing row, which position -1 ("no window") picks.
     table = pd.DataFrame(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputError
 
@@ -30,7 +30,21 @@ class RawForm(BaseModel):
 class RawLayout(BaseModel):
     model_config = ConfigDict(extra="forbid")
     study_id: str
+    subject_form: str = "DM"  # the form listing the subjects (one row each): the raw rules
+    subject_column: str = "SUBJID"  # the column of every form naming the subject
     forms: dict[str, RawForm] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _subject_keys(self) -> RawLayout:
+        """``subject_form`` is a form of the layout and ``subject_column`` one of its columns."""
+        form = self.forms.get(self.subject_form)
+        if form is None:
+            raise ValueError(f"subject_form {self.subject_form!r} is not a form of the layout "
+                             f"(forms: {', '.join(self.forms)})")
+        if self.subject_column not in form.columns:
+            raise ValueError(f"subject_column {self.subject_column!r} is not a column of form "
+                             f"{self.subject_form}")
+        return self
 
 
 def load_layout(specs_dir: Path) -> RawLayout:

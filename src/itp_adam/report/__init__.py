@@ -1,4 +1,4 @@
-"""Presentation: the tables (RTF, XLSX, ``tables``) and figures (PNG, ``figures``) drawn from
-the results' summaries, the worker process that draws them while the data stages run
-(``render``), and the progress lines of ``itp-adam run`` (``progress``). A change to how a
-result looks belongs here; how it is calculated belongs in :mod:`itp_adam.stages.results`."""
+"""Presentation machinery: the worker process that draws a study's tables and figures while
+the data stages run (``render``) and the progress lines of ``itp-adam run`` (``progress``).
+What is drawn, and how a result is calculated, is the study's own code (``itp_adam.studies``,
+declared by ``results:`` in study.yaml; ``itp_adam.stages.results``)."""

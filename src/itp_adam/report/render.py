@@ -2,9 +2,10 @@
 
 ``itp-adam run`` starts the worker (a ``python`` process running :func:`_serve`) first thing. The
 worker imports matplotlib, rtflite and openpyxl (about 0.6 s) while the main process builds
-SDTM and ADaM on the other core. The results stage then sends it a :class:`Rendering`: the
-small summary frames the tables and figures are drawn from (a few hundred rows at any study
-size). The worker draws them into the run's staging folder while the main process writes the
+SDTM and ADaM on the other core. The results stage (``stages/results.py``: the study's own
+results provider) then sends it a :class:`Rendering`: the small summary frames the tables and
+figures are drawn from (a few hundred rows at any study size) and the name of the study code
+that draws them, which the worker imports. The worker draws them into the run's staging folder while the main process writes the
 XPT files, ``trace.csv`` and the define files, and the run waits for it before publishing.
 
 The worker is an ordinary child process of the run: it reads one pickled job on stdin and
@@ -16,6 +17,7 @@ is killed; it ignores Ctrl-C itself so that only the main process reports the in
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import signal
@@ -27,12 +29,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # not imported at run time: the command line starts the worker first thing
-    import pandas as pd
-
-    from ..spec.model import Study
+from typing import Any
 
 _SIZE = struct.Struct("<Q")  # the reply is its length, then the pickle
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); import itp_adam.report.render as worker; "
@@ -43,44 +40,21 @@ package is imported, so nothing else is taken from there; ``-P``: nor from the c
 
 @dataclass
 class Rendering:
-    """What the reviewer tables (RTF, XLSX) and figures (PNG) are drawn from."""
+    """A study's tables and figures to draw: ``drawing`` names the study code that draws them
+    (a module with ``draw(content, folder, fork=False) -> list[Path]``, e.g. a results
+    provider's, ``stages/results.py``), ``content`` what they are drawn from (picklable)."""
 
-    study: Study
-    baseline: pd.DataFrame
-    response: pd.DataFrame
-    safety: pd.DataFrame
-    platelets: pd.DataFrame
-    populations: dict
+    drawing: str
+    content: Any
     folder: Path
 
     def run(self, fork: bool = False) -> list[Path]:
         """Write the tables and figures into ``folder``; returns the files written.
 
-        ``fork``: draw the response figure (the slowest item, about half the time) in a forked
-        copy of this process while this one writes the tables and the platelet figure. The
-        worker does so (it has the second core to itself by then); where ``os.fork`` is
-        missing, or with ``fork=False``, everything is drawn here in turn."""
-        from .figures import FIGURES, platelet_figure, response_figure
-        from .tables import write_tables
-
-        folder = Path(self.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        platelets, response = (folder / name for name in FIGURES)
-        draw_response = lambda: response_figure(self.study, self.response, response)  # noqa: E731
-        join = _forked(draw_response) if fork and hasattr(os, "fork") else None
-        try:
-            written = write_tables(self.study, self.baseline, self.response, self.safety,
-                                   self.populations, folder)
-            platelet_figure(self.study, self.platelets, platelets)
-        except BaseException:
-            if join is not None:
-                join(check=False)  # no child left behind; this error is the one to report
-            raise
-        if join is None:
-            draw_response()
-        else:
-            join()
-        return written + [platelets, response]
+        ``fork``: the drawing code may draw part of them in a forked copy of this process
+        (:func:`_forked`); the worker asks for it, having the second core to itself by then."""
+        module = importlib.import_module(self.drawing)
+        return module.draw(self.content, Path(self.folder), fork=fork)
 
 
 def _forked(action: Callable[[], object]) -> Callable[..., None]:
@@ -168,16 +142,30 @@ class Worker:
                 pipe.close()
 
 
+def warm_up() -> None:
+    """Import the drawing libraries a study's tables and figures use (matplotlib with its
+    fonts and mathtext parser, rtflite, polars, openpyxl) before the job arrives."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import openpyxl  # noqa: F401
+    import polars  # noqa: F401
+    import rtflite  # noqa: F401
+
+    fig = plt.figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, r"0 $\times10^{2}$")
+    fig.canvas.draw()
+    plt.close(fig)
+
+
 def _serve() -> int:
     """The worker: import the drawing libraries, then run the one job read from stdin."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and kills us
     reply_to = os.fdopen(os.dup(1), "wb")  # the reply's own copy of stdout; then anything a
     os.dup2(2, 1)                          # library prints (Python or C) goes to stderr
     sys.stdout = sys.stderr
-    from . import figures, tables  # noqa: F401  (imports the drawing libraries they use)
-
-    figures.warm_up()
-    tables.warm_up()
+    warm_up()
     try:
         job = pickle.load(sys.stdin.buffer)
     except EOFError:

@@ -42,6 +42,7 @@ from ..derive.columns import (
     sort_order_unique,
     spread_text,
 )
+from ..derive.checks import MissingVariable
 from ..errors import InputError
 from .expr import compile_expression
 from .registry import get_derivation
@@ -108,6 +109,8 @@ class _Context:
         (the cause stays attached for ``--debug``)."""
         try:
             return function(work, **self.args(args))
+        except MissingVariable as exc:  # an InputError without the spec place: add it
+            raise self.error(at, f"{what}: {exc}") from exc
         except (InputError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001

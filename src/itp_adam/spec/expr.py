@@ -7,7 +7,7 @@ spec writes is ever handed to ``eval``, ``DataFrame.eval`` or ``DataFrame.query`
 cannot reach Python objects, modules or the shell. The language is described in
 ``docs/specs.md`` ("Expressions").
 
->>> expr = compile_expression("AVAL >= 30 and PARAMCD in ['PLAT']")
+>>> expr = compile_expression("AVAL >= 30 and PARAMCD in ['HGB']")
 >>> sorted(expr.columns), sorted(expr.params)
 (['AVAL', 'PARAMCD'], [])
 

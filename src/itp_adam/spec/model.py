@@ -438,7 +438,7 @@ class ConstantSource(_Model):
 
 
 class FormRef(_Model):
-    """A derivation argument ``{form: EXPOSURE}``: the runner passes that raw form's frame."""
+    """A derivation argument ``{form: EX}``: the runner passes that raw form's frame."""
 
     form: str
 
@@ -549,7 +549,7 @@ SimpleSource = _source_union(_SOURCE_MODELS)
 
 
 class CasesSource(_Model):
-    """A source per record group (``records`` of the dataset): ``{cases: {ITP: ..., SPLEN: ...}}``."""
+    """A source per record group (``records`` of the dataset): ``{cases: {DIAG: ..., SURG: ...}}``."""
 
     cases: dict[str, SimpleSource] = Field(min_length=1)  # type: ignore[valid-type]
 
@@ -558,8 +558,8 @@ Source = _source_union({**_SOURCE_MODELS, "Cases": CasesSource})
 
 
 class RecordGroup(_Model):
-    """One group of records of a dataset built from several record kinds (e.g. MH: the ITP
-    diagnosis and the splenectomy, both one per ITPHX row). Groups are stacked in order."""
+    """One group of records of a dataset built from several record kinds (e.g. MH: the
+    diagnosis and a surgery, both one per row of a history form). Groups are stacked in order."""
 
     group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
     form: str
@@ -571,7 +571,7 @@ class InputData(_Model):
     """Where an ADaM dataset's records start: a built dataset, optionally filtered."""
 
     dataset: SasName
-    filter: str | None = None  # an expression (itp_adam.spec.expr), e.g. "LBTESTCD in ['PLAT']"
+    filter: str | None = None  # an expression (itp_adam.spec.expr), e.g. "LBTESTCD in ['HGB']"
 
 
 class Step(_Model):
@@ -671,10 +671,38 @@ class _CodelistFile(_Model):
 
 
 class ReferenceStart(_Model):
-    """Which date is day 1 of study days and the SDTM reference start (RFSTDTC)."""
+    """Which date is day 1 of study days and the SDTM reference start (RFSTDTC).
 
-    rule: Literal["first_dose"]
+    Documents the SAP's rule (the specs derive the dates): ``first_dose`` (a raw study:
+    RFSTDTC is built from the first dose), ``dm_rfstdtc`` (an SDTM study: DM.RFSTDTC as
+    delivered)."""
+
+    rule: Literal["first_dose", "dm_rfstdtc"]
     description: str
+
+
+class RawInput(_Model):
+    """The study starts from raw forms, described by a layout file of the specs folder."""
+
+    layout: Annotated[str, Field(pattern=r"^[^/\\]+\.ya?ml$")] = "raw.yaml"
+
+
+class SdtmInput(_Model):
+    """The study starts from SDTM datasets (``run --sdtm DIR``): the domains it reads."""
+
+    domains: list[SasName] = Field(min_length=1)
+
+
+class Inputs(_Model):
+    """What a study starts from (``inputs:`` of study.yaml); raw forms when not written."""
+
+    raw: RawInput | None = None
+    sdtm: SdtmInput | None = None
+
+    @property
+    def kind(self) -> Literal["raw", "sdtm"]:
+        """``"sdtm"`` when the study declares SDTM input, else ``"raw"``."""
+        return "sdtm" if self.sdtm is not None else "raw"
 
 
 class DateImputation(_Model):
@@ -711,37 +739,6 @@ class AnalysisRecord(_Model):
     tie_order: list[str | tuple[str, Literal["asc", "desc"]]]  # same-day tie breaks after "later day"
 
 
-class Criterion(_Model):
-    name: str = Field(pattern=r"^CRIT\d+$")  # the flag is <name>FL
-    label: Annotated[str, Field(max_length=200)]
-    operator: Literal[">=", ">", "<=", "<"]
-    threshold: float
-
-
-class Response(_Model):
-    parameter: str
-    criteria: list[Criterion] = Field(min_length=1)
-    confidence_level: float = Field(gt=0, lt=1)
-    ci_method: Literal["clopper-pearson"]
-    percent_decimals: int = Field(ge=0, le=10)
-
-
-class ToxicityGrading(_Model):
-    criteria: str
-    uln_multiples: dict[str, list[float]]
-    hepatic_dysfunction_grade: int = Field(ge=1, le=5)
-
-
-class HepaticTerms(_Model):
-    soc: list[str]
-    pt: list[str]
-
-
-class ItpPhase(_Model):
-    cut_months: list[float] = Field(min_length=1)
-    labels: list[str]
-
-
 class UnitConversion(_Model):
     standard_units: dict[str, str]
     factors: dict[str, dict[str, float]]
@@ -753,42 +750,76 @@ class Population(_Model):
 
 
 class Study(_Model):
-    """Study parameters (``study.yaml``): every number of the SAP, one place to change it."""
+    """Study parameters (``study.yaml``): a small core the engine reads, then the study's own.
+
+    Core: ``study_id``, ``reference_start``, optional ``cutoff_date`` and ``cutoff_columns``
+    (raw rules), ``inputs``, ``plugins`` and ``results``. The general sections below are
+    optional and checked with their models when present. Any other key is the study's own
+    parameter, of any shape, read by specs as ``{study: path}`` (``docs/specs.md``) and typed
+    and checked by the study's results provider when it declares one (its ``STUDY``, a
+    subclass of this model: ``stages/results.py``)."""
+
+    model_config = ConfigDict(extra="allow")
 
     study_id: str
-    cutoff_date: IsoDate
-    cutoff_columns: dict[str, str]
     reference_start: ReferenceStart
-    dose_above: float = Field(ge=0)
-    days_per_month: float = Field(gt=0)
-    imputation: Imputation
-    baseline: Baseline
-    analysis_windows: AnalysisWindows
-    analysis_record: AnalysisRecord
-    unit_conversion: UnitConversion
-    response: Response
-    rescue_changes_response: bool = False
-    toxicity_grading: ToxicityGrading
-    hepatic_terms: HepaticTerms
-    trtemfl_window_days: int = Field(ge=0, le=36525)
-    itp_phase: ItpPhase
-    populations: dict[str, Population]
+    cutoff_date: IsoDate | None = None
+    cutoff_columns: dict[str, str] = Field(default_factory=dict)
+    inputs: Inputs = Field(default_factory=lambda: Inputs(raw=RawInput()))
     plugins: list[str] = Field(default_factory=list)  # Python files of derivations (plugins.py)
+    results: str | None = None  # the registered results provider of the study (stages/results.py)
+    # general analysis concepts, optional
+    dose_above: float | None = Field(default=None, ge=0)
+    days_per_month: float | None = Field(default=None, gt=0)
+    imputation: Imputation | None = None
+    baseline: Baseline | None = None
+    analysis_windows: AnalysisWindows | None = None
+    analysis_record: AnalysisRecord | None = None
+    unit_conversion: UnitConversion | None = None
+    trtemfl_window_days: int | None = Field(default=None, ge=0, le=36525)
+    populations: dict[str, Population] | None = None
+    _file: str = PrivateAttr(default="study.yaml")
+
+    def problems(self) -> list[tuple[YamlPath, str]]:
+        """Checks across fields of a study's own parameters: a subclass declaring them (a
+        results provider's ``STUDY``, ``stages/results.py``) adds its own; ``(path, message)``."""
+        return []
 
     def resolve(self, path: str) -> Any:
         """The parameter at a dotted ``path`` (``"toxicity_grading.uln_multiples"``) as plain
-        Python data, as if written inline in a spec; KeyError if there is no such parameter."""
+        Python data, as if written inline in a spec; KeyError if there is no such parameter
+        (an optional section not written in study.yaml is no parameter)."""
         value: Any = self
-        for part in path.split("."):
+        for depth, part in enumerate(path.split(".")):
+            extra = (value.model_extra or {}) if isinstance(value, BaseModel) else {}
             if isinstance(value, BaseModel) and part in type(value).model_fields:
                 value = getattr(value, part)
+            elif isinstance(value, BaseModel) and part in extra:
+                value = extra[part]
             elif isinstance(value, dict) and part in value:
                 value = value[part]
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]  # response.criteria.0.threshold
             else:
                 raise KeyError(path)
+            if depth == 0 and value is None and part in _OPTIONAL_SECTIONS:
+                raise KeyError(path)  # an optional section the study does not have
         return _plain(value)
+
+    def require(self, key: str, needed_by: str) -> Any:
+        """The optional section ``key``; a SpecError naming study.yaml and the key when the
+        study does not have it (``needed_by``: what needs it, for the message)."""
+        value = getattr(self, key, None)
+        if value is None:
+            value = (self.model_extra or {}).get(key)
+        if value is None:
+            raise SpecError([SpecProblem(self._file, None, f"missing key {key!r}, needed by "
+                                         f"{needed_by}", context="study parameters")])
+        return value
+
+
+_OPTIONAL_SECTIONS = frozenset(name for name, info in Study.model_fields.items()
+                               if not info.is_required() and info.default is None)
 
 
 def _plain(value: Any) -> Any:
@@ -807,7 +838,8 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Specs:
-    """Everything in a specs folder, checked."""
+    """Everything in a specs folder, checked. ``layout`` has no forms when the study starts
+    from SDTM (``study.inputs.sdtm``)."""
 
     layout: RawLayout
     study: Study
@@ -816,34 +848,88 @@ class Specs:
     adam: dict[str, Dataset]
 
 
-def load_raw_layout(specs_dir: Path) -> RawLayout:
-    """Read and check ``raw.yaml`` with the messages of the other specs (file, line, key)."""
-    return _validate(RawLayout, _read_yaml(Path(specs_dir) / "raw.yaml", "raw layout"), "layout")
+def load_raw_layout(specs_dir: Path, name: str = "raw.yaml") -> RawLayout:
+    """Read and check the raw layout (``raw.yaml``, or the file ``inputs.raw.layout`` names)
+    with the messages of the other specs (file, line, key)."""
+    return _validate(RawLayout, _read_yaml(Path(specs_dir) / name, "raw layout"), "layout")
+
+
+def no_raw_layout(study: Study) -> RawLayout:
+    """The layout of a study without raw input: no forms, so any ``form:`` in a spec is refused."""
+    return RawLayout.model_construct(study_id=study.study_id, forms={})
 
 
 def load_study(specs_dir: Path) -> Study:
-    """Read and check ``study.yaml`` (against ``raw.yaml`` for the study id and cut-off columns)."""
+    """Read and check ``study.yaml`` (against the raw layout for the study id and cut-off
+    columns, when the study starts from raw forms)."""
     specs_dir = Path(specs_dir)
     document = _read_yaml(specs_dir / "study.yaml", "study")
     study: Study = _validate(Study, document, "study")
+    study._file = document.file
+    raw = study.inputs.raw
+    layout = load_raw_layout(specs_dir, raw.layout) if raw is not None else None
     problems = [
         SpecProblem(document.file, document.line_of(path), message, **_describe("study", document, path))
-        for path, message in _study_problems(study, load_raw_layout(specs_dir))
+        for path, message in _study_problems(study, layout)
     ]
     if problems:
         raise SpecError(problems)
+    if study.results is not None:
+        study = _results_study(study, document)
     return study
 
 
-def _study_problems(study: Study, layout: RawLayout) -> list[tuple[YamlPath, str]]:
+def _results_study(study: Study, document: _Document) -> Study:
+    """``study.yaml`` read again as the ``STUDY`` model of the results provider it declares
+    (``stages/results.py``), which types and checks the study's own parameters; SpecError
+    naming study.yaml, the line and the key."""
+    from ..stages.results import provider_names, results_provider
+
+    if study.results not in provider_names():
+        raise SpecError([SpecProblem(document.file, document.line_of(("results",)), _unknown(
+            "results provider", str(study.results), provider_names()), context="results")])
+    extended: Study = _validate(results_provider(study.results).STUDY, document, "study")
+    extended._file = document.file
+    problems = [SpecProblem(document.file, document.line_of(path), message,
+                            **_describe("study", document, path))
+                for path, message in extended.problems()]
+    if problems:
+        raise SpecError(problems)
+    return extended
+
+
+def _study_problems(study: Study, layout: RawLayout | None) -> list[tuple[YamlPath, str]]:
     """Checks across fields that pydantic types cannot express."""
     problems: list[tuple[YamlPath, str]] = []
-    if study.study_id != layout.study_id:
+    inputs = study.inputs
+    if inputs.raw is None and inputs.sdtm is None:
+        problems.append((("inputs",), "inputs needs raw ({layout: raw.yaml}) or sdtm ({domains: "
+                         "[DM, ...]})"))
+    if inputs.raw is not None and inputs.sdtm is not None:
+        problems.append((("inputs", "sdtm"), "a study starts from raw forms or from SDTM, not both "
+                         "(not supported yet)"))
+    if inputs.sdtm is not None:
+        domains = inputs.sdtm.domains
+        problems += [(("inputs", "sdtm", "domains", index), f"domain {name} is listed twice")
+                     for index, name in enumerate(domains) if name in domains[:index]]
+    if study.cutoff_columns and study.cutoff_date is None:
+        problems.append((("cutoff_columns",), "cutoff_columns need a cutoff_date"))
+    if layout is not None and study.study_id != layout.study_id:
         problems.append((("study_id",), f"{study.study_id!r} differs from raw.yaml's {layout.study_id!r}"))
     for form, column in study.cutoff_columns.items():
         at: YamlPath = ("cutoff_columns", form)
-        problems += _raw_column_problems(layout, form, column, at, at)
-    windows = study.analysis_windows.windows
+        if layout is None:
+            problems.append((at, "cutoff_columns name raw forms; this study has no raw input"))
+        else:
+            problems += _raw_column_problems(layout, form, column, at, at)
+    problems += _section_problems(study)
+    return problems
+
+
+def _section_problems(study: Study) -> list[tuple[YamlPath, str]]:
+    """Checks of the optional sections the study has (windows, unit conversion, grading, phase)."""
+    problems: list[tuple[YamlPath, str]] = []
+    windows = study.analysis_windows.windows if study.analysis_windows is not None else []
     for index in range(len(windows)):
         try:  # the first prefix that fails names the window at fault
             check_windows(windows[: index + 1])
@@ -857,7 +943,7 @@ def _study_problems(study: Study, layout: RawLayout) -> list[tuple[YamlPath, str
                 problems.append((("analysis_windows", "windows", index, field),
                                  f"{field} {getattr(window, field)!r} is used by two windows"))
             seen.add(getattr(window, field))
-    conversion = study.unit_conversion
+    conversion = study.unit_conversion or UnitConversion(standard_units={}, factors={})
     for test in sorted(set(conversion.standard_units) ^ set(conversion.factors)):
         where = "standard_units" if test in conversion.standard_units else "factors"
         problems.append((("unit_conversion", where, test),
@@ -871,16 +957,6 @@ def _study_problems(study: Study, layout: RawLayout) -> list[tuple[YamlPath, str
             if factor <= 0:
                 problems.append((("unit_conversion", "factors", test, raw_unit),
                                  f"factor of {raw_unit!r} must be positive"))
-    for param, cuts in study.toxicity_grading.uln_multiples.items():
-        if any(c <= 0 for c in cuts) or any(b <= a for a, b in zip(cuts, cuts[1:])):
-            problems.append((("toxicity_grading", "uln_multiples", param),
-                             f"ULN multiples of {param} must be positive and increasing"))
-    phase = study.itp_phase
-    if any(b <= a for a, b in zip(phase.cut_months, phase.cut_months[1:])):
-        problems.append((("itp_phase", "cut_months"), "cut points must be increasing"))
-    if len(phase.labels) != len(phase.cut_months) + 1:
-        problems.append((("itp_phase", "labels"),
-                         f"{len(phase.cut_months)} cut points need {len(phase.cut_months) + 1} labels"))
     return problems
 
 
@@ -1024,13 +1100,28 @@ def _derivation_problems(source: DerivationSource | Step, at: YamlPath, layout: 
         if isinstance(value, FormRef) and value.form not in layout.forms:
             problems.append(((*at, "args", arg),
                              _unknown("raw form", value.form, layout.forms, "in raw.yaml")))
-        if isinstance(value, StudyRef) and study is not None:
-            try:
-                study.resolve(value.study)
-            except KeyError:
-                problems.append(((*at, "args", arg), f"unknown study parameter {value.study!r} "
-                                 "(see study.yaml)"))
+        if study is not None:
+            for ref in _study_refs(value):
+                try:
+                    study.resolve(ref)
+                except KeyError:
+                    problems.append(((*at, "args", arg), f"unknown study parameter {ref!r}: not "
+                                     f"in {study._file}"))
     return problems
+
+
+def _study_refs(value: Any, seen: frozenset[int] = frozenset()) -> list[str]:
+    """The ``{study: path}`` references in an argument value, also inside mappings and lists
+    (``filter_values: {dose_above: {study: dose_above}}``), as the evaluator resolves them.
+    A recursive YAML alias (``&a [*a]``) is walked once."""
+    if isinstance(value, StudyRef):
+        return [value.study]
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("study"), str):
+        return [value["study"]]
+    if not isinstance(value, (dict, list)) or id(value) in seen:
+        return []
+    items = value.values() if isinstance(value, dict) else value
+    return [ref for item in items for ref in _study_refs(item, seen | {id(value)})]
 
 
 def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str:
@@ -1048,9 +1139,13 @@ def load_specs(specs_dir: Path) -> Specs:
     if not specs_dir.is_dir():
         raise SpecError([SpecProblem(str(specs_dir), None, "specs folder not found (expected a folder "
                                      "with raw.yaml, study.yaml, codelists.yaml, sdtm/ and adam/)")])
-    layout = load_raw_layout(specs_dir)
     study = load_study(specs_dir)
-    codelists = load_codelists(specs_dir)
+    raw = study.inputs.raw
+    layout = load_raw_layout(specs_dir, raw.layout) if raw is not None else no_raw_layout(study)
+    # a study from SDTM may have no codelists (its input is already coded)
+    no_codelists = raw is None and not (specs_dir / "codelists.yaml").exists()
+    codelists = {} if no_codelists else load_codelists(specs_dir)
+    inputs = study.inputs.sdtm.domains if study.inputs.sdtm is not None else []
     groups: dict[str, dict[str, Dataset]] = {"sdtm": {}, "adam": {}}
     problems: list[SpecProblem] = []
     seen: dict[str, Dataset] = {}
@@ -1061,9 +1156,18 @@ def load_specs(specs_dir: Path) -> Specs:
                 problems.append(SpecProblem(dataset.spec_file, dataset.line_of("name"),
                                             f"also defined in {seen[dataset.name].spec_file}",
                                             dataset=dataset.name))
+            elif group == "sdtm" and raw is None:
+                problems.append(SpecProblem(dataset.spec_file, dataset.line_of("name"),
+                                            "an SDTM spec builds SDTM from raw forms, but the study "
+                                            f"starts from SDTM (inputs.sdtm in {study._file})",
+                                            dataset=dataset.name))
+            elif dataset.name in inputs:
+                problems.append(SpecProblem(dataset.spec_file, dataset.line_of("name"),
+                                            f"is an input domain (inputs.sdtm in {study._file})",
+                                            dataset=dataset.name))
             seen[dataset.name] = datasets[dataset.name] = dataset
     for dataset in seen.values():
-        problems += _predecessor_problems(dataset, seen)
+        problems += _predecessor_problems(dataset, seen, inputs)
     if not problems:
         try:
             build_order(seen)
@@ -1074,11 +1178,16 @@ def load_specs(specs_dir: Path) -> Specs:
     return Specs(layout, study, codelists, groups["sdtm"], groups["adam"])
 
 
-def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset]) -> list[SpecProblem]:
+def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset],
+                          inputs: Iterable[str] = ()) -> list[SpecProblem]:
+    """Every dataset ``dataset`` reads is specified or an input domain (whose variables are
+    known only when it is read: ``io/sdtm.py`` checks them then)."""
     problems = []
+    inputs = set(inputs)
+    known = [*datasets, *sorted(inputs)]
     for index, var in enumerate(dataset.variables):
         source = var.source
-        if not isinstance(source, CopySource) or source.dataset is None:
+        if not isinstance(source, CopySource) or source.dataset is None or source.dataset in inputs:
             continue
         other = datasets.get(source.dataset)
         if other is None:
@@ -1091,9 +1200,10 @@ def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset]) -> lis
         problems.append(SpecProblem(dataset.spec_file, line, f"from {source.from_}: {message}",
                                     dataset=dataset.name, variable=var.name))
     for path, name in _dataset_references(dataset):
-        if name not in datasets:
+        if name not in datasets and name not in inputs:
             problems.append(SpecProblem(dataset.spec_file, dataset.line_of(*path),
-                                        _unknown("dataset", name, datasets, "in the specs"),
+                                        _unknown("dataset", name, known, "in the specs or inputs"
+                                                if inputs else "in the specs"),
                                         dataset=dataset.name))
     return problems
 

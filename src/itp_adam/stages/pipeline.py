@@ -1,4 +1,5 @@
-"""The ``itp-adam run`` pipeline: raw -> SDTM -> ADaM -> results, written atomically.
+"""The ``itp-adam run`` pipeline: raw -> SDTM -> ADaM -> the study's results (if it declares
+any), written atomically.
 
 Everything is written into a temporary folder beside ``--out`` and moved into place only when
 every stage succeeded (``docs/design.md``, "Atomic output"), so a failed or interrupted run
@@ -73,8 +74,9 @@ def staging_beside(out: Path) -> Path:
                          expected="a folder the user can write to") from exc
 
 
-def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
-        worker: Worker | None = None, *, allow_plugins: bool = False) -> RunResult:
+def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
+        worker: Worker | None = None, *, allow_plugins: bool = False,
+        sdtm: Path | None = None) -> RunResult:
     """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
 
     ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
@@ -82,18 +84,21 @@ def run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress = lambda _: N
     (the command line does, before it imports pandas); otherwise the run starts one first
     thing. The run stops it in every case.
     ``allow_plugins``: load the Python plug-ins the study declares (``itp_adam.spec.plugins``);
-    without it such a study is refused."""
+    without it such a study is refused.
+    ``sdtm``: the folder of SDTM datasets, for a study that starts from SDTM (``inputs.sdtm``
+    of study.yaml; ``io/sdtm.py``): then ``raw`` is None, and the raw and SDTM stages are
+    skipped (the input SDTM is the source; no ``sdtm/`` folder, no ``trace.csv``)."""
     if worker is None:
         from ..report.render import Worker
         worker = Worker()  # imports the drawing libraries while the data stages run
     try:
-        return _run(raw, specs_dir, out, say, worker, allow_plugins)
+        return _run(raw, specs_dir, out, say, worker, allow_plugins, sdtm)
     finally:
         worker.close()
 
 
-def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker,
-         allow_plugins: bool = False) -> RunResult:
+def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker,
+         allow_plugins: bool = False, sdtm: Path | None = None) -> RunResult:
     from ..spec.plugins import loaded
 
     clock = say if isinstance(say, Progress) else Progress(say)
@@ -102,7 +107,7 @@ def _run(raw: Path, specs_dir: Path, out: Path, say: Say | Progress, worker: Wor
     staging = staging_beside(out)
     try:
         with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
-            result = _run_into(raw, specs_dir, staging, clock, worker, plugins)
+            result = _run_into(raw, specs_dir, staging, clock, worker, plugins, sdtm)
         publish([(staging, out)], check_out)
         result.out = out
         return result
@@ -148,49 +153,83 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _run_into(raw: Path, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
-              plugins: Sequence[Plugin] = ()) -> RunResult:
+def _input_problem(specs: Specs, raw: Path | None, sdtm_dir: Path | None) -> InputError | None:
+    """The usage error when the input given is not what the study declares (``inputs``)."""
+    study_file = specs.study._file
+    if specs.study.inputs.kind == "sdtm" and sdtm_dir is None:
+        return InputError(f"is needed: the study starts from SDTM datasets (inputs.sdtm in "
+                          f"{study_file}), not from a raw export", option="--sdtm")
+    if specs.study.inputs.kind == "raw" and sdtm_dir is not None:
+        return InputError(f"cannot be used: the study starts from raw forms (inputs.raw, the "
+                          f"default, in {study_file}); give the raw export with --raw",
+                          option="--sdtm")
+    if raw is None and sdtm_dir is None:
+        return InputError("is needed: the study starts from raw forms", option="--raw")
+    return None
+
+
+def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
+              plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None) -> RunResult:
     from ..io.raw import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
-    export = clock.stage("read", lambda: read_export(raw, specs.layout))
+    problem = _input_problem(specs, raw, sdtm_dir)
+    if problem is not None:
+        raise problem
+    from_sdtm = sdtm_dir is not None
+    if from_sdtm:
+        from ..io.sdtm import read_sdtm
+        domains = specs.study.inputs.sdtm.domains
+        export = clock.stage("read", lambda: read_sdtm(sdtm_dir, domains))
+    else:
+        export = clock.stage("read", lambda: read_export(raw, specs.layout))
     result = RunResult(out=folder)
     files = _XptFiles(folder, result)
     try:
         with issues.collect() as log:
-            forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
-            sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
-            clock.steps("sdtm xpt", len(sdtm), lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
+            if from_sdtm:  # the input SDTM is the source: no raw rules, no SDTM written
+                sdtm = dict(export.datasets)
+            else:
+                forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
+                sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
+                clock.steps("sdtm xpt", len(sdtm),
+                            lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
             adam: dict[str, pd.DataFrame] = {}
             if specs.adam:
                 from .adam import build_adam
                 adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
                 clock.steps("adam xpt", len(adam), lambda tick: files.submit("adam", adam, specs.adam, tick))
 
-        if adam:  # results/*.csv here; tables and figures drawn by the worker during "write"
-            from .results import write_results
-            worker.submit(clock.stage("results", lambda: write_results(specs, sdtm, adam, folder)))
+        rendering = None
+        if adam and specs.study.results is not None:  # the study's results (stages/results.py):
+            from . import results  # results/*.csv here; tables and figures drawn by the worker
+            rendering = clock.stage("results",  # during "write"
+                                    lambda: results.write_results(specs, sdtm, adam, folder))
+            if rendering is not None:
+                worker.submit(rendering)
 
         def write(tick) -> None:
-            write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
-            tick("trace.csv")
+            if not from_sdtm:
+                write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
+                tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
             tick("data-issues.csv")
             from ..io.define import write_define  # define.xml and specification.xlsx (docs/define.md)
-            write_define(specs, sdtm, adam, folder / "define", specs_dir)
+            write_define(specs, {} if from_sdtm else sdtm, adam, folder / "define", specs_dir)
             tick("define")
             files.wait(tick)
 
-        clock.steps("write", 3 + len(sdtm) + len(adam), write)
+        clock.steps("write", 2 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
     finally:
         files.close()
-    if adam:  # the wait for the worker, if it is still drawing
+    if rendering is not None:  # the wait for the worker, if it is still drawing
         clock.stage("tables", worker.result)
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
-    _write_run_json(folder, raw, specs_dir, export.checksums(), result, files.hashed, plugins)
+    _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir, export.checksums(), result,
+                    files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
 
 
@@ -283,8 +322,10 @@ def package_versions() -> dict[str, str]:
 
 
 def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, str],
-                    result: RunResult, hashed: dict[Path, str], plugins: Sequence[Plugin] = ()) -> None:
-    """run.json; ``hashed`` holds checksums already computed while writing (the XPT files)."""
+                    result: RunResult, hashed: dict[Path, str], plugins: Sequence[Plugin] = (),
+                    kind: str = "raw") -> None:
+    """run.json; ``hashed`` holds checksums already computed while writing (the XPT files);
+    ``kind``: what ``raw`` is, ``"raw"`` (the raw export) or ``"sdtm"`` (the SDTM folder)."""
     from ..io.raw import sha256_file
 
     specs_dir = Path(specs_dir)
@@ -297,7 +338,7 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "pandas": pd.__version__,
         "packages": package_versions(),  # the installed packages that made the outputs
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "raw": str(Path(raw).absolute()),
+        kind: str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
         "inputs": inputs,
         "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},

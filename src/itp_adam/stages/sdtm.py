@@ -8,16 +8,18 @@ that leaves a row out says "left out of SDTM" or "collapsed to the first"):
 0. **Reader notes** (extra files, sheets or columns ignored, byte-order marks removed) are
    reported (info): nothing is lost, but the reviewer sees what the export held.
 1. **Empty rows** (blank in every column of the layout) are left out (info).
-2. **Rows without their key**: a blank ``SUBJID``, or a blank ``one_row_per`` key, cannot
+2. **Rows without their key**: a blank subject id (``subject_column`` of ``raw.yaml``, e.g.
+   ``SUBJID``), or a blank ``one_row_per`` key, cannot
    belong to a subject (or a dictionary term): left out (warning).
 3. **Exact duplicates** (every column equal) are collapsed to the first row (SAP
    "Laboratory standardisation"; applied to every form, since raw-forms.md lists duplicate
    rows entered twice as a general property of the export).
 4. **One row per subject** forms (``one_row_per`` in ``raw.yaml``) with two different rows for
    one key stop the run: which one is right cannot be decided by a rule.
-5. **No subjects**: a DM form with no rows left stops the run (nothing could be analysed).
-6. **Subjects missing from DM**: rows of other forms whose SUBJID is not in DM are left out
-   (SDTM needs every subject in DM).
+5. **No subjects**: a subject form (``subject_form`` of ``raw.yaml``, e.g. DM) with no rows
+   left stops the run (nothing could be analysed).
+6. **Subjects missing from the subject form**: rows of other forms whose subject id is not in
+   it are left out (SDTM needs every subject in DM).
 7. **Data cut-off**: rows whose cut-off date (``study.yaml`` ``cutoff_columns``) is after the
    cut-off are left out; for a partial date, when even its earliest possible day is after it.
    An event starting on the cut-off date is kept.
@@ -44,8 +46,6 @@ from ..errors import InputError
 from ..io.raw import RawExport
 from ..spec.model import Specs, build_order
 
-SUBJID = "SUBJID"
-
 Codes = tuple[np.ndarray, pd.Index]
 """A column as ``pd.factorize`` gives it: an integer code per row (-1: missing) and the
 distinct values."""
@@ -56,39 +56,41 @@ def prepare_forms(export: RawExport, specs: Specs) -> dict[str, pd.DataFrame]:
 
     Each rule narrows one boolean mask per form (a report copies only the rows it leaves
     out), and each form is filtered once at the end (a copy of a 3M-row form: 0.3 s). The
-    SUBJID and cut-off columns are coded once (``pd.factorize``) for the rules that use them."""
+    subject and cut-off columns are coded once (``pd.factorize``) for the rules that use them."""
     _report_notes(export.notes)
+    subjects, subject = specs.layout.subject_form, specs.layout.subject_column
     frames: dict[str, pd.DataFrame] = {}
     kept: dict[str, np.ndarray] = {}
     coded: dict[str, dict[str, Codes]] = {}
     for name, frame in export.forms.items():
         frame = frame.assign(_FORM=name)
         cutoff_column = specs.study.cutoff_columns.get(name)
-        coded[name] = {c: pd.factorize(frame[c]) for c in (SUBJID, cutoff_column) if c in frame}
+        coded[name] = {c: pd.factorize(frame[c]) for c in (subject, cutoff_column) if c in frame}
         keep = ~_empty_rows(frame, name, specs)
         keep &= ~_rows_without_key(frame, keep, name, specs)
-        keep &= ~_collapse_duplicates(frame, keep, coded[name])
+        keep &= ~_collapse_duplicates(frame, keep, coded[name], subject)
         _check_one_row_per(frame, keep, name, specs, export, coded[name])
         frames[name], kept[name] = frame, keep
-    if "DM" in frames and not kept["DM"].any():
-        raise InputError("the DM form has no subjects (no rows, or none with a SUBJID)",
-                         file=str(export.files.get("DM", "DM")),
-                         expected="one row per subject with its SUBJID")
-    dm_subjects = frames["DM"][SUBJID][kept["DM"]] if "DM" in frames else pd.Series([], dtype="str")
+    if subjects in frames and not kept[subjects].any():
+        raise InputError(f"the {subjects} form has no subjects (no rows, or none with a {subject})",
+                         file=str(export.files.get(subjects, subjects)),
+                         expected=f"one row per subject with its {subject}")
+    listed = (frames[subjects][subject][kept[subjects]] if subjects in frames
+              else pd.Series([], dtype="str"))
     forms: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
         keep = kept[name]
-        if name != "DM" and SUBJID in frame:
-            codes, distinct = coded[name][SUBJID]  # missing SUBJID: never in DM
-            in_dm = np.append(text_is_in(pd.Series(distinct), dm_subjects), False)[codes]
-            orphan = keep & ~in_dm
-            _report(frame, orphan, column=SUBJID, severity="warning",
-                    rule="subject not in DM: record left out of SDTM")
+        if name != subjects and subject in frame:
+            codes, distinct = coded[name][subject]  # a missing id: never listed
+            is_listed = np.append(text_is_in(pd.Series(distinct), listed), False)[codes]
+            orphan = keep & ~is_listed
+            _report(frame, orphan, subject, column=subject, severity="warning",
+                    rule=f"subject not in {subjects}: record left out of SDTM")
             keep &= ~orphan
         column = specs.study.cutoff_columns.get(name)
         if column is not None and column in frame:
             after = keep & _after_cutoff(coded[name][column], specs.study.cutoff_date)
-            _report(frame, after, column=column, severity="info",
+            _report(frame, after, subject, column=column, severity="info",
                     rule=f"dated after the data cut-off {specs.study.cutoff_date:%Y-%m-%d}: "
                          "record left out of SDTM")
             keep &= ~after
@@ -116,13 +118,17 @@ def _keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(kept, copy=False)
 
 
-def _report(frame: pd.DataFrame, rows: np.ndarray, **how: object) -> None:
+def _report(frame: pd.DataFrame, rows: np.ndarray, subject: str, **how: object) -> None:
     """Report the ``rows`` (a boolean mask) of ``frame``, copying only those rows and the
-    columns a report shows (form, subject, raw row, the rule's column)."""
+    columns a report shows (form, subject, raw row, the rule's column). ``subject``: the
+    layout's subject column, shown in the log's subject column (``issues.COLUMNS``)."""
     if rows.any():
-        shown = dict.fromkeys(c for c in ("_FORM", SUBJID, "_ROW", "DOMAIN", how.get("column"))
+        shown = dict.fromkeys(c for c in ("_FORM", subject, "_ROW", "DOMAIN", how.get("column"))
                               if c in frame)
-        issues.report(frame.loc[rows, list(shown)], **how)
+        found = frame.loc[rows, list(shown)]
+        if subject != issues.SUBJECT and subject in found:
+            found = found.assign(**{issues.SUBJECT: found[subject]})
+        issues.report(found, **how)
 
 
 def _report_notes(notes: list[dict]) -> None:
@@ -144,16 +150,17 @@ def _empty_rows(frame: pd.DataFrame, name: str, specs: Specs) -> np.ndarray:
         candidates = candidates[empty.to_numpy(dtype=bool)]
     blank = np.zeros(len(frame), dtype=bool)
     blank[candidates] = True
-    _report(frame, blank, severity="info",
+    _report(frame, blank, specs.layout.subject_column, severity="info",
             rule="empty row (blank in every column): left out of SDTM")
     return blank
 
 
 def _rows_without_key(frame: pd.DataFrame, keep: np.ndarray, name: str,
                       specs: Specs) -> np.ndarray:
-    """Rows of ``keep`` whose SUBJID (or ``one_row_per`` key) is blank or missing belong to no
-    subject (or term): reported (warning)."""
-    keys = dict.fromkeys(k for k in (SUBJID, specs.layout.forms[name].one_row_per) if k and k in frame)
+    """Rows of ``keep`` whose subject id (or ``one_row_per`` key) is blank or missing belong to
+    no subject (or term): reported (warning)."""
+    subject = specs.layout.subject_column
+    keys = dict.fromkeys(k for k in (subject, specs.layout.forms[name].one_row_per) if k and k in frame)
     without = np.zeros(len(frame), dtype=bool)
     for key in keys:
         values = frame[key]
@@ -161,14 +168,14 @@ def _rows_without_key(frame: pd.DataFrame, keep: np.ndarray, name: str,
         if pd.api.types.is_string_dtype(values):
             missing = missing | values.eq("").to_numpy(dtype=bool)
         blank = missing & keep & ~without
-        _report(frame, blank, column=key, severity="warning",
+        _report(frame, blank, subject, column=key, severity="warning",
                 rule=f"no {key}: record left out of SDTM")
         without |= blank
     return without
 
 
 def _collapse_duplicates(frame: pd.DataFrame, keep: np.ndarray,
-                         coded: dict[str, Codes]) -> np.ndarray:
+                         coded: dict[str, Codes], subject: str) -> np.ndarray:
     """Rows of ``keep`` equal in every column (``_ROW`` aside) to an earlier one: reported
     (warning, "same as row N") and returned as a mask, so the first of them stays."""
     columns = [c for c in frame.columns if c not in ("_ROW", "_FORM")]
@@ -176,7 +183,7 @@ def _collapse_duplicates(frame: pd.DataFrame, keep: np.ndarray,
     duplicate = np.zeros(len(frame), dtype=bool)
     duplicate[repeats] = True
     first_row = pd.Series(frame["_ROW"].to_numpy()[firsts]).astype("string")
-    _report(frame, duplicate, severity="warning", values="same as row " + first_row,
+    _report(frame, duplicate, subject, severity="warning", values="same as row " + first_row,
             rule="exact duplicate row: collapsed to the first")
     return duplicate
 

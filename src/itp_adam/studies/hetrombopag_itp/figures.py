@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..stages.results import ALL, groups
-from ..spec.model import Study
+from .results import ALL, groups
+from .parameters import HetrombopagStudy as Study
 
 DPI = 150
 PNG_COMPRESSION = 1
@@ -36,16 +36,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def warm_up() -> None:
-    """Import matplotlib and load its fonts and mathtext parser by drawing a tiny figure, so
-    that a worker process (``report/render.py``) has paid for them before its job arrives."""
-    plt = _pyplot()
-    fig = plt.figure(figsize=(1, 1))
-    fig.text(0.5, 0.5, f"0 {UNIT}")
-    fig.canvas.draw()
-    plt.close(fig)
 
 
 def _margins(fig, left: float, right: float, bottom: float, top: float,

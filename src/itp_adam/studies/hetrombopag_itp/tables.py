@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import __version__
-from ..stages.results import WITHDRAWN, format_ci, format_n_pct, groups
-from ..spec.model import Study
+from ... import __version__
+from .results import WITHDRAWN, format_ci, format_n_pct, groups
+from .parameters import HetrombopagStudy as Study
 
 N_PCT = "n/N (%)"
 CI_HEADER = "95% CI"  # replaced by the spec's level when it is not 95 %, see _ci_header
@@ -159,13 +159,6 @@ def safety_table(study: Study, safety: pd.DataFrame, populations: dict) -> Table
 
 # --------------------------------------------------------------------------------------------
 # RTF (rtflite)
-
-
-def warm_up() -> None:
-    """Import rtflite, polars and openpyxl ahead of use (a worker process, ``report/render.py``)."""
-    import openpyxl  # noqa: F401
-    import polars  # noqa: F401
-    import rtflite  # noqa: F401
 
 
 def _rtf_text(text: str) -> str:

@@ -1,0 +1,249 @@
+"""SDTM as input (``itp-adam run --sdtm DIR``): a folder of SDTM datasets, checked and typed.
+
+A study whose ``study.yaml`` declares ``inputs: {sdtm: {domains: [DM, AE, ...]}}`` starts from
+SDTM instead of raw forms (``docs/specs.md``, "inputs"). The folder holds one file per
+domain, the file stem being the domain name in any case (``ae.xpt``, ``AE.csv``):
+
+========== =========================================== =====================================
+format     read with                                   types and labels
+========== =========================================== =====================================
+``.xpt``   ``pyreadstat.read_xport`` (SAS XPORT v5, v8) Char/Num, variable and dataset labels
+``.sas7bdat`` ``pyreadstat.read_sas7bdat``             Char/Num, variable and dataset labels
+``.parquet`` pyarrow                                   text columns Char, numbers Num
+``.csv``   pyarrow, every field as text                Num when every non-empty value is a
+                                                       number (never for identifiers, --DTC)
+========== =========================================== =====================================
+
+Frames follow the package's convention (``docs/design.md``): Char as ``str`` with ``""`` for
+missing (trailing blanks removed, as SAS compares), Num as float with NaN. Checks, all
+reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared domain has one
+file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every ``--DTC`` value is
+ISO 8601 (a complete or right-truncated date or date/time: ``2024``, ``2024-03``,
+``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date). A bad value is named
+with its file, record number (1 = the first record; the ``row`` of the message), variable and
+value. Checks run on each column's distinct values, not record by record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, InputErrors
+from .raw import sha256_file
+
+FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
+"""The file suffixes read as SDTM datasets (any case)."""
+REQUIRED = ("STUDYID", "USUBJID")
+"""Variables every input domain must have."""
+TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RDOMAIN", "IDVARVAL"})
+"""CSV columns kept as text even when every value looks like a number (identifiers)."""
+MAX_LISTED = 1000  # bad records listed per variable (all are counted), as io/raw.py
+ISO_8601 = "a complete or partial ISO 8601 date or date/time (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss])"
+
+_ISO = (r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+        r"(?:T(?P<H>\d{2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?)?)?)?")
+
+
+@dataclass
+class SdtmVariable:
+    """What the input file says about one variable: its SAS type, label and format."""
+
+    type: str  # "Char" or "Num"
+    label: str = ""
+    format: str = ""
+
+
+@dataclass
+class SdtmInput:
+    """The checked SDTM domains of one input folder, with their files and metadata."""
+
+    source: Path
+    datasets: dict[str, pd.DataFrame]
+    files: dict[str, Path]
+    labels: dict[str, str] = field(default_factory=dict)  # dataset labels, where the file has one
+    variables: dict[str, dict[str, SdtmVariable]] = field(default_factory=dict)
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 of each input file (run.json ``inputs``)."""
+        return {str(p): sha256_file(p) for p in sorted(self.files.values())}
+
+
+def read_sdtm(folder: Path, domains: Sequence[str]) -> SdtmInput:
+    """Read and check the ``domains`` of the SDTM folder ``folder``; every problem found is
+    raised together as one InputErrors."""
+    folder = Path(folder)
+    expected = f"a folder of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
+    if not folder.exists():
+        raise InputError("SDTM folder not found", file=str(folder), expected=expected)
+    if not folder.is_dir():
+        raise InputError("not a folder", file=str(folder), expected=expected)
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in FORMATS:
+            found.setdefault(path.stem.upper(), []).append(path)
+    errors: list[InputError] = []
+    count = 0
+    result = SdtmInput(folder, {}, {})
+    for domain in domains:
+        paths = found.get(domain.upper(), [])
+        if not paths:
+            errors.append(InputError(f"SDTM domain {domain} not found", file=str(folder),
+                                     expected=f"a file {domain.lower()}.xpt (or .sas7bdat, .csv, "
+                                     ".parquet): the study declares it (inputs.sdtm.domains)"))
+            continue
+        if len(paths) > 1:
+            errors.append(InputError(f"two files for SDTM domain {domain}: "
+                                     f"{' and '.join(p.name for p in paths)}", file=str(folder),
+                                     expected="one file per domain"))
+            continue
+        path = paths[0]
+        try:
+            frame, label, variables = _read(path)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        missing = [name for name in REQUIRED if name not in frame.columns]
+        errors += [InputError(f"variable {name} missing", file=str(path), column=name,
+                              expected=f"every SDTM domain has {' and '.join(REQUIRED)}")
+                   for name in missing]
+        count += len(missing)
+        bad, total = _check_dtc(frame, variables, path)
+        errors += bad
+        count += total
+        result.datasets[domain] = frame
+        result.files[domain] = path
+        result.labels[domain] = label
+        result.variables[domain] = variables
+    count += sum(1 for e in errors if e.column is None)  # file-level errors count once each
+    if errors:
+        raise InputErrors(errors, count)
+    return result
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """One file as a typed frame, its dataset label and its variables' metadata."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xpt", ".sas7bdat"):
+            return _read_sas(path, suffix)
+        if suffix == ".parquet":
+            return _read_parquet(path)
+        return _read_csv(path)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is an unreadable file
+        what = {".xpt": "SAS transport (XPT v5 or v8)", ".sas7bdat": "SAS data set (sas7bdat)",
+                ".parquet": "Parquet", ".csv": "CSV (UTF-8, header line)"}[suffix]
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"cannot be read as {what}: {reason}", file=str(path),
+                         expected=f"a {what} file of one SDTM domain") from exc
+
+
+def _read_sas(path: Path, suffix: str) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    import pyreadstat
+
+    reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
+    raw, meta = reader(str(path), disable_datetime_conversion=True)
+    types = meta.readstat_variable_types
+    labels = meta.column_names_to_labels
+    formats = meta.original_variable_types
+    variables = {name: SdtmVariable("Char" if types.get(name) == "string" else "Num",
+                                    labels.get(name) or "", formats.get(name) or "")
+                 for name in raw.columns}
+    return _typed(raw, variables), meta.file_label or "", variables
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    raw = table.to_pandas()
+    variables = {name: SdtmVariable("Num" if pd.api.types.is_numeric_dtype(raw[name])
+                                    and not pd.api.types.is_bool_dtype(raw[name]) else "Char")
+                 for name in raw.columns}
+    return _typed(raw, variables), "", variables
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    import csv as text_csv
+
+    import pyarrow as pa
+    from pyarrow import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # the header: every column as text
+        names = next(text_csv.reader(fh), [])
+    text = {name: pa.large_string() for name in names}
+    table = csv.read_csv(path, convert_options=csv.ConvertOptions(
+        column_types=text, strings_can_be_null=False, quoted_strings_can_be_null=False))
+    raw = table.to_pandas()
+    variables = {}
+    for name in raw.columns:
+        values = raw[name].str.strip()
+        filled = values[values.ne("")]
+        numeric = pd.to_numeric(filled, errors="coerce")
+        is_num = (name not in TEXT_ALWAYS and not name.endswith("DTC") and len(filled) > 0
+                  and not numeric.isna().any())
+        variables[name] = SdtmVariable("Num" if is_num else "Char")
+    return _typed(raw, variables), "", variables
+
+
+def _typed(raw: pd.DataFrame, variables: dict[str, SdtmVariable]) -> pd.DataFrame:
+    """Char -> ``str`` with ``""`` missing and trailing blanks removed; Num -> float64."""
+    columns = {}
+    for name, var in variables.items():
+        values = raw[name]
+        if var.type == "Num":
+            columns[name] = pd.to_numeric(values.replace("", np.nan) if values.dtype != np.float64
+                                          else values, errors="raise").astype("float64")
+        else:
+            columns[name] = values.astype("str").fillna("").str.rstrip()
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(raw)))
+
+
+def _check_dtc(frame: pd.DataFrame, variables: dict[str, SdtmVariable],
+               path: Path) -> tuple[list[InputError], int]:
+    """Every ``--DTC`` value that is not ISO 8601, as errors (the first MAX_LISTED records
+    per variable) and how many records are bad in all."""
+    errors: list[InputError] = []
+    count = 0
+    for name in frame.columns:
+        if not name.endswith("DTC"):
+            continue
+        if variables[name].type != "Char":
+            errors.append(InputError("a --DTC variable must be character (ISO 8601 text)",
+                                     file=str(path), column=name, value="numeric",
+                                     expected=ISO_8601))
+            count += 1
+            continue
+        codes, distinct = pd.factorize(frame[name], sort=False)
+        bad = ~_iso_valid(pd.Series(distinct, dtype="str"))
+        flagged = np.flatnonzero(bad[codes])
+        count += len(flagged)
+        values = frame[name].to_numpy()
+        errors += [InputError("not ISO 8601", file=str(path), row=int(row) + 1, column=name,
+                              value=str(values[row]), expected=ISO_8601)
+                   for row in flagged[:MAX_LISTED]]
+    return errors, count
+
+
+def _iso_valid(values: pd.Series) -> np.ndarray:
+    """True for ``""`` and for ISO 8601 dates/date-times (complete or right-truncated) whose
+    parts are in range (a real calendar date, hour < 24, minute and second < 60)."""
+    parts = values.str.extract(f"^{_ISO}$")
+    matched = parts["y"].notna()
+    number = {key: pd.to_numeric(parts[key], errors="coerce") for key in "ymdHMS"}
+    ok = matched.copy()
+    ok &= number["m"].isna() | number["m"].between(1, 12)
+    ok &= number["H"].isna() | number["H"].between(0, 23)
+    ok &= number["M"].isna() | number["M"].between(0, 59)
+    ok &= number["S"].isna() | number["S"].between(0, 59)
+    has_day = number["d"].notna()
+    dates = pd.to_datetime(parts["y"].where(has_day) + "-" + parts["m"].where(has_day) + "-"
+                           + parts["d"].where(has_day), format="%Y-%m-%d", errors="coerce")
+    ok &= ~has_day | dates.notna()
+    return (ok | values.eq("")).to_numpy(dtype=bool)

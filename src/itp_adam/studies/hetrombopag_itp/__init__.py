@@ -1,0 +1,28 @@
+"""The hetrombopag ITP study's results (``results: hetrombopag-itp`` in its study.yaml):
+response rates, baseline characteristics and the safety summary (``results.py``), their
+reviewer tables (``tables.py``) and figures (``figures.py``, drawn through ``drawing.py``),
+and the study parameters they read (``parameters.py``). See ``docs/results.md``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .parameters import HetrombopagStudy as STUDY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ...report.render import Rendering
+    from ...spec.model import Specs
+
+__all__ = ["STUDY", "write_results"]
+
+
+def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
+                  folder: Path) -> Rendering:
+    """The results provider's stage: ``results.write_results``."""
+    from .results import write_results as write
+
+    return write(specs, sdtm, adam, folder)

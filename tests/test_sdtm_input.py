@@ -1,0 +1,396 @@
+"""A study that starts from SDTM (``inputs: {sdtm: ...}``, ``itp-adam run --sdtm DIR``).
+
+A toy study written here, with no ITP parameter at all: three SDTM domains (DM, EX, AE; five
+subjects, values chosen by hand, partial dates included) and a spec folder (study.yaml,
+adam/adsl.yaml, adam/adae.yaml, one plug-in derivation). The expected ADaM values are worked
+out by hand in the comments of ``EXPECTED_*``. Bad input goes through ``main``: exit 2 and a
+message naming file, record and variable.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+from itp_adam.cli import main
+
+STUDY = "TOY-01"
+DM = pd.DataFrame({
+    "STUDYID": [STUDY] * 5,
+    "DOMAIN": ["DM"] * 5,
+    "USUBJID": [f"TOY-01-00{i}" for i in range(1, 6)],
+    "AGE": [34.0, 70.0, 51.0, 65.0, 80.0],
+    "RFSTDTC": ["2024-01-10", "2024-02-01", "2024-03-05", "2024-01-20", ""],
+})
+EX = pd.DataFrame({
+    "STUDYID": [STUDY] * 5,
+    "DOMAIN": ["EX"] * 5,
+    "USUBJID": ["TOY-01-001", "TOY-01-001", "TOY-01-002", "TOY-01-003", "TOY-01-004"],
+    "EXSEQ": [1.0, 2.0, 1.0, 1.0, 1.0],
+    "EXDOSE": [50.0, 75.0, 50.0, 25.0, 50.0],
+    "EXSTDTC": ["2024-01-10", "2024-02-10", "2024-02-01", "2024-03-05", "2024-01-20"],
+    "EXENDTC": ["2024-02-09", "2024-03-10", "2024-02-29", "2024-04-04", "2024-01-31"],
+})
+AE = pd.DataFrame({
+    "STUDYID": [STUDY] * 7,
+    "DOMAIN": ["AE"] * 7,
+    "USUBJID": ["TOY-01-001", "TOY-01-001", "TOY-01-002", "TOY-01-003", "TOY-01-004",
+                "TOY-01-004", "TOY-01-005"],
+    "AESEQ": [1.0, 2.0, 1.0, 1.0, 1.0, 2.0, 1.0],
+    "AETERM": ["HEADACHE", "NAUSEA", "RASH", "FATIGUE", "COUGH", "FEVER", "DIZZINESS"],
+    "AESTDTC": ["2024-01-15", "2024-03-16", "2024-01", "2024-04-12T08:30", "2024",
+                "2024-02-07", "2024-05-01"],
+})
+LABELS = {"STUDYID": "Study Identifier", "DOMAIN": "Domain Abbreviation",
+          "USUBJID": "Unique Subject Identifier", "AGE": "Age", "RFSTDTC": "Subject Reference Start",
+          "EXSEQ": "Sequence Number", "EXDOSE": "Dose", "EXSTDTC": "Start Date/Time of Treatment",
+          "EXENDTC": "End Date/Time of Treatment", "AESEQ": "Sequence Number",
+          "AETERM": "Reported Term for the Adverse Event", "AESTDTC": "Start Date/Time of AE"}
+
+# ADSL, by hand: TRTSDT = first EXSTDTC, TRTEDT = last EXENDTC of the subject (005: no EX);
+# AGEGR1 by the plug-in with the study's own parameter age_groups.cut = 65 (65 is ">=65").
+EXPECTED_ADSL = {
+    "USUBJID": [f"TOY-01-00{i}" for i in range(1, 6)],
+    "AGEGR1": ["<65", ">=65", "<65", ">=65", ">=65"],
+    "TRTSDT": ["2024-01-10", "2024-02-01", "2024-03-05", "2024-01-20", None],
+    "TRTEDT": ["2024-03-10", "2024-02-29", "2024-04-04", "2024-01-31", None],
+}
+# ADAE, by hand: ASTDT = AESTDTC, a missing day -> the 1st (ASTDTF D), missing month and day ->
+# 01 JAN (ASTDTF M); TRTEMFL = Y when TRTSDT <= ASTDT <= TRTEDT + 7 (ae_window_days).
+#   001/1 2024-01-15: in [01-10, 03-17] -> Y     001/2 2024-03-16: <= 03-17 -> Y
+#   002/1 2024-01 -> 2024-01-01 (D): before 02-01 -> ""
+#   003/1 2024-04-12T08:30 -> 2024-04-12: after 04-04 + 7 = 04-11 -> ""
+#   004/1 2024 -> 2024-01-01 (M): before 01-20 -> ""   004/2 2024-02-07 = 01-31 + 7 -> Y
+#   005/1 no treatment start -> ""
+EXPECTED_ADAE = pd.DataFrame({
+    "USUBJID": AE["USUBJID"], "AESEQ": AE["AESEQ"],
+    "ASTDT": ["2024-01-15", "2024-03-16", "2024-01-01", "2024-04-12", "2024-01-01", "2024-02-07",
+              "2024-05-01"],
+    "ASTDTF": ["", "", "D", "", "M", "", ""],
+    "TRTEMFL": ["Y", "Y", "", "", "", "Y", ""],
+})
+
+STUDY_YAML = f"""\
+# A toy study that starts from SDTM: no raw.yaml, no sdtm/ specs, no ITP parameter.
+study_id: {STUDY}
+reference_start:
+  rule: dm_rfstdtc
+  description: DM.RFSTDTC as delivered.
+inputs:
+  sdtm:
+    domains: [DM, EX, AE]
+plugins: [plugins.py]
+# the study's own parameters, of any shape
+ae_window_days: 7
+age_groups:
+  cut: 65
+  labels: ["<65", ">=65"]
+"""
+
+PLUGIN = '''\
+import numpy as np
+import pandas as pd
+
+from itp_adam.spec.registry import derivation
+
+
+@derivation("toy_age_group")
+def toy_age_group(df: pd.DataFrame, age: str, cut: float, labels: list) -> pd.Series:
+    """labels[0] below the cut, labels[1] from it on."""
+    return pd.Series(np.where(df[age] < cut, labels[0], labels[1]), index=df.index)
+'''
+
+ADSL_YAML = """\
+name: ADSL
+label: Subject-Level Analysis Dataset
+class: SUBJECT LEVEL ANALYSIS DATASET
+structure: One record per subject
+keys: [STUDYID, USUBJID]
+sort: [STUDYID, USUBJID]
+input: {dataset: DM}
+steps:
+  - id: first
+    derivation: derive_vars_merged
+    args:
+      dataset_add: {dataset: EX}
+      by_vars: [USUBJID]
+      order: [EXSTDTC, EXSEQ]
+      mode: first
+      new_vars: {TRTSDTC: EXSTDTC}
+  - id: last
+    derivation: derive_vars_merged
+    args:
+      dataset_add: {dataset: EX}
+      by_vars: [USUBJID]
+      order: [EXENDTC, EXSEQ]
+      mode: last
+      new_vars: {TRTEDTC: EXENDTC}
+  - id: trtsdt
+    derivation: derive_vars_dt
+    args: {new_vars_prefix: TRTS, dtc: TRTSDTC, flag_imputation: false}
+  - id: trtedt
+    derivation: derive_vars_dt
+    args: {new_vars_prefix: TRTE, dtc: TRTEDTC, flag_imputation: false}
+variables:
+  - {name: STUDYID, label: Study Identifier, type: Char, role: Identifier, origin: Predecessor, source: {from: DM.STUDYID}}
+  - {name: USUBJID, label: Unique Subject Identifier, type: Char, role: Identifier, origin: Predecessor, source: {from: DM.USUBJID}}
+  - {name: AGE, label: Age, type: Num, role: Record Qualifier, origin: Predecessor, source: {from: DM.AGE}}
+  - name: AGEGR1
+    label: Pooled Age Group 1
+    type: Char
+    role: Record Qualifier
+    origin: Derived
+    source:
+      derivation: toy_age_group
+      args: {age: AGE, cut: {study: age_groups.cut}, labels: {study: age_groups.labels}}
+  - {name: TRTSDT, label: Date of First Exposure to Treatment, type: Num, format: DATE9., role: Timing, origin: Derived, source: {step: trtsdt}}
+  - {name: TRTEDT, label: Date of Last Exposure to Treatment, type: Num, format: DATE9., role: Timing, origin: Derived, source: {step: trtedt}}
+"""
+
+ADAE_YAML = """\
+name: ADAE
+label: Adverse Events Analysis Dataset
+class: OCCURRENCE DATA STRUCTURE
+structure: One record per adverse event record
+keys: [STUDYID, USUBJID, AESEQ]
+sort: [STUDYID, USUBJID, AESEQ]
+input: {dataset: AE}
+steps:
+  - id: astdt
+    derivation: derive_vars_dt
+    args: {new_vars_prefix: AST, dtc: AESTDTC, date_imputation: first, day_imputation: first}
+  - id: trtemfl
+    derivation: derive_var_trtemfl
+    args:
+      start_date: ASTDT
+      trt_start: TRTSDT
+      trt_end: TRTEDT
+      end_window_days: {study: ae_window_days}
+      new_var: TRTEMFL
+variables:
+  - {name: STUDYID, label: Study Identifier, type: Char, role: Identifier, origin: Predecessor, source: {from: AE.STUDYID}}
+  - {name: USUBJID, label: Unique Subject Identifier, type: Char, role: Identifier, origin: Predecessor, source: {from: AE.USUBJID}}
+  - {name: AESEQ, label: Sequence Number, type: Num, role: Identifier, origin: Predecessor, source: {from: AE.AESEQ}}
+  - {name: AETERM, label: Reported Term for the Adverse Event, type: Char, role: Topic, origin: Predecessor, source: {from: AE.AETERM}}
+  - {name: TRTSDT, label: Date of First Exposure to Treatment, type: Num, format: DATE9., role: Timing, origin: Predecessor, source: {from: ADSL.TRTSDT}}
+  - {name: TRTEDT, label: Date of Last Exposure to Treatment, type: Num, format: DATE9., role: Timing, origin: Predecessor, source: {from: ADSL.TRTEDT}}
+  - {name: ASTDT, label: Analysis Start Date, type: Num, format: DATE9., role: Timing, origin: Derived, source: {step: astdt}}
+  - {name: ASTDTF, label: Analysis Start Date Imputation Flag, type: Char, role: Timing, origin: Derived, source: {step: astdt}}
+  - {name: TRTEMFL, label: Treatment Emergent Analysis Flag, type: Char, role: Record Qualifier, origin: Derived, source: {step: trtemfl}}
+  - {name: SRCDOM, label: Source Data, type: Char, role: Record Qualifier, origin: Assigned, source: {constant: AE}}
+  - {name: SRCSEQ, label: Source Sequence Number, type: Num, role: Record Qualifier, origin: Predecessor, source: {from: AE.AESEQ}}
+"""
+
+
+def write_specs(folder: Path, study_yaml: str = STUDY_YAML, adae_yaml: str = ADAE_YAML) -> Path:
+    (folder / "adam").mkdir(parents=True)
+    (folder / "study.yaml").write_text(study_yaml, encoding="utf-8")
+    (folder / "plugins.py").write_text(PLUGIN, encoding="utf-8")
+    (folder / "adam" / "adsl.yaml").write_text(ADSL_YAML, encoding="utf-8")
+    (folder / "adam" / "adae.yaml").write_text(adae_yaml, encoding="utf-8")
+    return folder
+
+
+def write_xpt(frame: pd.DataFrame, path: Path, version: int = 5) -> None:
+    pyreadstat.write_xport(frame, str(path), file_format_version=version,
+                           table_name=path.stem.upper(),
+                           column_labels=[LABELS[c] for c in frame.columns])
+
+
+def write_sdtm(folder: Path, layout: str = "xpt", ae: pd.DataFrame = AE,
+               dm: pd.DataFrame = DM) -> Path:
+    """DM, EX and AE: all XPT v5 (``xpt``), or DM CSV, EX Parquet, AE XPT v8 (``mixed``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if layout == "xpt":
+        write_xpt(dm, folder / "dm.xpt")
+        write_xpt(EX, folder / "ex.xpt")
+        write_xpt(ae, folder / "ae.xpt")
+    else:
+        dm.to_csv(folder / "DM.csv", index=False)
+        EX.to_parquet(folder / "Ex.parquet", index=False)
+        write_xpt(ae, folder / "AE.XPT", version=8)
+    return folder
+
+
+def run(tmp_path: Path, sdtm: Path, specs: Path | None = None, *extra: str) -> tuple[int, Path]:
+    out = tmp_path / "out"
+    specs = specs or write_specs(tmp_path / "specs")
+    code = main(["run", "--specs", str(specs), "--sdtm", str(sdtm), "--allow-plugins",
+                 "--out", str(out), "--quiet", *extra])
+    return code, out
+
+
+def dates(values: pd.Series) -> list:
+    """SAS day numbers -> ISO text (None for missing)."""
+    as_dates = pd.to_datetime(values, unit="D", origin="1960-01-01")
+    return [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in as_dates]
+
+
+@pytest.mark.parametrize("layout", ["xpt", "mixed"])
+def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
+    sdtm = write_sdtm(tmp_path / "sdtm", layout)
+    code, out = run(tmp_path, sdtm)
+    assert code == 0
+
+    adsl, meta = pyreadstat.read_xport(str(out / "adam" / "adsl.xpt"), disable_datetime_conversion=True)
+    assert adsl["USUBJID"].tolist() == EXPECTED_ADSL["USUBJID"]
+    assert adsl["AGEGR1"].tolist() == EXPECTED_ADSL["AGEGR1"]
+    assert adsl["AGE"].tolist() == [34.0, 70.0, 51.0, 65.0, 80.0]
+    assert dates(adsl["TRTSDT"]) == EXPECTED_ADSL["TRTSDT"]
+    assert dates(adsl["TRTEDT"]) == EXPECTED_ADSL["TRTEDT"]
+    assert meta.column_names_to_labels["AGEGR1"] == "Pooled Age Group 1"
+
+    adae, _ = pyreadstat.read_xport(str(out / "adam" / "adae.xpt"), disable_datetime_conversion=True)
+    assert adae["USUBJID"].tolist() == EXPECTED_ADAE["USUBJID"].tolist()
+    assert adae["AESEQ"].tolist() == EXPECTED_ADAE["AESEQ"].tolist()
+    assert dates(adae["ASTDT"]) == EXPECTED_ADAE["ASTDT"].tolist()
+    assert adae["ASTDTF"].tolist() == EXPECTED_ADAE["ASTDTF"].tolist()
+    assert adae["TRTEMFL"].tolist() == EXPECTED_ADAE["TRTEMFL"].tolist()
+    assert set(adae["SRCDOM"]) == {"AE"}
+    assert adae["SRCSEQ"].tolist() == AE["AESEQ"].tolist()
+
+    # no SDTM written (the input is the source), no results stage; define, issues, run.json
+    assert not (out / "sdtm").exists() and not (out / "results").exists()
+    assert (out / "define" / "define-adam.xml").is_file()
+    assert not (out / "define" / "define-sdtm.xml").exists()
+    assert (out / "data-issues.csv").is_file()
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert info["sdtm"] == str(sdtm.absolute()) and "raw" not in info
+    assert sorted(Path(p).name.lower() for p in info["inputs"]) == sorted(
+        p.name.lower() for p in sdtm.iterdir())
+    assert all(len(digest) == 64 for digest in info["inputs"].values())
+    assert set(info["rows"]) == {"ADSL", "ADAE"}
+
+
+def test_reader_types_and_labels(tmp_path: Path) -> None:
+    """Char as str with "" missing, Num as float; labels from XPT; CSV numbers inferred."""
+    from itp_adam.io.sdtm import read_sdtm
+
+    data = read_sdtm(write_sdtm(tmp_path / "mixed", "mixed"), ["DM", "EX", "AE"])
+    dm, ex, ae = (data.datasets[d] for d in ("DM", "EX", "AE"))
+    assert dm["RFSTDTC"].tolist()[-1] == "" and dm["RFSTDTC"].dtype == "str"
+    assert dm["AGE"].dtype == np.float64 and data.variables["DM"]["AGE"].type == "Num"
+    assert data.variables["DM"]["USUBJID"].type == "Char"
+    assert ex["EXDOSE"].tolist() == [50.0, 75.0, 50.0, 25.0, 50.0]
+    assert data.variables["AE"]["AESTDTC"].label == "Start Date/Time of AE"
+    assert ae["AESTDTC"].tolist() == AE["AESTDTC"].tolist()
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_bad_dtc_values_all_reported(tmp_path: Path, capsys) -> None:
+    ae = AE.copy()
+    ae.loc[[1, 4], "AESTDTC"] = ["2024-13-45", "31/01/2024"]
+    dm = DM.copy()
+    dm.loc[2, "RFSTDTC"] = "2024-02-30"
+    code, out = run(tmp_path, write_sdtm(tmp_path / "sdtm", ae=ae, dm=dm))
+    assert code == 2
+    err = _error(capsys)
+    ae_file, dm_file = tmp_path / "sdtm" / "ae.xpt", tmp_path / "sdtm" / "dm.xpt"
+    assert f"{dm_file}, row 3, column RFSTDTC: not ISO 8601: found '2024-02-30'" in err
+    assert f"{ae_file}, row 2, column AESTDTC: not ISO 8601: found '2024-13-45'" in err
+    assert f"{ae_file}, row 5, column AESTDTC: not ISO 8601: found '31/01/2024'" in err
+    listing = pd.read_csv(tmp_path / "out.errors.csv", dtype=str)
+    assert sorted(listing["value"]) == ["2024-02-30", "2024-13-45", "31/01/2024"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["folder", "domain", "garbage_xpt", "garbage_sas7bdat",
+                                  "no_usubjid", "two_files"])
+def test_bad_sdtm_folder(tmp_path: Path, capsys, case: str) -> None:
+    sdtm = tmp_path / "sdtm"
+    if case == "folder":
+        expected = f"{sdtm}: SDTM folder not found"
+    else:
+        write_sdtm(sdtm)
+    if case == "domain":
+        (sdtm / "ex.xpt").unlink()
+        expected = f"{sdtm}: SDTM domain EX not found; expected a file ex.xpt"
+    elif case == "garbage_xpt":
+        (sdtm / "ae.xpt").write_bytes(b"\x00garbage, not a transport file\xff" * 10)
+        expected = f"{sdtm / 'ae.xpt'}: cannot be read as SAS transport (XPT v5 or v8)"
+    elif case == "garbage_sas7bdat":
+        (sdtm / "ae.xpt").unlink()
+        (sdtm / "ae.sas7bdat").write_bytes(b"not a SAS data set" * 20)
+        expected = f"{sdtm / 'ae.sas7bdat'}: cannot be read as SAS data set (sas7bdat)"
+    elif case == "no_usubjid":
+        write_xpt(AE.drop(columns="USUBJID"), sdtm / "ae.xpt")
+        expected = f"{sdtm / 'ae.xpt'}, column USUBJID: variable USUBJID missing"
+    elif case == "two_files":
+        AE.to_csv(sdtm / "AE.csv", index=False)
+        expected = f"{sdtm}: two files for SDTM domain AE: AE.csv and ae.xpt"
+    code, _ = run(tmp_path, sdtm)
+    assert code == 2
+    assert expected in _error(capsys)
+
+
+def test_input_must_match_the_study(tmp_path: Path, capsys) -> None:
+    """--raw with an SDTM study and --sdtm with a raw study: usage errors naming the inputs."""
+    specs = write_specs(tmp_path / "specs")
+    code = main(["run", "--specs", str(specs), "--raw", str(tmp_path), "--allow-plugins",
+                 "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert f"--sdtm is needed: the study starts from SDTM datasets (inputs.sdtm in {specs / 'study.yaml'})" \
+        in _error(capsys)
+    code = main(["run", "--sdtm", str(tmp_path), "--out", str(tmp_path / "o")])  # the shipped raw study
+    assert code == 2
+    assert "--sdtm cannot be used: the study starts from raw forms (inputs.raw" in _error(capsys)
+
+
+def test_missing_study_parameter_is_a_spec_error(tmp_path: Path, capsys) -> None:
+    """A {study: path} to a parameter study.yaml does not have: the spec file and line, at load
+    (also nested in a mapping, and an optional section the study left out)."""
+    adae = ADAE_YAML.replace("{study: ae_window_days}", "{study: trtemfl_window_days}")
+    specs = write_specs(tmp_path / "specs", adae_yaml=adae)
+    code, _ = run(tmp_path, write_sdtm(tmp_path / "sdtm"), specs)
+    assert code == 2
+    line = adae.splitlines().index("      end_window_days: {study: trtemfl_window_days}") + 1
+    assert (f"{specs / 'adam' / 'adae.yaml'}, line {line}: dataset ADAE: unknown study parameter "
+            f"'trtemfl_window_days': not in {specs / 'study.yaml'}") in _error(capsys)
+
+
+def test_sdtm_study_refuses_raw_forms_and_sdtm_specs(tmp_path: Path) -> None:
+    from itp_adam.spec.model import SpecError, load_specs
+    from itp_adam.spec.plugins import loaded
+
+    specs = write_specs(tmp_path / "specs")
+    (specs / "sdtm").mkdir()
+    (specs / "sdtm" / "ae.yaml").write_text(ADAE_YAML.replace("ADAE", "XAE"), encoding="utf-8")
+    with loaded(specs, True), pytest.raises(SpecError) as caught:
+        load_specs(specs)
+    assert "an SDTM spec builds SDTM from raw forms, but the study starts from SDTM" in str(caught.value)
+    (specs / "sdtm" / "ae.yaml").unlink()
+    adsl = (specs / "adam" / "adsl.yaml").read_text(encoding="utf-8")
+    (specs / "adam" / "adsl.yaml").write_text(
+        adsl.replace("source: {from: DM.AGE}", "source: {form: DM, column: AGE}"), encoding="utf-8")
+    with loaded(specs, True), pytest.raises(SpecError, match="unknown raw form 'DM'"):
+        load_specs(specs)
+
+
+def test_optional_section_required_by_code_is_a_spec_error(tmp_path: Path) -> None:
+    """An engine path needing a section the study left out: SpecError naming study.yaml and the
+    key, not an AttributeError; the study's own parameters resolve like the typed ones."""
+    from itp_adam.spec.model import SpecError, load_study
+
+    specs = write_specs(tmp_path / "specs")
+    study = load_study(specs)
+    assert study.inputs.kind == "sdtm" and study.inputs.sdtm.domains == ["DM", "EX", "AE"]
+    assert study.baseline is None and study.cutoff_date is None
+    assert study.resolve("age_groups.labels") == ["<65", ">=65"]
+    assert study.resolve("ae_window_days") == 7
+    with pytest.raises(KeyError):
+        study.resolve("baseline.lookback_days")
+    with pytest.raises(SpecError) as caught:
+        study.require("baseline", "the baseline step of ADLB")
+    assert str(caught.value) == (f"{specs / 'study.yaml'}: study parameters: missing key "
+                                 "'baseline', needed by the baseline step of ADLB")
