@@ -44,7 +44,12 @@ def test_adsl_one_record_per_enrolled_subject_with_populations(built):
 
 
 def test_adsl_equals_truth_per_subject(built, truth):
-    adsl, subjects = _adsl(built), truth[0].set_index("SUBJID")
+    assert_adsl_equals_truth(_adsl(built), truth[0].set_index("SUBJID"))
+
+
+def assert_adsl_equals_truth(adsl: pd.DataFrame, subjects: pd.DataFrame) -> None:
+    """ADSL (indexed by SUBJID) equals the simulator's truth subject by subject (also used by
+    the test at 11,000 subjects)."""
     assert sorted(adsl.index) == sorted(subjects.index)
     adsl = adsl.loc[subjects.index]
     for var in ("TRTSDT", "TRTEDT", "DIAGDT"):

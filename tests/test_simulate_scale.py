@@ -22,6 +22,7 @@ from itp_adam.simulate import simulator
 from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir
 from itp_adam.io.raw import read_export
+from .test_adam import assert_adsl_equals_truth
 from itp_adam.stages.sdtm import build_sdtm, prepare_forms
 from itp_adam.spec.model import load_specs
 
@@ -174,21 +175,7 @@ def test_truth_trtedt_leaves_out_dosing_restarting_after_the_cutoff():
 
 def test_adsl_equals_truth_at_scale(scaled):
     study, _, _, adam, _ = scaled
-    adsl = adam["ADSL"].set_index("SUBJID")
-    subjects = study.truth_subjects.set_index("SUBJID")
-    assert sorted(adsl.index) == sorted(subjects.index)
-    adsl = adsl.loc[subjects.index]
-    for var in ("TRTSDT", "TRTEDT", "DIAGDT"):
-        expected = pd.to_datetime(subjects[var]).to_numpy(dtype="datetime64[D]")
-        assert (adsl[var].to_numpy(dtype="datetime64[D]") == expected).all(), var
-    for var in ("TRTDURD", "DOSESTRT", "BASEPLAT", "AGE"):
-        assert np.allclose(adsl[var], subjects[var], equal_nan=True), var
-    for var in ("ITPDURM", "TRTDURM"):
-        assert np.allclose(adsl[var], subjects[var], atol=5e-5), var
-    assert np.allclose(adsl["WHOGRBL"], pd.to_numeric(subjects["WHOGRBL"]), equal_nan=True)
-    for var in ("ITPPHASE", "EOTSTT", "SEX"):
-        assert (adsl[var] == subjects[var].astype(str)).all(), var
-    assert (adsl["DCTREAS"] == subjects["DCTREAS"].fillna("").astype(str)).all()
+    assert_adsl_equals_truth(adam["ADSL"].set_index("SUBJID"), study.truth_subjects.set_index("SUBJID"))
 
 
 def test_adlb_analysis_records_equal_truth_at_scale(scaled):
