@@ -401,5 +401,14 @@ def test_bad_conformance_yaml_is_an_input_error(tmp_path):
     (tmp_path / "conformance.yaml").write_text("exceptions:\n  - check: X\n    reason: short\n")
     with pytest.raises(InputError) as info:
         load_conformance(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'conformance.yaml'}: exceptions.0.reason")
+    assert str(info.value) == (f"{tmp_path / 'conformance.yaml'}, line 3: exceptions[0]: reason: "
+                               "String should have at least 10 characters (found 'short')")
     assert load_conformance(tmp_path / "none") == Conformance()
+    # read by the spec loader: a date YAML cannot build is the text written, not a traceback
+    (tmp_path / "conformance.yaml").write_text("study_description: 2025-02-30\n")
+    assert load_conformance(tmp_path).study_description == "2025-02-30"
+    (tmp_path / "conformance.yaml").write_bytes(b"study_description: caf\xe9\n")
+    with pytest.raises(InputError, match=r"conformance.yaml, line 1: not UTF-8 text \(byte 0xE9\)"):
+        load_conformance(tmp_path)
+    (tmp_path / "conformance.yaml").write_text("")
+    assert load_conformance(tmp_path) == Conformance()

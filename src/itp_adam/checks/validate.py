@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..io.xpt import read_xpt as read_xpt_file
 from ..errors import InputError
@@ -162,16 +161,10 @@ def load_conformance(specs_dir: Path) -> Conformance:
     path = Path(specs_dir) / "conformance.yaml"
     if not path.is_file():
         return Conformance()
-    try:
-        return Conformance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {' '.join(str(exc).split())}", file=str(path)) from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{where}: {first['msg']}", file=str(path),
-                         expected="standards, study_description and exceptions "
-                         "(see docs/conformance.md)") from exc
+    from ..spec.model import load_model
+
+    # the spec loader: impossible dates, bad bytes and bad values named by file and line
+    return load_model(path, Conformance, "conformance", empty_ok=True)
 
 
 # --------------------------------------------------------------------------------------------

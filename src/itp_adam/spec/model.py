@@ -848,6 +848,16 @@ class Specs:
     adam: dict[str, Dataset]
 
 
+def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool = False) -> Any:
+    """Read one YAML spec file into ``model`` with the messages every spec gets (file, line,
+    key; never a traceback); for files outside the run's specs, e.g. ``conformance.yaml``.
+    ``empty_ok``: an empty file gives the model's defaults."""
+    document = _read_yaml(Path(path), kind)
+    if document.data is None and empty_ok:
+        return model()
+    return _validate(model, document, kind)
+
+
 def load_raw_layout(specs_dir: Path, name: str = "raw.yaml") -> RawLayout:
     """Read and check the raw layout (``raw.yaml``, or the file ``inputs.raw.layout`` names)
     with the messages of the other specs (file, line, key)."""
