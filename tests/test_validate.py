@@ -18,6 +18,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from itp_adam.derive.dates import iso8601_valid
 from itp_adam.cli import main
 from itp_adam.errors import InputError
 from itp_adam.paths import default_specs_dir, shipped_study_dir
@@ -27,7 +28,6 @@ from itp_adam.checks.validate import (
     COLUMNS,
     Accepted,
     Conformance,
-    _iso8601,
     apply_exceptions,
     load_conformance,
     validate_folder,
@@ -375,7 +375,7 @@ def test_cli_refuses_what_is_not_a_run_folder(tmp_path, out, capsys):
     ("2024-01-01T24:00", False), ("2024-01-01T10:60", False), ("2024/01/01", False),
     ("2024-01-01 10:00", False), ("UNK", False), ("2024-04-31", False)])
 def test_iso8601_syntax(value, ok):
-    assert bool(_iso8601(pd.Series([value]))[0]) is ok
+    assert bool(iso8601_valid(pd.Series([value]))[0]) is ok
 
 
 def test_exceptions_downgrade_match_precisely_and_report_unused():

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..io.xpt import read_xpt as read_xpt_file
+from ..derive.dates import iso8601_valid
 from ..errors import InputError
 from ..spec.model import Dataset, Specs, Variable
 
@@ -98,9 +99,6 @@ _CORE: dict[str, dict[str, str]] = {
 }
 _ADAM_CLASSES = {"SUBJECT LEVEL ANALYSIS DATASET", "BASIC DATA STRUCTURE",
                  "OCCURRENCE DATA STRUCTURE", "ADAM OTHER"}
-
-_ISO = (r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-        r"(?:T(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?)?)?)?)?$")
 
 
 def core_table(spec: Dataset) -> dict[str, str]:
@@ -355,7 +353,7 @@ def _values(spec: Dataset, xpt: XptFile, specs: Specs) -> list[pd.DataFrame]:
             found.append(_findings("error", "FLAG-VALUE", name, var.name, "a flag is Y, N or blank",
                                    rows=frame[bad], keys=keys, value=values[bad]))
         if var.name.endswith("DTC"):
-            bad = ~_iso8601(values)
+            bad = ~iso8601_valid(values)
             found.append(_findings("error", "DTC-ISO8601", name, var.name,
                                    "not an ISO 8601 date/time (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])",
                                    rows=frame[bad], keys=keys, value=values[bad]))
@@ -384,20 +382,6 @@ def _values(spec: Dataset, xpt: XptFile, specs: Specs) -> list[pd.DataFrame]:
         found += _seq(spec, frame)
     found += _study_days(spec, frame)
     return found
-
-
-def _iso8601(values: pd.Series) -> pd.Series:
-    """True for blank or a valid ISO 8601 date/time (truncated on the right; real dates)."""
-    parts = values.str.extract(_ISO)
-    syntax = parts["y"].notna()
-    numbers = parts.apply(pd.to_numeric, errors="coerce")
-    in_range = (numbers["m"].isna() | numbers["m"].between(1, 12)) \
-        & (numbers["h"].isna() | numbers["h"].between(0, 23)) \
-        & (numbers["mi"].isna() | numbers["mi"].between(0, 59)) \
-        & (numbers["s"].isna() | numbers["s"].between(0, 59))
-    day = values.str.slice(0, 10).where(parts["d"].notna())
-    real_day = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | parts["d"].isna()
-    return values.eq("") | (syntax & in_range & real_day)
 
 
 def _seq(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:

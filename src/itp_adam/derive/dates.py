@@ -76,6 +76,26 @@ def _day_in_month(years: np.ndarray, months: np.ndarray, day: int) -> np.ndarray
     )
 
 
+_ISO_8601 = (r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+             r"(?:T(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?)?)?)?)?$")
+
+
+def iso8601_valid(values: pd.Series) -> pd.Series:
+    """True for blank or a valid ISO 8601 date/time (truncated on the right; real dates, hour
+    < 24, minute and second < 60): the one check of --DTC text, for SDTM read as input
+    (``io/sdtm.py``) and for ``validate`` (``checks/validate.py``)."""
+    parts = values.str.extract(_ISO_8601)
+    syntax = parts["y"].notna()
+    numbers = parts.apply(pd.to_numeric, errors="coerce")
+    in_range = (numbers["m"].isna() | numbers["m"].between(1, 12)) \
+        & (numbers["h"].isna() | numbers["h"].between(0, 23)) \
+        & (numbers["mi"].isna() | numbers["mi"].between(0, 59)) \
+        & (numbers["s"].isna() | numbers["s"].between(0, 59))
+    day = values.str.slice(0, 10).where(parts["d"].notna())
+    real_day = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | parts["d"].isna()
+    return values.eq("") | (syntax & in_range & real_day)
+
+
 @derivation("raw_date_to_iso")
 def raw_date_to_iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Convert raw ``DD MON YYYY`` dates to ISO 8601, truncating unknown parts (SAP "Dates").

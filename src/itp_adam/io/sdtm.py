@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, InputErrors
+from ..derive.dates import iso8601_valid
 from .raw import sha256_file
 
 FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
@@ -44,9 +45,6 @@ TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RD
 """CSV columns kept as text even when every value looks like a number (identifiers)."""
 MAX_LISTED = 1000  # bad records listed per variable (all are counted), as io/raw.py
 ISO_8601 = "a complete or partial ISO 8601 date or date/time (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss])"
-
-_ISO = (r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-        r"(?:T(?P<H>\d{2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?)?)?)?")
 
 
 @dataclass
@@ -221,7 +219,7 @@ def _check_dtc(frame: pd.DataFrame, variables: dict[str, SdtmVariable],
             count += 1
             continue
         codes, distinct = pd.factorize(frame[name], sort=False)
-        bad = ~_iso_valid(pd.Series(distinct, dtype="str"))
+        bad = ~iso8601_valid(pd.Series(distinct, dtype="str")).to_numpy(dtype=bool)
         flagged = np.flatnonzero(bad[codes])
         count += len(flagged)
         values = frame[name].to_numpy()
@@ -229,21 +227,3 @@ def _check_dtc(frame: pd.DataFrame, variables: dict[str, SdtmVariable],
                               value=str(values[row]), expected=ISO_8601)
                    for row in flagged[:MAX_LISTED]]
     return errors, count
-
-
-def _iso_valid(values: pd.Series) -> np.ndarray:
-    """True for ``""`` and for ISO 8601 dates/date-times (complete or right-truncated) whose
-    parts are in range (a real calendar date, hour < 24, minute and second < 60)."""
-    parts = values.str.extract(f"^{_ISO}$")
-    matched = parts["y"].notna()
-    number = {key: pd.to_numeric(parts[key], errors="coerce") for key in "ymdHMS"}
-    ok = matched.copy()
-    ok &= number["m"].isna() | number["m"].between(1, 12)
-    ok &= number["H"].isna() | number["H"].between(0, 23)
-    ok &= number["M"].isna() | number["M"].between(0, 59)
-    ok &= number["S"].isna() | number["S"].between(0, 59)
-    has_day = number["d"].notna()
-    dates = pd.to_datetime(parts["y"].where(has_day) + "-" + parts["m"].where(has_day) + "-"
-                           + parts["d"].where(has_day), format="%Y-%m-%d", errors="coerce")
-    ok &= ~has_day | dates.notna()
-    return (ok | values.eq("")).to_numpy(dtype=bool)
