@@ -8,6 +8,7 @@ that cheap), so a test that adds a column cannot change what another module sees
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -52,3 +53,26 @@ def _shipped_build() -> Shipped:
 def shipped(_shipped_build: Shipped) -> Shipped:
     """This module's copy of the shipped study built once (see the module docstring)."""
     return _shipped_build.copy()
+
+
+# --------------------------------------------------------------------------------------------
+# The second study (CDISC pilot): its SDTM and the independent QC datasets, made once per session
+# for tests/qc/test_pilot_qc.py and tests/test_pilot.py.
+
+
+@pytest.fixture(scope="session")
+def pilot_sdtm():
+    from .qc import pilot_qc
+
+    return pilot_qc.read_sdtm(Path(__file__).resolve().parents[1] / "src" / "itp_adam" / "data"
+                              / "cdiscpilot01" / "sdtm.zip")
+
+
+@pytest.fixture(scope="session")
+def pilot_qc_frames(pilot_sdtm):
+    from .qc import pilot_qc
+
+    adsl = pilot_qc.derive_adsl(pilot_sdtm)
+    return {"ADSL": adsl, "ADAE": pilot_qc.derive_adae(pilot_sdtm, adsl),
+            "ADLB": pilot_qc.derive_adlb(pilot_sdtm, adsl),
+            "ADVS": pilot_qc.derive_advs(pilot_sdtm, adsl)}

@@ -13,6 +13,7 @@ from itp_adam.derive.adam import (
     derive_var_merged_exist_flag,
     derive_var_result_value,
     derive_vars_assign,
+    derive_vars_compute,
     derive_vars_cut,
     map_values,
 )
@@ -43,6 +44,59 @@ def test_case_first_match_wins_and_copies_a_variable():
     reason = derive_var_case(status, "DCTREAS", [{"when": "EOTSTT == 'DISCONTINUED'",
                                                   "value": {"var": "DSDECOD"}}])
     assert reason["DCTREAS"].tolist() == ["", "", "ADVERSE EVENT"]
+
+
+def test_case_keeps_numbers_numbers_and_missing_is_nan():
+    df = pd.DataFrame({"AVAL": [150.0, 90.0, np.nan], "PARAMCD": ["HEIGHT", "HEIGHT", "HEIGHT"],
+                       "ADT": pd.to_datetime(["2024-01-01", "2024-02-01", None])})
+    cases = [{"when": "AVAL > 100", "value": 1}, {"when": "AVAL <= 100", "value": 2}]
+    got = derive_var_case(df, "AVALCA1N", cases)  # default "": missing, not the text "1"
+    assert got["AVALCA1N"].dtype == "float64"
+    assert got["AVALCA1N"].tolist()[:2] == [1.0, 2.0] and np.isnan(got["AVALCA1N"].iloc[2])
+    got = derive_var_case(df, "X", [{"when": "AVAL > 100", "value": {"var": "AVAL"}}], default=0)
+    assert got["X"].tolist() == [150.0, 0.0, 0.0]
+    got = derive_var_case(df, "D", [{"when": "AVAL > 100", "value": {"var": "ADT"}}])
+    assert got["D"].dtype.kind == "M"
+    assert got["D"].iloc[0] == pd.Timestamp("2024-01-01") and got["D"].iloc[1:].isna().all()
+    text = derive_var_case(df, "AVALCAT1", [{"when": "AVAL > 100", "value": ">100 cm"},
+                                            {"when": "AVAL <= 100", "value": "<=100 cm"}])
+    assert text["AVALCAT1"].tolist() == [">100 cm", "<=100 cm", ""]
+    assert str(text["AVALCAT1"].dtype) == "str"
+
+
+def test_case_refuses_text_and_numbers_in_one_list():
+    df = pd.DataFrame({"AVAL": [1.0], "PARAMCD": ["X"]})
+    with pytest.raises(ValueError, match=r"the values of AVALCA1N mix types: num \(1\), text"):
+        derive_var_case(df, "AVALCA1N", [{"when": "AVAL > 0", "value": 1},
+                                         {"when": "AVAL <= 0", "value": "low"}])
+    with pytest.raises(ValueError, match="values of Y mix types: text .* num"):
+        derive_var_case(df, "Y", [{"when": "AVAL > 0", "value": {"var": "PARAMCD"}}], default=0)
+
+
+def test_compute_on_filtered_records_keeps_the_type_and_chains():
+    df = pd.DataFrame({
+        "AVISITN": [0.0, 2.0, 4.0, np.nan],
+        "AVAL": [10.0, 12.0, 9.0, 11.0],
+        "BASE": [10.0, 10.0, 0.0, 10.0],
+        "ADT": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-29", None]),
+        "PARAMCD": ["ALT", "ALT", "ALT", "ALT"],
+    })
+    got = derive_vars_compute(df, {"CHG": "AVAL - BASE", "PCHG": "100 * CHG / abs(BASE)",
+                                   "NEXT": "add_days(ADT, 7)", "LABEL": "PARAMCD + ' change'"},
+                              filter="AVISITN > 0")
+    # AVISITN 0 and missing: outside the filter; CHG 12 - 10 = 2, 9 - 0 = 9; PCHG 100 * 2 / 10
+    # = 20, BASE 0 -> missing
+    assert got["CHG"].tolist()[1:3] == [2.0, 9.0] and got["CHG"].iloc[[0, 3]].isna().all()
+    assert got["PCHG"].iloc[1] == 20.0 and got["PCHG"].iloc[[0, 2, 3]].isna().all()
+    assert got["NEXT"].tolist()[1:3] == [pd.Timestamp("2024-01-22"), pd.Timestamp("2024-02-05")]
+    assert got["NEXT"].iloc[[0, 3]].isna().all()
+    assert got["LABEL"].tolist() == ["", "ALT change", "ALT change", ""]
+    days = derive_vars_compute(df.assign(TRTSDT=pd.Timestamp("2024-01-01")),
+                               {"TRTDURD": "ADT - TRTSDT + 1"}, filter="PARAMCD == @code",
+                               filter_values={"code": "ALT"})
+    assert days["TRTDURD"].tolist()[:3] == [1.0, 15.0, 29.0] and np.isnan(days["TRTDURD"].iloc[3])
+    with pytest.raises(ValueError, match="is a condition, not a value"):
+        derive_vars_compute(df, {"F": "AVAL > 10"})
 
 
 def test_assign_only_on_filtered_rows():

@@ -143,7 +143,8 @@ CHECKED: dict[str, dict[str, list[str]]] = {
     "convert_units": {"df": ["value_var", "unit_var", "param_var"]},
     "derive_var_anl_flag": {"df": ["by_vars", "day_var", "target_var", "order_tiebreak",
                                    "source_var"]},
-    "derive_var_atoxgr": {"df": ["value_var", "uln_var", "param_var"]},
+    "derive_var_atoxgr": {"df": ["lowgrade", "highgrade", "lowdesc", "highdesc"]},
+    "derive_var_atoxgr_dir": {"df": ["param_var", "value_var", "lln", "uln", "base", "unit_var"]},
     "derive_var_base": {"df": ["by_vars", "source_var", "flag_var"]},
     "derive_var_baseline_flag": {"df": ["by_vars", "date", "ref_date", "order", "source_var"]},
     "derive_var_chg": {"df": ["aval", "base"]},
@@ -156,10 +157,20 @@ CHECKED: dict[str, dict[str, list[str]]] = {
     "derive_var_merged_exist_flag": {"df": ["by_vars"], "dataset_add": ["by_vars"]},
     "derive_var_result_value": {"df": ["source_var"]},
     "derive_var_seq": {"df": ["by_vars", "order"]},
-    "derive_var_trtemfl": {"df": ["start_date", "trt_start", "trt_end"]},
+    "derive_var_trtemfl": {"df": ["start_date", "trt_start", "trt_end", "end_date"]},
+    "derive_param_computed": {"df": ["by_vars", "param_var", "value_var", "constant_by_vars"]},
+    "derive_summary_records": {"df": ["by_vars", "analysis_var"]},
+    "derive_extreme_records": {"df": ["by_vars", "order"]},
+    "derive_var_obs_number": {"df": ["by_vars", "order"]},
+    "derive_var_ontrtfl": {"df": ["start_date", "ref_start_date", "ref_end_date"]},
+    "derive_var_anrind": {"df": ["value_var", "low_var", "high_var"]},
+    "derive_var_shift": {"df": ["from_var", "to_var"]},
     "derive_vars_coding": {"df": ["term"], "dictionary": ["dictionary_term", "new_vars"]},
     "derive_vars_cut": {"df": ["source_var"]},
-    "derive_vars_dt": {"df": ["dtc"]},
+    "derive_vars_dt": {"df": ["dtc", "min_dates", "max_dates"]},
+    "derive_vars_dtm": {"df": ["dtc", "min_dates", "max_dates"]},
+    "derive_var_extreme_dt": {"df": ["subject_keys"]},
+    "derive_vars_extreme_event": {"df": ["by_vars"]},
     "derive_vars_merged": {"df": ["by_vars"], "dataset_add": ["by_vars", "order", "new_vars"]},
     "derive_vars_window": {"df": ["day_var"]},
     "disposition_dtc": {"df": ["column", "term"]},
@@ -183,9 +194,10 @@ CHECKED: dict[str, dict[str, list[str]]] = {
     "usubjid": {"df": ["studyid", "subjid"]},
     "visitnum": {"df": ["visit", "date", "subject"]},
 }
-LISTS = {"by_vars", "order", "order_tiebreak"}
+LISTS = {"by_vars", "order", "order_tiebreak", "constant_by_vars", "min_dates", "max_dates",
+         "subject_keys"}
 UNCHECKED = {"raw_date_to_iso", "iso_datetime", "parse_result", "check_windows", "compute",
-             "derive_var_flag", "derive_var_case", "derive_vars_assign"}
+             "derive_var_flag", "derive_var_case", "derive_vars_assign", "derive_vars_compute"}
 CASES = [(fn, frame, arg) for fn, frames in CHECKED.items()
          for frame, args in frames.items() for arg in args]
 
@@ -228,7 +240,7 @@ def test_a_missing_column_names_function_argument_and_variable(fn, frame, arg):
 
 def test_a_spec_step_naming_a_missing_variable_exits_2_with_the_spec_place(tmp_path, capsys):
     from itp_adam.cli import main
-    from itp_adam.paths import default_specs_dir
+    from itp_adam.paths import default_specs_dir, shipped_study_dir
 
     specs = tmp_path / "specs"
     shutil.copytree(default_specs_dir(), specs)
@@ -239,7 +251,8 @@ def test_a_spec_step_naming_a_missing_variable_exits_2_with_the_spec_place(tmp_p
     ex.write_text(text.replace(old, "order: [EXSTDTCX, _ROW]"), encoding="utf-8")
     line = 1 + text[:text.index("  - id: exseq")].count("\n")  # the step
 
-    code = main(["run", "--specs", str(specs), "--out", str(tmp_path / "out")])
+    code = main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()),
+                 "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err

@@ -288,14 +288,41 @@ def _outputs(out):
 
 
 def test_studies_lists_the_shipped_study(capsys):
-    from itp_adam.paths import default_specs_dir, shipped_studies
+    from itp_adam.paths import default_specs_dir, shipped_studies, shipped_study_dir
 
     assert main(["studies"]) == 0
     said = capsys.readouterr().out
-    assert said.startswith("hetrombopag-itp (default): ") and "HETROM-ITP-RWS" in said
-    assert str(default_specs_dir()) in said
-    assert shipped_studies() == {"hetrombopag-itp": default_specs_dir()}
+    assert ("hetrombopag-itp (default): Study parameters of HETROM-ITP-RWS.\n"
+            f"  {default_specs_dir()}\n"
+            f"  starts from raw forms; data shipped: {shipped_study_dir()}\n") in said
+    assert shipped_studies()["hetrombopag-itp"] == default_specs_dir()
     assert (default_specs_dir() / "study.yaml").is_file()
+    # the shipped study's raw export lives by convention in itp_adam/data/<study name>/
+    assert shipped_study_dir().parts[-2:] == ("data", "hetrombopag-itp")
+    assert (shipped_study_dir() / "DM.csv").is_file()
+
+
+def test_a_raw_study_that_is_not_shipped_needs_raw(tmp_path, capsys, monkeypatch):
+    """`run --specs DIR` without --raw: exit 2 naming --raw, never the shipped study's data; a
+    shipped study without its data folder: the same, naming where the data were expected."""
+    from itp_adam import paths
+
+    specs = tmp_path / "specs" / "mine"
+    shutil.copytree(paths.default_specs_dir(), specs)
+    err = _refused(["run", "--specs", str(specs), "--out", str(tmp_path / "o")], capsys)
+    assert err == (f"itp-adam: error: --raw is needed: the study starts from raw forms (inputs.raw, the "
+                   f"default, in {specs / 'study.yaml'}) and it is not a shipped study, so no data ships "
+                   "with it; give its raw export (a folder of form CSVs or an .xlsx workbook) with --raw\n")
+    monkeypatch.setattr(paths, "studies_dir", lambda: tmp_path / "specs")  # now shipped, no data
+    monkeypatch.setattr(paths, "data_dir", lambda: tmp_path / "data")
+    err = _refused(["run", "--study", "mine", "--out", str(tmp_path / "o")], capsys)
+    assert (f"--raw is needed: the study starts from raw forms (inputs.raw, the default, in "
+            f"{specs / 'study.yaml'}) and no data ships with it (expected {tmp_path / 'data' / 'mine'}); "
+            "give its raw export") in err
+    assert not (tmp_path / "o").exists()
+    assert main(["studies"]) == 0
+    assert capsys.readouterr().out.endswith(
+        f"  {specs}\n  starts from raw forms; no data shipped (give --raw or --sdtm)\n")
 
 
 def test_run_study_by_name_equals_the_default_run(tmp_path):

@@ -316,3 +316,240 @@ def test_iso_datetime_strips_the_time_and_skips_missing_times() -> None:
     out = iso_datetime(pd.Series(["2024-11-03", "2024-11-03", " 2024-11-04 "], dtype="str"),
                        pd.Series([" 08:30 ", None, "09:00"], dtype="str"))
     assert out.tolist() == ["2024-11-03T08:30", "2024-11-03", "2024-11-04T09:00"]
+
+
+# --- compute_duration: admiral's add_one, and the plain end - start + 1 --------------------
+
+
+def test_add_one_only_to_non_negative_durations_as_admiral() -> None:
+    df = pd.DataFrame({"ASTDT": dates("2024-03-10", "2024-03-10", "2024-03-10", "2024-03-10"),
+                       "AENDT": dates("2024-03-05", "2024-03-09", "2024-03-10", "2024-03-12")})
+    admiral = compute_duration(df, "ADURN", "ASTDT", "AENDT")
+    # 5 days before: -5 (nothing added); 1 day before: -1; same day: 0 + 1; 2 days after: 2 + 1
+    assert admiral["ADURN"].tolist() == [-5, -1, 1, 3]
+    plain = compute_duration(df, "ADURN", "ASTDT", "AENDT", add_one_if_negative=True)
+    assert plain["ADURN"].tolist() == [-4, 0, 1, 3]  # AENDT - ASTDT + 1 whatever the sign
+    none = compute_duration(df, "ADURN", "ASTDT", "AENDT", add_one=False)
+    assert none["ADURN"].tolist() == [-5, -1, 0, 2]
+    # add_one=False wins: add_one_if_negative only says where the one is added
+    assert compute_duration(df, "D", "ASTDT", "AENDT", add_one=False,
+                            add_one_if_negative=True)["D"].tolist() == [-5, -1, 0, 2]
+
+
+def test_add_one_in_months_counts_the_day_before_dividing() -> None:
+    df = pd.DataFrame({"S": dates("2024-03-10", "2024-03-10", None),
+                       "E": dates("2024-03-05", "2024-04-09", "2024-04-09")})
+    out = compute_duration(df, "M", "S", "E", unit="months", days_per_month=30.4375)
+    # -5 days: nothing added, -5 / 30.4375; 30 days + 1 = 31 -> 31 / 30.4375
+    assert out["M"].iloc[0] == pytest.approx(-5 / 30.4375)
+    assert out["M"].iloc[1] == pytest.approx(31 / 30.4375)
+    assert np.isnan(out["M"].iloc[2])
+
+
+# --- derive_vars_dt: min_dates / max_dates (SAP ADAE ASTDT, AENDT) ----------------------------
+
+
+def test_end_imputed_last_but_not_after_death_or_end_of_study_in_its_period() -> None:
+    df = pd.DataFrame({
+        "AEENDTC": ["2014-05", "2014-05", "2014", "2014-05", "2014-05-28", ""],
+        "DTHDT": dates("2014-05-20", "2014-06-02", None, None, "2014-05-20", "2014-05-20"),
+        "EOSDT": dates("2014-05-25", "2014-06-10", "2014-06-01", "2014-05-31", "2014-05-25",
+                       "2014-05-25"),
+    })
+    out = derive_vars_dt(df, "AEN", "AEENDTC", date_imputation="last",
+                         max_dates=["DTHDT", "EOSDT"])
+    assert out["AENDT"].tolist() == [
+        ts("2014-05-20"),  # both in May: 31 May lowered to the earlier, the death 20 May
+        ts("2014-05-31"),  # both in June, outside the month May: 31 May
+        ts("2014-06-01"),  # year 2014: 31 Dec lowered to the end of study 1 Jun
+        ts("2014-05-31"),  # end of study on the last day: no change
+        ts("2014-05-28"),  # complete: never changed (after death is kept as collected)
+        pd.NaT,
+    ]
+    # the flag follows the shape of AEENDTC, also where a bound gave the date
+    assert out["AENDTF"].tolist() == ["D", "D", "M", "D", "", ""]
+
+
+def test_a_bound_naming_a_missing_column_names_the_argument() -> None:
+    from itp_adam.derive.checks import MissingVariable
+
+    df = pd.DataFrame({"DTC": ["2024-03"], "TRTSDT": dates("2024-03-10")})
+    with pytest.raises(MissingVariable, match=r"variable TRTSDTX \(argument min_dates\)"):
+        derive_vars_dt(df, "A", "DTC", date_imputation="first", min_dates=["TRTSDTX"])
+
+
+# --- derive_vars_dtm ---------------------------------------------------------------------------
+
+DTC = ["2024-03-05T08:30:15", "2024-03-05T08:30", "2024-03-05T08", "2024-03-05", "2024-03",
+       "2024", "", "2024-03-05T24:00", "2024-02-30T10:00", "2024-03T10:00", " 2024-03-05T08 "]
+
+
+def dtm(df: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+    from itp_adam.derive.dates import derive_vars_dtm
+
+    return derive_vars_dtm(df, "AST", "DTC", **kwargs)
+
+
+def test_dtm_first_imputes_00_00_00_and_flags_the_highest_part_imputed() -> None:
+    out = dtm(pd.DataFrame({"DTC": DTC}), highest_imputation="M")
+    nat = pd.NaT
+    assert out["ASTDTM"].tolist() == [
+        ts("2024-03-05 08:30:15"),  # complete: kept
+        ts("2024-03-05 08:30:00"),  # seconds imputed
+        ts("2024-03-05 08:00:00"),  # minutes and seconds
+        ts("2024-03-05 00:00:00"),  # no time: hour, minutes, seconds
+        ts("2024-03-01 00:00:00"),  # day and time
+        ts("2024-01-01 00:00:00"),  # month, day and time
+        nat,  # blank: the year is missing, higher than M
+        nat,  # hour 24 is not a time
+        nat,  # 30 Feb is not a date
+        nat,  # a time needs a complete date
+        ts("2024-03-05 08:00:00"),  # surrounding blanks ignored
+    ]
+    assert out["ASTDTF"].tolist() == ["", "", "", "", "D", "M", "", "", "", "", ""]
+    assert out["ASTTMF"].tolist() == ["", "S", "M", "H", "H", "H", "", "", "", "", "M"]
+    assert out["ASTDTM"].dtype == "datetime64[us]"
+
+
+def test_dtm_last_imputes_23_59_59_and_the_last_day() -> None:
+    out = dtm(pd.DataFrame({"DTC": DTC[:6]}), highest_imputation="M", date_imputation="last",
+              time_imputation="last")
+    assert out["ASTDTM"].tolist() == [
+        ts("2024-03-05 08:30:15"), ts("2024-03-05 08:30:59"), ts("2024-03-05 08:59:59"),
+        ts("2024-03-05 23:59:59"), ts("2024-03-31 23:59:59"), ts("2024-12-31 23:59:59")]
+
+
+def test_dtm_explicit_time_fills_only_the_missing_parts() -> None:
+    out = dtm(pd.DataFrame({"DTC": ["2024-03-05T08", "2024-03-05", "2024-03-05T08:30"]}),
+              time_imputation="12:34:56")
+    assert out["ASTDTM"].tolist() == [ts("2024-03-05 08:34:56"), ts("2024-03-05 12:34:56"),
+                                      ts("2024-03-05 08:30:56")]
+
+
+@pytest.mark.parametrize(("highest", "present"), [
+    # which of DTC[:6] (complete, no seconds, hour only, date only, YYYY-MM, YYYY) get a value
+    ("n", [True, False, False, False, False, False]),
+    ("s", [True, True, False, False, False, False]),
+    ("m", [True, True, True, False, False, False]),
+    ("h", [True, True, True, True, False, False]),
+    ("D", [True, True, True, True, True, False]),
+    ("M", [True, True, True, True, True, True]),
+])
+def test_dtm_highest_imputation_level(highest: str, present: list[bool]) -> None:
+    out = dtm(pd.DataFrame({"DTC": DTC[:6]}), highest_imputation=highest)
+    assert out["ASTDTM"].notna().tolist() == present
+    # auto: the date flag only when a date part may be imputed, the time flag unless "n"
+    assert ("ASTDTF" in out) == (highest in ("D", "M"))
+    assert ("ASTTMF" in out) == (highest != "n")
+
+
+def test_dtm_day_level_takes_a_day_number() -> None:
+    out = dtm(pd.DataFrame({"DTC": ["2024-02", "2024"]}), highest_imputation="D",
+              date_imputation="15")
+    assert out["ASTDTM"].tolist() == [ts("2024-02-15 00:00:00"), pd.NaT]
+    assert out["ASTDTF"].tolist() == ["D", ""]
+
+
+def test_dtm_flag_imputation_and_ignore_seconds_flag() -> None:
+    df = pd.DataFrame({"DTC": ["2024-03-05T08:30", "2024-03"]})
+    assert list(dtm(df, highest_imputation="M", flag_imputation="none").columns) == ["DTC", "ASTDTM"]
+    assert list(dtm(df, flag_imputation="date").columns) == ["DTC", "ASTDTM", "ASTDTF"]
+    assert list(dtm(df, flag_imputation="both").columns) == ["DTC", "ASTDTM", "ASTDTF", "ASTTMF"]
+    assert dtm(df, highest_imputation="M")["ASTTMF"].tolist() == ["S", "H"]
+    assert dtm(df, highest_imputation="M", ignore_seconds_flag=True)["ASTTMF"].tolist() == ["", "H"]
+
+
+def test_dtm_start_raised_to_first_dose_in_its_period_flags_keep_the_shape() -> None:
+    """SAP ADAE ASTDTM: AESTDTC imputed first, TRTSDT when it lies in the partial period."""
+    df = pd.DataFrame({"DTC": ["2014-03", "2014", "2014-04", "2014-03-02", ""],
+                       "TRTSDT": dates(*["2014-03-10"] * 5)})
+    out = dtm(df, highest_imputation="M", min_dates=["TRTSDT"])
+    assert out["ASTDTM"].tolist() == [ts("2014-03-10"), ts("2014-03-10"), ts("2014-04-01"),
+                                      ts("2014-03-02"), pd.NaT]  # all at 00:00:00
+    assert out["ASTDTF"].tolist() == ["D", "M", "D", "", ""]
+    assert out["ASTTMF"].tolist() == ["H", "H", "H", "H", ""]
+
+
+def test_dtm_datetime_bound_counts_within_the_hour_or_day_the_value_could_be() -> None:
+    df = pd.DataFrame({"DTC": ["2014-03-10", "2014-03-10T07", "2014-03-10T08", "2014-03",
+                               "2014-03-10T08:20"],
+                       "TRTSDTM": pd.to_datetime(["2014-03-10 08:15:00"] * 5)})
+    out = dtm(df, highest_imputation="M", min_dates=["TRTSDTM"])
+    assert out["ASTDTM"].tolist() == [
+        ts("2014-03-10 08:15:00"),  # the whole day is possible: raised to the dose time
+        ts("2014-03-10 07:00:00"),  # 07:00-07:59:59 does not hold 08:15
+        ts("2014-03-10 08:15:00"),  # 08:00-08:59:59 does
+        ts("2014-03-10 08:15:00"),
+        ts("2014-03-10 08:20:00"),  # 08:20:00-08:20:59: 08:15 not in it
+    ]
+    # the highest time part missing in DTC or changed by the bound
+    assert out["ASTTMF"].tolist() == ["H", "M", "M", "H", "S"]
+
+
+def test_dtm_end_lowered_to_date_bounds_at_23_59_59() -> None:
+    """SAP ADAE AENDTM: imputed last, not after DTHDT or EOSDT within the partial period."""
+    df = pd.DataFrame({"DTC": ["2014-05", "2014", "2014-05", "2014-05-03", "2014-05-20T10:00"],
+                       "DTHDT": dates("2014-05-20", None, "2014-06-02", "2014-05-01", "2014-05-20"),
+                       "EOSDT": dates("2014-05-25", "2014-06-01", None, None, None)})
+    out = dtm(df, highest_imputation="M", date_imputation="last", time_imputation="last",
+              max_dates=["DTHDT", "EOSDT"])
+    assert out["ASTDTM"].tolist() == [
+        ts("2014-05-20 23:59:59"),  # the earlier of the two dates in May
+        ts("2014-06-01 23:59:59"),
+        ts("2014-05-31 23:59:59"),  # death in June: outside May
+        ts("2014-05-03 23:59:59"),  # a date bound on another day: no effect
+        ts("2014-05-20 10:00:59"),  # seconds last; 20 May 23:59:59 is not in 10:00:00-10:00:59
+    ]
+    assert out["ASTDTF"].tolist() == ["D", "M", "D", "", ""]
+    assert out["ASTTMF"].tolist() == ["H", "H", "H", "H", "S"]
+
+
+def test_dtm_literal_datetime_and_date_bounds() -> None:
+    df = pd.DataFrame({"DTC": ["2014-05", "2014-05-10T12", "2014-05-10"]})
+    out = dtm(df, highest_imputation="M", date_imputation="last", time_imputation="last",
+              max_dates=[dt.datetime(2014, 5, 10, 12, 0)])
+    assert out["ASTDTM"].tolist() == [ts("2014-05-10 12:00:00"), ts("2014-05-10 12:00:00"),
+                                      ts("2014-05-10 12:00:00")]
+    assert out["ASTTMF"].tolist() == ["H", "M", "H"]
+    by_date = dtm(df, highest_imputation="M", date_imputation="last", time_imputation="last",
+                  max_dates=[dt.date(2014, 5, 10)])  # a date: up to 23:59:59 of its day
+    assert by_date["ASTDTM"].tolist() == [ts("2014-05-10 23:59:59"), ts("2014-05-10 12:59:59"),
+                                          ts("2014-05-10 23:59:59")]
+
+
+def test_dtm_year_level_imputes_a_blank_value_from_the_bounds_alone() -> None:
+    df = pd.DataFrame({"DTC": ["", "", "2014-05"],
+                       "A": dates("2014-01-05", None, "2014-05-07"),
+                       "B": dates("2014-02-01", None, "2014-06-01")})
+    out = dtm(df, highest_imputation="Y", min_dates=["A", "B"])
+    # the latest min date (B); no min date: missing; 2014-05: only A lies in May
+    assert out["ASTDTM"].tolist() == [ts("2014-02-01"), pd.NaT, ts("2014-05-07")]
+    assert out["ASTDTF"].tolist() == ["Y", "", "D"]
+    assert out["ASTTMF"].tolist() == ["H", "", "H"]
+    with pytest.raises(ValueError, match="needs min_dates"):
+        dtm(df, highest_imputation="Y")
+    with pytest.raises(ValueError, match="'first' or 'last'"):
+        dtm(df, highest_imputation="Y", date_imputation="mid", min_dates=["A"])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"highest_imputation": "X"}, "highest_imputation"),
+    ({"time_imputation": "24:00:00"}, "time_imputation"),
+    ({"time_imputation": "8:00"}, "time_imputation"),
+    ({"flag_imputation": "yes"}, "flag_imputation"),
+    ({"highest_imputation": "M", "date_imputation": "13-01"}, "date_imputation"),
+])
+def test_dtm_invalid_rules(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dtm(pd.DataFrame({"DTC": ["2024"]}), **kwargs)
+
+
+def test_dtm_keeps_input_index_and_reads_each_distinct_value_once() -> None:
+    df = pd.DataFrame({"DTC": pd.Series(["2024-03", None, "2024-03", "2024-03-05T08:00"],
+                                        index=[9, 4, 7, 1], dtype="str")})
+    out = dtm(df, highest_imputation="M")
+    assert list(df.columns) == ["DTC"]  # input not mutated
+    assert out.index.tolist() == [9, 4, 7, 1]
+    assert out["ASTDTM"].tolist() == [ts("2024-03-01"), pd.NaT, ts("2024-03-01"),
+                                      ts("2024-03-05 08:00")]
+    assert out["ASTTMF"].tolist() == ["H", "", "H", "S"]

@@ -21,6 +21,7 @@ from itp_adam.derive.core import (
     derive_var_trtemfl,
     derive_vars_merged,
     parse_result,
+    round_signif,
 )
 from itp_adam.spec.registry import UnknownDerivation, derivation_names, get_derivation
 
@@ -106,6 +107,33 @@ def test_extreme_flag_descending_and_filter(visits: pd.DataFrame) -> None:
         derive_var_extreme_flag(visits, ["USUBJID"], ["SEQ"], "H", mode="middle")
 
 
+def test_extreme_flag_sap_ordering_missing_last_in_both_directions() -> None:
+    df = pd.DataFrame({
+        "ID": ["A"] * 5,
+        "ASEVN": [2.0, NAN, 3.0, 3.0, 1.0],
+        "GRP": pd.Series(["b", "B", "", "a", None], dtype="str"),
+        "SEQ": [1, 2, 3, 4, 5],
+    })
+    # descending severity, missing last: 3 (seq 3), 3 (seq 4), 2, 1, missing -> seq 3 first
+    first = derive_var_extreme_flag(df, ["ID"], [["ASEVN", "desc"], "SEQ"], "F", mode="first")
+    assert first["F"].tolist() == ["", "", "Y", "", ""]
+    last = derive_var_extreme_flag(df, ["ID"], [["ASEVN", "desc"], "SEQ"], "L")
+    assert last["L"].tolist() == ["", "Y", "", "", ""]  # the missing one is last
+    # text by character code "B" < "a" < "b"; blank and missing text last in both directions
+    text = derive_var_extreme_flag(df, ["ID"], ["GRP", "SEQ"], "T", mode="first")
+    assert text["T"].tolist() == ["", "Y", "", "", ""]
+    text_desc = derive_var_extreme_flag(df, ["ID"], [["GRP", "desc"], ["SEQ", "desc"]], "D")
+    assert text_desc["D"].tolist() == ["", "", "Y", "", ""]  # last: the blanks, seq 5 then 3
+    # blank_last=False: "" is the smallest text (a missing one still sorts last)
+    kept = derive_var_extreme_flag(df, ["ID"], ["GRP", "SEQ"], "K", mode="first", blank_last=False)
+    assert kept["K"].tolist() == ["", "", "Y", "", ""]
+    # outside the filter: ""; a missing by-value is a group of its own
+    groups = df.assign(ID=pd.Series(["A", None, None, "A", "A"], dtype="str"))
+    flagged = derive_var_extreme_flag(groups, ["ID"], ["SEQ"], "G", filter="SEQ != 4",
+                                      false_value="N")
+    assert flagged["G"].tolist() == ["N", "N", "Y", "", "Y"]
+
+
 # --- baseline, BASE, CHG, PCHG ---------------------------------------------------------------
 
 
@@ -168,6 +196,35 @@ def test_base_chg_pchg(lab: pd.DataFrame) -> None:
         out["PCHG"],
         [-20, 0, 100, 0, -12.5, -17.5, 50, -100 / 9, 0, NAN, -20 / 3, NAN, NAN, NAN],
     )
+
+
+def test_base_by_basetype_for_numbers_text_and_dates() -> None:
+    df = pd.DataFrame({
+        "USUBJID": ["A"] * 5 + ["B"],
+        "BASETYPE": pd.Series(["LAST", "LAST", "LAST", "LAST: STANDING", "LAST: STANDING", "LAST"],
+                              dtype="str"),
+        "AVAL": [5.0, 6.0, 7.0, 8.0, 9.0, 1.0],
+        "ANRIND": pd.Series(["LOW", "NORMAL", "HIGH", "", "HIGH", "LOW"], dtype="str"),
+        "ATOXGR": pd.Series(["-1", "0", None, "0", "1", "0"], dtype=object),
+        "ADT": dates("2024-01-01", "2024-01-08", "2024-02-01", "2024-01-02", "2024-02-02",
+                     "2024-01-01"),
+        "ABLFL": ["", "Y", "", "Y", "", ""],
+    })
+    by = ["USUBJID", "BASETYPE"]
+    out = derive_var_base(df, by)
+    out = derive_var_base(out, by, source_var="ANRIND", new_var="BNRIND")
+    out = derive_var_base(out, by, source_var="ATOXGR", new_var="BTOXGR")
+    out = derive_var_base(out, by, source_var="ADT", new_var="BASEDT")
+    # A LAST: the 01-08 record, before and after it; A LAST: STANDING: the 01-02 record;
+    # B has no baseline
+    assert same(out["BASE"], [6, 6, 6, 8, 8, NAN])
+    assert out["BNRIND"].tolist() == ["NORMAL"] * 3 + ["", "", ""]
+    assert out["BTOXGR"].tolist() == ["0", "0", "0", "0", "0", ""]
+    assert out["BASEDT"].tolist()[:5] == [pd.Timestamp("2024-01-08")] * 3 + \
+        [pd.Timestamp("2024-01-02")] * 2
+    assert pd.isna(out["BASEDT"].iloc[5])
+    none = derive_var_base(df.assign(ABLFL=""), by, source_var="ATOXGR", new_var="BTOXGR")
+    assert none["BTOXGR"].tolist() == [""] * 6  # text without any baseline: "", not NaN
 
 
 def test_base_copies_text_and_rejects_two_flags() -> None:
@@ -328,7 +385,7 @@ def test_trtemfl_window() -> None:
             "TRTEDT": dates(*["2024-06-30"] * (n - 1), None),
         }
     )
-    out = derive_var_trtemfl(df, "ASTDT", "TRTSDT", "TRTEDT", 28)
+    out = derive_var_trtemfl(df, "ASTDT", "TRTSDT", "TRTEDT", 28, start_missing="not_emergent")
     # TRTEDT + 28 = June 30 + 28 = July 28 (June 30 + 28 days = July 28)
     assert out["TRTEMFL"].tolist() == [
         "",  # the day before the first dose
@@ -338,6 +395,49 @@ def test_trtemfl_window() -> None:
         "",  # unknown start
         "Y",  # treatment end missing: window open
     ]
+    # admiral's default: an unknown start is treatment-emergent
+    assert derive_var_trtemfl(df, "ASTDT", "TRTSDT", "TRTEDT", 28)["TRTEMFL"].tolist()[4] == "Y"
+
+
+def test_trtemfl_admiral_rules_in_order() -> None:
+    rows = [
+        # ASTDT, AENDT, TRTSDT, TRTEDT, expected (SAP: window 30 days)
+        ("2024-03-05", "2024-03-20", None, None, ""),  # not treated
+        (None, "2024-03-01", None, None, ""),  # not treated, start unknown
+        (None, "2024-03-09", "2024-03-10", "2024-06-30", ""),  # ended before the first dose
+        (None, "2024-03-10", "2024-03-10", "2024-06-30", "Y"),  # start unknown, ends on day 1
+        (None, None, "2024-03-10", "2024-06-30", "Y"),  # start and end unknown
+        ("2024-03-01", None, "2024-03-10", "2024-06-30", ""),  # started before
+        ("2024-03-10", "2024-03-09", "2024-03-10", "2024-06-30", ""),  # end before start date
+        ("2024-07-30", None, "2024-03-10", "2024-06-30", "Y"),  # TRTEDT + 30 exactly
+        ("2024-07-31", None, "2024-03-10", "2024-06-30", ""),  # TRTEDT + 31
+        ("2025-01-01", None, "2024-03-10", None, "Y"),  # treatment end unknown
+    ]
+    df = pd.DataFrame(rows, columns=["ASTDT", "AENDT", "TRTSDT", "TRTEDT", "EXPECTED"])
+    for name in ("ASTDT", "AENDT", "TRTSDT", "TRTEDT"):
+        df[name] = pd.to_datetime(df[name])
+    out = derive_var_trtemfl(df, "ASTDT", "TRTSDT", "TRTEDT", 30, end_date="AENDT")
+    assert out["TRTEMFL"].tolist() == df["EXPECTED"].tolist()
+    # without an upper bound (no trt_end): the two late starts are emergent too
+    open_end = derive_var_trtemfl(df, "ASTDT", "TRTSDT", end_date="AENDT", new_var="F")
+    assert open_end["F"].tolist() == [*df["EXPECTED"].tolist()[:8], "Y", "Y"]
+    with pytest.raises(ValueError, match="trt_end and end_window_days go together"):
+        derive_var_trtemfl(df, "ASTDT", "TRTSDT", "TRTEDT")
+    with pytest.raises(ValueError, match="start_missing must be"):
+        derive_var_trtemfl(df, "ASTDT", "TRTSDT", start_missing="blank")
+
+
+def test_round_signif() -> None:
+    got = round_signif(np.array([0.1 + 0.2, 123456.7890123456789, -2.5e-7 * 3, 0.0, NAN, np.inf,
+                                 1e-320, 3 * 0.2]))
+    # 15 significant digits: 0.300000000000000|04 -> 0.3; 123456.789012345|6789 ->
+    # 123456.789012346; -7.49999999999999|9e-07 -> -7.5e-07; 0, NaN, inf and a value too
+    # small to scale are kept; 0.600000000000000|1 -> 0.6
+    assert got[:4].tolist() == [0.3, 123456.789012346, -7.5e-07, 0.0]
+    assert np.isnan(got[4]) and got[5] == np.inf and got[6] == 1e-320 and got[7] == 0.6
+    # fewer digits: 1234.57|78 -> 1234.57 (6); -0.000123|456789 -> -0.000123 (3)
+    assert round_signif([1234.5678, -0.000123456789], 6).tolist() == [1234.57, -0.000123457]
+    assert round_signif([-0.000123456789], 3).tolist() == [-0.000123]
 
 
 # --- parse_result ----------------------------------------------------------------------------
@@ -350,3 +450,18 @@ def test_parse_result() -> None:
     assert out["comparator"].tolist() == ["", "<", ">", "", "", "", "", "", ""]
     assert out["is_text"].tolist() == [False, False, False, True, False, False, False, True, False]
     assert out.index.equals(values.index)
+
+
+def test_derive_vars_merged_takes_a_lookup_table_written_in_the_specs():
+    """A table of the plan (SAP 3.2 of the pilot) as a list of mappings: PARAMCD from LBTESTCD."""
+    from itp_adam.derive.core import derive_vars_merged
+
+    lb = pd.DataFrame({"LBTESTCD": ["ALP", "K", "XX"]})
+    table = [{"LBTESTCD": "ALP", "PARAMCD": "ALKPH", "PARAMN": 2},
+             {"LBTESTCD": "K", "PARAMCD": "POTAS", "PARAMN": 23}]
+    out = derive_vars_merged(lb, table, by_vars=["LBTESTCD"], new_vars=["PARAMCD", "PARAMN"])
+    assert out["PARAMCD"].tolist() == ["ALKPH", "POTAS", ""]
+    assert out["PARAMN"].tolist()[:2] == [2.0, 23.0] and np.isnan(out["PARAMN"].iloc[2])
+    with pytest.raises(ValueError, match="row 2 has keys"):
+        derive_vars_merged(lb, [table[0], {"LBTESTCD": "K"}], by_vars=["LBTESTCD"],
+                           new_vars=["PARAMCD"])

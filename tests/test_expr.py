@@ -21,7 +21,7 @@ from itp_adam.spec import expr
 from itp_adam.cli import main
 from itp_adam.derive.core import filter_mask
 from itp_adam.spec.expr import ExpressionError, compile_expression
-from itp_adam.paths import default_specs_dir
+from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.spec.registry import get_derivation
 from itp_adam.spec.model import SpecError, load_codelists, load_dataset_spec, load_raw_layout, load_specs, load_study
 
@@ -94,6 +94,9 @@ CONDITIONS = [  # expression, the same in pandas (missing -> False)
     ("AVAL > @threshold", lambda d: d.AVAL.gt(10)),
     ("ADT <= @cutoff", lambda d: d.ADT.le(TS("2024-02-29"))),
     ("upper(PARAMCD) == 'PLAT'", lambda d: text(d.PARAMCD).str.upper().eq("PLAT")),
+    ("contains(PARAMCD, 'LA')", lambda d: text(d.PARAMCD).str.contains("LA", regex=False)),
+    ("not contains(NAME, ' ')", lambda d: ~text(d.NAME).str.contains(" ", regex=False)),
+    ("starts_with(NAME, 'C')", lambda d: text(d.NAME).str.startswith("C")),
 ]
 
 
@@ -197,6 +200,28 @@ def test_conditions_of_the_adam_derivations():
     assert flag["F"].tolist() == np.where(want, "Y", "N").tolist()
 
 
+def test_contains_and_starts_with_worked_by_hand():
+    """Case-sensitive, literal (no pattern), a missing text is '' and contains nothing."""
+    df = pd.DataFrame({"DSTERM": pd.Series(["DEATH DUE TO STROKE", "death due to fall", None,
+                                            "", "SUDDEN DEATH DUE TO", "DEATH.DUE"], dtype="str"),
+                       "VISIT": pd.Series(["SCREENING 1", "WEEK 2", "UNSCHEDULED SCREEN", None,
+                                           "SCREENING 2", "AMBUL ECG"], dtype=object)})
+    assert compile_expression("contains(DSTERM, 'DEATH DUE TO')").mask(df).tolist() == [
+        True, False, False, False, True, False]  # lower case and "DEATH.DUE" do not match
+    assert compile_expression("contains(upper(DSTERM), 'DEATH DUE TO')").mask(df).tolist() == [
+        True, True, False, False, True, False]
+    assert compile_expression("contains(DSTERM, '.')").mask(df).tolist() == [
+        False, False, False, False, False, True]  # '.' is the character, not any character
+    assert compile_expression("starts_with(VISIT, 'SCREEN')").mask(df).tolist() == [
+        True, False, False, False, True, False]
+    assert compile_expression("not starts_with(VISIT, 'SCREEN')").mask(df).tolist() == [
+        False, True, True, True, False, True]  # missing VISIT: does not start with it
+    # a text the spec passes, or written in the expression: one value for every record
+    assert compile_expression("contains(@term, 'DUE')").mask(df, {"term": "DEATH DUE TO"}).tolist() \
+        == [True] * 6
+    assert compile_expression("starts_with('WEEK 2', 'SCREEN')").mask(df).tolist() == [False] * 6
+
+
 def test_parsed_once_and_what_it_reads():
     first = compile_expression("PARAMCD == @p and AVAL > 1")
     assert compile_expression("PARAMCD == @p and AVAL > 1") is first  # cached, not parsed again
@@ -214,6 +239,8 @@ def test_parsed_once_and_what_it_reads():
     ("PARAMCD == @absent", "@absent is not passed"),
     ("AVAL in ['A']", "'in' compares a number with a list"),
     ("year(AVAL) == 1", "year() needs a date"),
+    ("contains(AVAL, 'x')", "contains() needs text, not a number"),
+    ("starts_with(ADT, '2024')", "starts_with() needs text, not a date"),
 ])
 def test_errors_when_evaluated(expression, message):
     with pytest.raises(ExpressionError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -256,6 +283,12 @@ HOSTILE = [
     ("AVAL ==", "not a valid expression"),
     ("", "empty"),
     ("1j == 1", "complex literal not allowed"),
+    # the searched text is a literal of the expression, like substr's numbers
+    ("contains(PARAMCD, NAME)", r"contains\(text, 'literal'\): the literal must be non-empty text"),
+    ("contains(PARAMCD, @p)", "the literal must be non-empty text written in the expression"),
+    ("contains(PARAMCD, '')", "the literal must be non-empty text"),
+    ("starts_with(PARAMCD, 1)", r"starts_with\(text, 'literal'\): the literal must be"),
+    ("contains(PARAMCD)", "takes 2 argument"),
 ]
 
 
@@ -290,15 +323,21 @@ def _quoted(expression: str) -> str:
     return "'" + expression.replace("'", "''") + "'"
 
 
+def _line(file: str, old: str) -> int:
+    """The line of the shipped spec ``file`` where ``old`` is written."""
+    text = (default_specs_dir() / file).read_text(encoding="utf-8")
+    return 1 + text[:text.index(old)].count("\n")
+
+
 # (spec file, the text replaced, its line): an input filter, a step filter with filter_values,
 # a derive_var_flag condition with extra arguments, a derive_var_case when, a records filter
-PLACES = [
-    ("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"", 14),
-    ("adam/adlb.yaml", '"PARAMCD == @parameter"', 97),
-    ("adam/adae.yaml", '"AEBODSYS in @soc or AEDECOD in @pt"', 63),
-    ("adam/adsl.yaml", "\"DSDECOD == 'ONGOING' or DSDECOD == ''\"", 128),
-    ("sdtm/suppdm.yaml", "\"ETHNIC != ''\"", 19),
-]
+PLACES = [(file, old, _line(file, old)) for file, old in [
+    ("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\""),
+    ("adam/adlb.yaml", '"PARAMCD == @parameter"'),
+    ("adam/adae.yaml", '"AEBODSYS in @soc or AEDECOD in @pt"'),
+    ("adam/adsl.yaml", "\"DSDECOD == 'ONGOING' or DSDECOD == ''\""),
+    ("sdtm/suppdm.yaml", "\"ETHNIC != ''\""),
+]]
 
 
 def _edited(tmp_path: Path, file: str, old: str, new: str) -> Path:
@@ -324,14 +363,15 @@ def test_hostile_expression_refused_at_spec_load_with_its_place(file, old, line,
     assert not (tmp_path / "SOMEFILE").exists()
 
 
-@pytest.mark.parametrize("file, old, new, line, passed", [
-    ("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"", '"LBTESTCD == @code"', 14, "none"),
-    ("adam/adlb.yaml", '"PARAMCD == @parameter"', '"PARAMCD == @param"', 97, "@parameter"),
-    ("adam/adlb.yaml", "\"ABLFL == 'Y'\"", '"ABLFL == @flag"', 66, "none"),
+@pytest.mark.parametrize("file, old, new, passed", [
+    ("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"", '"LBTESTCD == @code"', "none"),
+    ("adam/adlb.yaml", '"PARAMCD == @parameter"', '"PARAMCD == @param"', "@parameter"),
+    ("adam/adlb.yaml", "\"ABLFL == 'Y'\"", '"ABLFL == @flag"', "none"),
     ("adam/adae.yaml", '"AEBODSYS in @soc or AEDECOD in @pt"', '"AEBODSYS in @soc or AEDECOD in @hlt"',
-     63, "@pt, @soc"),
+     "@pt, @soc"),
 ])
-def test_name_not_passed_by_the_spec_refused_at_load(file, old, new, line, passed, spec_context, tmp_path):
+def test_name_not_passed_by_the_spec_refused_at_load(file, old, new, passed, spec_context, tmp_path):
+    line = _line(file, old)
     path = _edited(tmp_path, file, old, new)
     with pytest.raises(SpecError) as caught:
         load_dataset_spec(path, *spec_context[:2], study=spec_context[2])
@@ -353,7 +393,8 @@ def test_cli_run_with_a_hostile_filter_exits_2_naming_file_and_line(tmp_path, mo
         _quoted("@pd.io.common.os.system('touch SOMEFILE') == 0")), encoding="utf-8")
     assert main(["run", "--specs", str(specs), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{adlb}, line 14" in err and "dataset ADLB" in err and "expression refused" in err
+    line = _line("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"")
+    assert f"{adlb}, line {line}" in err and "dataset ADLB" in err and "expression refused" in err
     assert "@pd.io.common.os.system" in err
     assert not (tmp_path / "SOMEFILE").exists() and not (tmp_path / "out").exists()
 
@@ -365,7 +406,27 @@ def test_cli_run_with_a_filter_of_mixed_types_exits_2_naming_file_and_line(tmp_p
     adlb = specs / "adam" / "adlb.yaml"
     adlb.write_text(adlb.read_text(encoding="utf-8").replace(
         "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"", '"LBTESTCD == 1"'), encoding="utf-8")
-    assert main(["run", "--specs", str(specs), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    raw = str(shipped_study_dir())  # a copied spec folder is no shipped study: its data are given
+    assert main(["run", "--specs", str(specs), "--raw", raw, "--out", str(tmp_path / "out"),
+                 "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{adlb}, line 14" in err and "dataset ADLB" in err
+    line = _line("adam/adlb.yaml", "\"LBTESTCD in ['PLAT', 'ALT', 'AST', 'BILI']\"")
+    assert f"{adlb}, line {line}" in err and "dataset ADLB" in err
     assert "cannot compare text with a number" in err
+
+
+def test_title_in_parentheses_and_number_follow_the_pilot_plan():
+    """SAP 0.7 of the pilot: words split at blanks only; SAP 3.2: the unit is the text inside
+    the last parentheses of PARAM; SAP 4.3: the number after WEEK."""
+    frame = pd.DataFrame({
+        "VISIT": ["UNSCHEDULED 1.1", "AMBUL ECG REMOVAL", "X-RAY", "", "WEEK 26"],
+        "PARAM": ["Albumin (g/L)", "Hemoglobin A1C (1)", "Macrocytes", "a (b) c (d/e)", ""],
+    })
+    assert compile_expression("title(VISIT)").evaluate(frame).tolist() == [
+        "Unscheduled 1.1", "Ambul Ecg Removal", "X-ray", "", "Week 26"]
+    assert compile_expression("in_parentheses(PARAM)").evaluate(frame).tolist() == [
+        "g/L", "1", "", "d/e", ""]
+    numbers = compile_expression("number(substr(VISIT, 6))").evaluate(frame).tolist()
+    assert numbers[4] == 26.0 and all(np.isnan(n) for n in numbers[:4])
+    with pytest.raises(ExpressionError, match="number\\(\\) needs text"):
+        compile_expression("number(1)").evaluate(frame)

@@ -21,6 +21,7 @@ case number and the corruptions applied, so ``pytest -k`` plus ``CASES`` reprodu
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
 from pathlib import Path
@@ -40,8 +41,10 @@ from itp_adam.io.xpt import check_xpt
 
 from .test_bad_input import account_rows, shipped_slice
 
-CASES = 200  # seeds 0..CASES-1, split into BATCHES tests (~80 s in all on one core)
-BATCHES = 8
+# seeds 0..CASES-1, split into BATCHES tests (64 cases: ~1 min). A deeper search runs more
+# seeds with the same code: ITP_ADAM_FUZZ_CASES=2000 pytest tests/test_fuzz.py
+CASES = int(os.environ.get("ITP_ADAM_FUZZ_CASES", "64"))
+BATCHES = 4
 SUBJECTS = 10
 BOM = "\ufeff"
 

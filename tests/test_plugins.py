@@ -70,7 +70,8 @@ def test_refused_without_permission(tmp_path, capsys):
 def test_loaded_when_allowed_listed_in_run_json_and_forgotten_after(tmp_path, shipped):
     specs = study_with_plugin(tmp_path)
     out = tmp_path / "out"
-    assert main(["run", "--specs", str(specs), "--out", str(out), "--quiet", "--allow-plugins"]) == 0
+    assert main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()), "--out", str(out),
+                 "--quiet", "--allow-plugins"]) == 0
     assert (specs / "plugins" / "imported.txt").read_text() == "the plug-in ran"
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     code = (specs / "plugins" / "derivations.py").read_bytes()

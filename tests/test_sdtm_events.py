@@ -1,7 +1,7 @@
 """SDTM AE, CM, MH, DS and SUPPDM built from the shipped study export.
 
 Expected values are worked out by hand from the raw CSV rows of
-src/itp_adam/data/study/ (row = line number in the file, header = 1), quoted in the comments.
+src/itp_adam/data/hetrombopag-itp/ (row = line number in the file, header = 1), quoted in the comments.
 Reference start dates (RFSTDTC) are the first EXPOSURE.csv period with dose > 0, also quoted.
 Study day: date - RFSTDTC + 1 on or after RFSTDTC, date - RFSTDTC before it.
 """

@@ -232,12 +232,8 @@ def dates(values: pd.Series) -> list:
     return [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in as_dates]
 
 
-@pytest.mark.parametrize("layout", ["xpt", "mixed"])
-def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
-    sdtm = write_sdtm(tmp_path / "sdtm", layout)
-    code, out = run(tmp_path, sdtm)
-    assert code == 0
-
+def assert_toy_adam(out: Path) -> None:
+    """ADSL and ADAE of the toy study are the ones worked out by hand."""
     adsl, meta = pyreadstat.read_xport(str(out / "adam" / "adsl.xpt"), disable_datetime_conversion=True)
     assert adsl["USUBJID"].tolist() == EXPECTED_ADSL["USUBJID"]
     assert adsl["AGEGR1"].tolist() == EXPECTED_ADSL["AGEGR1"]
@@ -254,6 +250,14 @@ def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
     assert adae["TRTEMFL"].tolist() == EXPECTED_ADAE["TRTEMFL"].tolist()
     assert set(adae["SRCDOM"]) == {"AE"}
     assert adae["SRCSEQ"].tolist() == AE["AESEQ"].tolist()
+
+
+@pytest.mark.parametrize("layout", ["xpt", "mixed"])
+def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
+    sdtm = write_sdtm(tmp_path / "sdtm", layout)
+    code, out = run(tmp_path, sdtm)
+    assert code == 0
+    assert_toy_adam(out)
 
     # no SDTM written (the input is the source), no results stage; define, issues, run.json
     assert not (out / "sdtm").exists() and not (out / "results").exists()
@@ -394,3 +398,131 @@ def test_optional_section_required_by_code_is_a_spec_error(tmp_path: Path) -> No
         study.require("baseline", "the baseline step of ADLB")
     assert str(caught.value) == (f"{specs / 'study.yaml'}: study parameters: missing key "
                                  "'baseline', needed by the baseline step of ADLB")
+
+
+# --- the data shipped with a study: itp_adam/data/NAME/sdtm.zip -------------------------------------
+# A shipped study is faked: the toy study in a studies folder and its domain files zipped in a
+# data folder, both monkeypatched into itp_adam.paths; temporary folders go to a folder of the
+# test's own, which must be empty after every run (the zip is extracted there and removed).
+
+
+@pytest.fixture()
+def shipped_toy(tmp_path: Path, monkeypatch) -> tuple[Path, Path, Path]:
+    """``(specs folder, sdtm.zip, temporary folder)`` of the shipped study ``toy-sdtm``; the
+    zip holds DM, EX, AE (AE in a sub-folder) and files that are no declared domain."""
+    from itp_adam import paths
+
+    specs = write_specs(tmp_path / "studies" / "toy-sdtm")
+    (tmp_path / "data" / "toy-sdtm").mkdir(parents=True)
+    archive = tmp_path / "data" / "toy-sdtm" / "sdtm.zip"
+    _zip(archive, write_sdtm(tmp_path / "xpt"))
+    monkeypatch.setattr(paths, "studies_dir", lambda: tmp_path / "studies")
+    monkeypatch.setattr(paths, "data_dir", lambda: tmp_path / "data")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temporary))
+    return specs, archive, temporary
+
+
+def _zip(archive: Path, folder: Path, ae: bytes | None = None) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(folder / "dm.xpt", "dm.xpt")
+        zf.write(folder / "ex.xpt", "ex.xpt")
+        if ae is None:
+            zf.write(folder / "ae.xpt", "domains/ae.xpt")
+        else:
+            zf.writestr("domains/ae.xpt", ae)
+        zf.writestr("lb.xpt", b"not read: LB is no domain of the study")
+        zf.writestr("readme.txt", b"not a dataset")
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_shipped_sdtm_study_runs_on_its_zip(tmp_path: Path, shipped_toy, capsys) -> None:
+    specs, archive, temporary = shipped_toy
+    out = tmp_path / "out"
+    assert main(["run", "--study", "toy-sdtm", "--allow-plugins", "--out", str(out), "--quiet"]) == 0
+    assert_toy_adam(out)
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert info["sdtm"] == str(archive.absolute()) and info["specs"] == str(specs.absolute())
+    xpt = tmp_path / "xpt"
+    assert info["inputs"] == {  # the zip, and each member read (the bytes of the files zipped)
+        str(archive): _sha256(archive.read_bytes()),
+        f"{archive}/dm.xpt": _sha256((xpt / "dm.xpt").read_bytes()),
+        f"{archive}/domains/ae.xpt": _sha256((xpt / "ae.xpt").read_bytes()),
+        f"{archive}/ex.xpt": _sha256((xpt / "ex.xpt").read_bytes()),
+    }
+    assert list(temporary.iterdir()) == []  # the extracted files are gone
+    # `itp-adam studies` says what the study starts from and where its data are
+    assert main(["studies"]) == 0
+    said = capsys.readouterr().out
+    assert said == (f"toy-sdtm: TOY-01 - A toy study that starts from SDTM: no raw.yaml, no sdtm/ specs, no "
+                    f"ITP parameter.\n  {specs}\n  starts from SDTM datasets (DM, EX, AE); data shipped: "
+                    f"{archive}\n")
+
+
+def test_sdtm_given_wins_over_the_shipped_zip(tmp_path: Path, shipped_toy) -> None:
+    _, archive, _ = shipped_toy
+    folder = write_sdtm(tmp_path / "mine")
+    archive.write_bytes(b"not even a zip: never read")
+    out = tmp_path / "out"
+    assert main(["run", "--study", "toy-sdtm", "--sdtm", str(folder), "--allow-plugins", "--out", str(out),
+                 "--quiet"]) == 0
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert info["sdtm"] == str(folder.absolute())
+    assert sorted(Path(p).name for p in info["inputs"]) == ["ae.xpt", "dm.xpt", "ex.xpt"]
+
+
+@pytest.mark.parametrize("case", ["bad_member", "not_a_zip", "sdtm_option", "two_members"])
+def test_a_bad_zip_is_named_and_nothing_is_left_behind(tmp_path: Path, shipped_toy, capsys,
+                                                       case: str) -> None:
+    _, archive, temporary = shipped_toy
+    argv = ["run", "--study", "toy-sdtm", "--allow-plugins", "--out", str(tmp_path / "out")]
+    if case == "not_a_zip":
+        archive.write_bytes(b"PK but not a zip archive" * 10)
+        expected = f"itp-adam: error: {archive}: cannot be read as a zip archive (File is not a zip file); " \
+                   "expected a .zip of SDTM datasets, one file per domain (.xpt, .sas7bdat, .csv, .parquet)\n"
+    elif case == "two_members":
+        import zipfile
+
+        with zipfile.ZipFile(archive, "a") as zf:
+            zf.write(tmp_path / "xpt" / "ae.xpt", "other/ae.xpt")
+        expected = (f"itp-adam: error: {archive}: two members named ae.xpt: domains/ae.xpt and "
+                    "other/ae.xpt; expected one file per domain\n")
+    else:
+        _zip(archive, tmp_path / "xpt", ae=b"\x00garbage, not a transport file\xff" * 10)
+        expected = f"itp-adam: error: {archive}/domains/ae.xpt: cannot be read as SAS transport (XPT v5 or v8)"
+        if case == "sdtm_option":  # --sdtm FILE.zip reads the same way
+            moved = tmp_path / "elsewhere.zip"
+            archive.rename(moved)
+            argv += ["--sdtm", str(moved)]
+            expected = expected.replace(str(archive), str(moved))
+    assert main(argv) == 2
+    err = _error(capsys)
+    assert err.startswith(expected) and str(temporary) not in err
+    assert list(temporary.iterdir()) == [] and not (tmp_path / "out").exists()
+
+
+def test_a_study_without_shipped_data_needs_its_input_option(tmp_path: Path, shipped_toy, capsys) -> None:
+    """Not shipped, or shipped without its data: exit 2 naming the option (never another
+    study's data)."""
+    specs, archive, _ = shipped_toy
+    elsewhere = write_specs(tmp_path / "elsewhere")
+    assert main(["run", "--specs", str(elsewhere), "--allow-plugins", "--out", str(tmp_path / "o")]) == 2
+    assert _error(capsys) == (
+        f"itp-adam: error: --sdtm is needed: the study starts from SDTM datasets (inputs.sdtm in "
+        f"{elsewhere / 'study.yaml'}) and it is not a shipped study, so no data ships with it; give the "
+        "folder (or .zip) of its SDTM datasets with --sdtm\n")
+    archive.unlink()
+    assert main(["run", "--specs", str(specs), "--allow-plugins", "--out", str(tmp_path / "o")]) == 2
+    assert _error(capsys) == (
+        f"itp-adam: error: --sdtm is needed: the study starts from SDTM datasets (inputs.sdtm in "
+        f"{specs / 'study.yaml'}) and no data ships with it (expected {archive}); give the folder (or "
+        ".zip) of its SDTM datasets with --sdtm\n")
+    assert not (tmp_path / "o").exists()

@@ -150,7 +150,8 @@ def test_windows_are_contiguous_from_day_2_to_747_and_follow_the_sap_formula():
 def test_study_resolve_gives_plain_values():
     study = load_study(SPECS)
     assert study.resolve("cutoff_date") == dt.date(2025, 4, 14)
-    assert study.resolve("toxicity_grading.uln_multiples")["BILI"] == [1, 1.5, 3, 10]
+    assert study.resolve("toxicity_grading.table")["high"]["BILI"]["grades"][2] == {
+        "grade": 2, "when": "> 1.5 x ULN"}
     assert study.resolve("analysis_windows.windows")[0] == {
         "avisit": "Week 1", "avisitn": 1, "target": 8, "lo": 2, "hi": 11}
     with pytest.raises(KeyError):

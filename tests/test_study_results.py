@@ -17,7 +17,7 @@ from itp_adam import issues
 from itp_adam.cli import main
 from itp_adam.io.layout import RawColumn, RawForm, RawLayout
 from itp_adam.io.raw import RawExport
-from itp_adam.paths import default_specs_dir
+from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.spec.model import SpecError, Study, load_raw_layout, load_study
 from itp_adam.stages.sdtm import prepare_forms
 from itp_adam.studies.hetrombopag_itp import STUDY
@@ -53,7 +53,8 @@ def test_a_study_without_results_ends_after_adam_define_and_the_issue_log(tmp_pa
     # its own parameters stay plain data, still read by the ADaM specs as {study: ...}
     assert study.resolve("itp_phase.cut_months") == [3, 12]
     out = tmp_path / "out"
-    assert main(["run", "--specs", str(specs), "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()), "--out", str(out),
+                 "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert sorted(p.name for p in out.iterdir()) == [

@@ -663,3 +663,31 @@ def test_read_xpt_spells_formats_one_way_for_every_pyreadstat():
     # pyreadstat 1.3.7 / 1.3.8 / 1.2.7 spellings of the same stored format, and of none
     assert [_format_name(v) for v in ("DATE9", "DATE9.", "date9.", "NULL", None, "", "8.2")] == [
         "DATE9", "DATE9", "DATE9", "", "", "", "8.2"]
+
+
+def test_datetime_columns_are_sas_seconds_with_datetime20(tmp_path: Path):
+    """ADaM --DTM variables: seconds since 1960-01-01 00:00:00 with DATETIME20. (SAP 0.1 of the
+    pilot). 2014-01-02 is 19,725 days after 1960-01-01 (54 years, 14 of them leap years from
+    1960 to 2012, plus one day): 19,725 x 86,400 = 1,704,240,000 s; 23:59:59 adds 86,399."""
+    frame = pd.DataFrame({
+        "TRTSDTM": pd.to_datetime(["2014-01-02 00:00:00", None, "2014-01-02 23:59:59"]),
+        "TRTSDT": pd.to_datetime(["2014-01-02", None, "2014-01-02"]),
+    })
+    path = tmp_path / "adsl.xpt"
+    write_xpt(frame, path, "ADSL", "Subject Level", {"TRTSDTM": "First dose", "TRTSDT": "Date"},
+              date_columns=["TRTSDT"], datetime_columns=["TRTSDTM"])
+    raw, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    assert raw["TRTSDTM"].iloc[0] == 1_704_240_000
+    assert np.isnan(raw["TRTSDTM"].iloc[1])
+    assert raw["TRTSDTM"].iloc[2] == 1_704_326_399
+    assert raw["TRTSDT"].iloc[0] == 19_725
+    assert xpt._format_name(meta.original_variable_types["TRTSDTM"]) == "DATETIME20"
+    assert xpt._format_name(meta.original_variable_types["TRTSDT"]) == "DATE9"
+    back, _ = xpt.read_xpt(path)
+    assert back["TRTSDTM"].iloc[2] == pd.Timestamp("2014-01-02 23:59:59")
+
+
+def test_datetime_columns_refuse_fractions_of_a_second():
+    frame = pd.DataFrame({"ADTM": pd.to_datetime(["2014-01-02 10:00:00.5"])})
+    problems = xpt._prepare(frame, "ADX", "Label", {"ADTM": "Datetime"}, (), ("ADTM",))[0]
+    assert [p.rule for p in problems] == ["fraction-of-second"]

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the study data shipped with the package)")
     source.add_argument("--sdtm", type=Path, metavar="DIR",
                         help="folder of SDTM datasets (.xpt, .sas7bdat, .csv, .parquet; one file "
-                        "per domain), for a study whose study.yaml declares inputs: sdtm")
+                        "per domain) or a .zip of them, for a study whose study.yaml declares "
+                        "inputs: sdtm (default: the study data shipped with the package); for a "
+                        "study that is not shipped, --raw or --sdtm is needed")
     _study_options(run)
     run.add_argument("--out", type=Path, default=Path("itp-adam-out"),
                      help="output folder: new, empty, or an earlier run's (default: %(default)s)")
@@ -106,10 +108,10 @@ def _resolve_study(args: argparse.Namespace) -> None:
 
 def _cmd_studies(args: argparse.Namespace) -> int:
     """List the shipped studies: name, study id and the first line of study.yaml's leading
-    comment, and the specs folder."""
+    comment, the specs folder, and what the study starts from with the data shipped for it."""
     import re
 
-    from .paths import DEFAULT_STUDY, shipped_studies
+    from .paths import DEFAULT_STUDY, shipped_input, shipped_studies
 
     for name, folder in shipped_studies().items():
         text = (folder / "study.yaml").read_text(encoding="utf-8")
@@ -121,7 +123,28 @@ def _cmd_studies(args: argparse.Namespace) -> int:
         default = " (default)" if name == DEFAULT_STUDY else ""
         print(f"{name}{default}" + (f": {about}" if about else ""))
         print(f"  {folder}")
+        kind, starts = _starts_from(text)
+        data = shipped_input(folder, kind) if kind else None
+        print(f"  starts from {starts}; " + (f"data shipped: {data}" if data else
+                                              "no data shipped (give --raw or --sdtm)"))
     return 0
+
+
+def _starts_from(study_yaml: str) -> tuple[str | None, str]:
+    """``(kind, in words)`` of what a study.yaml's ``inputs`` say the study starts from: raw
+    forms (the default) or SDTM datasets; ``(None, ...)`` if the file cannot be read."""
+    import yaml
+
+    try:
+        inputs = (yaml.safe_load(study_yaml) or {}).get("inputs") or {}
+    except (yaml.YAMLError, AttributeError):
+        return None, "? (study.yaml cannot be read: `itp-adam run` names the problem)"
+    sdtm = inputs.get("sdtm") if isinstance(inputs, dict) else None
+    if sdtm is not None:
+        domains = sdtm.get("domains") if isinstance(sdtm, dict) else None
+        listed = f" ({', '.join(map(str, domains))})" if isinstance(domains, list) else ""
+        return "sdtm", f"SDTM datasets{listed}"
+    return "raw", "raw forms"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -150,14 +173,14 @@ def _memory_pool() -> None:
 
 
 def _run(args: argparse.Namespace, worker) -> int:
-    from .paths import default_specs_dir, shipped_study_dir
+    from .paths import default_specs_dir
     from .stages.pipeline import run
     from .report.progress import Progress
 
     _memory_pool()
 
     specs = args.specs or default_specs_dir()
-    raw = args.raw or (shipped_study_dir() if args.sdtm is None else None)
+    raw = args.raw  # neither --raw nor --sdtm: the data shipped with the study (pipeline.run)
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
     result = run(raw, specs, args.out, Progress(say, terminal), worker,

@@ -1,9 +1,14 @@
-"""Where the shipped study data and the study specs live, installed or in a source tree.
+"""Where the shipped studies' specs and data live, installed or in a source tree.
 
 A study is a folder of specs (``study.yaml``, ``raw.yaml``, ``codelists.yaml``,
 ``conformance.yaml``, ``sdtm/``, ``adam/``). The shipped studies are the subfolders of the
 studies folder that hold a ``study.yaml``: ``itp-adam run --study NAME`` runs one,
-``--specs DIR`` any folder of specs, ``itp-adam studies`` lists them."""
+``--specs DIR`` any folder of specs, ``itp-adam studies`` lists them.
+
+A shipped study's data ship by convention in ``itp_adam/data/NAME/`` (:func:`study_data`): the
+raw export's form CSVs for a study from raw forms, ``sdtm.zip`` (its domain files) for a study
+from SDTM. That is what ``run`` reads when neither ``--raw`` nor ``--sdtm`` is given
+(:func:`shipped_input`)."""
 
 from __future__ import annotations
 
@@ -49,6 +54,42 @@ def default_specs_dir() -> Path:
     return studies_dir() / DEFAULT_STUDY
 
 
+def data_dir() -> Path:
+    """The folder of the shipped studies' data (``itp_adam/data``)."""
+    return _PKG / "data"
+
+
+def study_data(name: str) -> Path:
+    """Where the shipped study ``name``'s data ship: ``itp_adam/data/NAME/`` (it may not exist)."""
+    return data_dir() / name
+
+
+SDTM_ZIP = "sdtm.zip"
+"""The file of a shipped SDTM study's domain files in its data folder."""
+
+
+def shipped_name(specs_dir: Path) -> str | None:
+    """The name of the shipped study whose specs folder ``specs_dir`` is, or None."""
+    try:
+        where = Path(specs_dir).resolve()
+    except OSError:
+        return None
+    return next((name for name, folder in shipped_studies().items() if folder.resolve() == where),
+                None)
+
+
+def shipped_input(specs_dir: Path, kind: str) -> Path | None:
+    """The data shipped with the study of ``specs_dir`` for its input ``kind`` (``"raw"``: the
+    raw export folder ``data/NAME/``; ``"sdtm"``: ``data/NAME/sdtm.zip``), or None when the
+    study is not a shipped one or no such data ship with it."""
+    name = shipped_name(specs_dir)
+    if name is None:
+        return None
+    found = study_data(name) / SDTM_ZIP if kind == "sdtm" else study_data(name)
+    return found if (found.is_file() if kind == "sdtm" else found.is_dir()) else None
+
+
 def shipped_study_dir() -> Path:
-    """The 167-subject raw export that ships with the package (CSV folder)."""
-    return _PKG / "data" / "study"
+    """The default study's raw export that ships with the package (its form CSVs, in
+    ``itp_adam/data/`` under the study's name: :func:`study_data` of :data:`DEFAULT_STUDY`)."""
+    return study_data(DEFAULT_STUDY)

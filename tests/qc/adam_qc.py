@@ -283,11 +283,37 @@ def meets(value: float, operator: str, threshold: float) -> bool:
     raise ValueError(f"unknown operator {operator!r}")
 
 
-def toxicity_grade(value: float | None, uln: float | None, multiples: list[float]) -> str:
-    """CTCAE grade: the number of ULN multiples the value is above ("" without value or ULN)."""
-    if value is None or uln is None:
+def significant(x: float) -> float:
+    """x rounded to 15 significant digits (values and limits are compared so, SAP 0.6-style)."""
+    return float(f"{x:.15g}")
+
+
+def check_holds(check: str, value: float, limits: dict[str, float | None]) -> bool:
+    """One check of the criteria table ("< 1.5", "> ULN", "> 3 x ULN"); a missing limit
+    makes it not hold."""
+    words = check.split()
+    operator, operand = words[0], words[1:]
+    if operand[-1] in limits:
+        limit = limits[operand[-1]]
+        if limit is None:
+            return False
+        times = float(operand[0]) if len(operand) == 3 and operand[1] == "x" else 1.0
+        threshold = significant(times * limit)
+    else:
+        threshold = significant(float(operand[0]))
+    return meets(significant(value), operator, threshold)
+
+
+def toxicity_grade(value: float | None, limits: dict[str, float | None], unit: str,
+                   criteria: dict) -> str:
+    """The grade of the first entry of the criteria whose checks all hold ("" without value,
+    in another unit, or when none holds)."""
+    if value is None or unit != criteria["unit"]:
         return ""
-    return str(sum(1 for m in multiples if value > m * uln))
+    for entry in criteria["grades"]:
+        if all(check_holds(check.strip(), value, limits) for check in entry["when"].split(" and ")):
+            return str(entry["grade"])
+    return ""
 
 
 def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> list[dict]:
@@ -300,7 +326,7 @@ def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
     first_day = windows["first_post_baseline_day"]
     pick_order = study["analysis_record"]["tie_order"]
     response = study["response"]
-    grading = study["toxicity_grading"]["uln_multiples"]
+    grading = study["toxicity_grading"]["table"]["high"]  # the study grades only "high"
     subjects = {s["USUBJID"]: s for s in adsl}
 
     groups = defaultdict(list)
@@ -318,7 +344,7 @@ def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
                    VISIT=lb["VISIT"], VISITNUM=lb["VISITNUM"], ADT=adt,
                    ADY=study_day(adt, trtsdt), AVAL=number(lb["LBSTRESC"]),
                    AVALC=lb["LBSTRESC"], ANRLO=lb["LBSTNRLO"], ANRHI=lb["LBSTNRHI"],
-                   SRCDOM="LB", SRCSEQ=lb["LBSEQ"])
+                   SRCDOM="LB", SRCSEQ=lb["LBSEQ"], _UNIT=(lb["LBSTRESU"] or "").strip())
         row.update(AVISIT="", AVISITN=None, AWTARGET=None, AWLO=None, AWHI=None, ABLFL="",
                    ANL01FL="")
         if row["ADY"] is not None and row["ADY"] >= first_day:
@@ -371,7 +397,10 @@ def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
                 row[f"CRIT{number_}"], row[f"CRIT{number_}FL"] = text, flag
             row["ATOXGR"] = ""
             if paramcd in grading:
-                row["ATOXGR"] = toxicity_grade(row["AVAL"], row["ANRHI"], grading[paramcd])
+                limits = {"LLN": row["ANRLO"], "ULN": row["ANRHI"], "BASE": row["BASE"]}
+                row["ATOXGR"] = toxicity_grade(row["AVAL"], limits, row.pop("_UNIT"),
+                                               grading[paramcd])
+            row.pop("_UNIT", None)
             adlb.append(row)
     return adlb
 

@@ -194,9 +194,12 @@ def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise InputError("is not a folder", file=str(folder),
                          expected="an output folder of itp-adam run")
-    if not (folder / "run.json").is_file() or not (folder / "sdtm").is_dir():
-        raise InputError("is not an output folder of itp-adam run (no run.json or sdtm/)",
-                         file=str(folder), expected="a folder written by itp-adam run --out")
+    # a study from raw forms writes sdtm/ and adam/; a study from SDTM writes adam/ only
+    if not (folder / "run.json").is_file() or not ((folder / "sdtm").is_dir()
+                                                   or (folder / "adam").is_dir()):
+        raise InputError("is not an output folder of itp-adam run (no run.json, or neither "
+                         "sdtm/ nor adam/)", file=str(folder),
+                         expected="a folder written by itp-adam run --out")
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,8 +462,10 @@ def _subjects(spec: Dataset, frame: pd.DataFrame, subjects: pd.Series | None, pa
 
 
 def _bds(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """One PARAM per PARAMCD; ABLFL once per subject and parameter; ANL01FL once per subject,
-    parameter and AVISIT."""
+    """One PARAM per PARAMCD; ABLFL once per subject, parameter (and BASETYPE, DTYPE where the
+    dataset has them: a baseline per baseline type, ADaMIG; a derived copy such as an LOV
+    record of the baseline record is its own record kind); ANL01FL once per subject,
+    parameter and AVISIT (and time point ATPTN, BASETYPE, DTYPE where present)."""
     found, name, keys = [], spec.name, spec.keys
     if {"PARAMCD", "PARAM"} <= set(frame.columns):
         usual = frame.groupby("PARAMCD")["PARAM"].agg(lambda s: s.value_counts().index[0])
@@ -471,8 +476,11 @@ def _bds(spec: Dataset, frame: pd.DataFrame) -> list[pd.DataFrame]:
                    "records have " + frame.loc[bad, "PARAMCD"].map(usual))
         found.append(_findings("error", "BDS-PARAM", name, "PARAM", message, rows=frame[bad],
                                keys=keys, value=frame.loc[bad, "PARAM"]))
-    for flag, by, check in (("ABLFL", ["USUBJID", "PARAMCD"], "BDS-ABLFL"),
-                            ("ANL01FL", ["USUBJID", "PARAMCD", "AVISIT"], "BDS-ANL01FL")):
+    extra = [name for name in ("BASETYPE", "DTYPE") if name in frame.columns]
+    for flag, by, check in (("ABLFL", ["USUBJID", "PARAMCD", *extra], "BDS-ABLFL"),
+                            ("ANL01FL", ["USUBJID", "PARAMCD", "AVISIT", *extra,
+                                         *(["ATPTN"] if "ATPTN" in frame.columns else [])],
+                             "BDS-ANL01FL")):
         if flag not in frame or not set(by) <= set(frame.columns):
             continue
         flagged = frame[frame[flag] == "Y"]
@@ -626,7 +634,7 @@ def validate_folder(folder: Path, specs: Specs, conformance: Conformance | None 
         elif name != "DM" and dm is not None and "USUBJID" in dm:
             parts += _subjects(spec, xpt.frame, dm["USUBJID"], "DM", "SUBJ-DM")
     ran = ""
-    if sdtmig:
+    if sdtmig and specs.sdtm:  # a study from SDTM writes none: its input is not checked here
         frames = {name: files[name].frame for name in specs.sdtm if name in files}
         define = folder / "define" / "define-sdtm.xml"
         rules = _sdtmig(frames, define if define.is_file() else None, conformance.standards,

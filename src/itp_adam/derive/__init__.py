@@ -1,6 +1,8 @@
 """The derivation library: the functions a spec names with ``{derivation: NAME}``, each
 registered with :func:`itp_adam.spec.registry.derivation` (``core`` general ones, ``dates``,
-``windows``, ``grading``, ``labs``, ``events``, ``sdtm`` and ``adam`` mapping helpers) and the
+``records`` (derivations that add records), ``bds`` (per-record BDS variables), ``subject``
+(subject-level variables from several sources), ``windows``, ``grading``, ``labs``,
+``events``, ``sdtm`` and ``adam`` mapping helpers) and the
 column helpers they share (``columns``). A new or changed derivation belongs here; nothing here
 reads files or knows which study runs. The modules are imported by the registry on first lookup."""
 
@@ -17,11 +19,19 @@ DERIVATIONS: dict[str, str] = {
     "derive_vars_merged": "core", "parse_result": "core",
     # dates
     "compute_duration": "dates", "derive_var_dy": "dates", "derive_vars_dt": "dates",
+    "derive_vars_dtm": "dates",
     "iso_datetime": "dates", "raw_date_to_iso": "dates",
+    # records (derivations that add records)
+    "derive_extreme_records": "records", "derive_param_computed": "records",
+    "derive_summary_records": "records", "derive_var_obs_number": "records",
+    # bds (per-record BDS variables)
+    "derive_var_anrind": "bds", "derive_var_ontrtfl": "bds", "derive_var_shift": "bds",
+    # subject (subject-level variables from several sources)
+    "derive_var_extreme_dt": "subject", "derive_vars_extreme_event": "subject",
     # windows
     "check_windows": "windows", "derive_vars_window": "windows",
     # grading
-    "derive_var_atoxgr": "grading",
+    "derive_var_atoxgr": "grading", "derive_var_atoxgr_dir": "grading",
     # labs
     "exposure_end": "labs", "lab_std_range": "labs", "lab_stresc": "labs", "lab_stresn": "labs",
     "lab_stresu": "labs", "normal_range_indicator": "labs", "number_text": "labs",
@@ -36,7 +46,7 @@ DERIVATIONS: dict[str, str] = {
     # adam
     "compute": "adam", "derive_var_case": "adam", "derive_var_flag": "adam",
     "derive_var_merged_baseline": "adam", "derive_var_merged_exist_flag": "adam",
-    "derive_var_result_value": "adam", "derive_vars_assign": "adam", "derive_vars_cut": "adam",
+    "derive_var_result_value": "adam", "derive_vars_assign": "adam", "derive_vars_compute": "adam", "derive_vars_cut": "adam",
     "map_values": "adam",
 }
 """Every built-in derivation (its Python name, also its spec name) -> its module in this package.

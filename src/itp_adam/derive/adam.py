@@ -10,11 +10,13 @@ ae_terms.soc}``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from .core import (
@@ -26,7 +28,7 @@ from .core import (
     parse_result,
     text_select,
 )
-from .columns import arrow_array, row_positions, spread_text
+from .columns import arrow_array, as_str, row_positions, spread_text
 from .dates import _distinct_text
 from ..spec.expr import compile_expression
 from ..spec.registry import derivation
@@ -81,26 +83,95 @@ def derive_var_case(df: pd.DataFrame, new_var: str, cases: Sequence[Mapping[str,
 
     ``new_var`` from the first case whose ``when`` condition holds: ``cases`` is a list of
     ``{when: condition, value: v}`` where ``v`` is a literal or ``{var: NAME}`` (that
-    variable's value); rows matching no case get ``default`` (SQL CASE WHEN, dplyr case_when)."""
-    result = _case_values(df, default)
-    decided = np.zeros(len(df), dtype=bool)
-    for case in cases:
-        rows = _condition(df, case["when"], values) & ~decided
-        result = np.where(rows, _case_values(df, case["value"]), result)
-        decided |= rows
+    variable's value); rows matching no case get ``default`` (SQL CASE WHEN, dplyr case_when).
+
+    ``new_var`` keeps the type of its values: numbers (literals or numeric variables) give a
+    float column, text a text column, dates (date variables) a date column. ``""`` (also the
+    default ``default``) and null are the missing value of that type: ``""`` in text, NaN,
+    NaT. Values of two types in one list (text and a number) are an error naming ``new_var``.
+    ``@name`` in a condition is taken from the other arguments."""
+    choices = [case["value"] for case in cases] + [default]
+    kind = _case_kind(df, new_var, choices)
+    held = [_condition(df, case["when"], values) for case in cases]
+    # per row, the number of its first case that holds (len(cases): none, the default)
+    choice = np.select(held, list(range(len(cases))), default=len(cases)) if cases \
+        else np.zeros(len(df), dtype=np.int64)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    numeric = all(isinstance(c["value"], (int, float)) for c in cases) and isinstance(default, (int, float))
-    out[new_var] = pd.Series(result, index=df.index).astype("float64" if numeric else "str")
+    if kind == "text":
+        result = pa.nulls(len(df), type=pa.large_string())
+        for number, value in enumerate(choices):
+            rows = pa.array(choice == number)
+            result = pc.if_else(rows, _case_text(df, value), result)
+        out[new_var] = as_str(pc.fill_null(result, ""), df.index)
+        return out
+    missing = np.datetime64("NaT", "ns") if kind == "date" else np.nan
+    result = np.full(len(df), missing, dtype="datetime64[ns]" if kind == "date" else "float64")
+    for number, value in enumerate(choices):
+        rows = choice == number
+        result[rows] = _case_array(df, value, kind, missing)[rows]
+    out[new_var] = pd.Series(result, index=df.index)
     return out
 
 
-def _case_values(df: pd.DataFrame, value: Any) -> np.ndarray:
-    if isinstance(value, Mapping) and set(value) == {"var"}:
+def _is_missing_literal(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value == "") or \
+        (isinstance(value, float) and np.isnan(value))
+
+
+def _case_kind(df: pd.DataFrame, new_var: str, choices: Sequence[Any]) -> str:
+    """The type of ``derive_var_case``'s values: ``text``, ``num`` or ``date`` (an error when
+    they mix types)."""
+    kinds: dict[str, Any] = {}
+    for number, value in enumerate(choices):
+        if isinstance(value, Mapping):
+            if set(value) != {"var"}:
+                raise ValueError(f"derive_var_case: {new_var}: a value is a literal or "
+                                 f"{{var: NAME}}, not {dict(value)!r}")
+            argument = "default" if number == len(choices) - 1 else "cases"
+            require_vars(df, "derive_var_case", **{argument: value["var"]})
+            column = df[value["var"]]
+            numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+            kind = "date" if pd.api.types.is_datetime64_any_dtype(column) else \
+                "num" if numeric else "text"
+        elif _is_missing_literal(value):
+            continue
+        elif isinstance(value, str):
+            kind = "text"
+        elif isinstance(value, (int, float, np.integer, np.floating)) \
+                and not isinstance(value, (bool, np.bool_)):
+            kind = "num"
+        elif isinstance(value, (dt.date, np.datetime64)):
+            kind = "date"
+        else:
+            raise ValueError(f"derive_var_case: {new_var}: a value must be text, a number or "
+                             f"{{var: NAME}}, not {value!r}")
+        kinds.setdefault(kind, value)
+    if len(kinds) > 1:
+        shown = ", ".join(f"{kind} ({value!r})" for kind, value in kinds.items())
+        raise ValueError(f"derive_var_case: the values of {new_var} mix types: {shown}; "
+                         "give values of one type")
+    return next(iter(kinds), "text")
+
+
+def _case_text(df: pd.DataFrame, value: Any) -> Any:
+    """A text value of ``derive_var_case``: a pyarrow scalar or array."""
+    if isinstance(value, Mapping):
+        return arrow_array(df[value["var"]])
+    return pa.scalar(None if _is_missing_literal(value) else value, type=pa.large_string())
+
+
+def _case_array(df: pd.DataFrame, value: Any, kind: str, missing: Any) -> np.ndarray:
+    """A number or date value of ``derive_var_case`` as one value per row."""
+    if isinstance(value, Mapping):
         column = df[value["var"]]
-        if pd.api.types.is_numeric_dtype(column):
-            return column.to_numpy(dtype=object)
-        return column.astype("string").fillna("").to_numpy(dtype=object)
-    return np.full(len(df), value, dtype=object)
+        if kind == "date":
+            return column.to_numpy(dtype="datetime64[ns]")
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+    if _is_missing_literal(value):
+        return np.full(len(df), missing)
+    if kind == "date":
+        return np.full(len(df), np.datetime64(pd.Timestamp(value), "ns"))
+    return np.full(len(df), float(value))
 
 
 @derivation("derive_vars_assign")
@@ -108,13 +179,46 @@ def derive_vars_assign(df: pd.DataFrame, filter: Filter, values: Mapping[str, An
     """Set variables to given values on the rows passing ``filter``.
 
     Set each variable of ``values`` to its value on the rows passing ``filter``, leaving the
-    other rows as they are (e.g. the baseline record's AVISIT = Baseline, AVISITN = 0)."""
+    other rows as they are (e.g. the baseline record's AVISIT = Baseline, AVISITN = 0). The
+    values are constants; a value computed from other variables, missing outside the filter,
+    is :func:`derive_vars_compute`'s job."""
     rows = filter_mask(df, filter)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     for name, value in values.items():
         column = out[name] if name in out else pd.Series("" if isinstance(value, str) else np.nan,
                                                          index=df.index)
         out[name] = column.mask(rows, value)
+    return out
+
+
+@derivation("derive_vars_compute")
+def derive_vars_compute(df: pd.DataFrame, expressions: Mapping[str, str], filter: Filter = None,
+                        filter_values: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Add variables computed by expressions on the records passing ``filter``.
+
+    ``expressions`` maps each new variable to an expression of the spec language, e.g.
+    ``{CHG: "AVAL - BASE", PCHG: "100 * CHG / abs(BASE)"}`` with ``filter: "AVISITN > 0"``,
+    or ``{TRTDURD: "TRTEDT - TRTSDT + 1"}``. The variables are computed in the order written,
+    so a later expression can use an earlier one. Each keeps the type its expression gives
+    (number, date or text); records outside ``filter`` (evaluated once, on the input) get the
+    missing value of that type (NaN, NaT, ``""``); a variable already in ``df`` is replaced.
+    Arithmetic with a missing value, division by zero and overflow give missing. A condition
+    is refused (a flag is :func:`derive_var_flag`'s job). ``@name`` in the expressions and the
+    filter is taken from ``filter_values``. One value per record as a variable source is
+    :func:`compute`; constants on some records of an existing variable are
+    :func:`derive_vars_assign`.
+    """
+    rows = filter_mask(df, filter, filter_values)
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
+    for name, expression in expressions.items():
+        value = compile_expression(expression).evaluate(out, filter_values)
+        if pd.api.types.is_bool_dtype(value):
+            raise ValueError(f"derive_vars_compute: {name} = {expression!r} is a condition, not a "
+                             "value; flag it with derive_var_flag")
+        if pd.api.types.is_string_dtype(value):
+            out[name] = value.where(rows, "")
+        else:
+            out[name] = value.where(rows)  # NaN or NaT outside the filter
     return out
 
 

@@ -4,8 +4,10 @@ Shared conventions:
 
 * ``by_vars``: list of grouping columns (missing values form their own group).
 * ``order``: list of sort keys, each a column name (ascending) or a pair ``(name, "desc")`` /
-  ``[name, "desc"]`` (YAML). Missing values sort last in both directions, as in dplyr;
-  rows still tied keep their input order.
+  ``[name, "desc"]`` (YAML). Missing values (NaN, NaT, and with ``blank_last`` the blank text
+  ``""``) sort last in both directions, as in dplyr after admiral's ``convert_blanks_to_na``;
+  ``"desc"`` reverses the non-missing values only. Text sorts by character code (``"B" < "a"``).
+  Rows still tied keep their input order.
 * ``filter``: None (all rows), a boolean Series with the frame's index, a boolean array, or an
   expression of the spec language (:mod:`itp_adam.spec.expr`, text or compiled); missing counts as
   False.
@@ -19,9 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from .columns import (arrow_text, group_codes, key_ranks, order_of_ranks, row_positions,
-                      run_edges, spread_text)
+from .columns import (arrow_array, arrow_text, as_str, group_codes, key_ranks, order_of_ranks,
+                      row_positions, run_edges, spread_text)
 from .dates import _distinct_text, _text, _to_days
 from ..spec.expr import Expression, compile_expression
 from ..spec.registry import derivation
@@ -93,6 +96,49 @@ def _order_keys(order: Sequence[OrderKey]) -> list[tuple[str, bool]]:
     return keys
 
 
+def _is_text(values: pd.Series) -> bool:
+    """Whether a column holds text: a ``str`` column, or an object column of strings."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _blank_as_missing(values: pd.Series) -> pd.Series:
+    """A text column with ``""`` (and blanks only) as missing, so it sorts last; other columns
+    are returned unchanged."""
+    if not _is_text(values):
+        return values
+    array = arrow_array(values)
+    blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+    return as_str(pc.if_else(blank, None, array), values.index)
+
+
+def order_columns(df: pd.DataFrame, order: Sequence[OrderKey], blank_last: bool = True
+                  ) -> list[tuple[pd.Series, bool]]:
+    """``order`` (see module doc) as ``(column, ascending)`` sort keys for
+    :func:`_select_extreme`; with ``blank_last`` a blank text value is missing (sorts last)."""
+    keys = []
+    for name, ascending in _order_keys(order):
+        values = df[name]
+        keys.append((_blank_as_missing(values) if blank_last else values, ascending))
+    return keys
+
+
+def round_signif(values: np.ndarray | pd.Series, digits: int = 15) -> np.ndarray:
+    """Numbers rounded to ``digits`` significant digits (R's ``signif``; NaN stays NaN).
+
+    Removes floating point noise before a value is compared with a limit (SAP 0.6: ``3 * 0.2``
+    is ``0.6000000000000001``, rounded it equals ``0.6``)."""
+    x = pd.to_numeric(pd.Series(values)).to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        magnitude = np.floor(np.log10(np.abs(x)))
+        decimals = np.where(np.isfinite(magnitude), digits - 1 - magnitude, 0.0)
+        scale = 10.0 ** decimals
+        rounded = np.round(x * scale) / scale
+    # 0, inf and values whose scaling overflows are kept as they are
+    return np.where(np.isfinite(rounded) & (x != 0), rounded, x)
+
+
 def _select_extreme(
     df: pd.DataFrame,
     by_vars: Sequence[str],
@@ -135,15 +181,20 @@ def derive_var_extreme_flag(
     filter: Filter = None,
     true_value: str = "Y",
     false_value: str = "",
+    blank_last: bool = True,
 ) -> pd.DataFrame:
     """Flag the first or last record per by-group after sorting by ``order``.
 
     Only rows passing ``filter`` are candidates; they get ``true_value``/``false_value``.
     Rows outside the filter get ``""`` (as admiral's ``restrict_derivation`` leaves them NA).
+    Missing by-values form groups of their own. Sorting follows SAP 0.5 (module doc): missing
+    values last in both directions, ``[NAME, desc]`` reversing the others, text by character
+    code, a blank text value missing (``blank_last=False``: ``""`` sorts as the smallest
+    text instead); rows still tied keep their input order, so ``"last"`` takes the later row.
     """
     require_vars(df, "derive_var_extreme_flag", by_vars=by_vars, order=order)
     candidates = filter_mask(df, filter)
-    keys = [(df[name], ascending) for name, ascending in _order_keys(order)]
+    keys = order_columns(df, order, blank_last)
     selected = _select_extreme(df, by_vars, keys, candidates, mode)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = text_select([selected, candidates], [true_value, false_value], "", df.index)
@@ -160,7 +211,12 @@ def derive_var_base(
 ) -> pd.DataFrame:
     """Copy ``source_var`` of the group's ``flag_var == "Y"`` record to every record of the group.
 
-    Groups without a flagged record get missing; two flagged records in a group is an error.
+    Every record of the by-group (before and after the baseline, flagged or not) gets the value
+    of the group's flagged record: BASE from AVAL, and as well text variables (BASEC from
+    AVALC, BNRIND from ANRIND, BTOXGR from ATOXGR) and dates, each keeping its type. Include
+    ``BASETYPE`` in ``by_vars`` when the dataset has several baseline types. Missing by-values
+    form groups of their own. Groups without a flagged record get missing (``""`` for text);
+    two flagged records in a group is an error naming the groups.
     """
     require_vars(df, "derive_var_base", by_vars=by_vars, source_var=source_var, flag_var=flag_var)
     flagged = df.loc[df[flag_var].eq("Y").to_numpy(dtype=bool), [*by_vars, source_var]]
@@ -172,6 +228,8 @@ def derive_var_base(
     rows = row_positions(df, flagged, list(by_vars))
     base = flagged[source_var].reset_index(drop=True).reindex(rows)
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
+    if _is_text(df[source_var]):  # text also when no group has a flagged record
+        base = base.astype("str")
     out[new_var] = _with_missing_text(base).set_axis(df.index)
     return out
 
@@ -231,8 +289,10 @@ def derive_var_baseline_flag(
         & (days_before >= 0)
         & (days_before <= lookback_days)
     )
+    # "" (an untimed sample) sorts before any "HH:MM" here, as documented above
     return derive_var_extreme_flag(
-        df, by_vars, [date, *order], new_var, mode="last", filter=candidates, false_value=""
+        df, by_vars, [date, *order], new_var, mode="last", filter=candidates, false_value="",
+        blank_last=False,
     )
 
 
@@ -302,10 +362,31 @@ def derive_var_crit_flag(
     return out
 
 
+def _lookup_table(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """A list of mappings (a table written in YAML) as a frame; every row with the same keys."""
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows or not all(
+            isinstance(row, Mapping) for row in rows):
+        raise ValueError("dataset_add must be a data frame or a non-empty list of mappings "
+                         "(a lookup table), one per row")
+    keys = list(rows[0])
+    for number, row in enumerate(rows, start=1):
+        if list(row) != keys:
+            raise ValueError(f"dataset_add row {number} has keys {list(row)}; every row of a "
+                             f"lookup table needs the keys of the first: {keys}")
+    table = pd.DataFrame.from_records(list(rows), columns=keys)
+    for name in keys:  # text columns as str ("" for a missing value), numbers as float64
+        column = table[name]
+        if all(isinstance(v, str) or v is None for v in column):
+            table[name] = column.fillna("").astype("str")
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) or v is None for v in column):
+            table[name] = pd.to_numeric(column).astype("float64")
+    return table
+
+
 @derivation("derive_vars_merged")
 def derive_vars_merged(
     df: pd.DataFrame,
-    dataset_add: pd.DataFrame,
+    dataset_add: pd.DataFrame | Sequence[Mapping[str, object]],
     by_vars: Sequence[str],
     new_vars: Sequence[str] | Mapping[str, str],
     filter_add: Filter = None,
@@ -320,9 +401,13 @@ def derive_vars_merged(
     ``last``) one record per by-group is taken, as admiral's ``derive_vars_merged`` (e.g. the
     first dosing record with dose > 0 gives TRTSDT). Unmatched rows get ``""`` (text) or
     NaN/NaT. Raises ValueError when ``dataset_add`` still has duplicate keys or a new variable
-    already exists in ``df``.
+    already exists in ``df``. ``dataset_add`` may also be a lookup table written in the specs,
+    a list of mappings with the same keys (``{study: lab_parameters}``: PARAMCD, PARAM and
+    PARAMN per LBTESTCD), so a table of the plan is written once and read like the plan.
     """
     require_vars(df, "derive_vars_merged", by_vars=by_vars)
+    if not isinstance(dataset_add, pd.DataFrame):
+        dataset_add = _lookup_table(dataset_add)
     sources = new_vars.values() if isinstance(new_vars, Mapping) else new_vars
     require_vars(dataset_add, "derive_vars_merged", frame="dataset_add", by_vars=by_vars,
                  order=order, new_vars=sources)
@@ -408,25 +493,55 @@ def derive_var_trtemfl(
     df: pd.DataFrame,
     start_date: str,
     trt_start: str,
-    trt_end: str,
-    end_window_days: float,
+    trt_end: str | None = None,
+    end_window_days: float | None = None,
     new_var: str = "TRTEMFL",
+    end_date: str | None = None,
+    start_missing: str = "emergent",
 ) -> pd.DataFrame:
     """Treatment-emergent flag: event start within the treatment period plus a window.
 
-    Treatment-emergent flag (SAP "Adverse events"): ``"Y"`` when the (imputed) start is on or
-    after ``trt_start`` and on or before ``trt_end + end_window_days``, else ``""``.
+    ``new_var`` is ``"Y"`` or ``""``, decided by the first rule that applies (admiral's
+    ``derive_var_trtemfl``; dates are compared as days, a time of day is ignored):
 
-    A missing start or treatment start gives ``""``; a missing treatment end leaves the
-    window open (as admiral), since the treatment is then still running.
+    1. ``trt_start`` missing (not treated): ``""``;
+    2. ``end_date`` given and the event ended before ``trt_start``: ``""``;
+    3. ``start_date`` missing: ``"Y"`` with ``start_missing="emergent"`` (the default, as
+       admiral: assuming the event emergent is the conservative choice), ``""`` with
+       ``start_missing="not_emergent"`` (such an event is listed for review, not counted);
+    4. start on or after ``trt_start`` and, when ``trt_end`` is given, on or before
+       ``trt_end + end_window_days`` or ``trt_end`` missing (treatment still running): ``"Y"``;
+    5. otherwise ``""``.
+
+    ``trt_end`` and ``end_window_days`` go together (without them there is no upper bound).
+    E.g. TRTSDT missing -> ``""``; AENDT < TRTSDT -> ``""``; ASTDT missing -> ``"Y"``;
+    ASTDT >= TRTSDT and (TRTEDT missing or ASTDT <= TRTEDT + 30) -> ``"Y"``:
+    ``derive_var_trtemfl(adae, "ASTDT", "TRTSDT", "TRTEDT", 30, end_date="AENDT")``.
     """
-    require_vars(df, "derive_var_trtemfl",
-                 start_date=start_date, trt_start=trt_start, trt_end=trt_end)
+    require_vars(df, "derive_var_trtemfl", start_date=start_date, trt_start=trt_start,
+                 trt_end=trt_end, end_date=end_date)
+    if start_missing not in ("emergent", "not_emergent"):
+        raise ValueError("derive_var_trtemfl: start_missing must be 'emergent' or 'not_emergent', "
+                         f"not {start_missing!r}")
+    if (trt_end is None) != (end_window_days is None):
+        raise ValueError("derive_var_trtemfl: trt_end and end_window_days go together: give both "
+                         "or neither")
     start = _to_days(df[start_date])
-    upper = _to_days(df[trt_end]) + end_window_days
-    emergent = (start >= _to_days(df[trt_start])) & ((start <= upper) | np.isnan(upper))
+    treated_from = _to_days(df[trt_start])
+    if trt_end is None:
+        within = np.ones(len(df), dtype=bool)
+    else:
+        upper = _to_days(df[trt_end]) + float(end_window_days)
+        within = (start <= upper) | np.isnan(upper)
+    not_treated = np.isnan(treated_from)
+    ended_before = np.zeros(len(df), dtype=bool) if end_date is None \
+        else _to_days(df[end_date]) < treated_from  # NaN: False
+    unknown_start = np.isnan(start)
+    emergent = (start >= treated_from) & within
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
-    out[new_var] = text_select([emergent], ["Y"], "", df.index)
+    out[new_var] = text_select(
+        [not_treated | ended_before, unknown_start, emergent],
+        ["", "Y" if start_missing == "emergent" else "", "Y"], "", df.index)
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,32 @@ _MONTHS = {
     "JUL": "07", "AUG": "08", "SEP": "09", "OCT": "10", "NOV": "11", "DEC": "12",
 }  # fmt: skip
 _RAW_DATE = r"^(?P<day>\d{2}|UN)\s+(?P<mon>[A-Z]{3})\s+(?P<year>\d{4})$"
+_MONTH_NUMBERS = {f"{m:02d}": f"{m:02d}" for m in range(1, 13)}
+DEFAULT_DATE_FORMAT = "DD MON YYYY"
+RAW_DATE_FORMATS: dict[str, dict[str, str]] = {
+    # name (raw.yaml date_format): the pattern (groups day, mon, year; a day or month group
+    # left out or absent is unknown: ISO truncation), the partial forms and an example, for
+    # messages. An unknown part is written UN (a two-character day or month) or UNK (a month
+    # name); ISO 8601 drops unknown parts from the right. Text is upper-cased first.
+    "DD MON YYYY": {"pattern": _RAW_DATE, "partial": "UN MON YYYY, UN UNK YYYY",
+                    "example": "03 NOV 2024"},
+    "DD-MON-YYYY": {"pattern": r"^(?P<day>[0-9]{2}|UN)-(?P<mon>[A-Z]{3})-(?P<year>[0-9]{4})$",
+                    "partial": "UN-MON-YYYY, UN-UNK-YYYY", "example": "03-NOV-2024"},
+    "DDMONYYYY": {"pattern": r"^(?P<day>[0-9]{2}|UN)(?P<mon>[A-Z]{3})(?P<year>[0-9]{4})$",
+                  "partial": "UNMONYYYY, UNUNKYYYY", "example": "03NOV2024"},
+    "YYYY-MM-DD": {"pattern": r"^(?P<year>[0-9]{4})(?:-(?P<mon>[0-9]{2})(?:-(?P<day>[0-9]{2}))?)?$",
+                   "partial": "YYYY-MM, YYYY", "example": "2024-11-03"},
+    "DD/MM/YYYY": {"pattern": r"^(?P<day>[0-9]{2}|UN)/(?P<mon>[0-9]{2}|UN)/(?P<year>[0-9]{4})$",
+                   "partial": "UN/MM/YYYY, UN/UN/YYYY", "example": "03/11/2024"},
+    "MM/DD/YYYY": {"pattern": r"^(?P<mon>[0-9]{2}|UN)/(?P<day>[0-9]{2}|UN)/(?P<year>[0-9]{4})$",
+                   "partial": "MM/UN/YYYY, UN/UN/YYYY", "example": "11/03/2024"},
+    "DD.MM.YYYY": {"pattern": r"^(?P<day>[0-9]{2}|UN)\.(?P<mon>[0-9]{2}|UN)\.(?P<year>[0-9]{4})$",
+                   "partial": "UN.MM.YYYY, UN.UN.YYYY", "example": "03.11.2024"},
+}
+"""The raw date formats a study's ``raw.yaml`` can declare (``date_format``), a closed list."""
+RAW_DATE_FORMAT: ContextVar[str] = ContextVar("raw_date_format", default=DEFAULT_DATE_FORMAT)
+"""The raw date format of the study whose SDTM is being built, for :func:`raw_date_to_iso`
+called without one (set by ``stages.sdtm.build_sdtm`` from ``raw.yaml``)."""
 _ISO_DTC = r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})(?:T[0-9:.]*)?)?)?$"
 _COMPLETE_DATE = r"\d{4}-\d{2}-\d{2}"
 # ISO text that _ISO_DTC reads as its first ten characters (ASCII digits, for pyarrow's RE2)
@@ -97,28 +124,39 @@ def iso8601_valid(values: pd.Series) -> pd.Series:
 
 
 @derivation("raw_date_to_iso")
-def raw_date_to_iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Convert raw ``DD MON YYYY`` dates to ISO 8601, truncating unknown parts (SAP "Dates").
+def raw_date_to_iso(values: pd.Series, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Convert raw dates in a declared format to ISO 8601, truncating unknown parts (SAP "Dates").
 
+    ``date_format`` is one of :data:`RAW_DATE_FORMATS` (``raw.yaml`` ``date_format``); None:
+    the study's format while its SDTM is built (:data:`RAW_DATE_FORMAT`), else ``DD MON YYYY``.
     ``03 NOV 2024`` -> ``2024-11-03``, ``UN NOV 2024`` -> ``2024-11``, ``UN UNK 2019`` -> ``2019``,
-    blank -> ``""``. Surrounding blanks and lower case are accepted; the day needs two digits.
+    blank -> ``""``; ``DD/MM/YYYY``: ``03/11/2024``, ``UN/11/2024``, ``UN/UN/2019``; ``YYYY-MM-DD``:
+    ``2024-11-03``, ``2024-11``, ``2019``. Surrounding blanks and lower case are accepted; days
+    and months need two digits.
     Returns ``(iso, invalid)``: ``invalid`` is True for non-blank input that is not a valid
-    (partial) date - wrong pattern, unknown month name, impossible date, or a known day with
+    (partial) date - wrong pattern, unknown month, impossible date, or a known day with
     an unknown month - and ``iso`` is ``""`` there, so the caller can report the value.
     """
+    date_format = RAW_DATE_FORMAT.get() if date_format is None else date_format
+    if date_format not in RAW_DATE_FORMATS:
+        raise ValueError(f"unknown raw date format {date_format!r}; one of: "
+                         + ", ".join(RAW_DATE_FORMATS))
     # parsed once per distinct date (a few thousand in millions of records), taken back by code
     codes, distinct = _distinct_text(pc.utf8_upper(arrow_text(values)))
-    iso_d, invalid_d = _raw_date_to_iso_distinct(distinct)
+    iso_d, invalid_d = _raw_date_to_iso_distinct(distinct, date_format)
     return (spread_text(iso_d, codes, values.index),
             pd.Series(invalid_d[codes], index=values.index, dtype=bool))
 
 
-def _raw_date_to_iso_distinct(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    parts = text.str.extract(_RAW_DATE)
-    year, day = parts["year"], parts["day"]
-    month = parts["mon"].map(_MONTHS)
-    day_unknown = day.eq("UN")
-    month_unknown = parts["mon"].eq("UNK")
+def _raw_date_to_iso_distinct(text: pd.Series, date_format: str = DEFAULT_DATE_FORMAT
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    parts = text.str.extract(RAW_DATE_FORMATS[date_format]["pattern"])
+    year, day, mon = parts["year"], parts.get("day"), parts.get("mon")
+    named = "MON" in date_format  # a month name (unknown: UNK), else two digits (unknown: UN)
+    month = mon.map(_MONTHS if named else _MONTH_NUMBERS)
+    # unknown: written UN / UNK, or left out (ISO truncation) of a date that matched
+    day_unknown = day.eq("UN") | (day.isna() & year.notna())
+    month_unknown = mon.eq("UNK" if named else "UN") | (mon.isna() & year.notna())
 
     year_only = (day_unknown & month_unknown).to_numpy(dtype=bool)
     year_month = (day_unknown & month.notna()).to_numpy(dtype=bool)
@@ -300,7 +338,7 @@ def derive_vars_dt(
     bound moved the date, ``""`` otherwise. Times in ``dtc`` are ignored; a value that is not
     ISO 8601 (or an impossible date) gives NaT and no flag.
     """
-    require_vars(df, "derive_vars_dt", dtc=dtc)
+    require_vars(df, "derive_vars_dt", dtc=dtc, min_dates=min_dates, max_dates=max_dates)
     day_rule = _check_rules(date_imputation, day_imputation)
     # Everything but the bounds depends on the date only: computed once per distinct date
     # (names ending in _d), then taken back by code. A well-formed time after a complete date
@@ -318,12 +356,8 @@ def derive_vars_dt(
     year_month, year_only = year_month_d[codes], year_only_d[codes]
 
     imputed = (year_month | year_only) & ~np.isnat(result)
-    for bound in min_dates or []:
-        b = _bound_dates(df, bound)
-        result = np.where(imputed & (b >= lo) & (b <= hi) & (result < b), b, result)
-    for bound in max_dates or []:
-        b = _bound_dates(df, bound)
-        result = np.where(imputed & (b >= lo) & (b <= hi) & (result > b), b, result)
+    result = _restrict(result, lo, hi, [_bound_dates(df, bound) for bound in min_dates or []],
+                       [_bound_dates(df, bound) for bound in max_dates or []])
 
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[f"{new_vars_prefix}DT"] = pd.Series(result.astype(_DATE_UNIT), index=df.index)
@@ -331,6 +365,19 @@ def derive_vars_dt(
         flag = np.select([imputed & year_month, imputed & year_only], [1, 2], default=0)
         out[f"{new_vars_prefix}DTF"] = labels(["", "D", "M"], flag, df.index)
     return out
+
+
+def _restrict(result: np.ndarray, lo: np.ndarray, hi: np.ndarray, lows: Sequence[np.ndarray],
+              highs: Sequence[np.ndarray]) -> np.ndarray:
+    """admiral's ``min_dates``/``max_dates``: each bound that lies in ``[lo, hi]`` (the dates
+    or datetimes the partial value could be) raises (``lows``) or lowers (``highs``) the
+    imputed ``result``; the ``highs`` come last. A value given in full (``lo == hi``) and a
+    missing one never change (comparisons with NaT are false)."""
+    for bound in lows:
+        result = np.where((bound >= lo) & (bound <= hi) & (result < bound), bound, result)
+    for bound in highs:
+        result = np.where((bound >= lo) & (bound <= hi) & (result > bound), bound, result)
+    return result
 
 
 def _iso_date_rules(distinct: pd.Series, date_imputation: str | None, day_rule: str | int | None
@@ -369,6 +416,211 @@ def _iso_date_rules(distinct: pd.Series, date_imputation: str | None, day_rule: 
     return lo, hi, result, year_month, year_only
 
 
+_LEVELS = {"n": 0, "s": 1, "m": 2, "h": 3, "D": 4, "M": 5, "Y": 6}
+"""admiral's imputation levels, lowest to highest: none, second, minute, hour, day, month, year."""
+_TIME = r"^(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?)?$"
+_EARLIEST = np.datetime64("0001-01-01T00:00:00", "s")  # stands for "before any date" ("Y")
+_LATEST = np.datetime64("9999-12-31T23:59:59", "s")
+_DAY_END = np.timedelta64(86_399, "s")
+
+
+def _time_rule(time_imputation: str) -> np.ndarray:
+    """Hour, minute and second imputed for missing time parts: first / last / ``HH:MM:SS``."""
+    rule = {"first": "00:00:00", "last": "23:59:59"}.get(time_imputation, time_imputation)
+    found = re.fullmatch(r"(\d{2}):(\d{2}):(\d{2})", str(rule))
+    parts = [int(part) for part in found.groups()] if found else []
+    if not parts or parts[0] > 23 or parts[1] > 59 or parts[2] > 59:
+        hint = " (YAML reads an unquoted 23:59:59 as a number: quote it)" \
+            if isinstance(time_imputation, int) else ""
+        raise ValueError(f"time_imputation must be 'first', 'last' or 'HH:MM:SS', "
+                         f"not {time_imputation!r}{hint}")
+    return np.asarray(parts, dtype="int64")
+
+
+def _dtm_date_rules(level: int, date_imputation: str | int | None
+                    ) -> tuple[str | None, str | int | None]:
+    """The rules of ``derive_vars_dt`` (year-only, year-month) for ``highest_imputation``:
+    month and day up to ``M`` (and ``Y``), the day only for ``D`` (where ``date_imputation``
+    may also be a day number), none below."""
+    if level >= _LEVELS["M"]:
+        if level == _LEVELS["Y"] and date_imputation not in ("first", "last"):
+            raise ValueError("highest_imputation='Y' needs date_imputation 'first' or 'last', "
+                             f"not {date_imputation!r}")
+        return date_imputation, _check_rules(date_imputation, None)
+    if level == _LEVELS["D"]:
+        if str(date_imputation).isdigit():
+            return None, _check_rules(None, int(date_imputation))
+        return None, _check_rules(date_imputation, None)
+    return None, None
+
+
+def _flags_wanted(flag_imputation: str, level: int) -> tuple[bool, bool]:
+    """Whether ``--DTF`` and ``--TMF`` are added (admiral: auto, both, date, time, none)."""
+    if flag_imputation not in ("auto", "both", "date", "time", "none"):
+        raise ValueError("flag_imputation must be 'auto', 'both', 'date', 'time' or 'none', "
+                         f"not {flag_imputation!r}")
+    if flag_imputation == "auto":
+        return level > _LEVELS["h"], level > _LEVELS["n"]
+    return flag_imputation in ("both", "date"), flag_imputation in ("both", "time")
+
+
+def _bound_datetimes(df: pd.DataFrame, bound: DateBound, upper: bool) -> np.ndarray:
+    """A min/max bound as a ``datetime64[s]`` array. A datetime column (one with a time of
+    day other than midnight) or a literal datetime counts as given; a date (a date column,
+    a literal date, an ISO text column's complete date part) counts from the start of its
+    day as a min bound and up to 23:59:59 as a max bound, as admiral does."""
+    if isinstance(bound, str) and pd.api.types.is_datetime64_any_dtype(df[bound]):
+        values = df[bound].to_numpy(dtype="datetime64[s]")
+        timed = values != values.astype("datetime64[D]")
+        if timed.any():  # NaT != NaT is true, but NaT is not a time of day
+            timed &= ~np.isnat(values)
+        if timed.any():
+            return values
+    elif not isinstance(bound, str) and not (isinstance(bound, dt.date)
+                                             and not isinstance(bound, dt.datetime)):
+        moment = pd.Timestamp(bound)
+        if moment != moment.normalize():
+            return np.full(len(df), np.datetime64(moment.to_datetime64(), "s"))
+    days = _bound_dates(df, bound).astype("datetime64[s]")
+    return days + _DAY_END if upper else days
+
+
+def _clock_parts(times: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ISO time text (after the ``T``): hour, minute, second (NaN: not collected) and
+    whether it is valid (``""``, no time, is valid)."""
+    clock = times.str.extract(_TIME)
+    hour, minute, second = (pd.to_numeric(clock[name]).to_numpy(dtype="float64", na_value=np.nan)
+                            for name in ("h", "mi", "s"))
+    valid = times.eq("").to_numpy(dtype=bool) | ((hour <= 23) & ~(minute > 59) & ~(second > 59))
+    return hour, minute, second, valid  # NaN > 59 is false: a missing part is not out of range
+
+
+def _iso_datetime_rules(text: pa.Array, level: int, date_imputation: str | None,
+                        day_rule: str | int | None, time_rule: np.ndarray,
+                        ) -> dict[str, np.ndarray]:
+    """Per ISO text (stripped; see ``derive_vars_dtm``): the earliest and latest instant it
+    could be, the imputed datetime (NaT: not imputed) before bounds, the shape of the date
+    (year-month, year-only, blank) and the collected hour, minute and second (NaN: missing).
+    The date part goes through ``_iso_date_rules``, the one date imputation of the module;
+    date parts and time parts are each parsed once per distinct value."""
+    split = pc.extract_regex(text, r"^(?P<date>[^T]*)(?:T(?P<time>.*))?$")  # always matches
+    date_codes, dates = _distinct_text(split.field("date"))
+    time_codes, times = _distinct_text(split.field("time"))
+    lo_d, hi_d, result_d, year_month, year_only = (
+        part[date_codes] for part in _iso_date_rules(dates, date_imputation, day_rule))
+    hour, minute, second, time_ok = (part[time_codes] for part in _clock_parts(times))
+    blank = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    timed = pc.not_equal(split.field("time"), "").to_numpy(zero_copy_only=False)  # "...T": none
+    complete = ~np.isnat(lo_d) & ~year_month & ~year_only
+    valid = (complete & time_ok) | ((year_month | year_only) & ~timed) | blank
+    missing_level = np.select(
+        [blank, year_only, year_month, np.isnan(hour), np.isnan(minute), np.isnan(second)],
+        [6, 5, 4, 3, 2, 1], default=0)
+    usable = valid & (missing_level <= level)
+
+    def at(days: np.ndarray, fill: Sequence[int]) -> np.ndarray:
+        """``days`` at the collected time, missing parts taken from ``fill``."""
+        h, m, s = (np.where(np.isnan(part), value, part)
+                   for part, value in zip((hour, minute, second), fill))
+        return days.astype("datetime64[s]") + (h * 3600 + m * 60 + s).astype("int64").astype(
+            "timedelta64[s]")
+
+    lo, hi, result = at(lo_d, (0, 0, 0)), at(hi_d, (23, 59, 59)), at(result_d, time_rule)
+    if level == _LEVELS["Y"]:  # a blank value could be any date: the bounds alone decide
+        lo, hi = np.where(blank, _EARLIEST, lo), np.where(blank, _LATEST, hi)
+        result = np.where(blank, _EARLIEST if date_imputation == "first" else _LATEST, result)
+    nat = np.datetime64("NaT", "s")
+    return {"lo": np.where(valid, lo, nat), "hi": np.where(valid, hi, nat),
+            "result": np.where(usable, result, nat),
+            "year_month": year_month, "year_only": year_only, "blank": blank,
+            "hour": hour, "minute": minute, "second": second}
+
+
+@derivation("derive_vars_dtm")
+def derive_vars_dtm(
+    df: pd.DataFrame,
+    new_vars_prefix: str,
+    dtc: str,
+    *,
+    highest_imputation: str = "h",
+    date_imputation: str | int | None = "first",
+    time_imputation: str = "first",
+    flag_imputation: str = "auto",
+    min_dates: Sequence[DateBound] | None = None,
+    max_dates: Sequence[DateBound] | None = None,
+    ignore_seconds_flag: bool = False,
+) -> pd.DataFrame:
+    """Add ``<prefix>DTM``, the imputed datetime of ISO ``dtc``, and its flags ``DTF``, ``TMF``.
+
+    admiral's ``derive_vars_dtm``. ``highest_imputation`` is the highest part that may be
+    imputed: ``"Y"`` (year), ``"M"`` (month), ``"D"`` (day), ``"h"`` (hour, the default: a
+    complete date is needed), ``"m"`` (minute), ``"s"`` (second) or ``"n"`` (none); a value
+    missing a higher part gives NaT. Missing date parts follow ``date_imputation`` with the
+    rules of ``derive_vars_dt`` (``first``, ``mid``, ``last``, ``MM-DD``; for ``"D"`` also a
+    day number); missing time parts follow ``time_imputation``: ``"first"`` (00:00:00),
+    ``"last"`` (23:59:59) or ``"HH:MM:SS"``, e.g. ``2024-03-05T08`` with ``last`` ->
+    08:59:59. Fractions of a second are dropped. ``"Y"`` imputes a blank value from the
+    bounds alone: the latest ``min_dates`` (``first``) or the earliest ``max_dates``
+    (``last``), which it then needs.
+
+    ``min_dates``/``max_dates`` (column names or literal dates) work as in
+    ``derive_vars_dt``: a bound counts when it lies within the instants the value could be,
+    so also a datetime bound on the day of a date without time. A date bound counts as
+    00:00:00 (min) or 23:59:59 (max) of its day; a datetime column (any value with a time
+    other than midnight) or a literal datetime as given.
+
+    Flags (``""`` when not set, and where the datetime is missing): ``--DTF`` is ``"D"``
+    (YYYY-MM), ``"M"`` (YYYY) or ``"Y"`` (blank), after the shape of ``dtc`` also when a
+    bound gave the date; ``--TMF`` is ``"H"``, ``"M"`` or ``"S"``, the highest time part
+    that is missing in ``dtc`` or differs in the result (``"S"`` is not set with
+    ``ignore_seconds_flag``; admiral stops on collected seconds there, this does not).
+    ``flag_imputation``: ``"auto"`` (``--DTF`` when the date may be imputed, ``"D"`` or
+    higher; ``--TMF`` unless ``"n"``), ``"both"``, ``"date"``, ``"time"`` or ``"none"``.
+    SAP: TRTSDTM = EXSTDTC at 00:00:00 (TRTSTMF ``H``), TRTEDTM = EXENDTC at 23:59:59.
+    """
+    require_vars(df, "derive_vars_dtm", dtc=dtc, min_dates=min_dates, max_dates=max_dates)
+    if highest_imputation not in _LEVELS:
+        raise ValueError(f"highest_imputation must be one of {', '.join(_LEVELS)}, "
+                         f"not {highest_imputation!r}")
+    level = _LEVELS[highest_imputation]
+    year_rule, day_rule = _dtm_date_rules(level, date_imputation)
+    time_rule = _time_rule(time_imputation)
+    date_flag, time_flag = _flags_wanted(flag_imputation, level)
+    if level == _LEVELS["Y"] and not (min_dates if date_imputation == "first" else max_dates):
+        raise ValueError(f"highest_imputation='Y' with date_imputation={date_imputation!r} "
+                         f"needs {'min_dates' if date_imputation == 'first' else 'max_dates'}")
+
+    # per distinct value (codes remembered per column), then taken back by code
+    codes, distinct = column_codes(df[dtc])
+    rules = _iso_datetime_rules(arrow_text(distinct), level, year_rule, day_rule, time_rule)
+    lo, hi = rules["lo"][codes], rules["hi"][codes]
+    result = _restrict(rules["result"][codes], lo, hi,
+                       [_bound_datetimes(df, bound, upper=False) for bound in min_dates or []],
+                       [_bound_datetimes(df, bound, upper=True) for bound in max_dates or []])
+    result = np.where((result == _EARLIEST) | (result == _LATEST),
+                      np.datetime64("NaT", "s"), result)
+    present = ~np.isnat(result)
+
+    out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
+    out[f"{new_vars_prefix}DTM"] = pd.Series(result.astype(_DATE_UNIT), index=df.index)
+    if date_flag:
+        shape = np.select([rules["blank"], rules["year_only"], rules["year_month"]], [3, 2, 1],
+                          default=0)[codes]
+        out[f"{new_vars_prefix}DTF"] = labels(["", "D", "M", "Y"], np.where(present, shape, 0),
+                                              df.index)
+    if time_flag:
+        clock = (result - result.astype("datetime64[D]")).astype("int64")  # seconds of the day
+        got = (clock // 3600, clock // 60 % 60, clock % 60)
+        differs = [np.isnan(rules[name][codes]) | (rules[name][codes] != part)
+                   for name, part in zip(("hour", "minute", "second"), got)]
+        if ignore_seconds_flag:
+            differs[2] = np.zeros(len(df), dtype=bool)
+        flag = np.select([present & differs[0], present & differs[1], present & differs[2]],
+                         [1, 2, 3], default=0)
+        out[f"{new_vars_prefix}TMF"] = labels(["", "H", "M", "S"], flag, df.index)
+    return out
+
+
 @derivation("derive_var_dy")
 def derive_var_dy(df: pd.DataFrame, new_var: str, ref_date: str, date: str) -> pd.DataFrame:
     """Add study day ``new_var`` of ``date`` relative to ``ref_date`` (SAP "Study day").
@@ -393,20 +645,26 @@ def compute_duration(
     unit: str = "days",
     days_per_month: float = 30.4375,
     add_one: bool = True,
+    add_one_if_negative: bool = False,
 ) -> pd.DataFrame:
     """Add the duration ``end_date - start_date`` as ``new_var`` (float, NaN if a date is missing).
 
-    ``add_one`` adds one day to the day count whatever its sign (SAP: ``TRTEDT - TRTSDT + 1``,
-    ``ADURN = end - start + 1``; a negative result is left for the caller to report).
-    ``unit="months"`` divides the days by ``days_per_month`` (SAP: 30.4375; disease duration
-    uses ``add_one=False``).
+    ``add_one`` follows admiral's ``compute_duration``: one day is added only when the end is
+    on or after the start, so a duration is never 0 (same day: 1) and an end 5 days before
+    the start gives -5, the usual convention. ``add_one_if_negative=True`` adds the day
+    whatever the sign, the plain ``end - start + 1`` (-4 there) of a SAP written that way
+    (SAP: ``TRTEDT - TRTSDT + 1``, ``ADURN = AENDT - ASTDT + 1``); a negative result is left
+    for the caller to report. ``add_one=False`` adds nothing (e.g. disease duration).
+    ``unit="months"`` divides the days by ``days_per_month`` (SAP: 30.4375).
     """
     require_vars(df, "compute_duration", start_date=start_date, end_date=end_date)
     if unit not in ("days", "months"):
         raise ValueError(f"unit must be 'days' or 'months', not {unit!r}")
     if days_per_month <= 0:
         raise ValueError("days_per_month must be positive")
-    days = _to_days(df[end_date]) - _to_days(df[start_date]) + (1 if add_one else 0)
+    days = _to_days(df[end_date]) - _to_days(df[start_date])
+    if add_one:
+        days = days + (1.0 if add_one_if_negative else np.where(days >= 0, 1.0, 0.0))
     out = df.copy(deep=False)  # copy-on-write: adding columns leaves df as it was
     out[new_var] = days / days_per_month if unit == "months" else days
     return out

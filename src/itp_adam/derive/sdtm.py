@@ -37,10 +37,12 @@ def usubjid(df: pd.DataFrame, studyid: str = "STUDYID", subjid: str = "SUBJID") 
 
 @derivation("iso_date")
 def iso_date(df: pd.DataFrame, column: str, time: str | None = None) -> pd.Series:
-    """A raw ``DD MON YYYY`` date column (and optional time) as ISO 8601.
+    """A raw date column (and optional time) as ISO 8601.
 
-    A raw ``DD MON YYYY`` date column as ISO 8601, partial dates truncated (SAP "Dates"),
-    with the ``HH:MM`` of column ``time`` appended to complete dates when given."""
+    A raw date column as ISO 8601, partial dates truncated (SAP "Dates"), with the ``HH:MM``
+    of column ``time`` appended to complete dates when given. The dates are read in the study's
+    raw date format (``raw.yaml`` ``date_format``, ``DD MON YYYY`` by default; see
+    ``raw_date_to_iso``)."""
     require_vars(df, "iso_date", column=column, time=time)
     iso, _ = raw_date_to_iso(df[column])
     return iso if time is None else iso_datetime(iso, df[time])

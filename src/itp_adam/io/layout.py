@@ -1,4 +1,5 @@
-"""The raw export's layout (``specs/raw.yaml``): forms, their columns and column types."""
+"""The raw export's layout (``specs/raw.yaml``): forms, their columns and column types, and the
+format of its dates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError
 
 ColumnType = Literal["text", "integer", "number", "date", "pdate", "time"]
+DateFormat = Literal["DD MON YYYY", "DD-MON-YYYY", "DDMONYYYY", "YYYY-MM-DD", "DD/MM/YYYY",
+                     "MM/DD/YYYY", "DD.MM.YYYY"]
+"""How the export writes its dates (``date_format``): the names of
+``itp_adam.derive.dates.RAW_DATE_FORMATS``, where each is defined with its unknown parts."""
 
 
 class RawColumn(BaseModel):
@@ -32,6 +37,7 @@ class RawLayout(BaseModel):
     study_id: str
     subject_form: str = "DM"  # the form listing the subjects (one row each): the raw rules
     subject_column: str = "SUBJID"  # the column of every form naming the subject
+    date_format: DateFormat = "DD MON YYYY"  # of every date and pdate column
     forms: dict[str, RawForm] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -13,8 +13,10 @@ run (``docs/bad-input.md`` lists every case and its test):
   transport v5 file can hold; a byte-order mark inside the data is removed and noted);
 * its type: integer -> ``Int64``, number -> ``Float64`` (finite, 0 or between 1e-15 and
   1e15 in size); dates and times stay text (as collected; the SDTM mapping turns them into
-  ISO 8601) but must be well formed: ``DD MON YYYY`` in complete-date columns, with
-  ``UN``/``UNK`` parts allowed in partial-date columns, ``HH:MM`` in time columns.
+  ISO 8601) but must be well formed: complete dates in the layout's ``date_format``
+  (``DD MON YYYY`` by default, ``itp_adam.derive.dates.RAW_DATE_FORMATS``) in complete-date
+  columns, unknown parts (``UN``/``UNK``, or left out in ISO 8601) allowed in partial-date
+  columns, ``HH:MM`` in time columns.
 
 Every problem is collected, not only the first: each bad cell (its file, row, column, value
 and what was expected; the first ``MAX_LISTED`` rows per column and check, all of them counted),
@@ -46,7 +48,7 @@ import pandas as pd
 import pyarrow as pa  # pandas imports both already
 import pyarrow.compute as pc
 
-from ..derive.dates import raw_date_to_iso
+from ..derive.dates import RAW_DATE_FORMATS, raw_date_to_iso
 from ..errors import InputError, InputErrors
 from .layout import RawLayout
 
@@ -335,10 +337,18 @@ def _cell_text(v) -> str:
 _EXPECT = {
     "integer": "a whole number",
     "number": "a number",
-    "date": "a complete date DD MON YYYY, e.g. 03 NOV 2024",
-    "pdate": "a date DD MON YYYY, UN MON YYYY, UN UNK YYYY or blank",
     "time": "a time HH:MM (24 h) or blank",
 }
+
+
+def expected_date(ctype: str, date_format: str) -> str:
+    """What a ``date`` or ``pdate`` column holds in ``date_format``, for messages:
+    ``a complete date DD MON YYYY, e.g. 03 NOV 2024``, ``a date DD MON YYYY, UN MON YYYY,
+    UN UNK YYYY or blank``."""
+    form = RAW_DATE_FORMATS[date_format]
+    if ctype == "date":
+        return f"a complete date {date_format}, e.g. {form['example']}"
+    return f"a date {date_format}, {form['partial']} or blank"
 _TEXT = r"[\x20-\x7e]*"  # printable ASCII
 
 
@@ -381,7 +391,8 @@ def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout
         # one too, reported above, so that the other columns are still checked)
         column = table.column(position[col]) if col in position else pa.nulls(n, TEXT).fill_null("")
         values, reported = _clean_text(_Values.of(column), name, col, where, notes, problems)
-        out[col] = _convert(values, cs.type, where, col, problems, cs.min, reported)
+        out[col] = _convert(values, cs.type, where, col, problems, cs.min, reported,
+                            layout.date_format)
     return pd.DataFrame(out, copy=False)
 
 
@@ -466,8 +477,10 @@ def _clean_text(values: _Values, form: str, col: str, where: str, notes: list,
 
 
 def _convert(values: _Values, ctype: str, where: str, col: str, problems: _Problems,
-             minimum: float | None = None, reported: np.ndarray | None = None) -> pd.Series:
-    """The checked column as its type's pandas column (text, dates and times stay ``str``).
+             minimum: float | None = None, reported: np.ndarray | None = None,
+             date_format: str = "DD MON YYYY") -> pd.Series:
+    """The checked column as its type's pandas column (text, dates and times stay ``str``;
+    dates are checked against ``date_format``, raw.yaml's).
 
     Bad values are added to ``problems``, each check judging only the values no earlier check
     (nor ``_clean_text``: ``reported``) flagged, so a cell is reported once; a column with a
@@ -509,11 +522,11 @@ def _convert(values: _Values, ctype: str, where: str, col: str, problems: _Probl
             return values.text()
         return values.numbers(num, "Int64" if ctype == "integer" else "Float64")
     if ctype in ("date", "pdate"):
-        iso, invalid = raw_date_to_iso(text)
+        iso, invalid = raw_date_to_iso(text, date_format)
         bad = invalid.to_numpy(dtype=bool)
         if ctype == "date":
-            bad = bad | iso.str.len().to_numpy() != 10
-        check(bad, _EXPECT[ctype])
+            bad = bad | (iso.str.len().to_numpy() != 10)
+        check(bad, expected_date(ctype, date_format))
         return values.text()
     if ctype == "time":
         check(~text.str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d").to_numpy(dtype=bool), _EXPECT[ctype])

@@ -32,6 +32,7 @@ MAX_NAME_LENGTH = 8
 MAX_LABEL_LENGTH = 40
 MAX_CHAR_BYTES = 200
 DATE_FORMAT = "DATE9."
+DATETIME_FORMAT = "DATETIME20."
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _SAS_EPOCH_DAYS = 3653  # 1960-01-01 is 3653 days before 1970-01-01 (numpy's epoch)
@@ -54,7 +55,7 @@ _HIDDEN_BIT = np.uint64(1 << 52)
 _IBM_MISSING = np.uint64(0x2E << 56)  # SAS missing ".": 0x2E then seven zero bytes
 _IBM_LARGEST = np.uint64(0x7FFF_FFFF_FFFF_FFFF)
 
-_Kind = Literal["char", "num", "date"]
+_Kind = Literal["char", "num", "date", "datetime"]
 
 
 @dataclass(frozen=True)
@@ -110,14 +111,18 @@ def write_xpt(
     label: str,
     column_labels: Mapping[str, str],
     date_columns: Iterable[str] = (),
+    datetime_columns: Iterable[str] = (),
 ) -> str:
     """Check, then write `df` as XPT v5 to `path`; raises XptLimitError (and writes nothing) on
     any problem. Returns the SHA-256 of the file (:meth:`PreparedXpt.write`).
 
-    datetime64 and ``datetime.date`` columns are always written as SAS dates; ``date_columns``
-    also makes an all-missing column (e.g. all-None) a date, and is checked to hold dates only.
+    datetime64 and ``datetime.date`` columns are written as SAS dates (``DATE9.``, whole days
+    only); ``date_columns`` also makes an all-missing column (e.g. all-None) a date, and is
+    checked to hold dates only. ``datetime_columns`` are written as SAS datetimes (seconds
+    since 1960-01-01 00:00:00, ``DATETIME20.``; fractions of a second are a problem).
     """
-    return prepare_xpt(df, dataset, label, column_labels, date_columns).write(path)
+    return prepare_xpt(df, dataset, label, column_labels, date_columns,
+                       datetime_columns).write(path)
 
 
 def prepare_xpt(
@@ -126,11 +131,13 @@ def prepare_xpt(
     label: str,
     column_labels: Mapping[str, str],
     date_columns: Iterable[str] = (),
+    datetime_columns: Iterable[str] = (),
 ) -> PreparedXpt:
     """The checks and the conversion of :func:`write_xpt`, without writing: raises
     XptLimitError on any problem. The result holds numpy and pyarrow arrays only, so its
     ``write`` can run in another thread while pandas work goes on (``stages/pipeline.py``)."""
-    problems, columns = _prepare(df, dataset, label, column_labels, tuple(date_columns))
+    problems, columns = _prepare(df, dataset, label, column_labels, tuple(date_columns),
+                                 tuple(datetime_columns))
     if problems:
         raise XptLimitError(problems)
     return PreparedXpt(dataset.upper(), label, columns, len(df))
@@ -217,6 +224,7 @@ def _prepare(
     label: str,
     column_labels: Mapping[str, str],
     date_columns: tuple[str, ...],
+    datetime_columns: tuple[str, ...] = (),
 ) -> tuple[list[XptProblem], list[_Column]]:
     """Check the frame and convert its columns for writing (text as distinct values plus codes,
     numbers and dates as float64 with dates as SAS day counts); one pass serves both."""
@@ -230,10 +238,16 @@ def _prepare(
         for name in date_columns
         if name not in names
     ]
+    problems += [
+        XptProblem(dataset, name, "date-column", "listed in datetime_columns but not in the frame")
+        for name in datetime_columns
+        if name not in names
+    ]
     columns: list[_Column] = []
     # one thread: each column costs a few numpy passes over its buffers (no hashing), less
     # than handing it to a thread pool, while the XPT writes run in other threads
-    converted = [_column(df.iloc[:, pos], df.index, dataset, str(name), name in date_columns)
+    converted = [_column(df.iloc[:, pos], df.index, dataset, str(name), name in date_columns,
+                         name in datetime_columns)
                  for pos, name in enumerate(df.columns)]
     for name, (column, found) in zip(df.columns, converted):
         var = str(name)
@@ -258,20 +272,27 @@ def _prepare(
 
 
 def _column(
-    series: pd.Series, index: pd.Index, dataset: str, var: str, as_date: bool
+    series: pd.Series, index: pd.Index, dataset: str, var: str, as_date: bool,
+    as_datetime: bool = False,
 ) -> tuple[_Column | None, list[XptProblem]]:
     """Converted values and problems of one column (None: it cannot be written)."""
     kind = _kind(series)
     problems = []
-    if as_date and kind != "date":
+    if (as_date or as_datetime) and kind != "date":
+        listed = "datetime_columns" if as_datetime else "date_columns"
         if series.notna().any():
             detail = (
-                f"listed in date_columns but holds {kind or 'unsupported'} values, "
+                f"listed in {listed} but holds {kind or 'unsupported'} values, "
                 "not dates (datetime64 or datetime.date)"
             )
             problems.append(XptProblem(dataset, var, "date-column", detail))
         else:
             kind = "date"
+    if kind == "date" and as_datetime:
+        stamps = _as_datetime(series)
+        if stamps is not None:
+            found, seconds = _as_seconds(stamps, index, dataset, var)
+            return _Column(var, "", "datetime", 8, numbers=seconds), problems + found
     if kind == "char":
         column, found = _as_char(series, index, dataset, var)
         return column, problems + found
@@ -510,6 +531,25 @@ def _as_datetime(series: pd.Series) -> pd.Series | None:
     return None if isinstance(stamps.dtype, pd.DatetimeTZDtype) else stamps
 
 
+def _as_seconds(
+    stamps: pd.Series, index: pd.Index, dataset: str, var: str
+) -> tuple[list[XptProblem], np.ndarray]:
+    """SAS datetimes (seconds since 1960-01-01 00:00:00, NaN for NaT) of whole-second
+    datetimes, and the problem of fractions of a second, which DATETIME20. would drop."""
+    moments = stamps.to_numpy()
+    seconds = moments.astype("datetime64[s]")
+    missing = np.isnat(moments)
+    numbers = seconds.astype(np.int64).astype(np.float64) + _SAS_EPOCH_DAYS * 86400.0
+    numbers[missing] = np.nan
+    fraction = (moments != seconds) & ~missing
+    if not fraction.any():
+        return [], numbers
+    count, pos = _first(fraction)
+    return [XptProblem(dataset, var, "fraction-of-second",
+                       f"{count} value(s) have a fraction of a second, e.g. row "
+                       f"{_row(index, pos)}: {moments[pos]}; DATETIME20. keeps whole seconds")], numbers
+
+
 def _as_days(
     stamps: pd.Series, index: pd.Index, dataset: str, var: str
 ) -> tuple[list[XptProblem], np.ndarray]:
@@ -592,6 +632,7 @@ def _header(dataset: str, label: str, columns: list[_Column], stamp: str) -> byt
     for number, column in enumerate(columns, start=1):
         numeric = column.kind != "char"
         date = column.kind == "date"
+        stamp_kind = column.kind == "datetime"
         namestrs += _NAMESTR.pack(
             1 if numeric else 2,  # ntype
             0,  # nhfun
@@ -599,8 +640,8 @@ def _header(dataset: str, label: str, columns: list[_Column], stamp: str) -> byt
             number,  # nvar0
             column.name.ljust(8).encode("ascii"),
             column.label.ljust(40).encode("ascii"),
-            (b"DATE" if date else b"").ljust(8),  # nform
-            9 if date else 0,  # nfl
+            (b"DATE" if date else b"DATETIME" if stamp_kind else b"").ljust(8),  # nform
+            9 if date else 20 if stamp_kind else 0,  # nfl
             0,  # nfd
             1 if numeric else 0,  # nfj: right-justified numbers
             b"",  # nfill

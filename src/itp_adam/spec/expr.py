@@ -72,14 +72,19 @@ class _Env:
 
 Node = Callable[[_Env], _Value]
 
-_TEXT_FUNCTIONS = {"upper": "upper", "lower": "lower", "title": "title", "strip": "strip"}
+_TEXT_FUNCTIONS = {"upper": "upper", "lower": "lower", "strip": "strip"}
+_SEARCH_FUNCTIONS = {"contains", "starts_with"}
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     # name: (fewest arguments, most arguments (None: any), what it does - for messages and docs)
     "upper": (1, 1, "text in upper case"),
     "lower": (1, 1, "text in lower case"),
-    "title": (1, 1, "text with each word capitalised"),
+    "title": (1, 1, "each space-separated word: first character upper case, the rest lower"),
+    "in_parentheses": (1, 1, "in_parentheses(text): the text inside its last pair of parentheses"),
+    "number": (1, 1, "number(text): the text as a number (missing when it is not one)"),
     "strip": (1, 1, "text without leading and trailing blanks"),
     "substr": (2, 3, "substr(text, start, length): part of the text, start counted from 1"),
+    "contains": (2, 2, "contains(text, 'literal'): true where the text contains the literal"),
+    "starts_with": (2, 2, "starts_with(text, 'literal'): true where the text starts with it"),
     "date": (1, 1, "date('2024-01-31'): a date from ISO text (a partial date gives missing)"),
     "year": (1, 1, "year of a date"),
     "month": (1, 1, "month of a date"),
@@ -397,6 +402,12 @@ class _Compiler:
                 if number is None or number != int(number) or number < (1 if argument is node.args[1] else 0):
                     raise self.refuse(node, "substr(text, start, length): start (from 1) and "
                                       "length must be whole numbers written in the expression")
+        if name in _SEARCH_FUNCTIONS:
+            literal = node.args[1]
+            if not (isinstance(literal, ast.Constant) and isinstance(literal.value, str)
+                    and literal.value):
+                raise self.refuse(node, f"{name}(text, 'literal'): the literal must be non-empty "
+                                  "text written in the expression")
         if name == "date" and isinstance(node.args[0], ast.Constant):
             if not isinstance(node.args[0].value, str) or _iso_date(node.args[0].value) is None:
                 raise self.refuse(node, "date('YYYY-MM-DD') needs a complete, real ISO date")
@@ -600,12 +611,63 @@ def _text_op(value: _Value, shown: str, scalar_op: Callable[[str], str],
     return _Value("text", series_op(value.data), False)
 
 
+def _search(name: str, value: _Value, literal: str, shown: str) -> _Value:
+    """``contains`` / ``starts_with``: whether the text holds the literal (case-sensitive; a
+    missing text is ``""``, which holds no literal since the literal is never empty)."""
+    if value.kind != "text":
+        raise ExpressionError(f"{shown!r}: {name}() needs text, not {_WORDS[value.kind]}")
+    if value.scalar:
+        found = literal in value.data if name == "contains" else value.data.startswith(literal)
+        return _Value("bool", bool(found), True)
+    text = value.data.astype("str")  # pyarrow strings: searched without Python per value
+    found = text.str.contains(literal, regex=False) if name == "contains" \
+        else text.str.startswith(literal)
+    return _Value("bool", found.fillna(False).to_numpy(dtype=bool), False)
+
+
+def _title(text: str) -> str:
+    """Title case word by word, words split at blanks only (SAS PROPCASE with a blank as the
+    only delimiter): ``UNSCHEDULED 1.1`` -> ``Unscheduled 1.1``, ``X-RAY`` -> ``X-ray``."""
+    return " ".join(word[:1].upper() + word[1:].lower() for word in text.split(" "))
+
+
+_PARENTHESES = re.compile(r"\(([^()]*)\)[^()]*$")
+
+
+def _inside(text: str) -> str:
+    """The text inside the last pair of parentheses (``Albumin (g/L)`` -> ``g/L``), or ``""``."""
+    found = _PARENTHESES.search(text)
+    return found.group(1) if found else ""
+
+
+def _per_distinct(values: pd.Series, function: Callable[[str], str]) -> pd.Series:
+    """``function`` applied once per distinct text (visit names, parameters: few), spread back."""
+    codes, distinct = pd.factorize(values.astype("str").fillna(""), use_na_sentinel=False)
+    mapped = np.asarray([function(text) for text in distinct], dtype=object)
+    return pd.Series(mapped[codes] if len(distinct) else np.array([], dtype=object),
+                     index=values.index, dtype="str")
+
+
 def _call(name: str, args: list[_Value], literals: list[float | None], shown: str) -> _Value:
     first = args[0]
     if name in _TEXT_FUNCTIONS:
         method = _TEXT_FUNCTIONS[name]
         return _text_op(first, shown, lambda s: getattr(s, method)(),
                         lambda s: getattr(s.str, method)())
+    if name in _SEARCH_FUNCTIONS:
+        return _search(name, first, args[1].data, shown)
+    if name == "title":
+        return _text_op(first, shown, _title, lambda s: _per_distinct(s, _title))
+    if name == "in_parentheses":
+        return _text_op(first, shown, lambda s: _per_distinct(pd.Series([s]), _inside)[0],
+                        lambda s: _per_distinct(s, _inside))
+    if name == "number":
+        if first.kind != "text":
+            raise ExpressionError(f"{shown!r}: number() needs text, not {_WORDS[first.kind]}")
+        numbers = pd.to_numeric(pd.Series(np.atleast_1d(first.data), dtype="str").str.strip(),
+                                errors="coerce").to_numpy(dtype="float64")
+        numbers = np.where(np.isfinite(numbers), numbers, np.nan)
+        return _Value("num", float(numbers[0]) if first.scalar else numbers, first.scalar)
     if name == "substr":
         start = int(literals[1]) - 1  # type: ignore[arg-type]
         stop = None if len(args) < 3 else start + int(literals[2])  # type: ignore[arg-type]

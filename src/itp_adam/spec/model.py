@@ -1237,8 +1237,8 @@ def _dataset_references(dataset: Dataset) -> list[tuple[YamlPath, str]]:
     if dataset.input is not None:
         refs.append((("input", "dataset"), dataset.input.dataset))
     for at, args in _derivation_args(dataset):
-        refs += [((*at, "args", arg), value.dataset) for arg, value in args.items()
-                 if isinstance(value, DatasetRef)]
+        for arg, value in args.items():
+            refs += [((*at, "args", arg, *inner), name) for inner, name in _nested_datasets(value)]
     for index, var in enumerate(dataset.variables):
         at = ("variables", index, "source")
         cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
@@ -1248,6 +1248,24 @@ def _dataset_references(dataset: Dataset) -> list[tuple[YamlPath, str]]:
     return [(path, name) for path, name in refs if name != dataset.name]
 
 
+def _nested_datasets(value: Any, at: tuple = ()) -> list[tuple[tuple, str]]:
+    """``{dataset: X}`` references in an argument value, also inside mappings and lists
+    (``sources: [{dataset: {dataset: AE}, ...}]``), with their path below the argument. Only
+    a few levels deep: a YAML anchor can make a value contain itself (``&a [*a]``)."""
+    if isinstance(value, DatasetRef):
+        return [(at, value.dataset)]
+    if len(at) > 8:
+        return []
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("dataset"), str):
+            return [(at, value["dataset"])]
+        return [found for key, item in value.items() for found in _nested_datasets(item, (*at, key))]
+    if isinstance(value, list):
+        return [found for number, item in enumerate(value)
+                for found in _nested_datasets(item, (*at, number))]
+    return []
+
+
 def _codelist_ref_problems(dataset: Dataset, codelists: dict[str, Codelist]) -> list[tuple[YamlPath, str]]:
     """Every ``{codelist: X, field: F}`` argument names a codelist of ``codelists.yaml``."""
     return [((*at, "args", arg, "codelist"), _unknown("codelist", value.codelist, codelists))
@@ -1255,8 +1273,10 @@ def _codelist_ref_problems(dataset: Dataset, codelists: dict[str, Codelist]) -> 
             if isinstance(value, CodelistRef) and value.codelist not in codelists]
 
 
-EXPRESSION_ARGS = ("filter", "filter_add", "condition", "expression")
-"""Derivation arguments that hold an expression (``itp_adam.spec.expr``), besides ``cases[].when``."""
+EXPRESSION_ARGS = ("filter", "filter_add", "condition", "expression", "filter_pre_timepoint")
+"""Derivation arguments that hold an expression (``itp_adam.spec.expr``), besides ``cases[].when``,
+the values of an ``expressions`` mapping (``derive_vars_compute``) and the ``filter`` of each
+item of a ``sources``/``events`` list (``derive_var_extreme_dt``, ``derive_vars_extreme_event``)."""
 
 
 def _expression_problems(dataset: Dataset) -> list[tuple[YamlPath, str]]:
@@ -1284,6 +1304,13 @@ def _expression_problems(dataset: Dataset) -> list[tuple[YamlPath, str]]:
             elif arg == "cases" and isinstance(value, list):
                 found += [((*at, "args", arg, number, "when"), case["when"], passed)
                           for number, case in enumerate(value) if isinstance(case, dict) and "when" in case]
+            elif arg == "expressions" and isinstance(value, dict):
+                found += [((*at, "args", arg, name), text, passed) for name, text in value.items()]
+            elif arg in ("sources", "events") and isinstance(value, list):
+                # each item filters its own dataset: no @names there
+                found += [((*at, "args", arg, number, "filter"), item["filter"], frozenset())
+                          for number, item in enumerate(value)
+                          if isinstance(item, dict) and item.get("filter") is not None]
     problems: list[tuple[YamlPath, str]] = []
     for where, text, passed in found:
         try:

@@ -25,6 +25,9 @@ _BUILTIN_MODULES = (
     "itp_adam.derive.labs",
     "itp_adam.derive.events",
     "itp_adam.derive.adam",
+    "itp_adam.derive.subject",
+    "itp_adam.derive.records",
+    "itp_adam.derive.bds",
 )
 
 

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import __version__, issues
-from ..errors import InputError
+from ..errors import InputError, InputErrors
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from ..io.sdtm import SdtmInput
     from ..spec.plugins import Plugin
     from ..report.render import Worker
     from ..io.xpt import PreparedXpt
@@ -85,9 +86,13 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     thing. The run stops it in every case.
     ``allow_plugins``: load the Python plug-ins the study declares (``itp_adam.spec.plugins``);
     without it such a study is refused.
-    ``sdtm``: the folder of SDTM datasets, for a study that starts from SDTM (``inputs.sdtm``
-    of study.yaml; ``io/sdtm.py``): then ``raw`` is None, and the raw and SDTM stages are
-    skipped (the input SDTM is the source; no ``sdtm/`` folder, no ``trace.csv``)."""
+    ``sdtm``: the folder of SDTM datasets, or a ``.zip`` of them, for a study that starts from
+    SDTM (``inputs.sdtm`` of study.yaml; ``io/sdtm.py``): then ``raw`` is None, and the raw and
+    SDTM stages are skipped (the input SDTM is the source; no ``sdtm/`` folder, no
+    ``trace.csv``). Neither ``raw`` nor ``sdtm``: the data shipped with the study, when
+    ``specs_dir`` is a shipped study's (``paths.shipped_input``: ``data/NAME/``, or
+    ``data/NAME/sdtm.zip`` for an SDTM study); any other study is refused (InputError naming
+    the option it needs)."""
     if worker is None:
         from ..report.render import Worker
         worker = Worker()  # imports the drawing libraries while the data stages run
@@ -153,19 +158,128 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _input_problem(specs: Specs, raw: Path | None, sdtm_dir: Path | None) -> InputError | None:
-    """The usage error when the input given is not what the study declares (``inputs``)."""
+def _input_problem(specs: Specs, raw: Path | None, sdtm_dir: Path | None,
+                   specs_dir: Path | None = None) -> InputError | None:
+    """The usage error when the input given is not what the study declares (``inputs``);
+    ``raw`` and ``sdtm_dir`` both None: no input was given and none ships with the study."""
     study_file = specs.study._file
-    if specs.study.inputs.kind == "sdtm" and sdtm_dir is None:
+    kind = specs.study.inputs.kind
+    if raw is None and sdtm_dir is None:
+        from .. import paths
+
+        name = paths.shipped_name(specs_dir) if specs_dir is not None else None
+        if name is not None:
+            data = paths.study_data(name)
+            why = f"no data ships with it (expected {data / paths.SDTM_ZIP if kind == 'sdtm' else data})"
+        else:
+            why = "it is not a shipped study, so no data ships with it"
+        if kind == "sdtm":
+            return InputError(f"is needed: the study starts from SDTM datasets (inputs.sdtm in "
+                              f"{study_file}) and {why}; give the folder (or .zip) of its SDTM "
+                              "datasets with --sdtm", option="--sdtm")
+        return InputError(f"is needed: the study starts from raw forms (inputs.raw, the default, "
+                          f"in {study_file}) and {why}; give its raw export (a folder of form "
+                          "CSVs or an .xlsx workbook) with --raw", option="--raw")
+    if kind == "sdtm" and sdtm_dir is None:
         return InputError(f"is needed: the study starts from SDTM datasets (inputs.sdtm in "
                           f"{study_file}), not from a raw export", option="--sdtm")
-    if specs.study.inputs.kind == "raw" and sdtm_dir is not None:
+    if kind == "raw" and sdtm_dir is not None:
         return InputError(f"cannot be used: the study starts from raw forms (inputs.raw, the "
                           f"default, in {study_file}); give the raw export with --raw",
                           option="--sdtm")
-    if raw is None and sdtm_dir is None:
-        return InputError("is needed: the study starts from raw forms", option="--raw")
     return None
+
+
+def read_sdtm_input(path: Path, domains: Sequence[str]) -> tuple[SdtmInput, dict[str, str]]:
+    """The SDTM ``domains`` of a folder, or of a ``.zip`` of domain files, and the SHA-256 of
+    every input file (run.json ``inputs``).
+
+    A zip (a shipped study's ``sdtm.zip``, or ``--sdtm FILE.zip``) is read through the folder
+    reader (``io.sdtm.read_sdtm``): the members that are files of the declared domains
+    (``.xpt``, ``.sas7bdat``, ``.csv``, ``.parquet``, in any sub-folder) are extracted into a
+    private temporary folder, read and hashed there, and the folder is removed, also when the
+    read fails. Messages and ``inputs`` name the zip and its members (``sdtm.zip/ae.xpt``), and
+    ``inputs`` has the zip's own SHA-256 too."""
+    from ..io.sdtm import read_sdtm
+
+    path = Path(path)
+    if not (path.suffix.lower() == ".zip" and path.is_file()):
+        data = read_sdtm(path, domains)
+        return data, data.checksums()
+    from ..io.raw import sha256_file
+
+    with tempfile.TemporaryDirectory(prefix="itp-adam-sdtm-") as tmp:
+        folder = Path(tmp)
+        members = _extract_domains(path, folder, domains)  # extracted name -> member name
+        try:
+            data = read_sdtm(folder, domains)
+        except InputError as exc:
+            raise _named_in_zip(exc, folder, path, members) from None
+        inputs = {str(path.absolute()): sha256_file(path)}
+        inputs.update({f"{path.absolute()}/{members[p.name]}": sha256_file(p)
+                       for p in sorted(data.files.values())})
+    data.source = path
+    data.files = {domain: Path(f"{path}/{members[p.name]}") for domain, p in data.files.items()}
+    return data, inputs
+
+
+def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dict[str, str]:
+    """Extract the members of ``archive`` that are files of ``domains`` into ``folder`` (each
+    under its own file name, whatever its sub-folder); returns file name -> member name."""
+    import zipfile
+    from pathlib import PurePosixPath
+
+    from ..io.sdtm import FORMATS
+
+    wanted = {domain.upper() for domain in domains}
+    expected = f"a .zip of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
+    members: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                name = PurePosixPath(info.filename).name
+                stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+                if info.is_dir() or suffix.lower() not in FORMATS or stem.upper() not in wanted:
+                    continue
+                if name in members:
+                    raise InputError(f"two members named {name}: {members[name]} and "
+                                     f"{info.filename}", file=str(archive),
+                                     expected="one file per domain")
+                members[name] = info.filename
+                try:
+                    with zf.open(info) as source, open(folder / name, "wb") as target:
+                        shutil.copyfileobj(source, target, 1 << 20)
+                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as exc:
+                    raise InputError(f"cannot extract {info.filename} ({exc})", file=str(archive),
+                                     expected=expected) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise InputError(f"cannot be read as a zip archive ({exc})", file=str(archive),
+                         expected=expected) from exc
+    return members
+
+
+def _named_in_zip(exc: InputError, folder: Path, archive: Path,
+                  members: dict[str, str]) -> InputError:
+    """``exc`` (of the reader, naming files of the temporary ``folder``) naming the zip and
+    its members instead."""
+    places = [(str(folder / name), f"{archive}/{member}") for name, member in members.items()]
+    places.append((str(folder), str(archive)))
+
+    def renamed(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for temporary, real in places:
+            text = text.replace(temporary, real)
+        return text
+
+    def one(error: InputError) -> InputError:
+        return InputError(renamed(error.message), file=renamed(error.file), row=error.row,
+                          column=error.column, value=error.value, expected=renamed(error.expected),
+                          option=error.option)
+
+    if isinstance(exc, InputErrors):
+        return InputErrors([one(error) for error in exc.errors], exc.count)
+    return one(exc)
 
 
 def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
@@ -174,16 +288,21 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
-    problem = _input_problem(specs, raw, sdtm_dir)
+    if raw is None and sdtm_dir is None:  # the data shipped with the study, if any
+        from ..paths import shipped_input
+
+        found = shipped_input(specs_dir, specs.study.inputs.kind)
+        raw, sdtm_dir = (None, found) if specs.study.inputs.kind == "sdtm" else (found, None)
+    problem = _input_problem(specs, raw, sdtm_dir, specs_dir)
     if problem is not None:
         raise problem
     from_sdtm = sdtm_dir is not None
     if from_sdtm:
-        from ..io.sdtm import read_sdtm
         domains = specs.study.inputs.sdtm.domains
-        export = clock.stage("read", lambda: read_sdtm(sdtm_dir, domains))
+        export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains))
     else:
         export = clock.stage("read", lambda: read_export(raw, specs.layout))
+        inputs = None
     result = RunResult(out=folder)
     files = _XptFiles(folder, result)
     try:
@@ -228,7 +347,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
-    _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir, export.checksums(), result,
+    _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
+                    export.checksums() if inputs is None else inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
 
@@ -286,8 +406,8 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
-    """Write one dataset as XPT v5 with the spec's names, labels and DATE9. dates; returns
-    the file's SHA-256."""
+    """Write one dataset as XPT v5 with the spec's names, labels, DATE9. dates and
+    DATETIME20. datetimes; returns the file's SHA-256."""
     return prepare_dataset(frame, spec).write(path)
 
 
@@ -297,10 +417,13 @@ def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
     from ..io.xpt import prepare_xpt
 
     names = [var.name for var in spec.variables]
-    dates = [var.name for var in spec.variables if (var.format or "").upper().startswith("DATE")]
+    formats = {var.name: (var.format or "").upper() for var in spec.variables}
+    stamps = [name for name, fmt in formats.items() if fmt.startswith("DATETIME")]
+    dates = [name for name, fmt in formats.items()
+             if fmt.startswith("DATE") and name not in stamps]
     return prepare_xpt(frame[names], dataset=spec.name, label=spec.label,
                        column_labels={var.name: var.label for var in spec.variables},
-                       date_columns=dates)
+                       date_columns=dates, datetime_columns=stamps)
 
 
 def package_versions() -> dict[str, str]:

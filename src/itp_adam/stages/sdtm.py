@@ -40,7 +40,7 @@ import pyarrow as pa
 from .. import issues
 from ..spec.evaluate import build_dataset
 from ..derive.columns import as_str
-from ..derive.dates import iso_date_range, raw_date_to_iso
+from ..derive.dates import RAW_DATE_FORMAT, iso_date_range, raw_date_to_iso
 from ..derive.core import text_is_in
 from ..errors import InputError
 from ..io.raw import RawExport
@@ -89,7 +89,8 @@ def prepare_forms(export: RawExport, specs: Specs) -> dict[str, pd.DataFrame]:
             keep &= ~orphan
         column = specs.study.cutoff_columns.get(name)
         if column is not None and column in frame:
-            after = keep & _after_cutoff(coded[name][column], specs.study.cutoff_date)
+            after = keep & _after_cutoff(coded[name][column], specs.study.cutoff_date,
+                                         specs.layout.date_format)
             _report(frame, after, subject, column=column, severity="info",
                     rule=f"dated after the data cut-off {specs.study.cutoff_date:%Y-%m-%d}: "
                          "record left out of SDTM")
@@ -250,11 +251,12 @@ def _check_one_row_per(frame: pd.DataFrame, keep: np.ndarray, name: str, specs: 
                          value=str(row[key]), expected=f"one row per {key}")
 
 
-def _after_cutoff(coded: Codes, cutoff: dt.date) -> np.ndarray:
-    """True where the (possibly partial) raw date's earliest possible day is after ``cutoff``;
-    worked out once per distinct raw date (``coded``: the column's codes and distinct values)."""
+def _after_cutoff(coded: Codes, cutoff: dt.date, date_format: str) -> np.ndarray:
+    """True where the (possibly partial) raw date (in ``date_format``, raw.yaml's) has its
+    earliest possible day after ``cutoff``; worked out once per distinct raw date (``coded``:
+    the column's codes and distinct values)."""
     codes, distinct = coded  # missing -> -1: never after
-    earliest, _ = iso_date_range(raw_date_to_iso(pd.Series(distinct))[0])
+    earliest, _ = iso_date_range(raw_date_to_iso(pd.Series(distinct), date_format)[0])
     after = (earliest > pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
     return np.append(after, False)[codes]
 
@@ -263,12 +265,19 @@ def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame],
                tick: Callable[[str], None] = lambda _: None) -> dict[str, pd.DataFrame]:
     """Every SDTM dataset of ``specs`` (in dependency order), with trace columns kept.
 
+    The raw dates are read in the layout's ``date_format``: the derivations that parse them
+    (``iso_date``, ``event_end_dtc``, ...) call ``raw_date_to_iso`` without a format, which
+    then takes the study's (``derive.dates.RAW_DATE_FORMAT``, set here for the build).
     ``tick(name)`` is called after each dataset (the progress bar)."""
     built: dict[str, pd.DataFrame] = {}
-    for name in build_order(specs.sdtm):
-        built[name] = build_dataset(specs.sdtm[name], forms=forms, built=built,
-                                    study=specs.study, codelists=specs.codelists)
-        tick(name)
+    token = RAW_DATE_FORMAT.set(specs.layout.date_format)
+    try:
+        for name in build_order(specs.sdtm):
+            built[name] = build_dataset(specs.sdtm[name], forms=forms, built=built,
+                                        study=specs.study, codelists=specs.codelists)
+            tick(name)
+    finally:
+        RAW_DATE_FORMAT.reset(token)
     return built
 
 

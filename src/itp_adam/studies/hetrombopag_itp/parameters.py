@@ -10,10 +10,11 @@ key (``itp_adam.spec.model.extend_study``) before any data is read.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...derive.grading import criteria_problems, read_criteria
 from ...spec.model import AnalysisWindows, Baseline, IsoDate, Study, YamlPath
 
 
@@ -39,8 +40,21 @@ class Response(_Model):
 
 class ToxicityGrading(_Model):
     criteria: str
-    uln_multiples: dict[str, list[float]]
+    # the criteria table of derive_var_atoxgr_dir (itp_adam.derive.grading), checked by
+    # HetrombopagStudy.problems with the derivation's own reader
+    table: dict[str, Any]
     hepatic_dysfunction_grade: int = Field(ge=1, le=5)
+
+    @property
+    def uln_multiples(self) -> dict[str, list[float]]:
+        """Per test graded in the high direction, the ULN multiples of its ``> k x ULN``
+        entries of grades 1, 2, ... (``{"ALT": [1, 3, 5, 20], ...}``): the graded tests and
+        the highest grade the results show. Read from ``table``."""
+        high = read_criteria(self.table)["high"]
+        return {param: [check.value for entry in sorted(crit.grades, key=lambda e: e.grade)
+                        if entry.grade >= 1
+                        for check in entry.checks if check.ref == "ULN" and check.op == ">"]
+                for param, crit in high.items()}
 
 
 class HepaticTerms(_Model):
@@ -70,10 +84,8 @@ class HetrombopagStudy(Study):
     def problems(self) -> list[tuple[YamlPath, str]]:
         """Checks across fields that the types cannot express."""
         problems: list[tuple[YamlPath, str]] = []
-        for param, cuts in self.toxicity_grading.uln_multiples.items():
-            if any(c <= 0 for c in cuts) or any(b <= a for a, b in zip(cuts, cuts[1:])):
-                problems.append((("toxicity_grading", "uln_multiples", param),
-                                 f"ULN multiples of {param} must be positive and increasing"))
+        problems.extend((("toxicity_grading", "table", *path), message)
+                        for path, message in criteria_problems(self.toxicity_grading.table))
         phase = self.itp_phase
         if any(b <= a for a, b in zip(phase.cut_months, phase.cut_months[1:])):
             problems.append((("itp_phase", "cut_months"), "cut points must be increasing"))
