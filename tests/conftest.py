@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from itp_adam import issues
 from itp_adam.stages.adam import build_adam
@@ -19,6 +20,12 @@ from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.io.raw import read_export
 from itp_adam.stages.sdtm import build_sdtm, prepare_forms
 from itp_adam.spec.model import Specs, load_specs
+
+
+# No property test has a time limit: speed is measured in benchmarks/, never by a test, and
+# hypothesis' default 200 ms deadline failed a correct test on a loaded CI machine.
+settings.register_profile("itp-adam", deadline=None)
+settings.load_profile("itp-adam")
 
 
 @dataclass
