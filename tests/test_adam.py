@@ -154,6 +154,66 @@ def test_adae_dates_and_flags(built):
     assert len(partial) > 0 and partial["ASTDTF"].eq("D").all()
 
 
+def test_treatment_variables_of_a_single_arm_study(built):
+    # ADaMIG: a treatment variable on every dataset, even with one arm. ADSL TRT01P/TRT01A are
+    # DM ARM/ACTARM (one period); ADLB and ADAE carry them as TRTP/TRTA
+    dm, adsl = built[0]["DM"].set_index("USUBJID"), built[1]["ADSL"].set_index("USUBJID")
+    assert (adsl["TRT01P"] == dm.loc[adsl.index, "ARM"]).all()
+    assert (adsl["TRT01A"] == dm.loc[adsl.index, "ACTARM"]).all()
+    assert set(adsl["TRT01P"]) == {"Hetrombopag"}  # every shipped subject is dosed
+    for name in ("ADLB", "ADAE"):
+        frame = built[1][name]
+        assert (frame["TRTP"].to_numpy() == adsl.loc[frame["USUBJID"], "TRT01P"].to_numpy()).all()
+        assert (frame["TRTA"].to_numpy() == adsl.loc[frame["USUBJID"], "TRT01A"].to_numpy()).all()
+
+
+def test_analysis_sequence_numbers(built):
+    adlb, adae = built[1]["ADLB"], built[1]["ADAE"]
+    for frame in (adlb, adae):
+        assert not frame.duplicated(["USUBJID", "ASEQ"]).any()
+        sizes = frame.groupby("USUBJID")["ASEQ"].agg(["min", "max", "size"])
+        assert (sizes["min"] == 1).all() and (sizes["max"] == sizes["size"]).all()
+    # ADLB: by PARAMCD, ADT, SRCSEQ. 01-001 has 8 ALT, 8 AST and 8 BILI records, then its
+    # platelets: LAB.csv line 4 (08 NOV 2023) is ASEQ 25, line 22 (04 MAR 2024) ASEQ 33
+    # (tests/test_sdtm_findings.py); LBSEQ orders by LBTESTCD, LBDTC, raw row - the same order,
+    # as ADLB keeps every LB record of the four tests - so ASEQ equals SRCSEQ throughout
+    first = adlb[adlb["USUBJID"] == f"{STUDY}-01-001"].sort_values("ASEQ")
+    assert first["PARAMCD"].tolist()[:25] == ["ALT"] * 8 + ["AST"] * 8 + ["BILI"] * 8 + ["PLAT"]
+    assert first["ADT"].iloc[24] == pd.Timestamp("2023-11-08")
+    assert first.loc[first["ADT"] == pd.Timestamp("2024-03-04"), "ASEQ"].tolist() == [33.0]
+    assert (adlb["ASEQ"] == adlb["SRCSEQ"]).all()
+    # ADAE: one record per AE, in AE order
+    assert (adae["ASEQ"] == adae["AESEQ"]).all()
+
+
+def test_adam_codelists(shipped, built):
+    specs, adam = shipped.specs, built[1]
+    study = specs.study.resolve
+    for name, frame in adam.items():
+        for var in specs.adam[name].variables:
+            if var.name.endswith("FL"):  # every flag: NY (Y, N or empty)
+                assert var.codelist == "NY", (name, var.name)
+            if var.codelist is not None:
+                allowed = {t.value for t in specs.codelists[var.codelist].terms}
+                values = set(frame[var.name]) - {""}
+                assert values <= allowed, (name, var.name, values - allowed)
+    by_name = {var.name: var.codelist for var in specs.adam["ADLB"].variables}
+    assert [by_name[v] for v in ("PARAMCD", "PARAM", "AVISIT", "ITPPHASE", "VISIT")] == [
+        "PARAMCD", "PARAM", "AVISIT", "ITPPHASE", "VISIT"]
+    # the AVISIT codelist is the window table of study.yaml (AVISITN as num), Baseline first
+    windows = [(w["avisit"], w["avisitn"]) for w in study("analysis_windows.windows")]
+    avisit = [(t.value, t.num) for t in specs.codelists["AVISIT"].terms]
+    assert avisit == [(study("analysis_windows.baseline_avisit"),
+                       study("analysis_windows.baseline_avisitn")), *windows]
+    phases = [(t.value, t.num) for t in specs.codelists["ITPPHASE"].terms]
+    assert phases == [(label, n) for n, label in enumerate(study("itp_phase.labels"), start=1)]
+    # PARAMCD decodes to its PARAM
+    pairs = set(zip(adam["ADLB"]["PARAMCD"], adam["ADLB"]["PARAM"]))
+    assert pairs == {(t.value, t.decode) for t in specs.codelists["PARAMCD"].terms}
+    # the ADaM date imputation flags: CDISC DATEFL
+    assert specs.codelists["DATEFL"].nci == "C81223"
+
+
 def test_a_failing_step_names_its_spec_file_and_line(tmp_path):
     import shutil
 

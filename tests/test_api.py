@@ -139,6 +139,12 @@ def test_require_vars_caps_the_list_of_columns():
 # (raw_date_to_iso, iso_datetime, parse_result), none (check_windows) or only expressions
 # (compute, derive_var_flag, derive_var_case, derive_vars_assign) read no column by name.
 CHECKED: dict[str, dict[str, list[str]]] = {
+    "derive_subject_elements": {"df": ["by_vars"]},
+    "derive_subject_visits": {"df": ["by_vars"]},
+    "derive_var_epoch": {"df": ["date", "subject"],
+                         "dataset_se": ["subject", "start", "end", "epoch"]},
+    "derive_var_merged_summary": {"df": ["by_vars"], "dataset_add": ["by_vars", "source_var"]},
+    "subject_extreme_dtc": {"df": ["subjid"]},
     "compute_duration": {"df": ["start_date", "end_date"]},
     "convert_units": {"df": ["value_var", "unit_var", "param_var"]},
     "derive_var_anl_flag": {"df": ["by_vars", "day_var", "target_var", "order_tiebreak",

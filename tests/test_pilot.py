@@ -148,3 +148,34 @@ def test_run_json_names_the_shipped_sdtm(out):
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     names = sorted(Path(p).name.lower() for p in info["inputs"])
     assert {"dm.xpt", "ex.xpt", "ds.xpt", "ae.xpt", "lb.xpt", "vs.xpt"} <= set(names)
+
+
+def test_the_run_writes_the_adam_define_beside_the_datasets(out, prod):
+    """A study from SDTM gets an ADaM define only (docs/define.md): valid Define-XML 2.1, value
+    level metadata of ADLB and ADVS by PARAMCD in PARAMN order, MedDRA 8.0 (study.yaml) on the
+    AE coding variables, the SAP copied beside it."""
+    from importlib.resources import files
+
+    from lxml import etree
+
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1"}
+    assert not (out / "sdtm").exists() and not (out / "define" / "define-sdtm.xml").exists()
+    assert (out / "adam" / "define2-1.xsl").is_file() and (out / "define" / "define-adam.xml").is_file()
+    assert (out / "adam" / "sap.md").read_bytes() == (study_dir("cdiscpilot01") / "sap.md").read_bytes()
+    tree = etree.parse(str(out / "adam" / "define.xml"))
+    schema = etree.XMLSchema(etree.parse(str(
+        files("odmlib").joinpath("schemas", "define", "2.1", "define2-1-0.xsd"))))
+    assert schema.validate(tree), schema.error_log
+    assert sorted(g.get("Name") for g in tree.xpath("//odm:ItemGroupDef", namespaces=ns)) == sorted(DATASETS)
+    for name in ("ADLB", "ADVS"):
+        frame = prod[name][0]
+        order = frame.groupby("PARAMCD")["PARAMN"].min().sort_values().index.tolist()
+        items = tree.xpath(f"//def:ValueListDef[@OID='VL.{name}.AVAL']/odm:ItemRef/@ItemOID",
+                           namespaces=ns)
+        with_aval = set(frame.loc[frame["AVAL"].notna(), "PARAMCD"])
+        assert items == [f"IT.{name}.AVAL.{p}" for p in order if p in with_aval]
+    external = tree.xpath("//odm:CodeList[@OID='CL.MEDDRA']/odm:ExternalCodeList", namespaces=ns)
+    assert [(e.get("Dictionary"), e.get("Version")) for e in external] == [("MedDRA", "8.0")]
+    ref = tree.xpath("//odm:ItemDef[@OID='IT.ADAE.AEDECOD']/odm:CodeListRef/@CodeListOID",
+                     namespaces=ns)
+    assert ref == ["CL.MEDDRA"]

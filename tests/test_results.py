@@ -1,13 +1,15 @@
 """The hetrombopag ITP study's results, tables and figures (itp_adam/studies/hetrombopag_itp/:
-results.py, tables.py, figures.py).
+results.py, tables.py, figures.py), made from the ARD of its analyses (analyses/*.yaml).
 
 On the shipped study: response.csv and baseline.csv reproduce every published figure
 (tests/published.py), two confidence intervals agree with an independent Clopper-Pearson
 calculation from beta quantiles, and the RTF, XLSX and PNG files are well formed. On small
-hand-made frames: the denominators, the phase groups and half-up rounding."""
+hand-made frames (the study's analyses computed on them): the denominators, the phase groups
+and half-up rounding."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import struct
@@ -17,6 +19,7 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
+from itp_adam.analysis.ard import build_ard
 from itp_adam.studies.hetrombopag_itp.results import (
     RESPONSE_COLUMNS,
     percent,
@@ -216,9 +219,20 @@ def _frames(specs):
     return adsl, adlb
 
 
+def _analyses(specs, prefix: str):
+    """The study's reporting event with only the analyses whose id starts with ``prefix``."""
+    event = specs.analyses
+    return dataclasses.replace(event, analyses=[a for a in event.analyses if a.id.startswith(prefix)])
+
+
+def _response(specs, adsl, adlb) -> pd.DataFrame:
+    event = _analyses(specs, "RESPONSE_")
+    return response_rates(specs.study, build_ard(event, {"ADSL": adsl, "ADLB": adlb}), event)
+
+
 def test_response_denominators_and_groups_on_hand_made_frames(specs):
     adsl, adlb = _frames(specs)
-    rates = response_rates(specs.study, adsl, adlb).set_index(["criterion", "group", "avisitn"])
+    rates = _response(specs, adsl, adlb).set_index(["criterion", "group", "avisitn"])
     assert rates.loc[("CRIT1", "All", 6), ["n", "N"]].tolist() == [2, 3]  # S1, S2, S5
     assert rates.loc[("CRIT1", "Chronic", 6), ["n", "N"]].tolist() == [0, 1]  # S2 only
     assert rates.loc[("CRIT2", "All", 6), ["n", "N", "pct"]].tolist() == [1, 3, 33]
@@ -226,34 +240,22 @@ def test_response_denominators_and_groups_on_hand_made_frames(specs):
     assert 0 not in rates.index.get_level_values("avisitn")  # baseline is not a response visit
 
 
-@pytest.mark.parametrize("flags", [None, 0], ids=["flag-per-subject", "hashing"])
-def test_a_subject_with_two_records_in_a_visit_counts_once(specs, monkeypatch, flags):
-    from itp_adam.studies.hetrombopag_itp import results
-
-    if flags is not None:  # the path used for very large studies
-        monkeypatch.setattr(results, "FLAG_CELLS", flags)
+def test_a_subject_with_two_records_in_a_visit_counts_once(specs):
     adsl, adlb = _frames(specs)
     second = adlb.iloc[[1]].assign(AVAL=10.0, CRIT1FL="N", CRIT2FL="N")  # S1, week 6, again
-    rates = response_rates(specs.study, adsl, pd.concat([adlb, second], ignore_index=True))
+    rates = _response(specs, adsl, pd.concat([adlb, second], ignore_index=True))
     rates = rates.set_index(["criterion", "group", "avisitn"])
     assert rates.loc[("CRIT1", "All", 6), ["n", "N"]].tolist() == [2, 3]  # S1 (40), S5; of S1, S2, S5
     assert rates.loc[("CRIT1", "Newly diagnosed", 6), ["n", "N"]].tolist() == [1, 1]  # S1 once
-
-
-def test_both_counting_paths_agree_on_the_shipped_study(shipped, monkeypatch):
-    from itp_adam.studies.hetrombopag_itp import results
-
-    adsl, adlb = shipped.adam["ADSL"], shipped.adam["ADLB"]
-    flags = response_rates(shipped.specs.study, adsl, adlb)
-    monkeypatch.setattr(results, "FLAG_CELLS", 0)
-    pd.testing.assert_frame_equal(response_rates(shipped.specs.study, adsl, adlb), flags)
 
 
 def test_safety_counts_only_post_baseline_lab_grades(specs):
     adsl, adlb = _frames(specs)
     adae = pd.DataFrame({"USUBJID": ["S3"], "TRTEMFL": ["Y"], "ATOXGR": ["3"], "HEPATFL": ["Y"],
                          "AESER": ["N"], "AEACN": ["DOSE NOT CHANGED"]})
-    safety = safety_summary(specs.study, adsl, adlb, adae).set_index("row")
+    event = _analyses(specs, "SAFETY_")
+    ard = build_ard(event, {"ADSL": adsl, "ADLB": adlb, "ADAE": adae})
+    safety = safety_summary(specs.study, ard, event).set_index("row")
     assert safety.loc["hepatic_lab_worst:4", "n"] == 0  # S1's grade 4 is before the first dose
     assert safety.loc["hepatic_lab_grade_ge3", "n"] == 1  # S2
     assert safety.loc["hepatic_dysfunction_ge3", "n"] == 2  # S2 (lab) and S3 (AE)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from itp_adam.derive import events
 from itp_adam import issues
+from itp_adam.spec.evaluate import build_dataset
 from itp_adam.paths import shipped_study_dir
 from itp_adam.stages.pipeline import write_dataset
 
@@ -70,6 +72,7 @@ def test_ae_record_fully(sdtm):
         "AESPID": "1", "AETERM": "Gingival bleeding",
         "AELLT": "Gingival bleeding", "AELLTCD": 10018276.0,
         "AEDECOD": "Gingival bleeding", "AEPTCD": 10018276.0,
+        "AEHLT": "", "AEHLGT": "",  # AECODING.csv has no HLT/HLGT columns: null
         "AEBODSYS": "Gastrointestinal disorders", "AEBDSYCD": 10017947.0,
         "AESOC": "Gastrointestinal disorders", "AESOCCD": 10017947.0,
         "AESER": "N", "AEREL": "RELATED", "AEACN": "DOSE NOT CHANGED",
@@ -80,11 +83,13 @@ def test_ae_record_fully(sdtm):
         "_FORM": "AE",
     }
     assert {name: rec[name] for name in expected} == expected
-    assert list(sdtm["AE"].columns[:25]) == [
+    assert math.isnan(rec["AEHLTCD"]) and math.isnan(rec["AEHLGTCD"])
+    # SDTMIG 3.4 AE order (EPOCH, when the spec has it, between AETOXGR and AESTDTC)
+    assert [c for c in sdtm["AE"].columns if c not in ("EPOCH", "_FORM", "_ROW")] == [
         "STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AESPID", "AETERM", "AELLT", "AELLTCD",
-        "AEDECOD", "AEPTCD", "AEBODSYS", "AEBDSYCD", "AESOC", "AESOCCD", "AESER", "AEREL",
-        "AEACN", "AEOUT", "AETOXGR", "AESTDTC", "AEENDTC", "AEENRTPT", "AEENTPT", "AESTDY",
-        "AEENDY"]
+        "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD", "AEBODSYS", "AEBDSYCD",
+        "AESOC", "AESOCCD", "AESER", "AEACN", "AEREL", "AEOUT", "AETOXGR", "AESTDTC",
+        "AEENDTC", "AESTDY", "AEENDY", "AEENRTPT", "AEENTPT"]
 
 
 def test_ae_ongoing_without_end(sdtm):
@@ -130,6 +135,27 @@ def test_ae_ending_after_cutoff(sdtm, log):
     found = issue(log, "AE", 26, "AEENDAT")
     assert found[["severity", "value"]].values.tolist() == [["info", "28 APR 2025"]]
     assert "ends after the data cut-off 2025-04-14" in found.iloc[0]["rule"]
+    # collected "Recovered" (on 28 APR 2025, after the cut-off): at the cut-off not yet
+    assert rec["AEOUT"] == "NOT RECOVERED/NOT RESOLVED"
+    # AE.csv row 27: "02-010","3","Dizziness","21 MAR 2025","UN APR 2025",...,"Recovered":
+    # the partial end may be on or before the cut-off, so it is kept and so is the outcome
+    kept = one(sdtm["AE"], _ROW=27)
+    assert (kept["AEENDTC"], kept["AEENRTPT"], kept["AEOUT"]) == (
+        "2025-04", "", "RECOVERED/RESOLVED")
+
+
+def test_ae_outcome_at_the_cutoff_is_every_removed_end(sdtm):
+    # The ends removed by the cut-off, AE.csv rows 26 (28 APR 2025), 111 (26 APR 2025),
+    # 123 (03 MAY 2025) and 189 (18 APR 2025), all collected "Recovered"
+    removed = sdtm["AE"][(sdtm["AE"]["AEENDTC"] == "") & (sdtm["AE"]["AEENRTPT"] == "ONGOING")
+                         & (sdtm["AE"]["_ROW"].isin([26, 111, 123, 189]))]
+    assert sorted(removed["_ROW"]) == [26, 111, 123, 189]
+    assert set(removed["AEOUT"]) == {"NOT RECOVERED/NOT RESOLVED"}
+    # an AE ongoing without an end date keeps its collected outcome: AE.csv row 4 (01-001,
+    # Headache, no end, AEONGO Y) "Not recovered"; no ongoing AE is RECOVERED
+    assert one(sdtm["AE"], _ROW=4)["AEOUT"] == "NOT RECOVERED/NOT RESOLVED"
+    ongoing = sdtm["AE"][sdtm["AE"]["AEENRTPT"] == "ONGOING"]
+    assert not ongoing["AEOUT"].isin(["RECOVERED/RESOLVED", "FATAL"]).any()
 
 
 def test_ae_partial_start_and_end_after_cutoff(sdtm, log):
@@ -211,6 +237,14 @@ def test_cm_partial_end_straddling_cutoff_is_kept(sdtm, log):
     assert (late["CMENDTC"], late["CMENRTPT"], late["CMENTPT"]) == ("", "ONGOING", CUTOFF)
 
 
+def test_cm_label_and_variable_order_are_sdtmig(built):
+    specs, _, sdtm, _ = built
+    assert specs.sdtm["CM"].label == "Concomitant/Prior Medications"
+    assert [c for c in sdtm["CM"].columns if c not in ("EPOCH", "_FORM", "_ROW")] == [
+        "STUDYID", "DOMAIN", "USUBJID", "CMSEQ", "CMTRT", "CMCAT", "CMINDC", "CMSTDTC",
+        "CMENDTC", "CMSTDY", "CMENDY", "CMENRTPT", "CMENTPT"]
+
+
 # --------------------------------------------------------------------------------------------
 # MH
 
@@ -282,8 +316,9 @@ def test_suppdm(sdtm):
     columns = ["STUDYID", "RDOMAIN", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG",
                "QEVAL"]
     assert subject[columns].values.tolist() == [
-        [STUDY, "DM", "", "", "ETHGRP", "Ethnic Group as Collected", "Han", "CRF", ""],
-        [STUDY, "DM", "", "", "PRIORLN", "Number of Prior ITP Treatment Lines", "3", "CRF", ""]]
+        [STUDY, "DM", "", "", "ETHGRP", "Ethnic Group as Collected", "Han", "Collected", ""],
+        [STUDY, "DM", "", "", "PRIORLN", "Number of Prior ITP Treatment Lines", "3", "Collected",
+         ""]]  # define-XML 2.1 origin type (CRF was define-XML 2.0's)
     # DM.csv row 14: 02-006 ETHNIC blank -> no ETHGRP record; ITPHX.csv row 14: PRIORLN "0" kept
     assert supp.loc[supp["USUBJID"] == usubjid("02-006"), ["QNAM", "QVAL"]].values.tolist() == [
         ["PRIORLN", "0"]]
@@ -406,6 +441,32 @@ def test_disposition_date_checks():
     assert log.frame()["row"].tolist() == [2, 3]
 
 
+def test_subject_extreme_dtc_rules():
+    from itp_adam.derive.sdtm import subject_extreme_dtc
+
+    dm = pd.DataFrame({"SUBJID": ["A", "B", "C", "D"],
+                       "ICDAT": ["03 NOV 2023", "05 JAN 2024", "", "01 FEB 2024"],
+                       "RFXENDTC": ["2024-02-01", "", "2025-04-14", ""]})
+    lab = pd.DataFrame({"SUBJID": ["A", "A", "B", "B", "B"],
+                        "LBDAT": ["10 MAR 2024", "UN APR 2025", "UN UNK 2024", "01 MAY 2025",
+                                  "20 JAN 2024"],
+                        "KEEP": ["Y", "Y", "Y", "Y", "N"]})
+    sources = [{"date": "ICDAT"}, {"date": "RFXENDTC"}, {"dataset": lab, "date": "LBDAT"}]
+    last = subject_extreme_dtc(dm, sources=sources, max_date=pd.Timestamp(CUTOFF).date())
+    # A: 2023-11-03, 2024-02-01, 2024-03-10, 2025-04 -> 2025-04 (UN APR 2025 may be on or
+    #    before the cut-off); B: 2024-01-05, 2024, 2024-01-20, 01 MAY 2025 after the cut-off
+    #    -> 2024-01-20; C: only RFXENDTC (ISO text); D: only its consent
+    assert last.tolist() == ["2025-04", "2024-01-20", "2025-04-14", "2024-02-01"]
+    # earliest, LAB rows with KEEP = Y only: a partial date sorts first in its period
+    first = subject_extreme_dtc(dm, sources=[{"dataset": lab, "date": "LBDAT",
+                                              "filter": "KEEP == 'Y'"}], mode="first")
+    assert first.tolist() == ["2024-03-10", "2024", "", ""]
+    with pytest.raises(ValueError, match="mode must be"):
+        subject_extreme_dtc(dm, sources=sources, mode="max")
+    with pytest.raises(ValueError, match="unknown keys"):
+        subject_extreme_dtc(dm, sources=[{"date": "ICDAT", "when": "x"}])
+
+
 def test_seq_sorts_numbers_as_numbers_and_keeps_group_order():
     frame = pd.DataFrame({"USUBJID": ["A", "A", "A", "B"], "D": ["2024", "2024", "2023", "2024"],
                           "SPID": ["10", "2", "7", "1"]})
@@ -413,3 +474,128 @@ def test_seq_sorts_numbers_as_numbers_and_keeps_group_order():
     assert out["SEQ"].tolist() == [3.0, 2.0, 1.0, 1.0]
     kept = events.derive_var_seq(frame, new_var="SEQ", by_vars=["USUBJID"], order=[])
     assert kept["SEQ"].tolist() == [1.0, 2.0, 3.0, 1.0]
+
+
+# --------------------------------------------------------------------------------------------
+# planted raw rows through the real specs (rules the shipped data does not reach)
+
+
+def _rebuild(built, name: str, **forms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dataset ``name`` built by its spec from the shipped prepared forms, some replaced."""
+    specs, shipped_forms, sdtm, _ = built
+    with issues.collect() as log:
+        out = build_dataset(specs.sdtm[name], forms={**shipped_forms, **forms}, built=sdtm,
+                            study=specs.study, codelists=specs.codelists)
+    return out, log.frame()
+
+
+def _planted_ae(built, rows: list[dict]) -> pd.DataFrame:
+    """AE rows of subject 01-001, each the first AE.csv row (row 2) with some columns changed."""
+    _, forms, _, _ = built
+    first = forms["AE"].iloc[[0]]
+    planted = pd.concat([first.assign(**row) for row in rows], ignore_index=True)
+    planted["_ROW"] = range(2, len(planted) + 2)
+    planted["AESPID"] = pd.array(range(1, len(planted) + 1), dtype=first["AESPID"].dtype)
+    return planted
+
+
+def test_ae_outcome_rule_at_the_cutoff_on_planted_rows(built):
+    # start 01 MAR 2025 for all; cut-off 14 APR 2025. An end after the cut-off is removed:
+    # the resolved outcomes (RECOVERED/RESOLVED, ... WITH SEQUELAE, FATAL) become NOT
+    # RECOVERED/NOT RESOLVED; those of an ongoing event (RECOVERING, UNKNOWN) stay.
+    rows = [
+        {"AEENDAT": "20 APR 2025", "AEOUT": "Fatal"},                    # -> NOT RECOVERED
+        {"AEENDAT": "20 APR 2025", "AEOUT": "Recovered with sequelae"},  # -> NOT RECOVERED
+        {"AEENDAT": "20 APR 2025", "AEOUT": "Recovering"},               # kept
+        {"AEENDAT": "20 APR 2025", "AEOUT": "Unknown"},                  # kept
+        {"AEENDAT": "10 APR 2025", "AEOUT": "Fatal"},                    # end kept: FATAL
+        {"AEENDAT": "UN APR 2025", "AEOUT": "Recovered"},                # may end by 14 APR: kept
+        {"AEENDAT": "UN MAY 2025", "AEOUT": "Recovered"},                # after: NOT RECOVERED
+        {"AEENDAT": "", "AEONGO": "N", "AEOUT": "Recovered"},            # end unknown: kept
+    ]
+    planted = _planted_ae(built, [dict(row, AESTDAT="01 MAR 2025") for row in rows])
+    ae, _ = _rebuild(built, "AE", AE=planted)
+    ae = ae.sort_values("_ROW")
+    assert ae["AEENDTC"].tolist() == ["", "", "", "", "2025-04-10", "2025-04", "", ""]
+    assert ae["AEOUT"].tolist() == [
+        "NOT RECOVERED/NOT RESOLVED", "NOT RECOVERED/NOT RESOLVED", "RECOVERING/RESOLVING",
+        "UNKNOWN", "FATAL", "RECOVERED/RESOLVED", "NOT RECOVERED/NOT RESOLVED",
+        "RECOVERED/RESOLVED"]
+    assert ae["AEENRTPT"].tolist() == ["ONGOING"] * 4 + ["", "", "ONGOING", ""]
+
+
+def test_ae_high_level_terms_from_a_coding_form_that_has_them(built):
+    # the shipped AECODING.csv has no HLT/HLGT (the variables are null, test_ae_record_fully);
+    # an export whose coding form carries them fills AEHLT, AEHLTCD, AEHLGT, AEHLGTCD
+    _, forms, _, _ = built
+    coding = forms["AECODING"].copy()
+    gingival = coding["AETERM"] == "Gingival bleeding"
+    coding["AEHLT"] = coding["AEHLT"].astype(object).where(~gingival, "Gingival haemorrhages")
+    coding["AEHLTCD"] = pd.array(np.where(gingival, 10018277, None), dtype="Int64")
+    coding["AEHLGT"] = coding["AEHLGT"].astype(object).where(
+        ~gingival, "Gastrointestinal haemorrhages NEC")
+    coding["AEHLGTCD"] = pd.array(np.where(gingival, 10017959, None), dtype="Int64")
+    ae, _ = _rebuild(built, "AE", AECODING=coding)
+    rec = one(ae, _ROW=2)  # AE.csv row 2: Gingival bleeding (test_ae_record_fully)
+    assert (rec["AEHLT"], rec["AEHLTCD"], rec["AEHLGT"], rec["AEHLGTCD"]) == (
+        "Gingival haemorrhages", 10018277.0, "Gastrointestinal haemorrhages NEC", 10017959.0)
+    other = one(ae, _ROW=4)  # Headache: no HLT in this coding form
+    assert other["AEHLT"] == "" and math.isnan(other["AEHLTCD"])
+
+
+# --------------------------------------------------------------------------------------------
+# DM: end of participation, death, unplanned arm
+
+
+def test_dm_end_of_participation(sdtm):
+    dm = sdtm["DM"]
+    # 01-001: DS.csv row 2 ONGOING, last dosing period running (EXPOSURE.csv, blank end) ->
+    # RFXENDTC the cut-off, so participation runs to the cut-off
+    assert tuple(one(dm, SUBJID="01-001")[["RFXENDTC", "RFPENDTC"]]) == (CUTOFF, CUTOFF)
+    # 01-002: EXPOSURE.csv row 6 ends 04 JAN 2025; DS.csv row 3 TREATMENT FAILURE 04 JAN 2025
+    assert tuple(one(dm, SUBJID="01-002")[["RFXENDTC", "RFPENDTC"]]) == (
+        "2025-01-04", "2025-01-04")
+    # 05-012: last period with dose > 0 EXPOSURE.csv row 270 ends 17 MAY 2024 (RFXENDTC);
+    # then 0 mg, row 582, 18 MAY - 06 JUL 2024; DS.csv row 77 PHYSICIAN DECISION 06 JUL 2024
+    assert tuple(one(dm, SUBJID="05-012")[["RFXENDTC", "RFPENDTC"]]) == (
+        "2024-05-17", "2024-07-06")
+    # 08-009: DS.csv row 118 (04 MAY 2025) and the end of EXPOSURE.csv row 412 (04 MAY 2025)
+    # are after the cut-off: treated at the cut-off -> the cut-off date
+    assert one(dm, SUBJID="08-009")["RFPENDTC"] == CUTOFF
+    assert (dm["RFPENDTC"] >= dm["RFXENDTC"]).all() and (dm["RFPENDTC"] <= CUTOFF).all()
+
+
+def test_dm_death_and_unplanned_arm_are_null_in_the_shipped_study(sdtm):
+    # no AE.csv row has AEOUT Fatal: nobody died; ACTARMUD is SDTMIG's for ACTARMCD UNPLAN only
+    dm = sdtm["DM"]
+    assert set(dm["DTHDTC"]) == {""} and set(dm["DTHFL"]) == {""} and set(dm["ACTARMUD"]) == {""}
+    assert [c for c in dm.columns if c not in ("_FORM", "_ROW")] == [
+        "STUDYID", "DOMAIN", "USUBJID", "SUBJID", "RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC",
+        "RFICDTC", "RFPENDTC", "DTHDTC", "DTHFL", "SITEID", "BRTHDTC", "AGE", "AGEU", "SEX",
+        "RACE", "ETHNIC", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "ARMNRS", "ACTARMUD", "COUNTRY"]
+
+
+def test_dm_death_from_a_fatal_ae_on_planted_rows(built):
+    # AE rows with outcome Fatal: the end date is the death date, up to the cut-off
+    _, forms, _, _ = built
+    base = forms["AE"].iloc[[0]]
+    plant = [  # SUBJID, AEENDAT, AEOUT
+        ("01-001", "10 APR 2025", "Fatal"),       # DTHDTC 2025-04-10, DTHFL Y
+        ("01-002", "", "fatal"),                  # no end: date unknown, DTHFL Y
+        ("01-003", "20 APR 2025", "Fatal"),       # dies after the cut-off: alive then
+        ("01-004", "UN MAR 2025", "Fatal"),       # partial: 2025-03, DTHFL Y
+        ("01-005", "10 APR 2025", "Recovered"),   # not fatal
+        ("01-006", "10 FEB 2025", "Fatal"),       # after the end of treatment, see below
+    ]
+    ae = pd.concat([base.assign(SUBJID=s, AESTDAT="01 MAR 2025", AEENDAT=e, AEOUT=o)
+                    for s, e, o in plant], ignore_index=True)
+    dm, _ = _rebuild(built, "DM", AE=ae)
+    got = {s: tuple(one(dm, SUBJID=s)[["DTHDTC", "DTHFL"]]) for s, _, _ in plant}
+    assert got == {"01-001": ("2025-04-10", "Y"), "01-002": ("", "Y"), "01-003": ("", ""),
+                   "01-004": ("2025-03", "Y"), "01-005": ("", ""), "01-006": ("2025-02-10", "Y")}
+    # the death date is a date of contact: 01-006 stopped treatment 04 JAN 2025 (EXPOSURE.csv
+    # row 21 ends then; DS.csv row 7 TAPERED AND DISCONTINUED 04 JAN 2025), so RFPENDTC is the
+    # later death date; 01-001 is
+    # still treated at the cut-off (RFXENDTC 2025-04-14), which stays its RFPENDTC
+    assert one(dm, SUBJID="01-006")["RFPENDTC"] == "2025-02-10"
+    assert one(dm, SUBJID="01-001")["RFPENDTC"] == CUTOFF

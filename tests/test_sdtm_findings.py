@@ -32,6 +32,7 @@ from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.stages.pipeline import write_dataset
 from itp_adam.io.raw import read_export
 from itp_adam.stages.sdtm import build_sdtm, prepare_forms
+from itp_adam.spec.evaluate import build_dataset
 from itp_adam.spec.model import Specs, load_codelists, load_dataset_spec, load_study
 
 STUDY = "HETROM-ITP-RWS"
@@ -50,7 +51,8 @@ def built():
     layout, study, codelists = load_layout(specs_dir), load_study(specs_dir), load_codelists(specs_dir)
     sdtm_specs = {name.upper(): load_dataset_spec(specs_dir / "sdtm" / f"{name}.yaml", layout,
                                                   codelists, study=study)
-                  for name in ("dm", "ex", "lb", "rs")}
+                  # EX, LB and RS read SE for EPOCH, SE reads DS, TA and TE
+                  for name in ("dm", "ds", "te", "ta", "se", "ex", "lb", "rs")}
     specs = Specs(layout, study, codelists, sdtm_specs, {})
     export = read_export(shipped_study_dir(), layout)
     with issues.collect() as log:
@@ -248,13 +250,102 @@ def test_lb_less_than_result(built):
     assert rec["LBSTRESU"] == "10^9/L" and rec["LBNRIND"] == "" and rec["VISITNUM"] == 0
 
 
-def test_lb_text_result(built):
+NO_RESULT = ["LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESU", "LBNRIND"]
+
+
+def test_lb_specimen_clumped_is_not_done(built):
     # LAB.csv line 161: "01-005","Platelet count","WEEK 24","01 SEP 2024","08:36","CLUMPED",
-    # "10^9/L","125","350"; 01-005 first dose 17 MAR 2024 -> 14+30+31+30+31+31+1 = 168 -> 169
+    # "10^9/L","125","350"; 01-005 first dose 17 MAR 2024 -> 14+30+31+30+31+31+1 = 168 -> 169.
+    # No result: SDTMIG LBSTAT NOT DONE, LBREASND why, LBSPCCND the specimen's condition;
+    # no result, unit or range left on the record
     rec = record(built["sdtm"]["LB"], 161)
-    assert rec["LBSTRESC"] == "CLUMPED" and math.isnan(rec["LBSTRESN"])
-    assert rec["LBSTRESU"] == "" and rec["LBNRIND"] == ""
-    assert rec["LBSTNRLO"] == 125 and rec["LBDY"] == 169 and rec["VISITNUM"] == 24
+    assert (rec["LBSTAT"], rec["LBREASND"], rec["LBSPCCND"]) == (
+        "NOT DONE", "SPECIMEN CLUMPED", "CLUMPED")
+    assert [rec[v] for v in NO_RESULT] == [""] * len(NO_RESULT)
+    assert all(math.isnan(rec[v]) for v in ("LBSTRESN", "LBSTNRLO", "LBSTNRHI"))
+    assert rec["LBDY"] == 169 and rec["VISITNUM"] == 24 and rec["LBLOBXFL"] == ""
+    assert rec["LBDTC"] == "2024-09-01T08:36" and rec["LBTESTCD"] == "PLAT"
+
+
+def test_lb_hemolyzed_and_plain_not_done(built):
+    # LAB.csv line 427: "02-006","ALT","MONTH 15","04 AUG 2024","","HEMOLYZED","U/L","7","40"
+    rec = record(built["sdtm"]["LB"], 427)
+    assert (rec["LBSTAT"], rec["LBREASND"], rec["LBSPCCND"]) == (
+        "NOT DONE", "SPECIMEN HEMOLYZED", "HEMOLYZED")
+    assert [rec[v] for v in NO_RESULT] == [""] * len(NO_RESULT) and math.isnan(rec["LBSTNRHI"])
+    # LAB.csv line 1244: "03-015","Platelet count","MONTH 21","12 MAR 2025","11:32","NOT DONE",
+    # "10^9/L","125","350": not done, the export collects no reason -> LBREASND empty
+    rec = record(built["sdtm"]["LB"], 1244)
+    assert (rec["LBSTAT"], rec["LBREASND"], rec["LBSPCCND"]) == ("NOT DONE", "", "")
+    assert [rec[v] for v in NO_RESULT] == [""] * len(NO_RESULT) and math.isnan(rec["LBSTNRLO"])
+
+
+def test_lb_not_done_exactly_where_the_lab_gave_no_result(built):
+    # every prepared LAB row reporting NOT DONE, CLUMPED or HEMOLYZED, and only those, is NOT
+    # DONE; the other records keep their result (a number, <N, >N) and their LBSTAT is empty
+    lab, lb = built["forms"]["LAB"], built["sdtm"]["LB"]
+    texts = {"NOT DONE", "CLUMPED", "HEMOLYZED"}
+    status_rows = set(lab.loc[lab["LBORRES"].isin(texts), "_ROW"])
+    assert len(status_rows) == 42  # 44 in LAB.csv, 2 dated after the cut-off
+    not_done = lb["LBSTAT"] == "NOT DONE"
+    assert set(lb.loc[not_done, "_ROW"]) == status_rows
+    assert set(lb["LBSTAT"]) == {"", "NOT DONE"} and (lb.loc[~not_done, "LBORRES"] != "").all()
+    assert (lb.loc[not_done, "LBORRES"] == "").all()
+    assert set(lb.loc[not_done, "LBSPCCND"]) == {"", "CLUMPED", "HEMOLYZED"}
+    assert (lb.loc[~not_done, ["LBREASND", "LBSPCCND"]] == "").all().all()
+
+
+def test_lblobxfl_last_result_on_or_before_first_dose(built):
+    lb = built["sdtm"]["LB"]
+    # 01-001 platelets: LAB.csv line 4 (08 NOV 2023) and line 8 (DAY 1, 14 NOV 2023 11:08,
+    # "10"), first dose 14 NOV 2023 (EXPOSURE.csv line 2): the Day 1 sample, taken on the
+    # first-dose day, is the last before exposure
+    assert record(lb, 8)["LBLOBXFL"] == "Y" and record(lb, 4)["LBLOBXFL"] == ""
+    # 03-011 platelets: line 1044 (SCREENING 30 JAN 2024, "2") and line 1050 (DAY 1,
+    # 13 FEB 2024, CLUMPED: no result); first dose 13 FEB 2024 (EXPOSURE.csv line 107) ->
+    # the screening sample; ALT of the same day (line 1048, DAY 1, "0.22") has a result
+    assert record(lb, 1044)["LBLOBXFL"] == "Y" and record(lb, 1050)["LBLOBXFL"] == ""
+    assert record(lb, 1048)["LBLOBXFL"] == "Y" and record(lb, 1045)["LBLOBXFL"] == ""
+    # one Y per subject and test at most, never on a NOT DONE record nor after RFXSTDTC
+    flagged = lb[lb["LBLOBXFL"] == "Y"]
+    assert not flagged.duplicated(["USUBJID", "LBTESTCD"]).any()
+    first_dose = dict(zip(built["sdtm"]["DM"]["USUBJID"], built["sdtm"]["DM"]["RFXSTDTC"]))
+    assert (flagged["LBDTC"].str[:10] <= flagged["USUBJID"].map(first_dose)).all()
+    assert (flagged["LBORRES"] != "").all() and set(lb["LBLOBXFL"]) == {"", "Y"}
+
+
+def test_lblobxfl_ties_and_untreated_on_planted_rows(built):
+    # 01-001 platelets (first dose 14 NOV 2023): line 4 (08 NOV 08:59, "12"), line 8 (DAY 1)
+    # untimed, and a planted 14 NOV 07:00 NOT DONE: the not-done sample is no result, so the
+    # untimed Day 1 sample is the last.
+    # 01-002 platelets (first dose 07 SEP 2023): line 47 (27 AUG), line 53 (DAY 1 07 SEP 08:42)
+    # planted untimed and a copy of it at 09:30 in a unit unknown for platelets: on one day a
+    # timed sample sorts after an untimed one (LBDTC), and a result counts whatever its unit.
+    lab = built["forms"]["LAB"]
+    rows = lab.set_index("_ROW")
+    day1 = rows.loc[[8]].assign(LBTIM="")
+    not_done = rows.loc[[8]].assign(LBTIM="07:00", LBORRES="NOT DONE")
+    untimed = rows.loc[[53]].assign(LBTIM="")
+    other_unit = rows.loc[[53]].assign(LBTIM="09:30", LBORRESU="mmol/L")
+    planted = pd.concat([rows.loc[[4]], day1, not_done, rows.loc[[47]], untimed, other_unit])
+    planted = planted.reset_index(drop=True)
+    planted["_ROW"] = [4, 8, 9001, 47, 53, 9002]
+    with issues.collect():
+        lb = build_dataset(built["specs"].sdtm["LB"], forms={**built["forms"], "LAB": planted},
+                           built=built["sdtm"], study=built["specs"].study,
+                           codelists=built["specs"].codelists)
+    got = dict(zip(lb["_ROW"], lb["LBLOBXFL"]))
+    assert got == {4: "", 8: "Y", 9001: "", 47: "", 53: "", 9002: "Y"}
+    assert record(lb, 9002)["LBSTRESC"] == "" and record(lb, 9001)["LBSTAT"] == "NOT DONE"
+    # the same rows when 01-002 was never dosed (DM RFXSTDTC empty): no exposure, no flag
+    dm = built["sdtm"]["DM"].copy()
+    dm.loc[dm["SUBJID"] == "01-002", "RFXSTDTC"] = ""
+    with issues.collect():
+        lb = build_dataset(built["specs"].sdtm["LB"], forms={**built["forms"], "LAB": planted},
+                           built={**built["sdtm"], "DM": dm}, study=built["specs"].study,
+                           codelists=built["specs"].codelists)
+    got = dict(zip(lb["_ROW"], lb["LBLOBXFL"]))
+    assert got == {4: "", 8: "Y", 9001: "", 47: "", 53: "", 9002: ""}
 
 
 def test_lb_unknown_unit_and_unscheduled_visit(built):

@@ -272,7 +272,8 @@ def test_missing_key_points_at_the_variable(tmp_path):
 def test_source_needs_exactly_one_kind(tmp_path):
     file, message = spec_error(tmp_path, edit({22: "    source: {constant: X, form: LAB}"}))
     assert message == (f"{file}, line 22: dataset XX, variable XXTESTCD: source: needs exactly one "
-                       "of: form (with column), constant, derivation (with args), from, step, cases")
+                       "of: form (with column), constant, derivation (with args), from, step, row, "
+                       "cases")
 
 
 def test_duplicate_yaml_key(tmp_path):
@@ -441,6 +442,7 @@ def test_predecessor_variable_checked_across_datasets(tmp_path):
     specs = _specs_copy(tmp_path)
     for spec in (specs / "adam").glob("*.yaml"):  # only this test's ADSL
         spec.unlink()
+    shutil.rmtree(specs / "analyses", ignore_errors=True)  # they read ADLB and ADAE
     (specs / "adam").mkdir(exist_ok=True)
     adsl = specs / "adam" / "adsl.yaml"
     adsl.write_text("name: ADSL\n"                                      # 1

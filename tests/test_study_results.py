@@ -48,6 +48,7 @@ def test_the_shipped_study_declares_its_results():
 
 def test_a_study_without_results_ends_after_adam_define_and_the_issue_log(tmp_path, capsys):
     specs = _specs_copy(tmp_path, _without_results)
+    shutil.rmtree(specs / "analyses")  # nor analyses
     study = load_study(specs)
     assert type(study) is Study and study.results is None
     # its own parameters stay plain data, still read by the ADaM specs as {study: ...}
@@ -59,7 +60,21 @@ def test_a_study_without_results_ends_after_adam_define_and_the_issue_log(tmp_pa
     assert "Traceback" not in captured.out + captured.err
     assert sorted(p.name for p in out.iterdir()) == [
         "adam", "data-issues.csv", "define", "run.json", "sdtm"]
-    assert sorted(p.name for p in (out / "adam").iterdir()) == ["adae.xpt", "adlb.xpt", "adsl.xpt"]
+    assert sorted(p.name for p in (out / "adam").glob("*.xpt")) == ["adae.xpt", "adlb.xpt", "adsl.xpt"]
+
+
+def test_a_study_with_analyses_and_no_provider_writes_the_ard_only(tmp_path, capsys):
+    specs = _specs_copy(tmp_path, _without_results)
+    out = tmp_path / "out"
+    assert main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()), "--out", str(out),
+                 "--quiet"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (out / "tables").exists()  # drawing is the provider's
+    assert sorted(p.name for p in (out / "results").iterdir()) == ["ard.csv", "ard.parquet", "ars.json"]
+    ard = pd.read_csv(out / "results" / "ard.csv", keep_default_na=False)
+    week6 = ard.loc[ard["analysis_id"].eq("RESPONSE_CRIT1") & ard["group1_level"].eq("All")
+                    & ard["group2_level"].eq("6")].set_index("stat_name")["stat_fmt"]
+    assert week6[["n", "N", "pct"]].tolist() == ["121", "160", "76"]  # published (tests/published.py)
 
 
 def test_an_unknown_results_provider_is_refused_with_its_line(tmp_path):

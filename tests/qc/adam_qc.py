@@ -338,6 +338,7 @@ def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
         adt = full_date(lb["LBDTC"])
         row = {name: subject[name] for name in ("STUDYID", "TRTSDT", "TRTEDT", "SAFFL", "FASFL",
                                                 "ITPPHASE", "ITPPHASN")}
+        row["TRTP"], row["TRTA"] = subject["TRT01P"], subject["TRT01A"]  # the only period
         row.update(USUBJID=lb["USUBJID"], PARAMCD=lb["LBTESTCD"],
                    PARAM=f"{PARAM_NAMES[lb['LBTESTCD']]} ({units[lb['LBTESTCD']]})",
                    PARAMN=PARAM_NUMBERS[lb["LBTESTCD"]], LBSEQ=lb["LBSEQ"], LBDTC=lb["LBDTC"],
@@ -402,7 +403,16 @@ def derive_adlb(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
                                                grading[paramcd])
             row.pop("_UNIT", None)
             adlb.append(row)
+    number_within_subject(adlb, lambda r: (r["PARAMCD"], r["ADT"] is None,
+                                           r["ADT"] or dt.date.min, r["SRCSEQ"]))
     return adlb
+
+
+def number_within_subject(records: list[dict], key) -> None:
+    """ASEQ: 1, 2, ... within each subject, records taken in the order of ``key``."""
+    for rows in by_subject(records).values():
+        for number, row in enumerate(sorted(rows, key=key), start=1):
+            row["ASEQ"] = float(number)
 
 
 # ------------------------------------------------------------------------------------------
@@ -427,6 +437,7 @@ def derive_adae(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
                                            "AEBODSYS", "AESER", "AEREL", "AEACN", "AEOUT",
                                            "AESTDTC", "AEENDTC")}
         row.update({name: subject[name] for name in ("TRTSDT", "TRTEDT", "SAFFL", "ITPPHASE")})
+        row["TRTP"], row["TRTA"] = subject["TRT01P"], subject["TRT01A"]  # the only period
 
         start, start_flag = impute(ae["AESTDTC"], start_rule["date_imputation"],
                                    start_rule["day_imputation"])
@@ -452,6 +463,7 @@ def derive_adae(sdtm: dict[str, list[dict]], adsl: list[dict], study: dict) -> l
         row["HEPATFL"] = "Y" if hepatic else ""
         row["SRCDOM"], row["SRCSEQ"] = "AE", ae["AESEQ"]
         adae.append(row)
+    number_within_subject(adae, lambda r: r["AESEQ"])  # one record per AE: AE order
     return adae
 
 

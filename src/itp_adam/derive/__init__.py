@@ -1,6 +1,6 @@
 """The derivation library: the functions a spec names with ``{derivation: NAME}``, each
 registered with :func:`itp_adam.spec.registry.derivation` (``core`` general ones, ``dates``,
-``records`` (derivations that add records), ``bds`` (per-record BDS variables), ``subject``
+``records`` (derivations that add records), ``design`` (trial design: SE, SV, EPOCH), ``bds`` (per-record BDS variables), ``subject``
 (subject-level variables from several sources), ``windows``, ``grading``, ``labs``,
 ``events``, ``sdtm`` and ``adam`` mapping helpers) and the
 column helpers they share (``columns``). A new or changed derivation belongs here; nothing here
@@ -28,6 +28,9 @@ DERIVATIONS: dict[str, str] = {
     "derive_var_anrind": "bds", "derive_var_ontrtfl": "bds", "derive_var_shift": "bds",
     # subject (subject-level variables from several sources)
     "derive_var_extreme_dt": "subject", "derive_vars_extreme_event": "subject",
+    # design (trial design and special-purpose domains: SE, SV, EPOCH)
+    "derive_subject_elements": "design", "derive_subject_visits": "design",
+    "derive_var_epoch": "design", "derive_var_merged_summary": "design",
     # windows
     "check_windows": "windows", "derive_vars_window": "windows",
     # grading
@@ -42,7 +45,8 @@ DERIVATIONS: dict[str, str] = {
     "subject_value": "events",
     # sdtm
     "if_treated": "sdtm", "iso_date": "sdtm", "ref_end_from_exposure": "sdtm",
-    "ref_start_from_exposure": "sdtm", "study_day": "sdtm", "usubjid": "sdtm",
+    "ref_start_from_exposure": "sdtm", "study_day": "sdtm", "subject_extreme_dtc": "sdtm",
+    "usubjid": "sdtm",
     # adam
     "compute": "adam", "derive_var_case": "adam", "derive_var_flag": "adam",
     "derive_var_merged_baseline": "adam", "derive_var_merged_exist_flag": "adam",

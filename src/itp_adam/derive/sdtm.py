@@ -9,6 +9,8 @@ Dates in the raw forms were checked by the reader, so every non-blank date here 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import arrow_text, distinct_rows, has_duplicates, positions, spread_text
-from .dates import _text, complete_dates, iso_datetime, raw_date_to_iso
-from .core import text_is_in
+from .dates import _text, complete_dates, iso_date_range, iso_datetime, raw_date_to_iso
+from .core import filter_mask, text_is_in
+from .subject import _mode, _part
 from ..spec.registry import derivation
 from .checks import require_vars
 
@@ -139,3 +142,49 @@ def study_day(df: pd.DataFrame, dtc: str, reference: pd.DataFrame, ref_dtc: str 
     days = np.where(np.isnat(diff), np.nan, diff.astype("int64").astype("float64"))
     return pd.Series(np.where(days >= 0, days + 1, days), index=df.index)
 
+
+@derivation("subject_extreme_dtc")
+def subject_extreme_dtc(df: pd.DataFrame, sources: Sequence[Mapping[str, Any]], mode: str = "last",
+                        max_date: dt.date | str | None = None,
+                        subjid: str = "SUBJID") -> pd.Series:
+    """Per subject, the latest (or earliest) date over several forms, as ISO 8601 text.
+
+    The SDTM mapping counterpart of ``derive_var_extreme_dt``, for DM dates taken from
+    several raw forms (RFPENDTC: the last date of contact; DTHDTC: the end date of a fatal
+    AE). Each source is a mapping ``{dataset: frame (in a spec {form: F}; left out: df
+    itself), date: COLUMN, filter: "expression" (optional)}``. A date column holds raw dates
+    in the study's format (``raw.yaml`` ``date_format``) or ISO 8601 text (a variable already
+    made, e.g. RFXENDTC); a time is dropped. A partial date counts as its truncated ISO text
+    and sorts first in its period (``2025`` before ``2025-01-03``), so it wins ``mode:
+    first`` there and loses ``last``. With ``max_date`` (a data cut-off) a date whose
+    earliest possible day is after it is left out. Records are matched to ``df`` by the
+    ``subjid`` column; a subject without a date gets ``""``.
+    """
+    fn = "subject_extreme_dtc"
+    require_vars(df, fn, subjid=subjid)
+    _mode(mode, "")
+    if isinstance(sources, (str, Mapping)) or not isinstance(sources, Sequence) or not sources:
+        raise ValueError("sources must be a non-empty list of {dataset, date, filter} mappings")
+    subjects, dates = [], []
+    for index, item in enumerate(sources):  # a few sources: each is whole columns
+        where = f"sources[{index}]"
+        frame, source = _part(df, item, where, {"dataset", "date", "filter"}, {"date"})
+        require_vars(frame, fn, frame=where, subjid=subjid, date=source["date"])
+        text = _text(frame[source["date"]])
+        # ISO text (4 digits first) keeps its date part; anything else is a raw date
+        is_iso = text.str.match(r"^\d{4}").to_numpy(dtype=bool)
+        iso = np.where(is_iso, text.str.slice(0, 10).to_numpy(dtype=object),
+                       raw_date_to_iso(text)[0].to_numpy(dtype=object))
+        iso = pd.Series(iso, index=frame.index, dtype="str")
+        keep = filter_mask(frame, source.get("filter")) & iso.ne("").to_numpy(dtype=bool)
+        if max_date is not None:
+            earliest, _ = iso_date_range(iso)
+            keep &= ~(earliest > pd.Timestamp(max_date)).to_numpy(dtype=bool)
+        subjects.append(_text(frame[subjid])[keep])
+        dates.append(iso[keep])
+    found = pd.Series(pd.concat(dates, ignore_index=True).to_numpy(dtype=object),
+                      index=pd.concat(subjects, ignore_index=True).to_numpy(dtype=object))
+    grouped = found.groupby(level=0)
+    extreme = grouped.max() if mode == "last" else grouped.min()
+    mapped = extreme.reindex(_text(df[subjid]).to_numpy()).fillna("")
+    return pd.Series(mapped.to_numpy(dtype=object), index=df.index, dtype="str")

@@ -4,11 +4,13 @@ The same evaluator builds SDTM and ADaM datasets. In order:
 
 1. **Records.** The working frame starts as the dataset's raw ``forms`` (SDTM), its
    ``records`` groups stacked (the rows of the group's form passing its optional filter,
-   column ``_GROUP`` naming the group), or its ``input`` dataset with the optional filter.
-2. **Direct variables**, in spec order: ``form``/``column``, ``constant``, ``derivation``
-   (a function returning one value per record), ``from`` (a variable of this dataset, of the
-   input dataset, or of another dataset matched by ``USUBJID``) and ``cases`` (one of those
-   per record group). Each is added to the working frame, so later ones can use it.
+   column ``_GROUP`` naming the group), its ``input`` dataset with the optional filter, or
+   its literal ``rows`` (a table written in the spec: TS, TA, TE, TV, TI).
+2. **Direct variables**, in spec order: ``form``/``column``, ``constant`` (a literal or a
+   study parameter), ``derivation`` (a function returning one value per record), ``from`` (a
+   variable of this dataset, of the input dataset, or of another dataset matched by
+   ``USUBJID``), ``row`` (a key of the literal rows) and ``cases`` (one of those per record
+   group). Each is added to the working frame, so later ones can use it.
 3. **Steps**, in order: admiral-style functions taking and returning the whole frame.
 4. **Step variables**: ``{step: S}`` takes the column of that name made by step ``S``.
 5. Types are enforced (Char -> text with ``""`` missing, Num -> float), records are sorted
@@ -21,6 +23,7 @@ raw forms. A raw value outside its codelist is kept as collected and reported.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -57,6 +60,7 @@ from .model import (
     DatasetRef,
     DerivationSource,
     FormRef,
+    RowSource,
     StepSource,
     Study,
     StudyRef,
@@ -147,7 +151,38 @@ class _Context:
             parts = [self.forms[form] for form in spec.forms]
             # shallow copy: copy-on-write keeps the form as it was when columns are added
             return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy(deep=False)
-        raise self.error(("name",), "needs forms, records or input to say where its records come from")
+        if spec.rows:
+            return self._literal_records()
+        raise self.error(("name",), "needs forms, records, input or rows to say where its records "
+                         "come from")
+
+    def _literal_records(self) -> pd.DataFrame:
+        """The ``rows`` of the spec as a frame: one column per key, typed by its variable (Char:
+        text, ``""`` for blank, numbers written without a trailing ``.0``, dates ISO 8601; Num:
+        float), ``{study: P}`` resolved. A key a row leaves out is blank there. The rows are
+        the spec's own table (tens of records), so they are read value by value."""
+        spec, index = self.spec, pd.RangeIndex(len(self.spec.rows))
+        kinds = {var.name: var.type for var in spec.variables}
+        keys = list(dict.fromkeys(key for row in spec.rows for key in row))
+        columns: dict[str, pd.Series] = {}
+        for key in keys:
+            values = [self._literal(row.get(key)) for row in spec.rows]
+            if kinds.get(key) == "Num":
+                try:
+                    columns[key] = pd.Series(np.array([np.nan if v is None or v == "" else v
+                                                       for v in values], dtype="float64"), index=index)
+                except (TypeError, ValueError) as exc:
+                    number = next(n for n, v in enumerate(values)
+                                  if not isinstance(v, (int, float, type(None))))
+                    raise self.error(("rows", number, key), f"row {number + 1}: {key} is Num, "
+                                     f"but the value is not a number ({exc})") from exc
+            else:
+                columns[key] = as_str(pa.array([_literal_text(v) for v in values], TEXT), index)
+        return pd.DataFrame(columns, index=index)
+
+    def _literal(self, value: Any) -> Any:
+        """A row value or constant as written, a ``{study: P}`` resolved to its parameter."""
+        return self.study.resolve(value.study) if isinstance(value, StudyRef) else value
 
     def _mask(self, frame: pd.DataFrame, expression: str, at: tuple) -> np.ndarray:
         """Rows where the filter ``expression`` (``itp_adam.spec.expr``) holds (missing -> False)."""
@@ -181,9 +216,15 @@ class _Context:
                 return self._decode(work, values, var.codelist, source.column)
             return values
         if isinstance(source, ConstantSource):
-            if isinstance(source.constant, str):  # one pyarrow buffer, not n Python strings
-                return as_str(pa.repeat(pa.scalar(source.constant, TEXT), len(work)), work.index)
-            return pd.Series([source.constant] * len(work), index=work.index)
+            constant = self._literal(source.constant)
+            if isinstance(source.constant, StudyRef) and (isinstance(constant, dt.date)
+                                                          or var.type == "Char"):
+                constant = _literal_text(constant)  # a study parameter, e.g. the cut-off date
+            if isinstance(constant, str):  # one pyarrow buffer, not n Python strings
+                return as_str(pa.repeat(pa.scalar(constant, TEXT), len(work)), work.index)
+            return pd.Series([constant] * len(work), index=work.index)
+        if isinstance(source, RowSource):
+            return work[source.row]
         if isinstance(source, DerivationSource):
             function = get_derivation(source.derivation)
             result = self.call(function, work, source.args, at, f"derivation {source.derivation}")
@@ -334,6 +375,18 @@ class _Context:
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
         return out
+
+
+def _literal_text(value: Any) -> str:
+    """A literal of the specs as text: ``""`` for blank, a date as ISO 8601, a whole number
+    without ``.0`` (``1`` -> ``"1"``), other numbers with up to 15 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    return str(value)
 
 
 def _missing_value(values: np.ndarray) -> object:

@@ -664,9 +664,12 @@ def _call(name: str, args: list[_Value], literals: list[float | None], shown: st
     if name == "number":
         if first.kind != "text":
             raise ExpressionError(f"{shown!r}: number() needs text, not {_WORDS[first.kind]}")
-        numbers = pd.to_numeric(pd.Series(np.atleast_1d(first.data), dtype="str").str.strip(),
-                                errors="coerce").to_numpy(dtype="float64")
-        numbers = np.where(np.isfinite(numbers), numbers, np.nan)
+        values = pd.Series([first.data] if first.scalar else first.data, dtype="str")
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)  # parsed once per distinct text
+        parsed = pd.to_numeric(pd.Series(distinct, dtype="str").str.strip(),
+                               errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        parsed = np.append(np.where(np.isfinite(parsed), parsed, np.nan), np.nan)
+        numbers = parsed[codes]  # a missing text (code -1) takes the last: NaN
         return _Value("num", float(numbers[0]) if first.scalar else numbers, first.scalar)
     if name == "substr":
         start = int(literals[1]) - 1  # type: ignore[arg-type]

@@ -270,6 +270,8 @@ def _describe(kind: str, document: _Document, path: YamlPath) -> dict[str, str |
         variable = None
         if len(path) >= 2 and path[0] == "variables" and isinstance(path[1], int):
             variable = _item_name(data.get("variables"), path[1], "variable")
+        elif len(path) >= 3 and path[0] == "rows" and isinstance(path[2], str):
+            variable = path[2]
         elif len(path) >= 2 and path[0] in ("keys", "sort") and isinstance(path[1], int):
             items = data.get(path[0])
             if isinstance(items, list) and path[1] < len(items):
@@ -432,9 +434,16 @@ class ColumnSource(_Model):
 
 
 class ConstantSource(_Model):
-    """The same value on every record: ``{constant: LB}``."""
+    """The same value on every record: ``{constant: LB}``, or a study parameter
+    ``{constant: {study: study_id}}`` (``Study.resolve``; a date becomes ISO 8601 text)."""
 
-    constant: Annotated[str | int | float, BeforeValidator(_no_boolean)]
+    constant: Annotated[StudyRef | str | int | float, BeforeValidator(_no_boolean)]
+
+
+class RowSource(_Model):
+    """The value of key ``KEY`` of each literal record of the dataset's ``rows``: ``{row: KEY}``."""
+
+    row: str
 
 
 class FormRef(_Model):
@@ -511,7 +520,7 @@ class StepSource(_Model):
 
 
 _SOURCE_TAGS = {"form": "Column", "constant": "Constant", "derivation": "Derivation", "from": "Copy",
-                "step": "Step", "cases": "Cases"}
+                "step": "Step", "row": "Row", "cases": "Cases"}
 
 
 def _source_kind(value: Any) -> str | None:
@@ -526,10 +535,11 @@ def _source_kind(value: Any) -> str | None:
 
 _SOURCE_MODELS: dict[str, type[BaseModel]] = {
     "Column": ColumnSource, "Constant": ConstantSource, "Derivation": DerivationSource,
-    "Copy": CopySource, "Step": StepSource,
+    "Copy": CopySource, "Step": StepSource, "Row": RowSource,
 }
 _SOURCE_WORDS = {"Column": "form (with column)", "Constant": "constant",
-                 "Derivation": "derivation (with args)", "Copy": "from", "Step": "step", "Cases": "cases"}
+                 "Derivation": "derivation (with args)", "Copy": "from", "Step": "step",
+                 "Row": "row", "Cases": "cases"}
 
 
 def _source_union(models: dict[str, type[BaseModel]]) -> Any:
@@ -574,6 +584,11 @@ class InputData(_Model):
     filter: str | None = None  # an expression (itp_adam.spec.expr), e.g. "LBTESTCD in ['HGB']"
 
 
+RowValue = Annotated[StudyRef | str | int | float | dt.date | None, BeforeValidator(_no_boolean)]
+"""One value of a literal record (``rows``): text, a number, a date, blank (``null``) or a study
+parameter ``{study: path}``."""
+
+
 class Step(_Model):
     """A derivation that adds variables to the whole working frame (admiral style):
     called as ``derivation(frame, **args)`` and returning the new frame."""
@@ -599,6 +614,7 @@ class Variable(_Model):
     codelist: str | None = None
     format: Annotated[str, AfterValidator(_sas_format)] | None = None
     description: str | None = None
+    comment: str | None = None  # define.xml def:CommentDef (docs/define.md)
 
 
 class Dataset(_Model):
@@ -613,8 +629,10 @@ class Dataset(_Model):
     forms: list[str] = Field(default_factory=list)
     records: list[RecordGroup] = Field(default_factory=list)
     input: InputData | None = None
+    rows: list[dict[str, RowValue]] = Field(default_factory=list)  # literal records (TS, TA, ...)
     steps: list[Step] = Field(default_factory=list)
     variables: list[Variable] = Field(min_length=1)
+    comment: str | None = None  # define.xml def:CommentDef of the dataset (docs/define.md)
     _file: str = PrivateAttr(default="")
     _lines: dict[YamlPath, int] = PrivateAttr(default_factory=dict)
 
@@ -646,6 +664,8 @@ class Term(_Model):
     value: Text
     decode: Text | None = None
     num: float | None = None  # numeric equivalent, e.g. VISITNUM or a grade's --STRESN
+    nci: str | None = Field(default=None, pattern=r"^C\d+$")  # the term's NCI code (CDISC CT)
+    extended: bool = False  # a sponsor term added to an extensible CDISC codelist
 
 
 class Codelist(_Model):
@@ -846,6 +866,7 @@ class Specs:
     codelists: dict[str, Codelist]
     sdtm: dict[str, Dataset]
     adam: dict[str, Dataset]
+    analyses: Any = None  # the reporting event of analyses/*.yaml (itp_adam.analysis.model), if any
 
 
 def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool = False) -> Any:
@@ -987,6 +1008,13 @@ def load_codelists(specs_dir: Path) -> dict[str, Codelist]:
                 problems.append((("codelists", index, "terms", number, "raw"),
                                  f"raw value {term.raw!r} appears twice"))
             raws.add(key)
+            if term.extended and (term.nci or not codelist.nci):
+                problems.append((("codelists", index, "terms", number, "extended"),
+                                 "extended: true marks a sponsor term of a CDISC codelist: the "
+                                 "codelist needs an nci code and the term none"))
+            if term.nci and not codelist.nci:
+                problems.append((("codelists", index, "terms", number, "nci"),
+                                 "a term nci code needs the codelist's nci code"))
     if problems:
         raise SpecError([
             SpecProblem(document.file, document.line_of(path), message,
@@ -1064,11 +1092,65 @@ def _dataset_problems(dataset: Dataset, layout: RawLayout, codelists: dict[str, 
             if name not in all_names:
                 problems.append(((field, index),
                                  f"{field} variable {name} is not a variable of the dataset"))
+    problems += _rows_problems(dataset, study)
     return problems
+
+
+def _rows_problems(dataset: Dataset, study: Study | None) -> list[tuple[YamlPath, str]]:
+    """Literal records (``rows``): the only source of the records, each key a variable of the
+    dataset, a number where the variable is Num, ``{study: P}`` a parameter of study.yaml; and
+    each ``{row: KEY}`` source names a key of the rows."""
+    problems: list[tuple[YamlPath, str]] = []
+    variables = {var.name: var for var in dataset.variables}
+    others = [name for name in ("forms", "records", "input") if getattr(dataset, name)]
+    if dataset.rows and others:
+        problems.append((("rows",), "the records come from one of forms, records, input or rows; "
+                         f"this dataset also has {', '.join(others)}"))
+    keys: set[str] = set()
+    for number, row in enumerate(dataset.rows):
+        for key, value in row.items():
+            at: YamlPath = ("rows", number, key)
+            keys.add(key)
+            var = variables.get(key)
+            if var is None:
+                problems.append((at, _unknown("variable", key, variables,
+                                              f"in row {number + 1} (a key names a variable)")))
+            elif isinstance(value, StudyRef):
+                problems += _study_ref_problems(value.study, at, study)
+            elif var.type == "Num" and value is not None and (
+                    not isinstance(value, (int, float)) or isinstance(value, bool)):
+                problems.append((at, f"variable {key} is Num: a row value must be a number "
+                                     f"(found {value!r})"))
+    for index, var in enumerate(dataset.variables):
+        at = ("variables", index, "source")
+        cases = var.source.cases.items() if isinstance(var.source, CasesSource) else [(None, var.source)]
+        for group, source in cases:
+            if not isinstance(source, RowSource):
+                continue
+            where = (*(at if group is None else (*at, "cases", group)), "row")
+            if not dataset.rows:
+                problems.append((where, f"{{row: {source.row}}} needs the dataset's literal "
+                                        "records (rows:)"))
+            elif source.row not in keys:
+                problems.append((where, _unknown("row key", source.row, keys, "in rows")))
+    return problems
+
+
+def _study_ref_problems(path: str, at: YamlPath, study: Study | None) -> list[tuple[YamlPath, str]]:
+    """A ``{study: path}`` value that names no parameter of study.yaml (with ``study``)."""
+    if study is None:
+        return []
+    try:
+        study.resolve(path)
+    except KeyError:
+        return [(at, f"unknown study parameter {path!r}: not in {study._file}")]
+    return []
 
 
 def _source_problems(source: object, at: YamlPath, layout: RawLayout, study: Study | None,
                      step_ids: set[str]) -> list[tuple[YamlPath, str]]:
+    if isinstance(source, ConstantSource) and isinstance(source.constant, StudyRef):
+        return _study_ref_problems(source.constant.study, (*at, "constant"), study)
     if isinstance(source, ColumnSource):
         return _raw_column_problems(layout, source.form, source.column, (*at, "form"), (*at, "column"))
     if isinstance(source, DerivationSource):
@@ -1185,7 +1267,13 @@ def load_specs(specs_dir: Path) -> Specs:
             problems.append(SpecProblem(str(specs_dir), None, str(exc)))
     if problems:
         raise SpecError(problems)
-    return Specs(layout, study, codelists, groups["sdtm"], groups["adam"])
+    from ..analysis.model import load_analyses  # analyses/*.yaml (docs/analyses.md)
+
+    known: dict[str, set[str] | None] = {name: {var.name for var in ds.variables}
+                                         for name, ds in seen.items()}
+    known.update({name: None for name in inputs if name not in known})
+    analyses = load_analyses(specs_dir, study, known)
+    return Specs(layout, study, codelists, groups["sdtm"], groups["adam"], analyses)
 
 
 def _predecessor_problems(dataset: Dataset, datasets: dict[str, Dataset],
@@ -1276,7 +1364,8 @@ def _codelist_ref_problems(dataset: Dataset, codelists: dict[str, Codelist]) -> 
 EXPRESSION_ARGS = ("filter", "filter_add", "condition", "expression", "filter_pre_timepoint")
 """Derivation arguments that hold an expression (``itp_adam.spec.expr``), besides ``cases[].when``,
 the values of an ``expressions`` mapping (``derive_vars_compute``) and the ``filter`` of each
-item of a ``sources``/``events`` list (``derive_var_extreme_dt``, ``derive_vars_extreme_event``)."""
+item of a ``sources``/``events``/``elements`` list (``derive_var_extreme_dt``,
+``derive_vars_extreme_event``, ``derive_subject_visits``, ``derive_subject_elements``)."""
 
 
 def _expression_problems(dataset: Dataset) -> list[tuple[YamlPath, str]]:
@@ -1306,7 +1395,7 @@ def _expression_problems(dataset: Dataset) -> list[tuple[YamlPath, str]]:
                           for number, case in enumerate(value) if isinstance(case, dict) and "when" in case]
             elif arg == "expressions" and isinstance(value, dict):
                 found += [((*at, "args", arg, name), text, passed) for name, text in value.items()]
-            elif arg in ("sources", "events") and isinstance(value, list):
+            elif arg in ("sources", "events", "elements") and isinstance(value, list):
                 # each item filters its own dataset: no @names there
                 found += [((*at, "args", arg, number, "filter"), item["filter"], frozenset())
                           for number, item in enumerate(value)

@@ -28,6 +28,7 @@ _BUILTIN_MODULES = (
     "itp_adam.derive.subject",
     "itp_adam.derive.records",
     "itp_adam.derive.bds",
+    "itp_adam.derive.design",
 )
 
 

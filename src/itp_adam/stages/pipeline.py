@@ -288,6 +288,11 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
+    from ..io.define_spec import load_define_spec  # study.yaml's define keys, checked before any data
+    define_spec = load_define_spec(specs_dir, specs)
+    from ..report.guides import load_guide_text, write_guides  # the reviewer's guides
+
+    guide_text = load_guide_text(specs_dir)  # guides.yaml: a bad one stops the run here
     if raw is None and sdtm_dir is None:  # the data shipped with the study, if any
         from ..paths import shipped_input
 
@@ -321,7 +326,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 clock.steps("adam xpt", len(adam), lambda tick: files.submit("adam", adam, specs.adam, tick))
 
         rendering = None
-        if adam and specs.study.results is not None:  # the study's results (stages/results.py):
+        if adam and (specs.study.results is not None or specs.analyses is not None):
+            # the study's analyses (results/ard.*) and results provider (stages/results.py):
             from . import results  # results/*.csv here; tables and figures drawn by the worker
             rendering = clock.stage("results",  # during "write"
                                     lambda: results.write_results(specs, sdtm, adam, folder))
@@ -334,14 +340,22 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
             tick("data-issues.csv")
-            from ..io.define import write_define  # define.xml and specification.xlsx (docs/define.md)
-            write_define(specs, {} if from_sdtm else sdtm, adam, folder / "define", specs_dir)
+            # sdtm/define.xml, adam/define.xml (with stylesheet and documents), define/ and
+            # define/specification.xlsx (docs/define.md)
+            from ..io.define import write_define
+            write_define(specs, {} if from_sdtm else sdtm, adam, folder, specs_dir,
+                         define_spec=define_spec)
             tick("define")
             files.wait(tick)
 
         clock.steps("write", 2 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
     finally:
         files.close()
+    # cSDRG and ADRG beside the datasets and their define.xml, while the worker draws
+    # (docs/reviewers-guides.md)
+    clock.stage("guides", lambda: write_guides(folder, specs, None, log.frame(),
+                                               specs_dir=specs_dir, rows=result.rows,
+                                               guide=guide_text))
     if rendering is not None:  # the wait for the worker, if it is still drawing
         clock.stage("tables", worker.result)
         result.worker_seconds["tables"] = round(worker.seconds, 3)

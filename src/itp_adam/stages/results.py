@@ -1,20 +1,26 @@
-"""The results stage of ``itp-adam run``: the study's own results, if it declares any.
+"""The results stage of ``itp-adam run``: the study's analyses and its own results, if it
+declares any.
 
-A study names its results provider in ``study.yaml`` (``results: NAME``, ``docs/results.md``);
-a study without ``results`` ends after ADaM, define and the data-issue log, with no
-``results/`` or ``tables/`` folder. The engine computes no analysis itself: a provider is
-study code (``itp_adam/studies/``), registered by name in :data:`itp_adam.studies.RESULTS`,
-and is a module with
+**Analyses** (``analyses/*.yaml`` of the specs folder, ``docs/analyses.md``) are specs the
+engine computes for any study (``itp_adam.analysis``): every analysis' results go into one long
+table, the ARD (``results/ard.csv``, ``results/ard.parquet``), and the reporting event into its
+ARS JSON form (``results/ars.json``).
+
+A **results provider** is named in ``study.yaml`` (``results: NAME``, ``docs/results.md``);
+a study with neither ends after ADaM, define and the data-issue log, with no ``results/`` or
+``tables/`` folder. A provider is study code (``itp_adam/studies/``), registered by name in
+:data:`itp_adam.studies.RESULTS`, and is a module with
 
 ``STUDY``
     a subclass of :class:`~itp_adam.spec.model.Study` declaring the study's own parameters;
     ``study.yaml`` is read as it when the specs are loaded, so a mistake in them is reported
     with the file, line and key before any data is read (``Study.problems`` adds checks
     across fields);
-``write_results(specs, sdtm, adam, folder)``
-    writes ``folder/results/`` and returns the :class:`~itp_adam.report.render.Rendering` of
-    its tables and figures (drawn by the run's worker process into ``folder/tables/``), or
-    None when it draws nothing.
+``write_results(specs, sdtm, adam, folder, ard=None)``
+    writes ``folder/results/`` (from the ARD of the study's analyses where it can: ``ard`` is
+    that frame, None when the study has no analyses) and returns the
+    :class:`~itp_adam.report.render.Rendering` of its tables and figures (drawn by the run's
+    worker process into ``folder/tables/``), or None when it draws nothing.
 """
 
 from __future__ import annotations
@@ -45,10 +51,27 @@ def results_provider(name: str) -> ModuleType:
     return importlib.import_module(RESULTS[name])
 
 
+def analysis_results(specs: Specs, sdtm: dict[str, pd.DataFrame],
+                     adam: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The ARD of the study's analyses on its built datasets (None: the study has none)."""
+    if specs.analyses is None:
+        return None
+    from ..analysis.ard import build_ard
+
+    return build_ard(specs.analyses, {**sdtm, **adam})
+
+
 def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
                   folder: Path) -> Rendering | None:
-    """Run the study's results provider into ``folder``; None when the study declares none
-    (or its provider draws nothing)."""
+    """Compute the study's analyses into ``folder/results/`` (ARD and ARS JSON), then run its
+    results provider into ``folder``; None when the study declares no provider (or its
+    provider draws nothing)."""
+    folder = Path(folder)
+    ard = analysis_results(specs, sdtm, adam)
+    if ard is not None:
+        from ..analysis.ard import write_ard
+
+        write_ard(ard, specs.analyses, folder / "results")
     if specs.study.results is None:
         return None
-    return results_provider(specs.study.results).write_results(specs, sdtm, adam, Path(folder))
+    return results_provider(specs.study.results).write_results(specs, sdtm, adam, folder, ard=ard)

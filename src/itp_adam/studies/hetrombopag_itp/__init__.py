@@ -21,8 +21,9 @@ __all__ = ["STUDY", "write_results"]
 
 
 def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
-                  folder: Path) -> Rendering:
-    """The results provider's stage: ``results.write_results``."""
+                  folder: Path, ard: pd.DataFrame | None = None) -> Rendering:
+    """The results provider's stage: ``results.write_results`` (``ard``: the ARD of the
+    study's analyses, when the engine has computed it)."""
     from .results import write_results as write
 
-    return write(specs, sdtm, adam, folder)
+    return write(specs, sdtm, adam, folder, ard=ard)

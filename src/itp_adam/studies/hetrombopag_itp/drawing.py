@@ -24,6 +24,7 @@ class Summaries:
     safety: pd.DataFrame
     platelets: pd.DataFrame
     populations: dict
+    confidence_level: float = 0.95  # of the response limits: the response analyses' method
 
 
 def draw(content: Summaries, folder: Path, fork: bool = False) -> list[Path]:
@@ -38,11 +39,12 @@ def draw(content: Summaries, folder: Path, fork: bool = False) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     platelets, response = (folder / name for name in FIGURES)
-    draw_response = lambda: response_figure(content.study, content.response, response)  # noqa: E731
+    draw_response = lambda: response_figure(content.study, content.response, response,  # noqa: E731
+                                            content.confidence_level)
     join = _forked(draw_response) if fork and hasattr(os, "fork") else None
     try:
         written = write_tables(content.study, content.baseline, content.response, content.safety,
-                               content.populations, folder)
+                               content.populations, folder, content.confidence_level)
         platelet_figure(content.study, content.platelets, platelets)
     except BaseException:
         if join is not None:

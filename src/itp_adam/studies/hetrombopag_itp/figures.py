@@ -115,8 +115,10 @@ def platelet_figure(study: Study, summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def response_figure(study: Study, response: pd.DataFrame, path: Path) -> None:
-    """Response rate and exact CI by visit: rows = criteria, columns = All and each phase."""
+def response_figure(study: Study, response: pd.DataFrame, path: Path,
+                    confidence_level: float | None = None) -> None:
+    """Response rate and exact CI by visit: rows = criteria, columns = All and each phase;
+    ``confidence_level`` that of the limits (the response analyses' method)."""
     plt = _pyplot()
 
     names = groups(study)
@@ -124,7 +126,7 @@ def response_figure(study: Study, response: pd.DataFrame, path: Path) -> None:
     windows = {w.avisitn: w.target for w in study.analysis_windows.windows}
     data = response.assign(week=_weeks(response["avisitn"].map(windows)))
     last = float(data["week"].max()) if not data.empty else 52
-    level = f"{study.response.confidence_level * 100:g}%"
+    level = f"{(confidence_level or study.response.confidence_level) * 100:g}%"
     fig, axes = plt.subplots(len(criteria), len(names), figsize=(4 * len(names), 3.4 * len(criteria) + 0.8),
                              sharex=True, sharey=True, squeeze=False)
     for i, crit in enumerate(criteria):

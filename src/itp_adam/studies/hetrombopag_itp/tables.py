@@ -45,8 +45,9 @@ class Table:
         return [text for text, _ in self.headers[-1]]
 
 
-def _ci_header(study: Study) -> str:
-    level = study.response.confidence_level * 100
+def _ci_header(study: Study, confidence_level: float | None = None) -> str:
+    """The CI column's header at the level of the limits (the response analyses' method)."""
+    level = (confidence_level or study.response.confidence_level) * 100
     return CI_HEADER if level == 95 else f"{level:g}% CI"
 
 
@@ -81,8 +82,9 @@ def baseline_table(study: Study, baseline: pd.DataFrame, populations: dict) -> T
     )
 
 
-def response_table(study: Study, response: pd.DataFrame, populations: dict) -> Table:
-    level = _ci_header(study)
+def response_table(study: Study, response: pd.DataFrame, populations: dict,
+                   confidence_level: float | None = None) -> Table:
+    level = _ci_header(study, confidence_level)
     names = groups(study)
     group_n = populations["fas_groups"]
     windows = {w.avisitn: w for w in study.analysis_windows.windows}
@@ -267,11 +269,12 @@ def write_xlsx(table: Table, path: Path) -> None:
 
 
 def write_tables(study: Study, baseline: pd.DataFrame, response: pd.DataFrame,
-                 safety: pd.DataFrame, populations: dict, folder: Path) -> list[Path]:
+                 safety: pd.DataFrame, populations: dict, folder: Path,
+                 confidence_level: float | None = None) -> list[Path]:
     """Write baseline, response and safety tables as ``.rtf`` and ``.xlsx`` into ``folder``."""
     written = []
     for table in (baseline_table(study, baseline, populations),
-                  response_table(study, response, populations),
+                  response_table(study, response, populations, confidence_level),
                   safety_table(study, safety, populations)):
         table.source = _source(study)
         for suffix, writer in ((".rtf", write_rtf), (".xlsx", write_xlsx)):
