@@ -42,11 +42,11 @@ from ..spec.model import (
     Study,
     YamlPath,
     _Document,
-    _error_message,
     _Model,
     _no_boolean,
     _read_yaml,
     _unknown,
+    validation_problems,
 )
 
 FOLDER = "analyses"
@@ -385,19 +385,8 @@ def _parse_file(document: _Document, study: Study | None) -> AnalysesFile:
     try:
         parsed = AnalysesFile.model_validate(data)
     except ValidationError as exc:
-        grouped: dict[tuple[YamlPath, str], list[Any]] = {}
-        for error in exc.errors():
-            found, loc = document.locate(error["loc"]), error["loc"]
-            if error["type"] in ("extra_forbidden", "missing"):
-                what = "unknown key" if error["type"] == "extra_forbidden" else "missing key"
-                grouped.setdefault((found, f"{what} {loc[-1]!r}"), [])
-            else:
-                key = next((part for part in reversed(found) if isinstance(part, str)), "")
-                grouped.setdefault((found, key), []).append(error)
-        raise SpecError([
-            SpecProblem(document.file, document.line_of(found), _error_message(head, errors),
-                        context=_context(document, found))
-            for (found, head), errors in grouped.items()]) from None
+        raise SpecError(validation_problems(
+            exc, document, lambda found: {"context": _context(document, found)})) from None
     if parsed.reporting_event is not None:
         _place(parsed.reporting_event, document, ("reporting_event",))
     for section in SECTIONS:

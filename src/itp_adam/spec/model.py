@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -311,20 +311,26 @@ def _validate(model: type[BaseModel], document: _Document, kind: str) -> Any:
     try:
         return model.model_validate(document.data)
     except ValidationError as exc:
-        grouped: dict[tuple[YamlPath, str], list[Any]] = {}
-        for error in exc.errors():
-            found, loc = document.locate(error["loc"]), error["loc"]
-            if error["type"] in ("extra_forbidden", "missing"):
-                what = "unknown key" if error["type"] == "extra_forbidden" else "missing key"
-                grouped.setdefault((found, f"{what} {loc[-1]!r}"), [])
-            else:
-                key = next((part for part in reversed(found) if isinstance(part, str)), "")
-                grouped.setdefault((found, key), []).append(error)
-        raise SpecError([
-            SpecProblem(document.file, document.line_of(found), _error_message(head, errors),
-                        **_describe(kind, document, found))
-            for (found, head), errors in grouped.items()
-        ]) from None
+        raise SpecError(validation_problems(
+            exc, document, lambda found: _describe(kind, document, found))) from None
+
+
+def validation_problems(exc: ValidationError, document: _Document,
+                        describe: Callable[[YamlPath], dict[str, Any]]) -> list[SpecProblem]:
+    """pydantic's errors as SpecProblems with the line of each place, errors at one place
+    merged into one message; ``describe(path)`` gives the problem's context keywords."""
+    grouped: dict[tuple[YamlPath, str], list[Any]] = {}
+    for error in exc.errors():
+        found, loc = document.locate(error["loc"]), error["loc"]
+        if error["type"] in ("extra_forbidden", "missing"):
+            what = "unknown key" if error["type"] == "extra_forbidden" else "missing key"
+            grouped.setdefault((found, f"{what} {loc[-1]!r}"), [])
+        else:
+            key = next((part for part in reversed(found) if isinstance(part, str)), "")
+            grouped.setdefault((found, key), []).append(error)
+    return [SpecProblem(document.file, document.line_of(found), _error_message(head, errors),
+                        **describe(found))
+            for (found, head), errors in grouped.items()]
 
 
 def _error_message(head: str, errors: list[Any]) -> str:
