@@ -68,6 +68,30 @@ def shipped(_shipped_build: Shipped) -> Shipped:
 
 
 @pytest.fixture(scope="session")
+def shipped_out(tmp_path_factory) -> Path:
+    """The shipped study run once per session through ``pipeline.run`` (what ``itp-adam run``
+    does): its output folder, for the tests that only read a whole run's files (QC, validate,
+    the CLI's default run). Tests read it; none writes into it (test_validate copies it)."""
+    from itp_adam.paths import default_specs_dir, shipped_study_dir
+    from itp_adam.stages.pipeline import run
+
+    folder = tmp_path_factory.mktemp("shipped-run") / "out"
+    run(shipped_study_dir(), default_specs_dir(), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pilot_out(tmp_path_factory) -> Path:
+    """``itp-adam run --study cdiscpilot01`` once per session (test_pilot.py, test_safety_analyses.py):
+    the output folder. Tests read it; none writes into it."""
+    from itp_adam.cli import main
+
+    folder = tmp_path_factory.mktemp("pilot") / "out"
+    assert main(["run", "--study", "cdiscpilot01", "--out", str(folder), "--quiet"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
 def pilot_sdtm():
     from .qc import pilot_qc
 

@@ -478,10 +478,35 @@ def _changed(tmp_path: Path, old: str, new: str, name: str = "response.yaml") ->
 
 
 def _run(specs_dir: Path, frames, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    response, ard, _ = _run_with_tables(specs_dir, frames, out)
+    return response, ard
+
+
+def _run_with_tables(specs_dir: Path, frames, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """response.csv, the ARD and the reviewer tables laid out (not drawn here), by file name."""
     sdtm, adam = frames
-    write_results(load_specs(specs_dir), sdtm, adam, out)  # the tables are not drawn here
+    rendering = write_results(load_specs(specs_dir), sdtm, adam, out)
     return (pd.read_csv(out / "results" / "response.csv"),
-            pd.read_csv(out / "results" / "ard.csv", dtype={"group2_level": str}, keep_default_na=False))
+            pd.read_csv(out / "results" / "ard.csv", dtype={"group2_level": str}, keep_default_na=False),
+            {table.name: table for table in rendering.tables})
+
+
+def _table_cells(table, criterion: str) -> dict:
+    """(group, visit label) -> (n/N (%) text, CI text) of the response table's section."""
+    groups = [text.split(" (N = ")[0] for text, _ in table.headers[0][2:]]
+    out = {}
+    for row, section in zip(table.rows, table.section):
+        if section.startswith(criterion):
+            for k, group in enumerate(groups):
+                out[(group, row[0])] = (row[2 + 2 * k], row[3 + 2 * k])
+    return out
+
+
+def _expected_cells(response: pd.DataFrame, criterion: str) -> dict:
+    """The response table's cells written from response.csv, '-' where it has no row."""
+    rows = response.loc[response["criterion"].eq(criterion)]
+    return {(r.group, r.avisit): (f"{r.n}/{r.N} ({r.pct}%)", f"({r.ci_low:.1f}, {r.ci_high:.1f})")
+            for r in rows.itertuples()}
 
 
 def _expected_response(adsl: pd.DataFrame, adlb: pd.DataFrame, flag: str, population: str,
@@ -524,10 +549,12 @@ def test_another_population_changes_the_ard_and_response_csv(frames, tmp_path):
                                "    groupings: [PHASE, VISIT]\n    variable: CRIT1FL",
                      "    analysis_set: SAF\n    data_subset: RESPONSE_RECORDS\n"
                      "    groupings: [PHASE, VISIT]\n    variable: CRIT1FL")
-    response, ard = _run(specs, frames, tmp_path / "out")
+    response, ard, tables = _run_with_tables(specs, frames, tmp_path / "out")
     adsl, adlb = frames[1]["ADSL"], frames[1]["ADLB"]
     saf = _expected_response(adsl, adlb, "CRIT1FL", "SAFFL", "ITPPHASE")
     assert _response_rows(response, "CRIT1") == saf
+    cells = _table_cells(tables["response"], "CRIT1")  # the table follows
+    assert {k: v for k, v in cells.items() if v != ("-", "-")} == _expected_cells(response, "CRIT1")
     assert _response_rows(response, "CRIT2") == _expected_response(adsl, adlb, "CRIT2FL", "FASFL",
                                                                    "ITPPHASE")
     assert set(ard.loc[ard["analysis_id"].eq("RESPONSE_CRIT1"), "analysis_set"]) == {"SAF"}
@@ -536,31 +563,41 @@ def test_another_population_changes_the_ard_and_response_csv(frames, tmp_path):
 def test_another_confidence_level_changes_the_limits(frames, tmp_path):
     specs = _changed(tmp_path, "confidence_level: {study: response.confidence_level}",
                      "confidence_level: 0.8", "populations.yaml")
-    response, _ = _run(specs, frames, tmp_path / "out")
+    response, _, tables = _run_with_tables(specs, frames, tmp_path / "out")
     adsl, adlb = frames[1]["ADSL"], frames[1]["ADLB"]
     expected = _expected_response(adsl, adlb, "CRIT2FL", "FASFL", "ITPPHASE", level=0.8)
     assert _response_rows(response, "CRIT2") == expected
+    table = tables["response"]  # the table follows: its header and its limits
+    assert table.headers[1][2:4] == [("n/N (%)", 1), ("80% CI", 1)]
+    low, high = _limits(49, 160, 0.8)
+    assert _table_cells(table, "CRIT2")[("All", "Week 6")] == ("49/160 (31%)", f"({low}, {high})")
     week6 = _response_rows(response, "CRIT2")[("All", 6)]
     assert week6[:2] == (49, 160) and (week6[3], week6[4]) == tuple(float(x) for x in _limits(49, 160, 0.8))
 
 
 def test_another_grouping_changes_the_groups(frames, tmp_path):
-    # CRIT1 by sex instead of phase: response.csv's groups follow
-    specs = _changed(tmp_path, "    groupings: [PHASE, VISIT]\n    variable: CRIT1FL",
-                     "    groupings: [SEX, VISIT]\n    variable: CRIT1FL")
-    path = specs / "analyses" / "populations.yaml"
-    path.write_text(path.read_text().replace(
-        "groupings:\n", "groupings:\n  - {id: SEX, label: Sex, variable: SEX, dataset: ADSL, all: All,\n"
-                        "     levels: [{value: F, label: Female}, {value: M, label: Male}]}\n", 1))
-    response, ard = _run(specs, frames, tmp_path / "out")
+    # the group of the response analyses, and of the response table's columns, by sex instead
+    # of the disease phase: response.csv's groups and the table's columns follow
+    specs = _changed(tmp_path, "    variable: ITPPHASE\n    dataset: ADSL\n    all: All\n"
+                               "    levels: {study: itp_phase.labels}",
+                     "    variable: SEX\n    dataset: ADSL\n    all: All\n"
+                     "    levels: [{value: F, label: Female}, {value: M, label: Male}]", "populations.yaml")
+    response, ard, tables = _run_with_tables(specs, frames, tmp_path / "out")
     adsl, adlb = frames[1]["ADSL"], frames[1]["ADLB"]
-    by_sex = _expected_response(adsl, adlb, "CRIT1FL", "FASFL", "SEX")
     labels = {"All": "All", "F": "Female", "M": "Male"}
-    assert _response_rows(response, "CRIT1") == {(labels[g], v): x for (g, v), x in by_sex.items()}
+    for crit in ("CRIT1", "CRIT2"):
+        by_sex = _expected_response(adsl, adlb, f"{crit}FL", "FASFL", "SEX")
+        assert _response_rows(response, crit) == {(labels[g], v): x for (g, v), x in by_sex.items()}
     assert list(dict.fromkeys(response.loc[response["criterion"].eq("CRIT1"), "group"])) == [
         "All", "Female", "Male"]
     rows = ard.loc[ard["analysis_id"].eq("RESPONSE_CRIT1")]
     assert set(rows["group1"]) == {"SEX"} and set(rows["group1_level"]) == {"All", "F", "M"}
+    table = tables["response"]
+    fas = adsl.loc[adsl["FASFL"].eq("Y"), "SEX"]
+    assert [text for text, _ in table.headers[0][2:]] == [
+        f"All (N = {len(fas)})", f"Female (N = {(fas == 'F').sum()})", f"Male (N = {(fas == 'M').sum()})"]
+    assert {k: v for k, v in _table_cells(table, "CRIT1").items() if v != ("-", "-")} == \
+        _expected_cells(response, "CRIT1")
 
 
 def test_an_added_grouping_adds_group_columns_to_the_ard(frames, tmp_path):

@@ -36,10 +36,8 @@ LABELS = {"ADSL": "Subject Level Analysis", "ADAE": "Adverse Events Analysis",
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("pilot") / "out"
-    assert main(["run", "--study", "cdiscpilot01", "--out", str(folder), "--quiet"]) == 0
-    return folder
+def out(pilot_out) -> Path:
+    return pilot_out
 
 
 @pytest.fixture(scope="module")

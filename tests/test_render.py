@@ -33,7 +33,10 @@ def test_the_worker_draws_the_same_files_as_this_process(job, tmp_path):
     finally:
         worker.close()
     assert [p.name for p in there] == [p.name for p in here]
-    assert sorted(p.suffix for p in here) == [".png"] * 2 + [".rtf"] * 3 + [".xlsx"] * 3
+    suffixes = sorted(p.suffix for p in here)
+    assert [s for s in suffixes if s in (".png", ".svg")] == [".png"] * 2 + [".svg"] * 2  # figures
+    tables = len(job.tables)  # one per display spec of the study
+    assert tables == 9 and [s for s in suffixes if s not in (".png", ".svg")] == [".rtf"] * tables + [".xlsx"] * tables
     for mine, theirs in zip(here, there):
         assert theirs.parent == tmp_path / "worker"
         if mine.suffix != ".xlsx":  # xlsx holds the time it was saved

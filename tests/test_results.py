@@ -1,5 +1,6 @@
 """The hetrombopag ITP study's results, tables and figures (itp_adam/studies/hetrombopag_itp/:
-results.py, tables.py, figures.py), made from the ARD of its analyses (analyses/*.yaml).
+results.py, figures.py; its tables: the display specs of analyses/tables.yaml), made from the
+ARD of its analyses (analyses/*.yaml).
 
 On the shipped study: response.csv and baseline.csv reproduce every published figure
 (tests/published.py), two confidence intervals agree with an independent Clopper-Pearson
@@ -25,8 +26,8 @@ from itp_adam.studies.hetrombopag_itp.results import (
     percent,
     response_rates,
     safety_summary,
-    write_results,
 )
+from itp_adam.stages.results import write_results
 
 from .published import BASELINE, N_ENROLLED, RESPONSE, round_half_up
 
@@ -180,12 +181,15 @@ def test_xlsx_opens_with_expected_header(out):
         assert any(r[0] == first for r in rows)
 
 
-@pytest.mark.parametrize("name", ["platelets_by_visit.png", "response_by_visit.png"])
+@pytest.mark.parametrize("name", ["platelets_by_visit", "response_by_visit"])
 def test_png_has_a_sensible_size(out, name):
-    data = (out / "tables" / name).read_bytes()
+    """Each figure: a 300 dpi PNG and its SVG copy (more in test_figures.py)."""
+    data = (out / "tables" / f"{name}.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
-    assert 1000 <= width <= 4000 and 600 <= height <= 3000
+    assert 3000 <= width <= 6000 and 1500 <= height <= 4000
+    assert b"pHYs" + struct.pack(">II", 11811, 11811) in data  # 300 dots per inch, in metres
+    assert (out / "tables" / f"{name}.svg").read_bytes().startswith(b"<?xml")
 
 
 # --------------------------------------------------------------------------------------------

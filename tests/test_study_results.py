@@ -63,14 +63,17 @@ def test_a_study_without_results_ends_after_adam_define_and_the_issue_log(tmp_pa
     assert sorted(p.name for p in (out / "adam").glob("*.xpt")) == ["adae.xpt", "adlb.xpt", "adsl.xpt"]
 
 
-def test_a_study_with_analyses_and_no_provider_writes_the_ard_only(tmp_path, capsys):
+def test_a_study_with_analyses_and_no_provider_writes_the_ard_and_its_tables(tmp_path, capsys):
     specs = _specs_copy(tmp_path, _without_results)
     out = tmp_path / "out"
     assert main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()), "--out", str(out),
                  "--quiet"]) == 0
     assert "Traceback" not in capsys.readouterr().err
-    assert not (out / "tables").exists()  # drawing is the provider's
     assert sorted(p.name for p in (out / "results").iterdir()) == ["ard.csv", "ard.parquet", "ars.json"]
+    # the tables are the engine's (display specs); the figures and the CSVs the provider's
+    tables = sorted(p.name for p in (out / "tables").iterdir())
+    assert not [name for name in tables if name.endswith((".png", ".svg"))]
+    assert {"baseline.rtf", "response.xlsx", "safety.rtf"} <= set(tables)
     ard = pd.read_csv(out / "results" / "ard.csv", keep_default_na=False)
     week6 = ard.loc[ard["analysis_id"].eq("RESPONSE_CRIT1") & ard["group1_level"].eq("All")
                     & ard["group2_level"].eq("6")].set_index("stat_name")["stat_fmt"]

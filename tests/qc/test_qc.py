@@ -50,10 +50,8 @@ def _assert_equal(result: compare.Comparison) -> None:
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
-    out = tmp_path_factory.mktemp("qc-shipped") / "out"
-    run(shipped_study_dir(), default_specs_dir(), out)
-    return out, adam_qc.derive_all(out / "sdtm")
+def shipped(shipped_out) -> tuple[Path, dict[str, pd.DataFrame]]:
+    return shipped_out, adam_qc.derive_all(shipped_out / "sdtm")
 
 
 @pytest.fixture(scope="module")

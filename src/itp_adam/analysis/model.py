@@ -290,6 +290,116 @@ class ReportingEventInfo(_Item):
     version: int | None = Field(default=None, ge=1)
 
 
+# --------------------------------------------------------------------------------------------
+# Displays (ARS Output/Display): laid out by display.py
+
+
+class Cell(_Model):
+    """A column of each column group: its header and the template of its text."""
+
+    header: str = ""
+    format: Text
+    width: float = Field(default=1.0, gt=0)
+
+
+class Lookup(_Model):
+    """Texts by row level from a table of the study (``{study: analysis_windows.windows}``):
+    the item whose ``key`` equals the level of the row's innermost grouping."""
+
+    table: list[dict[str, Any]]
+    key: str
+
+
+class StubColumn(_Model):
+    """A column left of the results: the first gives the row's label; another one a text
+    per row looked up by the row's level (``lookup``, template ``text``)."""
+
+    header: str = ""
+    width: float = Field(default=2.0, gt=0)
+    text: Text | None = None
+    lookup: Lookup | None = None
+
+
+class Columns(_Model):
+    """The column groups: one per level of ``grouping`` (none: one group), each with ``cells``;
+    ``variable_levels``: within each group, a column per level of the analysis variable (a
+    shift table: baseline by row, the worst level by column)."""
+
+    grouping: Id | None = None
+    header: str = "{label}"
+    cells: list[Cell] = Field(min_length=1)
+    variable_levels: bool = False
+
+
+class StatisticRow(_Model):
+    """A row of a summary block: its label and the template of its cells."""
+
+    label: Text
+    format: Text
+
+
+DEFAULT_SUMMARY = [StatisticRow(label="n", format="{n}"),
+                   StatisticRow(label="Mean (SD)", format="{mean} ({sd})"),
+                   StatisticRow(label="Median", format="{median}"),
+                   StatisticRow(label="Q1, Q3", format="{q1}, {q3}"),
+                   StatisticRow(label="Min, Max", format="{min}, {max}")]
+
+
+class Block(_Model):
+    """The rows of one analysis: ``label`` (a heading row above the levels, or the text of a
+    row without levels), ``section`` (a section heading), ``level_labels`` (a level's text),
+    ``statistics`` (a summary's rows), ``format`` (instead of the cells' own), ``hide_zero``
+    (leave out rows whose n is 0 in every column), ``sort`` (``frequency``: most frequent
+    first, by the ``all`` group or the sum of the groups; ties by label)."""
+
+    analysis: Id
+    label: Text | None = None
+    section: Text | None = None
+    level_labels: dict[str, Text] = Field(default_factory=dict)
+    statistics: list[StatisticRow] | None = None
+    format: Text | None = None
+    hide_zero: bool = False
+    sort: Literal["data", "frequency"] = "data"
+
+
+class ListingColumn(_Model):
+    variable: SasName
+    header: Text
+    width: float = Field(default=1.0, gt=0)
+
+
+class Display(_Item):
+    """ARS Output with one display: a table over ARD rows or a listing of records."""
+
+    WHAT: ClassVar[str] = "display"
+    id: Id
+    kind: Literal["table", "listing"] = "table"
+    number: Text
+    title: Text
+    subtitle: Text | None = None
+    file: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=60)
+    population: Id | None = None
+    orientation: Literal["portrait", "landscape"] = "portrait"
+    values: dict[str, Any] = Field(default_factory=dict)
+    footnotes: list[Text] = Field(default_factory=list)
+    # a table
+    stub: list[StubColumn] = Field(default_factory=lambda: [StubColumn()])
+    columns: Columns | None = None
+    rows: list[Block] = Field(default_factory=list)
+    summary_rows: list[StatisticRow] = Field(default_factory=lambda: list(DEFAULT_SUMMARY))
+    empty: str = "-"
+    # a listing
+    dataset: SasName | None = None
+    analysis_set: Id | None = None
+    data_subset: Id | None = None
+    variables: list[ListingColumn] = Field(default_factory=list)
+    order: list[SasName] = Field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        return self.file or self.id.lower()
+
+
 class AnalysesFile(_Model):
     """One file of the analyses folder: any of the sections."""
 
@@ -299,9 +409,10 @@ class AnalysesFile(_Model):
     groupings: list[Grouping] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
     analyses: list[Analysis] = Field(default_factory=list)
+    displays: list[Display] = Field(default_factory=list)
 
 
-SECTIONS = ("analysis_sets", "data_subsets", "groupings", "methods", "analyses")
+SECTIONS = ("analysis_sets", "data_subsets", "groupings", "methods", "analyses", "displays")
 
 
 @dataclass
@@ -318,6 +429,7 @@ class ReportingEvent:
     analyses: list[Analysis]
     files: list[str] = field(default_factory=list)
     version: int | None = None
+    displays: list[Display] = field(default_factory=list)
 
     def analysis(self, analysis_id: str) -> Analysis:
         """The analysis of that id (KeyError if none)."""
@@ -367,6 +479,10 @@ def load_analyses(specs_dir: Path, study: Study | None = None,
     if not problems:
         for check in (_expression_problems, _reference_problems, _method_problems):
             problems += check(event)
+        if not problems:
+            from .display import display_problems
+
+            problems += display_problems(event, event.displays)
         if not problems and datasets is not None:
             problems += _dataset_problems(event, datasets)
     if problems:
@@ -400,7 +516,7 @@ def _place(item: _Item, document: _Document, path: YamlPath) -> None:
 
 
 _SINGULAR = {"analysis_sets": "analysis set", "data_subsets": "data subset", "groupings": "grouping",
-             "methods": "method", "analyses": "analysis"}
+             "methods": "method", "analyses": "analysis", "displays": "display"}
 
 
 def _context(document: _Document, path: YamlPath) -> str | None:
@@ -451,8 +567,7 @@ def _with(problem: SpecProblem, message: str) -> SpecProblem:
 def _merge(parsed: list[AnalysesFile], files: list[Path], study: Study | None,
            problems: list[SpecProblem]) -> ReportingEvent:
     """The files' sections in one name space; an id used twice in a section is a problem."""
-    sections: dict[str, dict[str, _Item]] = {section: {} for section in SECTIONS if section != "analyses"}
-    analyses: dict[str, Analysis] = {}
+    sections: dict[str, dict[str, _Item]] = {section: {} for section in SECTIONS}
     info: ReportingEventInfo | None = None
     for content in parsed:
         if content.reporting_event is not None:
@@ -461,7 +576,7 @@ def _merge(parsed: list[AnalysesFile], files: list[Path], study: Study | None,
                     f"a second reporting_event (the first is in {info.spec_file})"))
             info = info or content.reporting_event
         for section in SECTIONS:
-            found: dict[str, Any] = analyses if section == "analyses" else sections[section]
+            found: dict[str, Any] = sections[section]
             for item in getattr(content, section):
                 if item.id in found:
                     problems.append(item.problem(f"{_SINGULAR[section]} {item.id} is also defined "
@@ -478,7 +593,8 @@ def _merge(parsed: list[AnalysesFile], files: list[Path], study: Study | None,
         data_subsets=sections["data_subsets"],  # type: ignore[arg-type]
         groupings=sections["groupings"],  # type: ignore[arg-type]
         methods=sections["methods"],  # type: ignore[arg-type]
-        analyses=list(analyses.values()),
+        analyses=list(sections["analyses"].values()),  # type: ignore[arg-type]
+        displays=list(sections["displays"].values()),  # type: ignore[arg-type]
         files=[str(path) for path in files])
 
 

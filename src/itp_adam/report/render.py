@@ -1,11 +1,12 @@
 """Reviewer tables and figures drawn in a second process, while the main process writes files.
 
 ``itp-adam run`` starts the worker (a ``python`` process running :func:`_serve`) first thing. The
-worker imports matplotlib, rtflite and openpyxl (about 0.6 s) while the main process builds
-SDTM and ADaM on the other core. The results stage (``stages/results.py``: the study's own
-results provider) then sends it a :class:`Rendering`: the small summary frames the tables and
-figures are drawn from (a few hundred rows at any study size) and the name of the study code
-that draws them, which the worker imports. The worker draws them into the run's staging folder while the main process writes the
+worker imports matplotlib and openpyxl (about 0.6 s) while the main process builds
+SDTM and ADaM on the other core. The results stage (``stages/results.py``) then sends it a
+:class:`Rendering`: the reviewer tables laid out from the display specs (texts only) and, for
+a study with a results provider, the small summary frames its figures are drawn from (a few
+hundred rows at any study size) and the name of the study code that draws them, which the
+worker imports. The worker draws them into the run's staging folder while the main process writes the
 XPT files, ``trace.csv`` and the define files, and the run waits for it before publishing.
 
 The worker is an ordinary child process of the run: it reads one pickled job on stdin and
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -40,21 +41,30 @@ package is imported, so nothing else is taken from there; ``-P``: nor from the c
 
 @dataclass
 class Rendering:
-    """A study's tables and figures to draw: ``drawing`` names the study code that draws them
-    (a module with ``draw(content, folder, fork=False) -> list[Path]``, e.g. a results
-    provider's, ``stages/results.py``), ``content`` what they are drawn from (picklable)."""
+    """A study's tables and figures to draw into ``folder``: ``tables``, the reviewer tables of
+    its display specs (:class:`~itp_adam.report.tables.Table`, written as RTF and XLSX), and
+    ``drawing``, the study code that draws its own figures (a module with ``draw(content,
+    folder, fork=False) -> list[Path]``, a results provider's, ``stages/results.py``) from
+    ``content`` (picklable); None when it has none."""
 
-    drawing: str
-    content: Any
     folder: Path
+    tables: list = field(default_factory=list)
+    drawing: str | None = None
+    content: Any = None
 
     def run(self, fork: bool = False) -> list[Path]:
         """Write the tables and figures into ``folder``; returns the files written.
 
         ``fork``: the drawing code may draw part of them in a forked copy of this process
         (:func:`_forked`); the worker asks for it, having the second core to itself by then."""
-        module = importlib.import_module(self.drawing)
-        return module.draw(self.content, Path(self.folder), fork=fork)
+        from .tables import write_tables
+
+        folder = Path(self.folder)
+        written = write_tables(self.tables, folder) if self.tables else []
+        if self.drawing is not None:
+            module = importlib.import_module(self.drawing)
+            written += module.draw(self.content, folder, fork=fork)
+        return written
 
 
 def _forked(action: Callable[[], object]) -> Callable[..., None]:
@@ -144,14 +154,12 @@ class Worker:
 
 def warm_up() -> None:
     """Import the drawing libraries a study's tables and figures use (matplotlib with its
-    fonts and mathtext parser, rtflite, polars, openpyxl) before the job arrives."""
+    fonts and mathtext parser, openpyxl) before the job arrives."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     import openpyxl  # noqa: F401
-    import polars  # noqa: F401
-    import rtflite  # noqa: F401
 
     fig = plt.figure(figsize=(1, 1))
     fig.text(0.5, 0.5, r"0 $\times10^{2}$")

@@ -4,11 +4,12 @@ declares any.
 **Analyses** (``analyses/*.yaml`` of the specs folder, ``docs/analyses.md``) are specs the
 engine computes for any study (``itp_adam.analysis``): every analysis' results go into one long
 table, the ARD (``results/ard.csv``, ``results/ard.parquet``), and the reporting event into its
-ARS JSON form (``results/ars.json``).
+ARS JSON form (``results/ars.json``). Its **displays** (``docs/displays.md``) are laid out from
+the ARD as reviewer tables and listings, written by the worker as ``tables/*.rtf`` and ``*.xlsx``.
 
 A **results provider** is named in ``study.yaml`` (``results: NAME``, ``docs/results.md``);
-a study with neither ends after ADaM, define and the data-issue log, with no ``results/`` or
-``tables/`` folder. A provider is study code (``itp_adam/studies/``), registered by name in
+a study with no analyses and no provider ends after ADaM, define and the data-issue log, with no
+``results/`` or ``tables/`` folder. A provider is study code (``itp_adam/studies/``), registered by name in
 :data:`itp_adam.studies.RESULTS`, and is a module with
 
 ``STUDY``
@@ -19,8 +20,9 @@ a study with neither ends after ADaM, define and the data-issue log, with no ``r
 ``write_results(specs, sdtm, adam, folder, ard=None)``
     writes ``folder/results/`` (from the ARD of the study's analyses where it can: ``ard`` is
     that frame, None when the study has no analyses) and returns the
-    :class:`~itp_adam.report.render.Rendering` of its tables and figures (drawn by the run's
-    worker process into ``folder/tables/``), or None when it draws nothing.
+    :class:`~itp_adam.report.render.Rendering` of its own figures (``drawing`` and
+    ``content``; drawn by the run's worker process into ``folder/tables/``), or None when it
+    draws nothing.
 """
 
 from __future__ import annotations
@@ -62,16 +64,43 @@ def analysis_results(specs: Specs, sdtm: dict[str, pd.DataFrame],
 
 
 def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
-                  folder: Path) -> Rendering | None:
-    """Compute the study's analyses into ``folder/results/`` (ARD and ARS JSON), then run its
-    results provider into ``folder``; None when the study declares no provider (or its
-    provider draws nothing)."""
+                  folder: Path, run_time: str | None = None) -> Rendering | None:
+    """Compute the study's analyses into ``folder/results/`` (ARD and ARS JSON) and lay out
+    its displays (the reviewer tables of its display specs), then run its results provider
+    into ``folder``. Returns what the worker draws into ``folder/tables/`` (the tables, and
+    the provider's figures), or None when there is nothing to draw.
+
+    ``run_time``: the run's date and time for the tables' footers (default: now, UTC)."""
     folder = Path(folder)
     ard = analysis_results(specs, sdtm, adam)
+    tables: list = []
     if ard is not None:
-        from ..analysis.ard import write_ard
+        from ..analysis.ard import ard_views, write_ard
 
         write_ard(ard, specs.analyses, folder / "results")
-    if specs.study.results is None:
-        return None
-    return results_provider(specs.study.results).write_results(specs, sdtm, adam, folder, ard=ard)
+        if specs.analyses.displays:
+            from ..analysis.display import build_tables
+
+            tables = build_tables(specs.analyses, ard_views(ard), {**sdtm, **adam}, specs.study,
+                                  program=program_line(specs, run_time))
+    provider = None
+    if specs.study.results is not None:
+        provider = results_provider(specs.study.results).write_results(specs, sdtm, adam, folder,
+                                                                        ard=ard)
+    if not tables:
+        return provider
+    from ..report.render import Rendering
+
+    return Rendering(folder=folder / "tables", tables=tables,
+                     drawing=provider.drawing if provider is not None else None,
+                     content=provider.content if provider is not None else None)
+
+
+def program_line(specs: Specs, run_time: str | None = None) -> str:
+    """The tables' footer: the package and its version, the study and the run's date."""
+    from datetime import datetime, timezone
+
+    from .. import __version__
+
+    when = run_time or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"itp-adam {__version__}, specs {specs.study.study_id}; run {when}"

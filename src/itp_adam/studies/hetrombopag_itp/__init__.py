@@ -1,7 +1,7 @@
 """The hetrombopag ITP study's results (``results: hetrombopag-itp`` in its study.yaml):
-response rates, baseline characteristics and the safety summary (``results.py``), their
-reviewer tables (``tables.py``) and figures (``figures.py``, drawn through ``drawing.py``),
-and the study parameters they read (``parameters.py``). See ``docs/results.md``."""
+response rates, baseline characteristics and the safety summary as CSV (``results.py``), the
+figures (``figures.py``, drawn through ``drawing.py``), and the study parameters they read
+(``parameters.py``). Its reviewer tables are display specs (``analyses/tables.yaml``). See ``docs/results.md``."""
 
 from __future__ import annotations
 

@@ -4,9 +4,10 @@ safety summary (study code: the results provider ``hetrombopag-itp``, ``stages/r
 The numbers are the study's analyses (``specs/hetrombopag-itp/analyses/*.yaml``), computed by
 the engine into the ARD (``itp_adam.analysis``, ``results/ard.csv``). ``write_results`` lays
 them out as the study's machine-readable results in ``OUT/results/`` (``response.csv`` as fixed
-in the contract, ``baseline.csv``, ``safety.csv``) and returns the summaries the reviewer
-tables (RTF, XLSX) and figures (PNG) of ``OUT/tables/`` are drawn from (``drawing.py``,
-``tables.py``, ``figures.py``, in the engine's worker process ``report/render.py``). What is
+in the contract, ``baseline.csv``, ``safety.csv``) and returns the summaries the figures of
+``OUT/tables/`` are drawn from (``drawing.py``, ``figures.py``, in the engine's worker
+process ``report/render.py``); the reviewer tables are display specs
+(``analyses/tables.yaml``) the engine lays out. What is
 the study's own here is the layout: which analysis gives which row, the row keys and labels.
 The rules are described in ``docs/results.md``.
 """
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
 ALL = "All"
 """The group label of the whole population in ``response.csv`` (contract)."""
-WITHDRAWN = "DRUG WITHDRAWN"
-"""AEACN term (CDISC codelist C66767) of an AE that led to withdrawal of the study drug (the
-data subset TEAE_WITHDRAWAL of analyses/safety.yaml; named in Table 3's footnote)."""
 
 RESPONSE_PREFIX = "RESPONSE_"
 """The response analysis of criterion CRITn is ``RESPONSE_CRITn`` (analyses/response.yaml)."""
@@ -68,15 +66,6 @@ def exact_ci(n: int, total: int, level: float) -> tuple[float, float]:
     """Clopper-Pearson (exact) limits of n/N at ``level``, in percent, one decimal."""
     low, high = exact_limits(np.array([n]), np.array([total]), level)
     return float(round_half_up(100 * low[0], 1)), float(round_half_up(100 * high[0], 1))
-
-
-def format_n_pct(n: int, total: int, pct: float | int) -> str:
-    """``n/N (pct%)`` as in the publication."""
-    return f"{n}/{total} ({pct}%)"
-
-
-def format_ci(low: float, high: float) -> str:
-    return f"{low:.1f}, {high:.1f}"
 
 
 def _shown(text: str) -> str:
@@ -368,8 +357,8 @@ def platelet_summary(study: Study, ard: Ard, event: ReportingEvent) -> pd.DataFr
 def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
                   folder: Path, ard: pd.DataFrame | None = None) -> Rendering:
     """Write ``results/`` (CSV) into the run folder from the ARD of the study's analyses
-    (``ard``, computed here when not given); return the reviewer tables and figures still to
-    draw into ``tables/`` (``Rendering.run``, in the run's worker process: ``report/render.py``)."""
+    (``ard``, computed here when not given); return the figures still to draw into
+    ``tables/`` (``Rendering.run``, in the run's worker process: ``report/render.py``)."""
     from ...report.render import Rendering
     from ...stages.results import analysis_results
     from .drawing import Summaries
@@ -382,7 +371,6 @@ def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, p
                                      "analyses: no analysis spec found (analyses/*.yaml)")])
     if ard is None:
         ard = analysis_results(specs, sdtm, adam)
-    adsl = adam["ADSL"]
     results_dir = Path(folder) / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
 
@@ -394,16 +382,8 @@ def write_results(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, p
     baseline.to_csv(results_dir / "baseline.csv", index=False)
     safety.to_csv(results_dir / "safety.csv", index=False)
 
-    fas = adsl.loc[adsl["FASFL"].eq("Y")]
-    phase_n = fas["ITPPHASE"].value_counts()
-    populations = {
-        "enrolled": int(adsl["ENRLFL"].eq("Y").sum()),
-        "safety": int(adsl["SAFFL"].eq("Y").sum()),
-        "fas": len(fas),
-        "fas_groups": {ALL: len(fas), **{g: int(phase_n.get(g, 0)) for g in study.itp_phase.labels}},
-    }
-    summaries = Summaries(study=study, baseline=baseline, response=response, safety=safety,
-                          platelets=platelet_summary(study, views, event), populations=populations,
+    summaries = Summaries(study=study, response=response,
+                          platelets=platelet_summary(study, views, event),
                           confidence_level=response_level(study, event))
-    return Rendering(drawing=f"{__package__}.drawing", content=summaries,
-                     folder=Path(folder) / "tables")
+    return Rendering(folder=Path(folder) / "tables", drawing=f"{__package__}.drawing",
+                     content=summaries)
