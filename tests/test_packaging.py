@@ -36,7 +36,8 @@ def _pins(path: Path) -> dict[str, str]:
 
 def _declared() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    requirements = project["dependencies"] + [requirement for extra in project["optional-dependencies"].values()
+                                              for requirement in extra]  # test, dask
     bounds = {}
     for requirement in requirements:
         match = _BOUND.match(requirement.replace(" ", ""))

@@ -41,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-plugins", action="store_true",
                      help="load the Python plug-in files the study's specs declare (study.yaml "
                      "plugins:); they run with your permissions, so only for specs you trust")
+    run.add_argument("--partitions", type=int, metavar="N",
+                     help="build SDTM and ADaM in N partitions of subjects (default: one per "
+                     "25,000 subjects); the outputs are the same for any N")
+    run.add_argument("--jobs", type=int, metavar="N",
+                     help="partitions built at a time, each in its own process (default: the "
+                     "machine's cores)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="build the partitions on a Dask cluster: its scheduler's address "
+                     "(tcp://host:8786) or 'local' (needs pip install itp-adam[dask])")
 
     from .paths import DEFAULT_STUDY
 
@@ -183,8 +192,12 @@ def _run(args: argparse.Namespace, worker) -> int:
     raw = args.raw  # neither --raw nor --sdtm: the data shipped with the study (pipeline.run)
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     terminal = sys.stdout if sys.stdout.isatty() and not args.quiet else None
+    for option, value in (("--partitions", args.partitions), ("--jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise InputError("must be at least 1", option=option, value=str(value))
     result = run(raw, specs, args.out, Progress(say, terminal), worker,
-                 allow_plugins=args.allow_plugins, sdtm=args.sdtm)
+                 allow_plugins=args.allow_plugins, sdtm=args.sdtm, partitions=args.partitions,
+                 jobs=args.jobs, scheduler=args.scheduler)
     counts = result.issue_counts
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")

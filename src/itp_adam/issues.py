@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 SUBJECT = "SUBJID"
-"""The log's subject column; a working frame's subject id is read from a column of this name."""
+"""The log's subject column: a working frame's SUBJID, or its USUBJID when it has no SUBJID."""
 COLUMNS = ["severity", "form", SUBJECT, "row", "column", "value", "rule", "dataset"]
 SEVERITIES = ("info", "warning", "error")
 
@@ -35,6 +35,7 @@ class IssueLog:
 
     def __init__(self) -> None:
         self._parts: list[pd.DataFrame] = []
+        self._summaries: list[pd.DataFrame] = []  # COLUMNS + count; rule holds {count}
 
     def add(self, rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
             values: pd.Series | str | None = None, dataset: str = "") -> None:
@@ -59,23 +60,64 @@ class IssueLog:
         row = rows["_ROW"].to_numpy() if "_ROW" in rows else np.full(n, pd.NA)
         datasets = dataset if dataset else col("DOMAIN")
         self._parts.append(pd.DataFrame({
-            "severity": severity, "form": col("_FORM"), "SUBJID": col("SUBJID"),
+            "severity": severity, "form": col("_FORM"),
+            "SUBJID": col("SUBJID") if "SUBJID" in rows else col("USUBJID"),
             "row": pd.array(row, dtype="Int64"), "column": column, "value": shown,
             "rule": rule, "dataset": datasets,
         }))
 
+    def add_summary(self, rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
+                    values: str = "", dataset: str = "") -> None:
+        """One entry for many records (``rows``: all of them), e.g. a whole parameter in a unit
+        the grading cannot use: ``{count}`` in ``rule`` becomes the number of records, and the
+        entry names the record of the first subject (smallest id, then row). Summaries with the
+        same rule, value, column and dataset are one entry: the logs of two partitions of
+        subjects merge into what one log would hold."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+        if len(rows) == 0:
+            return
+        before = len(self._parts)
+        self.add(rows, rule=rule, severity=severity, column=column, values=values, dataset=dataset)
+        entries = self._parts.pop(before)
+        first = entries.sort_values([SUBJECT, "row"], kind="stable", na_position="last").head(1)
+        self._summaries.append(first.assign(count=len(rows)))
+
+    def extend(self, other: IssueLog, keep: Callable[[pd.DataFrame], pd.Series] | None = None) -> None:
+        """Add the issues of another log (a partition's); ``keep``: which of its entries."""
+        for mine, theirs in ((self._parts, other._parts), (self._summaries, other._summaries)):
+            for frame in theirs:
+                mine.append(frame if keep is None else frame.loc[keep(frame)])
+
     def frame(self) -> pd.DataFrame:
-        """All issues, sorted by form, row and column (a stable order for reviewers and diffs)."""
-        if not self._parts:
+        """All issues, sorted by form, row, dataset, subject and column (a stable order for
+        reviewers and diffs, the same whatever the partitions: issues that tie are one
+        subject's, reported in the order of the stages)."""
+        parts = self._parts + ([self._summary_frame()] if self._summaries else [])
+        if not parts:
             return pd.DataFrame({name: pd.Series(dtype="Int64" if name == "row" else "str")
                                  for name in COLUMNS})
-        out = pd.concat(self._parts, ignore_index=True)
-        return out.sort_values(["form", "row", "column", "rule"], kind="stable",
+        out = pd.concat(parts, ignore_index=True)
+        return out.sort_values(["form", "row", "dataset", "SUBJID", "column", "rule"], kind="stable",
                                na_position="last").reset_index(drop=True)[COLUMNS]
+
+    def _summary_frame(self) -> pd.DataFrame:
+        """The summaries merged: per rule, value, column and dataset the first subject's entry
+        and the records counted in all of them."""
+        whole = pd.concat(self._summaries, ignore_index=True)
+        key = ["severity", "form", "column", "value", "rule", "dataset"]
+        whole = whole.sort_values([*key, SUBJECT, "row"], kind="stable", na_position="last")
+        first = whole.drop_duplicates(key).set_index(key)
+        first["count"] = whole.groupby(key, sort=False)["count"].sum()
+        first = first.reset_index()
+        first["rule"] = [rule.replace("{count}", str(count))
+                         for rule, count in zip(first["rule"], first["count"])]  # a few entries
+        return first[COLUMNS]
 
     def counts(self) -> dict[str, int]:
         """Number of issues per severity."""
-        frame = pd.concat(self._parts) if self._parts else pd.DataFrame({"severity": []})
+        parts = self._parts + ([self._summary_frame()] if self._summaries else [])
+        frame = pd.concat(parts) if parts else pd.DataFrame({"severity": []})
         return {severity: int((frame["severity"] == severity).sum()) for severity in SEVERITIES}
 
 
@@ -100,6 +142,15 @@ def collect() -> Iterator[IssueLog]:
         yield log
     finally:
         _CURRENT.reset(token)
+
+
+def report_summary(rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
+                   values: str = "", dataset: str = "") -> None:
+    """One entry for many records into the open log (see :meth:`IssueLog.add_summary`)."""
+    log = _CURRENT.get()
+    if log is not None:
+        log.add_summary(rows, rule=rule, severity=severity, column=column, values=values,
+                        dataset=dataset)
 
 
 def report(rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",

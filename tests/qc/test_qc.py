@@ -25,7 +25,7 @@ from itp_adam.spec.model import load_specs
 from . import adam_qc
 
 QC_SOURCE = "QC (tests/qc/adam_qc.py)"
-SIM_SUBJECTS, SIM_SEED = 2000, 90210  # not the shipped study's seed (20250414)
+SIM_SUBJECTS, SIM_SEED = 1000, 90210  # not the shipped study's seed (20250414)
 
 
 def _meta(expected: dict) -> compare.DatasetMeta:

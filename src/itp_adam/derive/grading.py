@@ -337,15 +337,15 @@ def derive_var_atoxgr_dir(
 
 def _report_units(df: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, unit_names: list[str],
                   unit_var: str, param: str, crit: Criteria, direction: str) -> None:
-    """One data-issue entry per unit of ``param`` other than its criteria's, at its first
-    record (a whole parameter in another unit is one entry, not one per record)."""
+    """One data-issue entry per unit of ``param`` other than its criteria's, at the first
+    subject's record (a whole parameter in another unit is one entry, not one per record)."""
     for code in np.unique(codes):
         these = rows[codes == code]
-        issues.report(df.iloc[these[:1]], column=unit_var, values=unit_names[code] or "(missing)",
-                      severity="warning",
-                      rule=f"{param} in unit {unit_names[code]!r}, its toxicity criteria "
-                           f"({direction}: {crit.term}) in {crit.unit!r}: not graded "
-                           f"({len(these)} records with a value)")
+        issues.report_summary(df.iloc[these], column=unit_var, values=unit_names[code] or "(missing)",
+                              severity="warning",
+                              rule=f"{param} in unit {unit_names[code]!r}, its toxicity criteria "
+                                   f"({direction}: {crit.term}) in {crit.unit!r}: not graded "
+                                   "({count} records with a value)")
 
 
 @derivation("derive_var_atoxgr")

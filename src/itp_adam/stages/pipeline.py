@@ -45,6 +45,7 @@ class RunResult:
     issue_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     worker_seconds: dict[str, float] = field(default_factory=dict)
+    partitions: int = 1  # partitions of subjects SDTM and ADaM were built in
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
@@ -77,7 +78,8 @@ def staging_beside(out: Path) -> Path:
 
 def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
         worker: Worker | None = None, *, allow_plugins: bool = False,
-        sdtm: Path | None = None) -> RunResult:
+        sdtm: Path | None = None, partitions: int | None = None, jobs: int | None = None,
+        scheduler: str | None = None) -> RunResult:
     """Run every stage on ``raw`` with ``specs_dir`` and publish the outputs at ``out``.
 
     ``say`` receives the stage lines; pass a :class:`Progress` to also draw progress bars.
@@ -92,18 +94,32 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     ``trace.csv``). Neither ``raw`` nor ``sdtm``: the data shipped with the study, when
     ``specs_dir`` is a shipped study's (``paths.shipped_input``: ``data/NAME/``, or
     ``data/NAME/sdtm.zip`` for an SDTM study); any other study is refused (InputError naming
-    the option it needs)."""
+    the option it needs).
+    ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one per
+    ``partitions.SUBJECTS_PER_PARTITION`` subjects), ``jobs`` processes at a time (default:
+    the machine's cores), or on the Dask cluster at ``scheduler`` (``local``: a local one);
+    the outputs are the same whatever they are (``stages/partitions.py``)."""
     if worker is None:
         from ..report.render import Worker
         worker = Worker()  # imports the drawing libraries while the data stages run
     try:
-        return _run(raw, specs_dir, out, say, worker, allow_plugins, sdtm)
+        return _run(raw, specs_dir, out, say, worker, allow_plugins, sdtm,
+                    Split(partitions, jobs, scheduler))
     finally:
         worker.close()
 
 
+@dataclass(frozen=True)
+class Split:
+    """How a run splits its subjects (``run``'s ``partitions``, ``jobs``, ``scheduler``)."""
+
+    partitions: int | None = None
+    jobs: int | None = None
+    scheduler: str | None = None
+
+
 def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, worker: Worker,
-         allow_plugins: bool = False, sdtm: Path | None = None) -> RunResult:
+         allow_plugins: bool = False, sdtm: Path | None = None, split: Split = Split()) -> RunResult:
     from ..spec.plugins import loaded
 
     clock = say if isinstance(say, Progress) else Progress(say)
@@ -112,7 +128,7 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
     staging = staging_beside(out)
     try:
         with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
-            result = _run_into(raw, specs_dir, staging, clock, worker, plugins, sdtm)
+            result = _run_into(raw, specs_dir, staging, clock, worker, plugins, sdtm, split)
         publish([(staging, out)], check_out)
         result.out = out
         return result
@@ -283,7 +299,8 @@ def _named_in_zip(exc: InputError, folder: Path, archive: Path,
 
 
 def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
-              plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None) -> RunResult:
+              plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
+              split: Split = Split()) -> RunResult:
     from ..io.raw import read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
@@ -309,20 +326,29 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         export = clock.stage("read", lambda: read_export(raw, specs.layout))
         inputs = None
     result = RunResult(out=folder)
+    parts = _partitions(specs, export, from_sdtm, split)
+    result.partitions = len(parts)
     files = _XptFiles(folder, result)
     try:
         with issues.collect() as log:
-            if from_sdtm:  # the input SDTM is the source: no raw rules, no SDTM written
+            adam: dict[str, pd.DataFrame] = {}
+            if len(parts) > 1:  # SDTM and ADaM per partition of subjects, then put together
+                sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
+                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log))
+                if not from_sdtm:
+                    clock.steps("sdtm xpt", len(sdtm),
+                                lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
+            elif from_sdtm:  # the input SDTM is the source: no raw rules, no SDTM written
                 sdtm = dict(export.datasets)
             else:
                 forms = clock.stage("prepare", lambda: prepare_forms(export, specs))
                 sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
                 clock.steps("sdtm xpt", len(sdtm),
                             lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
-            adam: dict[str, pd.DataFrame] = {}
-            if specs.adam:
+            if specs.adam and len(parts) <= 1:
                 from .adam import build_adam
                 adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
+            if adam:
                 clock.steps("adam xpt", len(adam), lambda tick: files.submit("adam", adam, specs.adam, tick))
 
         rendering = None
@@ -365,6 +391,58 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                     export.checksums() if inputs is None else inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
+
+
+def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dict[str, pd.DataFrame]]:
+    """The run's input split by subject (one part: no split). ``split.partitions`` None: one
+    partition per ``SUBJECTS_PER_PARTITION`` subjects; a study that cannot be split
+    (``partitions.plan_problems``) is refused when partitions were asked for, else one part."""
+    from .partitions import default_partitions, plan_problems, split_frames
+
+    frames = export.datasets if from_sdtm else export.forms
+    subject = "USUBJID" if from_sdtm else specs.layout.subject_column
+    listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
+    ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
+    subjects = int(ids.astype("string").str.strip().replace("", pd.NA).nunique())
+    count = split.partitions if split.partitions is not None else default_partitions(subjects)
+    if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
+        return [frames]
+    problems = plan_problems(specs)
+    if problems:
+        if split.partitions is not None:
+            raise InputError("this study's datasets cannot be built per partition of subjects: "
+                             + "; ".join(problems), expected="--partitions 1 (the default for it)")
+        return [frames]
+    return split_frames(frames, subject, count)
+
+
+def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
+                       parts: list[dict[str, pd.DataFrame]], split: Split,
+                       plugins: Sequence[Plugin], log) -> tuple[dict, dict]:
+    """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
+    loads plug-ins or one job is asked for) and put together; their issues into ``log``."""
+    import os
+
+    from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
+                             reference_forms)
+
+    jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames=frames, from_sdtm=from_sdtm,
+                         source=None if from_sdtm else export.source,
+                         files=None if from_sdtm else export.files,
+                         notes=None if from_sdtm or k else export.notes)
+            for k, frames in enumerate(parts)]
+    workers = split.jobs if split.jobs is not None else (os.cpu_count() or 1)
+    if split.scheduler is not None:
+        runner = dask_cluster(split.scheduler)
+    elif workers <= 1 or plugins:  # plug-ins are loaded in this process only
+        runner = in_process(specs)
+    else:
+        runner = process_pool(workers)
+    shared = () if from_sdtm else reference_forms(export.forms, specs.layout.subject_column)
+    sdtm, adam, found = build_partitions(specs, jobs, runner,
+                                         dict(export.datasets) if from_sdtm else None, shared)
+    log.extend(found)
+    return sdtm, adam
 
 
 class _XptFiles:
@@ -485,5 +563,6 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "data_issues": result.issue_counts,
         "timings_seconds": result.timings,
         "worker_seconds": result.worker_seconds,
+        "partitions": result.partitions,
     }
     (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -51,12 +51,15 @@ Codes = tuple[np.ndarray, pd.Index]
 distinct values."""
 
 
-def prepare_forms(export: RawExport, specs: Specs) -> dict[str, pd.DataFrame]:
+def prepare_forms(export: RawExport, specs: Specs, require_subjects: bool = True
+                  ) -> dict[str, pd.DataFrame]:
     """The raw forms after the duplicate, subject and cut-off rules (see module doc).
 
     Each rule narrows one boolean mask per form (a report copies only the rows it leaves
     out), and each form is filtered once at the end (a copy of a 3M-row form: 0.3 s). The
-    subject and cut-off columns are coded once (``pd.factorize``) for the rules that use them."""
+    subject and cut-off columns are coded once (``pd.factorize``) for the rules that use them.
+    ``require_subjects=False``: a subject form without subjects is no error (one partition of a
+    run may have none; the run checks the whole export, ``stages/partitions.py``)."""
     _report_notes(export.notes)
     subjects, subject = specs.layout.subject_form, specs.layout.subject_column
     frames: dict[str, pd.DataFrame] = {}
@@ -71,7 +74,7 @@ def prepare_forms(export: RawExport, specs: Specs) -> dict[str, pd.DataFrame]:
         keep &= ~_collapse_duplicates(frame, keep, coded[name], subject)
         _check_one_row_per(frame, keep, name, specs, export, coded[name])
         frames[name], kept[name] = frame, keep
-    if subjects in frames and not kept[subjects].any():
+    if require_subjects and subjects in frames and not kept[subjects].any():
         raise InputError(f"the {subjects} form has no subjects (no rows, or none with a {subject})",
                          file=str(export.files.get(subjects, subjects)),
                          expected=f"one row per subject with its {subject}")

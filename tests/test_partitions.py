@@ -1,0 +1,195 @@
+"""Partitions by subject (stages/partitions.py): SDTM and ADaM built per partition of subjects
+and put together are the one-partition build, whatever the number of partitions and wherever
+they run (this process, a process pool, a local Dask cluster with two workers).
+
+The one-partition build is the shipped study of conftest.py (``shipped``: built once for the
+suite); the partitioned builds are compared with it dataset by dataset (pandas'
+``assert_frame_equal``: values, types, order) and issue by issue. The shipped study has
+subjects with records in only some forms (no AE, no CM), reference forms without subjects
+(the AE coding file) and a study-level dataset made from subject data (TS's first informed
+consent), so the rules of ``combine`` are all exercised; a partitioned command-line run is
+compared with the default run file by file. Bad input found in a late partition ends
+the run with the usual message and no output.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from itp_adam.cli import main
+from itp_adam.io.raw import read_export
+from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.stages.partitions import (PartitionJob, build_partitions, in_process, partition_of,
+                                        plan, plan_problems, process_pool, reference_forms,
+                                        split_frames)
+
+SPECS = default_specs_dir()
+
+
+@pytest.fixture(scope="module")
+def export(shipped):
+    return read_export(shipped_study_dir(), shipped.specs.layout)
+
+
+def _jobs(shipped, export, count: int) -> list[PartitionJob]:
+    parts = split_frames(export.forms, shipped.specs.layout.subject_column, count)
+    return [PartitionJob(number=k, specs_dir=SPECS, frames=frames, from_sdtm=False,
+                         source=export.source, files=export.files, notes=export.notes if k == 0 else [])
+            for k, frames in enumerate(parts)]
+
+
+def _assert_same_build(shipped, export, built) -> None:
+    sdtm, adam, log = built
+    assert list(sdtm) == list(shipped.sdtm) and list(adam) == list(shipped.adam)
+    for name in shipped.sdtm:
+        pd.testing.assert_frame_equal(sdtm[name], shipped.sdtm[name], obj=name)
+    for name in shipped.adam:
+        pd.testing.assert_frame_equal(adam[name], shipped.adam[name], obj=name)
+    pd.testing.assert_frame_equal(log.frame(), shipped.issues, obj="data issues")
+
+
+# --------------------------------------------------------------------------------------------
+# The split
+
+
+def test_a_subject_is_in_one_partition_whatever_the_form():
+    ids = pd.Series([f"S{i:05d}" for i in range(10_000)])
+    where = partition_of(ids, 7)
+    assert where.min() == 0 and where.max() == 6
+    counts = np.bincount(where, minlength=7)
+    assert (abs(counts - 10_000 / 7) < 0.1 * 10_000 / 7).all()  # about even
+    shuffled = ids.sample(frac=1, random_state=3)
+    again = pd.Series(partition_of(shuffled, 7), index=shuffled.index).sort_index()
+    assert (again.to_numpy() == where).all()  # by the id alone, not its position
+    assert (partition_of(ids, 1) == 0).all()
+    assert partition_of(pd.Series(["", None, "S1"], dtype="object"), 5)[:2].tolist() == \
+        partition_of(pd.Series(["", ""]), 5).tolist()  # missing: as blank
+
+
+def test_split_frames_keeps_every_row_once_and_subjects_together(shipped, export):
+    subject = shipped.specs.layout.subject_column
+    parts = split_frames(export.forms, subject, 3)
+    shared = reference_forms(export.forms, subject)
+    assert shared and all(subject not in export.forms[name] for name in shared)
+    home: dict[str, int] = {}
+    for name, frame in export.forms.items():
+        if name in shared:  # reference data: whole in every partition
+            assert all(part[name] is frame for part in parts)
+            continue
+        rows = sorted(r for part in parts for r in part[name]["_ROW"].tolist())
+        assert rows == sorted(frame["_ROW"].tolist())  # each row once
+        for k, part in enumerate(parts):
+            for who in part[name][subject].tolist():
+                assert home.setdefault(who, k) == k, (name, who)  # every form: the same partition
+
+
+def test_the_study_can_be_split_and_ts_is_made_again(shipped):
+    found = plan(shipped.specs)
+    assert found.from_subjects == ("TS",)  # SSTDTC: the first informed consent of all subjects
+    assert {"TA", "TE", "TV", "TI"} <= found.study_level and "DM" in found.subject_level
+    assert plan_problems(shipped.specs) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Builds equal the one-partition build
+
+
+@pytest.mark.parametrize("count, where", [(2, "here"), (7, "pool")])
+def test_partitions_equal_one_partition(shipped, export, count, where):
+    """2 partitions one after another in this process; 7 in a pool of two processes."""
+    jobs = _jobs(shipped, export, count)
+    assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
+    shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
+    runner = in_process(shipped.specs) if where == "here" else process_pool(2)
+    _assert_same_build(shipped, export, build_partitions(shipped.specs, jobs, runner, shared_forms=shared))
+
+
+def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export):
+    distributed = pytest.importorskip("dask.distributed")
+    shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        from itp_adam.stages.partitions import dask_cluster
+
+        built = build_partitions(shipped.specs, _jobs(shipped, export, 2),
+                                 dask_cluster(cluster.scheduler_address), shared_forms=shared)
+    _assert_same_build(shipped, export, built)
+
+
+_XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    """Every output but run.json (timings) and the xlsx (their save time), the XPT headers'
+    timestamps, the tables' run date and the define files' creation time blanked."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name != "run.json" and path.suffix != ".xlsx":
+            data = _XPT_TIME.sub(b"", path.read_bytes())
+            data = re.sub(rb"run \d{4}-\d\d-\d\d \d\d:\d\d UTC", b"", data)  # tables' footers
+            files[str(path.relative_to(out))] = _STAMP.sub(b"", data)  # define's creation time
+    return files
+
+
+def test_a_partitioned_run_writes_the_same_files(shipped_out, tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--partitions", "2", "--jobs", "1", "--quiet"]) == 0
+    import json
+
+    assert json.loads((out / "run.json").read_text())["partitions"] == 2
+    mine, default = _files(out), _files(shipped_out)
+    assert sorted(mine) == sorted(default)
+    assert [name for name in default if mine[name] != default[name]] == []
+
+
+def test_bad_input_in_a_late_partition_fails_the_run_cleanly(shipped, export, tmp_path, capsys):
+    # a second DM row for a subject of the last of 2 partitions, with another age: DM has one
+    # row per subject, so that partition's preparation refuses the export after the first
+    # partition was built
+    subject, form = shipped.specs.layout.subject_column, shipped.specs.layout.subject_form
+    ids = export.forms[form][subject]
+    last = ids[partition_of(ids, 2) == 1].iloc[0]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for path in shipped_study_dir().iterdir():
+        (raw / path.name).write_bytes(path.read_bytes())
+    dm = pd.read_csv(raw / f"{form}.csv", dtype=str, keep_default_na=False)
+    twice = dm.loc[dm[subject].eq(last)].assign(AGE="99")
+    pd.concat([dm, twice]).to_csv(raw / f"{form}.csv", index=False, quoting=1)
+    out = tmp_path / "out"
+    code = main(["run", "--raw", str(raw), "--out", str(out), "--partitions", "2", "--jobs", "1",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{form}.csv" in err and last in err and "one row per" in err, err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_summary_issues_of_two_partitions_are_one_entry():
+    from itp_adam.issues import IssueLog
+
+    def records(subjects: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"USUBJID": subjects, "DOMAIN": "LB", "PARAMU": "mmol/L"})
+
+    rule = "HGB in unit 'mmol/L': not graded ({count} records with a value)"
+    whole, first, second = IssueLog(), IssueLog(), IssueLog()
+    whole.add_summary(records(["S3", "S1", "S2", "S1"]), rule=rule, severity="warning",
+                      column="PARAMU", values="mmol/L")
+    first.add_summary(records(["S3"]), rule=rule, severity="warning", column="PARAMU", values="mmol/L")
+    second.add_summary(records(["S1", "S2", "S1"]), rule=rule, severity="warning", column="PARAMU",
+                       values="mmol/L")
+    merged = IssueLog()
+    merged.extend(first)
+    merged.extend(second)
+    expected = ["warning", "", "S1", "PARAMU", "mmol/L",
+                "HGB in unit 'mmol/L': not graded (4 records with a value)", "LB"]
+    for log in (whole, merged):
+        frame = log.frame()
+        assert len(frame) == 1 and log.counts()["warning"] == 1
+        assert frame.drop(columns="row").iloc[0].tolist() == expected
