@@ -38,8 +38,9 @@ SUBJECT = "USUBJID"
 HASH_KEY = "itp-adam-subject"
 """The key of the subject hash (16 bytes): the same partition for a subject on every machine."""
 SUBJECTS_PER_PARTITION = 25_000
-"""Default partition size: a run splits when it has more subjects than this (``--partitions``
-sets the number)."""
+"""Default partition size on a Dask cluster (``--scheduler`` without ``--partitions``); on one
+machine a run splits only when ``--partitions`` asks for it (partitions do not pay there yet:
+docs/partitions.md)."""
 
 
 def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
 
 
 def default_partitions(subjects: int) -> int:
-    """How many partitions a run of this many subjects makes by default."""
+    """How many partitions a run of this many subjects makes on a cluster by default."""
     return max(1, -(-subjects // SUBJECTS_PER_PARTITION))
 
 
@@ -147,6 +148,7 @@ class PartitionJob:
     frames: dict[str, pd.DataFrame]  # the raw forms or the input SDTM datasets of its subjects
     from_sdtm: bool
     source: Path | None = None  # the raw export (for messages)
+    kind: str = "csv"  # of the raw export: csv or xlsx
     files: dict[str, Path] | None = None
     notes: list[dict] | None = None
 
@@ -174,7 +176,7 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
         if job.from_sdtm:  # the input SDTM: the caller has it whole, only ADaM comes back
             sdtm = dict(job.frames)
         else:
-            export = RawExport(source=job.source or job.specs_dir, kind="csv", forms=job.frames,
+            export = RawExport(source=job.source or job.specs_dir, kind=job.kind, forms=job.frames,
                                files=job.files or {}, notes=job.notes or [])
             forms = prepare_forms(export, specs, require_subjects=False)
             sdtm = build_sdtm(specs, forms)

@@ -95,10 +95,11 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     ``specs_dir`` is a shipped study's (``paths.shipped_input``: ``data/NAME/``, or
     ``data/NAME/sdtm.zip`` for an SDTM study); any other study is refused (InputError naming
     the option it needs).
-    ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one per
-    ``partitions.SUBJECTS_PER_PARTITION`` subjects), ``jobs`` processes at a time (default:
-    the machine's cores), or on the Dask cluster at ``scheduler`` (``local``: a local one);
-    the outputs are the same whatever they are (``stages/partitions.py``)."""
+    ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one; on a
+    Dask cluster one per ``partitions.SUBJECTS_PER_PARTITION`` subjects), ``jobs`` processes
+    at a time (default: the machine's cores), or on the Dask cluster at ``scheduler``
+    (``local``: a local one); the outputs are the same whatever they are
+    (``stages/partitions.py``)."""
     if worker is None:
         from ..report.render import Worker
         worker = Worker()  # imports the drawing libraries while the data stages run
@@ -395,8 +396,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
 def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dict[str, pd.DataFrame]]:
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
-    partition per ``SUBJECTS_PER_PARTITION`` subjects; a study that cannot be split
-    (``partitions.plan_problems``) is refused when partitions were asked for, else one part."""
+    part, or on a Dask cluster one partition per ``SUBJECTS_PER_PARTITION`` subjects; a study
+    that cannot be split (``partitions.plan_problems``) is refused when partitions were asked
+    for, else one part."""
     from .partitions import default_partitions, plan_problems, split_frames
 
     frames = export.datasets if from_sdtm else export.forms
@@ -404,7 +406,10 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dic
     listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
     ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
     subjects = int(ids.astype("string").str.strip().replace("", pd.NA).nunique())
-    count = split.partitions if split.partitions is not None else default_partitions(subjects)
+    if split.partitions is not None:
+        count = split.partitions
+    else:  # by default only on a cluster: on one machine partitions do not pay yet (partitions.md)
+        count = default_partitions(subjects) if split.scheduler is not None else 1
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
         return [frames]
     problems = plan_problems(specs)
@@ -428,6 +433,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
 
     jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames=frames, from_sdtm=from_sdtm,
                          source=None if from_sdtm else export.source,
+                         kind="sdtm" if from_sdtm else export.kind,
                          files=None if from_sdtm else export.files,
                          notes=None if from_sdtm or k else export.notes)
             for k, frames in enumerate(parts)]
