@@ -1,14 +1,14 @@
 """Partitions by subject (stages/partitions.py): SDTM and ADaM built per partition of subjects
 and put together are the one-partition build, whatever the number of partitions and wherever
-they run (this process, a process pool, a local Dask cluster with two workers).
+they run (this process, a pool of two processes, a local Dask cluster with two workers).
 
 The one-partition build is the shipped study of conftest.py (``shipped``: built once for the
 suite); the partitioned builds are compared with it dataset by dataset (pandas'
 ``assert_frame_equal``: values, types, order) and issue by issue. The shipped study has
 subjects with records in only some forms (no AE, no CM), reference forms without subjects
 (the AE coding file) and a study-level dataset made from subject data (TS's first informed
-consent), so the rules of ``combine`` are all exercised; a partitioned command-line run is
-compared with the default run file by file. Bad input found in a late partition ends
+consent), so the rules of ``combine`` are all exercised; a command-line run in 7 partitions,
+two processes at a time, is compared with the default run file by file. Bad input found in a late partition ends
 the run with the usual message and no output.
 """
 
@@ -25,8 +25,7 @@ from itp_adam.cli import main
 from itp_adam.io.raw import read_export
 from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.stages.partitions import (PartitionJob, build_partitions, in_process, partition_of,
-                                        plan, plan_problems, process_pool, reference_forms,
-                                        split_frames)
+                                        plan, plan_problems, reference_forms, split_frames)
 
 SPECS = default_specs_dir()
 
@@ -99,14 +98,12 @@ def test_the_study_can_be_split_and_ts_is_made_again(shipped):
 # Builds equal the one-partition build
 
 
-@pytest.mark.parametrize("count, where", [(2, "here"), (7, "pool")])
-def test_partitions_equal_one_partition(shipped, export, count, where):
-    """2 partitions one after another in this process; 7 in a pool of two processes."""
-    jobs = _jobs(shipped, export, count)
+def test_partitions_built_here_equal_one_partition(shipped, export):
+    jobs = _jobs(shipped, export, 2)
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
-    runner = in_process(shipped.specs) if where == "here" else process_pool(2)
-    _assert_same_build(shipped, export, build_partitions(shipped.specs, jobs, runner, shared_forms=shared))
+    _assert_same_build(shipped, export, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
+                                                         shared_forms=shared))
 
 
 def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export):
@@ -137,12 +134,12 @@ def _files(out: Path) -> dict[str, bytes]:
     return files
 
 
-def test_a_partitioned_run_writes_the_same_files(shipped_out, tmp_path):
+def test_a_run_in_7_partitions_in_a_pool_writes_the_same_files(shipped_out, tmp_path):
     out = tmp_path / "out"
-    assert main(["run", "--out", str(out), "--partitions", "2", "--jobs", "1", "--quiet"]) == 0
+    assert main(["run", "--out", str(out), "--partitions", "7", "--jobs", "2", "--quiet"]) == 0
     import json
 
-    assert json.loads((out / "run.json").read_text())["partitions"] == 2
+    assert json.loads((out / "run.json").read_text())["partitions"] == 7
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []

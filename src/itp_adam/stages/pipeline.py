@@ -402,6 +402,8 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dic
     from .partitions import default_partitions, plan_problems, split_frames
 
     frames = export.datasets if from_sdtm else export.forms
+    if split.partitions is None and split.scheduler is None:  # the default: nothing to count
+        return [frames]
     subject = "USUBJID" if from_sdtm else specs.layout.subject_column
     listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
     ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
@@ -426,8 +428,6 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        plugins: Sequence[Plugin], log) -> tuple[dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
     loads plug-ins or one job is asked for) and put together; their issues into ``log``."""
-    import os
-
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
                              reference_forms)
 
