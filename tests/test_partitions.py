@@ -190,3 +190,24 @@ def test_summary_issues_of_two_partitions_are_one_entry():
         frame = log.frame()
         assert len(frame) == 1 and log.counts()["warning"] == 1
         assert frame.drop(columns="row").iloc[0].tolist() == expected
+
+
+def test_a_study_that_cannot_be_split_says_why(shipped, tmp_path, capsys):
+    import dataclasses
+
+    specs = shipped.specs
+    unsorted = dataclasses.replace(specs, sdtm={
+        **specs.sdtm, "AE": specs.sdtm["AE"].model_copy(update={"sort": ["STUDYID", "AESEQ"]})})
+    assert plan_problems(unsorted) == ["AE is not sorted by USUBJID (sort: STUDYID, AESEQ)"]
+    # asked for partitions of a study that cannot have them: exit 2 before any data is built
+    specs_dir = tmp_path / "specs"
+    import shutil
+
+    shutil.copytree(SPECS, specs_dir)
+    ae = specs_dir / "sdtm" / "ae.yaml"
+    ae.write_text(ae.read_text().replace("sort: [STUDYID, USUBJID, AESEQ]", "sort: [STUDYID, AESEQ]"))
+    out = tmp_path / "out"
+    assert main(["run", "--specs", str(specs_dir), "--raw", str(shipped_study_dir()), "--out", str(out),
+                 "--partitions", "2", "--quiet"]) == 2
+    assert "cannot be built per partition of subjects: AE is not sorted by USUBJID" in capsys.readouterr().err
+    assert not out.exists()

@@ -72,6 +72,8 @@ class Plan:
 
 
 def plan(specs: Specs) -> Plan:
+    """The study's datasets sorted into subject-level and study-level ones, and the study-level
+    ones made from subject data (rebuilt on the combined datasets), in build order."""
     datasets = {**specs.sdtm, **specs.adam}
     subject_level = {name for name, spec in datasets.items()
                      if any(var.name == SUBJECT for var in spec.variables)}
@@ -84,12 +86,16 @@ def plan(specs: Specs) -> Plan:
         changed = False
         for name in study_level - reads_subjects:
             spec = datasets[name]
-            if (needs[name] & (subject_level | reads_subjects)
-                    or (spec.input is not None and getattr(spec.input, "form", None))):
+            if needs[name] & (subject_level | reads_subjects) or _raw_forms(spec):
                 reads_subjects.add(name)
                 changed = True
     order = [n for n in build_order(specs.sdtm) + build_order(specs.adam) if n in reads_subjects]
     return Plan(frozenset(subject_level), frozenset(study_level), tuple(order))
+
+
+def _raw_forms(spec) -> list[str]:
+    """The raw forms a dataset reads its records from (``forms:``, ``records:``)."""
+    return list(dict.fromkeys([*spec.forms, *(group.form for group in spec.records)]))
 
 
 def plan_problems(specs: Specs) -> list[str]:
@@ -97,6 +103,11 @@ def plan_problems(specs: Specs) -> list[str]:
     found = plan(specs)
     datasets = {**specs.sdtm, **specs.adam}
     problems = []
+    for name in found.from_subjects:  # rebuilt from the combined datasets, not from raw forms
+        forms = _raw_forms(datasets[name])
+        if forms:
+            problems.append(f"{name} has no {SUBJECT} and is read from the raw forms "
+                            f"{', '.join(forms)}")
     for name in sorted(found.subject_level):
         reads = {ref for _, ref in _dataset_references(datasets[name])} & set(found.from_subjects)
         if reads:
