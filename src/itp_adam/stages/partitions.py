@@ -267,10 +267,14 @@ def combine(specs: Specs, results: Sequence[PartitionResult],
     shared = set(shared_forms)
 
     def put_together(name: str, frames: list[pd.DataFrame], sort: list[str]) -> pd.DataFrame:
+        """The partitions' records in the dataset's sort order. Each partition's frame is sorted
+        already and a subject is in one partition, so a stable sort by the sort columns up to
+        USUBJID is enough (the rest of the order is within a subject, kept as it is)."""
         if len(frames) == 1:
             return frames[0]
         whole = pd.concat(frames, ignore_index=True)
-        order = sort_order([(whole[c], True) for c in sort], len(whole))
+        prefix = sort[: sort.index(SUBJECT) + 1]  # plan_problems: USUBJID is a sort column
+        order = sort_order([(whole[c], True) for c in prefix], len(whole))
         return whole.take(order).reset_index(drop=True)
 
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
