@@ -245,8 +245,11 @@ def dask_cluster(scheduler: str) -> Runner:
 def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner,
                      inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = ()
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
-    """Build every partition with ``runner`` and combine them (:func:`combine`)."""
+    """Build every partition with ``runner`` and combine them (:func:`combine`). The jobs'
+    input frames are let go (emptied) once the partitions are built."""
     results = sorted(runner(jobs), key=lambda r: r.number)
+    for job in jobs:
+        job.frames.clear()
     return combine(specs, results, inputs, shared_forms)
 
 
@@ -280,9 +283,9 @@ def combine(specs: Specs, results: Sequence[PartitionResult],
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
     adam: dict[str, pd.DataFrame] = {}
     for group, out, specs_of in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
-        for name in getattr(first, group):
-            if name in found.subject_level:
-                out[name] = put_together(name, [getattr(r, group)[name] for r in results],
+        for name in list(getattr(first, group)):
+            if name in found.subject_level:  # each partition's copy let go once put together
+                out[name] = put_together(name, [getattr(r, group).pop(name) for r in results],
                                          specs_of[name].sort)
             else:
                 out[name] = getattr(first, group)[name]

@@ -445,6 +445,8 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     else:
         runner = process_pool(workers)
     shared = () if from_sdtm else reference_forms(export.forms, specs.layout.subject_column)
+    if not from_sdtm:
+        export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
     sdtm, adam, found = build_partitions(specs, jobs, runner,
                                          dict(export.datasets) if from_sdtm else None, shared)
     log.extend(found)
