@@ -42,7 +42,7 @@ def _jobs(shipped, export, count: int) -> list[PartitionJob]:
             for k, frames in enumerate(parts)]
 
 
-def _assert_same_build(shipped, export, built) -> None:
+def _assert_same_build(shipped, built) -> None:
     sdtm, adam, log = built
     assert list(sdtm) == list(shipped.sdtm) and list(adam) == list(shipped.adam)
     for name in shipped.sdtm:
@@ -102,7 +102,7 @@ def test_partitions_built_here_equal_one_partition(shipped, export):
     jobs = _jobs(shipped, export, 2)
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
-    _assert_same_build(shipped, export, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
+    _assert_same_build(shipped, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
                                                          shared_forms=shared))
 
 
@@ -115,7 +115,7 @@ def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export)
 
         built = build_partitions(shipped.specs, _jobs(shipped, export, 2),
                                  dask_cluster(cluster.scheduler_address), shared_forms=shared)
-    _assert_same_build(shipped, export, built)
+    _assert_same_build(shipped, built)
 
 
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from .derive.columns import sort_order
+
 SUBJECT = "SUBJID"
 """The log's subject column: a working frame's SUBJID, or its USUBJID when it has no SUBJID."""
 COLUMNS = ["severity", "form", SUBJECT, "row", "column", "value", "rule", "dataset"]
@@ -40,31 +42,13 @@ class IssueLog:
     def add(self, rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
             values: pd.Series | str | None = None, dataset: str = "") -> None:
         """Report one issue per row of ``rows`` (a slice of a working frame with ``_FORM``,
-        ``SUBJID`` and ``_ROW`` columns where known); ``values`` are the offending values.
-        ``dataset`` defaults to the rows' ``DOMAIN`` when the frame has one."""
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
-        if len(rows) == 0:
-            return
-        n = len(rows)
-
-        def col(name: str) -> pd.api.extensions.ExtensionArray | str:
-            return _text(rows[name]) if name in rows else ""
-
-        if values is None:
-            shown = col(column) if column else ""
-        elif isinstance(values, str):
-            shown = values
+        ``SUBJID`` (or ``USUBJID``) and ``_ROW`` columns where known); ``values`` are the
+        offending values. ``dataset`` defaults to the rows' ``DOMAIN`` when the frame has one."""
+        if len(rows):
+            self._parts.append(_entries(rows, rule=rule, severity=severity, column=column,
+                                        values=values, dataset=dataset))
         else:
-            shown = _text(values)
-        row = rows["_ROW"].to_numpy() if "_ROW" in rows else np.full(n, pd.NA)
-        datasets = dataset if dataset else col("DOMAIN")
-        self._parts.append(pd.DataFrame({
-            "severity": severity, "form": col("_FORM"),
-            "SUBJID": col("SUBJID") if "SUBJID" in rows else col("USUBJID"),
-            "row": pd.array(row, dtype="Int64"), "column": column, "value": shown,
-            "rule": rule, "dataset": datasets,
-        }))
+            _check_severity(severity)
 
     def add_summary(self, rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
                     values: str = "", dataset: str = "") -> None:
@@ -73,15 +57,15 @@ class IssueLog:
         entry names the record of the first subject (smallest id, then row). Summaries with the
         same rule, value, column and dataset are one entry: the logs of two partitions of
         subjects merge into what one log would hold."""
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+        _check_severity(severity)
         if len(rows) == 0:
             return
-        before = len(self._parts)
-        self.add(rows, rule=rule, severity=severity, column=column, values=values, dataset=dataset)
-        entries = self._parts.pop(before)
-        first = entries.sort_values([SUBJECT, "row"], kind="stable", na_position="last").head(1)
-        self._summaries.append(first.assign(count=len(rows)))
+        keys = [(_text(rows[name]) if name != "_ROW" else rows[name], True)
+                for name in (_subject_column(rows), "_ROW") if name in rows]
+        first = rows.iloc[sort_order(keys, len(rows))[:1]] if keys else rows.iloc[:1]
+        entry = _entries(first, rule=rule, severity=severity, column=column, values=values,
+                         dataset=dataset)
+        self._summaries.append(entry.assign(count=len(rows)))
 
     def extend(self, other: IssueLog, keep: Callable[[pd.DataFrame], pd.Series] | None = None) -> None:
         """Add the issues of another log (a partition's); ``keep``: which of its entries."""
@@ -127,6 +111,39 @@ def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
     if values.dtype != "str":
         values = values.astype("string")
     return values.fillna("").astype("str").array
+
+
+def _check_severity(severity: str) -> None:
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+
+
+def _subject_column(rows: pd.DataFrame) -> str:
+    """Where a working frame holds the subject: SUBJID, else USUBJID."""
+    return SUBJECT if SUBJECT in rows else "USUBJID"
+
+
+def _entries(rows: pd.DataFrame, *, rule: str, severity: str, column: str = "",
+             values: pd.Series | str | None = None, dataset: str = "") -> pd.DataFrame:
+    """The log's rows for ``rows`` (one each): see :meth:`IssueLog.add`."""
+    _check_severity(severity)
+    n = len(rows)
+
+    def col(name: str) -> pd.api.extensions.ExtensionArray | str:
+        return _text(rows[name]) if name in rows else ""
+
+    if values is None:
+        shown = col(column) if column else ""
+    elif isinstance(values, str):
+        shown = values
+    else:
+        shown = _text(values)
+    row = rows["_ROW"].to_numpy() if "_ROW" in rows else np.full(n, pd.NA)
+    return pd.DataFrame({
+        "severity": severity, "form": col("_FORM"), SUBJECT: col(_subject_column(rows)),
+        "row": pd.array(row, dtype="Int64"), "column": column, "value": shown,
+        "rule": rule, "dataset": dataset if dataset else col("DOMAIN"),
+    })
 
 
 _CURRENT: contextvars.ContextVar[IssueLog | None] = contextvars.ContextVar("itp_adam_issues",

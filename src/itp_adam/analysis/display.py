@@ -316,9 +316,8 @@ def _table(event: ReportingEvent, display: Display, views: Mapping[str, pd.DataF
     columns = display.columns
     assert columns is not None
     groups = _Groups(event, display, views)
-    confidence = next((event.methods[event.analysis(b.analysis).method].confidence_level
-                       for b in display.rows
-                       if event.methods[event.analysis(b.analysis).method].confidence_level), None)
+    levels = (event.methods[event.analysis(b.analysis).method].confidence_level for b in display.rows)
+    confidence = next((level for level in levels if level), None)  # the first block's with one
     head_values = {"confidence_level": f"{confidence * 100:g}" if confidence else ""}
     # the variable's levels as columns (shift tables): those of the first block
     variable_levels: list[tuple[str, str]] = [("", "")]

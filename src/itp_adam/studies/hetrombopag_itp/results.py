@@ -23,7 +23,7 @@ import pandas as pd
 
 from ...analysis.ard import ard_views
 from ...analysis.model import ReportingEvent, level_text
-from ...analysis.stats import exact_limits, rounded
+from ...analysis.stats import rounded
 from ...spec.model import Specs, SpecError, SpecProblem
 from .parameters import HetrombopagStudy as Study
 
@@ -60,12 +60,6 @@ def percent(n: int, total: int, decimals: int = 0) -> float | int:
         return np.nan
     value = round_half_up(Decimal(100 * int(n)) / Decimal(int(total)), decimals)
     return int(value) if decimals == 0 else float(value)
-
-
-def exact_ci(n: int, total: int, level: float) -> tuple[float, float]:
-    """Clopper-Pearson (exact) limits of n/N at ``level``, in percent, one decimal."""
-    low, high = exact_limits(np.array([n]), np.array([total]), level)
-    return float(round_half_up(100 * low[0], 1)), float(round_half_up(100 * high[0], 1))
 
 
 def _shown(text: str) -> str:
