@@ -87,6 +87,34 @@ def test_split_frames_keeps_every_row_once_and_subjects_together(shipped, export
                 assert home.setdefault(who, k) == k, (name, who)  # every form: the same partition
 
 
+def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, monkeypatch):
+    from itp_adam.stages import partitions
+
+    monkeypatch.setattr(partitions, "MERGE_ROWS", 2)  # stretches of 2 records cut subjects
+
+    def part(ids, seq, val, obj):
+        return pd.DataFrame({"STUDYID": pd.Series(["ST"] * len(ids), dtype="str"),
+                             "USUBJID": pd.Series(ids, dtype="str"),
+                             "SEQ": pd.Series(seq, dtype="float64"),
+                             "VAL": pd.Series(val, dtype="str"),
+                             "OBJ": pd.Series(obj, dtype=object)})
+
+    # each partition sorted by STUDYID, USUBJID, SEQ (missing USUBJID last), as a build gives
+    # them; one partition empty, one with a column all missing
+    parts = [part(["S2", "S2", "S5", None], [1, 2, 1, 1], ["x1", "x2", "x3", "x4"], ["a", None, "b", None]),
+             part(["S1", "S4", "S4"], [1, 1, 2], ["y1", "y2", "y3"], ["c", None, None]),
+             part([], [], [], []),
+             part(["S3"], [1], [None], [None])]
+    stored = [parts[0], partitions.store(parts[1], tmp_path / "p1.arrow"), parts[2],
+              partitions.store(parts[3], tmp_path / "p3.arrow")]
+    merged = partitions.merge(stored, ["STUDYID", "USUBJID", "SEQ"], tmp_path / "merged.arrow")
+    assert merged["VAL"].fillna("-").tolist() == ["y1", "x1", "x2", "-", "y2", "y3", "x3", "x4"]
+    # the same as all records in one frame, stably sorted by the sort columns up to USUBJID
+    whole = pd.concat(parts, ignore_index=True)
+    expected = whole.sort_values(["STUDYID", "USUBJID"], kind="stable", na_position="last")
+    pd.testing.assert_frame_equal(merged, expected.reset_index(drop=True))
+
+
 def test_the_study_can_be_split_and_ts_is_made_again(shipped):
     found = plan(shipped.specs)
     assert found.from_subjects == ("TS",)  # SSTDTC: the first informed consent of all subjects
@@ -98,15 +126,15 @@ def test_the_study_can_be_split_and_ts_is_made_again(shipped):
 # Builds equal the one-partition build
 
 
-def test_partitions_built_here_equal_one_partition(shipped, export):
+def test_partitions_built_here_equal_one_partition(shipped, export, tmp_path):
     jobs = _jobs(shipped, export, 2)
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
     _assert_same_build(shipped, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
-                                                         shared_forms=shared))
+                                                 tmp_path / "store", shared_forms=shared))
 
 
-def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export):
+def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -114,7 +142,8 @@ def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export)
         from itp_adam.stages.partitions import dask_cluster
 
         built = build_partitions(shipped.specs, _jobs(shipped, export, 2),
-                                 dask_cluster(cluster.scheduler_address), shared_forms=shared)
+                                 dask_cluster(cluster.scheduler_address), tmp_path / "store",
+                                 shared_forms=shared)
     _assert_same_build(shipped, built)
 
 
@@ -145,27 +174,73 @@ def test_a_run_in_7_partitions_in_a_pool_writes_the_same_files(shipped_out, tmp_
     assert [name for name in default if mine[name] != default[name]] == []
 
 
-def test_bad_input_in_a_late_partition_fails_the_run_cleanly(shipped, export, tmp_path, capsys):
-    # a second DM row for a subject of the last of 2 partitions, with another age: DM has one
-    # row per subject, so that partition's preparation refuses the export after the first
-    # partition was built
+def test_the_pilot_in_3_partitions_writes_the_same_files(pilot_out, tmp_path):
+    # the second study starts from SDTM and its ADaM adds records (derived parameters such as
+    # absolute basophils from WBC and BASOLE, post-baseline minimum and maximum records): built
+    # in 3 partitions in this process, then put together, every output is the same
+    out = tmp_path / "pilot"
+    assert main(["run", "--study", "cdiscpilot01", "--out", str(out), "--partitions", "3",
+                 "--jobs", "1", "--quiet"]) == 0
+    mine, default = _files(out), _files(pilot_out)
+    assert sorted(mine) == sorted(default)
+    assert [name for name in default if mine[name] != default[name]] == []
+
+
+def test_bad_input_in_every_partition_is_reported_in_one_pass(shipped, export, tmp_path, capsys):
+    # a second DM row, with another age, for a subject of each of 2 partitions: DM has one row
+    # per subject, so each partition's preparation refuses the export; both problems are
+    # reported, after every partition was built, and nothing is written
     subject, form = shipped.specs.layout.subject_column, shipped.specs.layout.subject_form
     ids = export.forms[form][subject]
-    last = ids[partition_of(ids, 2) == 1].iloc[0]
+    where = partition_of(ids, 2)
+    bad = [ids[where == 0].iloc[0], ids[where == 1].iloc[0]]
     raw = tmp_path / "raw"
     raw.mkdir()
     for path in shipped_study_dir().iterdir():
         (raw / path.name).write_bytes(path.read_bytes())
     dm = pd.read_csv(raw / f"{form}.csv", dtype=str, keep_default_na=False)
-    twice = dm.loc[dm[subject].eq(last)].assign(AGE="99")
+    twice = dm.loc[dm[subject].isin(bad)].assign(AGE="99")
     pd.concat([dm, twice]).to_csv(raw / f"{form}.csv", index=False, quoting=1)
     out = tmp_path / "out"
     code = main(["run", "--raw", str(raw), "--out", str(out), "--partitions", "2", "--jobs", "1",
                  "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert f"{form}.csv" in err and last in err and "one row per" in err, err
+    assert f"{form}.csv" in err and "one row per" in err, err
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    listed = pd.read_csv(tmp_path / "out.errors.csv", dtype=str, keep_default_na=False)
+    rows = len(dm) + 2, len(dm) + 3  # the added rows (1-based, after the header line)
+    assert listed["row"].tolist() == [str(r) for r in rows]  # in row order, one per subject
+    assert listed["value"].tolist() == dm.loc[dm[subject].isin(bad), subject].tolist()
+
+
+def test_input_errors_travel_between_processes_whole():
+    import pickle
+
+    from itp_adam.errors import InputError, InputErrors
+    from itp_adam.spec.evaluate import BuildError
+
+    one = InputError("has two rows", file="dm.csv", row=4, column="SUBJID", value="S1",
+                     expected="one row per subject")
+    both = pickle.loads(pickle.dumps(InputErrors([one, BuildError("no such column", file="ae.yaml")], 3)))
+    assert type(both) is InputErrors and both.count == 3
+    assert [type(e).__name__ for e in both.errors] == ["InputError", "BuildError"]
+    first = both.errors[0]
+    assert (first.file, first.row, first.column, first.value, first.message) == (
+        "dm.csv", 4, "SUBJID", "S1", "has two rows")
+    assert str(both) == "dm.csv, row 4, column SUBJID: has two rows: found 'S1'; expected one row per subject"
+
+
+def test_errors_of_partitions_are_listed_once_and_counted():
+    from itp_adam.errors import InputError, InputErrors
+    from itp_adam.stages.partitions import _all_errors
+
+    coding = InputError("unknown code", file="coding.csv", row=2)  # a reference form's: in both
+    a, b = InputError("two rows", file="dm.csv", row=5), InputError("two rows", file="dm.csv", row=9)
+    merged = _all_errors([InputErrors([coding, a], 2), InputErrors([coding, b], 4)])
+    assert [str(e) for e in merged.errors] == [str(coding), str(a), str(b)]  # by file, row
+    assert merged.count == 5  # 2 + 4 problems found, the coding file's counted once
+    assert _all_errors([coding, coding]) is coding
 
 
 def test_summary_issues_of_two_partitions_are_one_entry():

@@ -43,6 +43,11 @@ class InputError(Exception):
             text += f"; expected {expected}"
         super().__init__(text)
 
+    def __reduce__(self):
+        """Pickled as its class, text and attributes, without calling ``__init__`` again (a
+        worker process's error, of any subclass, reaches the run whole)."""
+        return (_restored, (type(self), self.args, self.__dict__))
+
 
 class InputErrors(InputError):
     """Several problems of one input, all found in one pass (the raw export's checks).
@@ -60,6 +65,13 @@ class InputErrors(InputError):
         self.__dict__.update({k: v for k, v in vars(first).items() if not k.startswith("_")})
         self.errors = list(errors)
         self.count = max(count or 0, len(self.errors))
+
+
+def _restored(cls: type, args: tuple, state: dict) -> InputError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 ERROR_COLUMNS = ("file", "row", "column", "value", "expected", "message")

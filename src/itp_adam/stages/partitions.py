@@ -162,14 +162,19 @@ class PartitionJob:
     kind: str = "csv"  # of the raw export: csv or xlsx
     files: dict[str, Path] | None = None
     notes: list[dict] | None = None
+    store: Path | None = None  # where the worker writes its datasets (None: sent back)
+
+
+Part = "pd.DataFrame | Path"  # a partition's dataset: the frame, or its file in the store
 
 
 @dataclass
 class PartitionResult:
     number: int
-    sdtm: dict[str, pd.DataFrame]
-    adam: dict[str, pd.DataFrame]
+    sdtm: dict[str, pd.DataFrame | Path]  # subject-level datasets as files when stored
+    adam: dict[str, pd.DataFrame | Path]
     issues: Any  # the partition's IssueLog
+    error: Exception | None = None  # the InputError that stopped this partition's build
 
 
 def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionResult:
@@ -182,29 +187,151 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     from .adam import build_adam
     from .sdtm import build_sdtm, prepare_forms
 
+    from ..errors import InputError
+
     specs = specs if specs is not None else load_specs(job.specs_dir)
+    frames = {name: load(part) for name, part in job.frames.items()}
     with issues.collect() as log:
-        if job.from_sdtm:  # the input SDTM: the caller has it whole, only ADaM comes back
-            sdtm = dict(job.frames)
-        else:
-            export = RawExport(source=job.source or job.specs_dir, kind=job.kind, forms=job.frames,
-                               files=job.files or {}, notes=job.notes or [])
-            forms = prepare_forms(export, specs, require_subjects=False)
-            sdtm = build_sdtm(specs, forms)
-        adam = build_adam(specs, sdtm) if specs.adam else {}
-    return PartitionResult(job.number, {} if job.from_sdtm else sdtm, adam, log)
+        try:
+            if job.from_sdtm:  # the input SDTM: the caller has it whole, only ADaM comes back
+                sdtm = frames
+            else:
+                export = RawExport(source=job.source or job.specs_dir, kind=job.kind, forms=frames,
+                                   files=job.files or {}, notes=job.notes or [])
+                forms = prepare_forms(export, specs, require_subjects=False)
+                sdtm = build_sdtm(specs, forms)
+            adam = build_adam(specs, sdtm) if specs.adam else {}
+        except InputError as error:  # reported with the other partitions' errors
+            return PartitionResult(job.number, {}, {}, log, error)
+    built = PartitionResult(job.number, {} if job.from_sdtm else sdtm, adam, log)
+    if job.store is not None:  # subject-level datasets written here, not sent back
+        level = plan(specs).subject_level
+        for group in ("sdtm", "adam"):
+            datasets = getattr(built, group)
+            for name in [name for name in datasets if name in level]:
+                datasets[name] = store(datasets[name],
+                                       job.store / f"{group}-{name}-{job.number:05d}.arrow")
+    return built
+
+
+# --------------------------------------------------------------------------------------------
+# The store: a partition's datasets as Arrow IPC files, memory-mapped when read
+
+
+MERGE_ROWS = 262_144
+"""Records put together at a time (:func:`merge`): the merge holds this many records of a
+dataset in memory, whatever the study's size."""
+
+
+def store(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as an uncompressed Arrow IPC file (read back memory-mapped, so reading
+    it costs no copy of its text); returns ``path``. The pandas types travel with the file."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def stored(path: Path):
+    """The table of a stored file, memory-mapped (the file's pages, not a copy)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def load(part: pd.DataFrame | Path) -> pd.DataFrame:
+    """A partition's dataset as a frame (read from the store when it is a file)."""
+    return part if isinstance(part, pd.DataFrame) else stored(part).to_pandas()
+
+
+def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> pd.DataFrame:
+    """The partitions' records of one subject-level dataset in the order of one build, written
+    to ``path`` :data:`MERGE_ROWS` records at a time and read back memory-mapped.
+
+    Each partition's records are in ``sort`` order already and a subject is in one partition,
+    so the records with the same values of the sort columns up to USUBJID (a subject's, the
+    *blocks*) are together in one partition. The blocks are ordered by those values (a stable
+    sort of one key per block, ties in partition order: what a stable sort of all records
+    gives), and every record's place follows from its block's. Each partition's records keep
+    their order in the result, so a stretch of the result takes one contiguous slice of each
+    partition: the merge never holds more than a stretch."""
+    import pyarrow as pa
+
+    from ..derive.columns import group_codes, run_edges, sort_order
+
+    tables = [part if isinstance(part, pa.Table) else
+              pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
+              else stored(part) for part in parts]
+    prefix = list(sort[: list(sort).index(SUBJECT) + 1])  # plan_problems: USUBJID is sorted on
+    starts, keys = [], []
+    for table in tables:  # the first record of each block, and the blocks' keys
+        key = table.select(prefix).to_pandas()
+        first = np.flatnonzero(run_edges(group_codes(key, prefix, exact=True), "first"))
+        starts.append(first)
+        keys.append(key.take(first))
+    blocks = pd.concat(keys, ignore_index=True)
+    if blocks.empty:
+        return tables[0].to_pandas()
+    order = sort_order([(blocks[c], True) for c in prefix], len(blocks))
+    sizes = np.concatenate([np.diff(np.r_[first, table.num_rows])
+                            for first, table in zip(starts, tables)]).astype(np.int64)
+    begins = np.empty(len(blocks), dtype=np.int64)  # where each block begins in the result
+    begins[order] = np.r_[0, np.cumsum(sizes[order])[:-1]]
+    places, done = [], 0  # each partition's records' places in the result, increasing
+    for first, table in zip(starts, tables):
+        block = np.repeat(np.arange(len(first)), np.diff(np.r_[first, table.num_rows]))
+        places.append(begins[done + block] + (np.arange(table.num_rows) - first[block]))
+        done += len(first)
+    total = sum(table.num_rows for table in tables)
+    schema = tables[0].schema
+    if any(not table.schema.equals(schema) for table in tables):  # e.g. a column all-null in one
+        schema = pa.unify_schemas([table.schema for table in tables], promote_options="permissive")
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for low in range(0, total, MERGE_ROWS):
+            high = min(low + MERGE_ROWS, total)
+            slices, at = [], []
+            for table, place in zip(tables, places):
+                a, b = np.searchsorted(place, [low, high])
+                piece = table.slice(a, b - a)
+                slices.append(piece if piece.schema.equals(schema) else piece.cast(schema))
+                at.append(place[a:b] - low)
+            stretch = pa.concat_tables(slices).combine_chunks()
+            into = np.empty(high - low, dtype=np.int64)
+            into[np.concatenate(at)] = np.arange(high - low)
+            writer.write_table(stretch.take(into))
+    merged = stored(path).to_pandas()
+    for name in [name for name in merged.columns if any(_object_column(t, name) for t in tables)]:
+        values = merged[name].astype(object)
+        merged[name] = values.where(values.notna(), None)  # missing as None, as it was
+    return merged
+
+
+def _object_column(table, name: str) -> bool:
+    """Whether the frame ``table`` was made from had an ``object`` column ``name`` (Arrow keeps
+    its values as text or null, so it would come back as ``str``)."""
+    meta = table.schema.pandas_metadata or {}
+    return any(column.get("name") == name and column.get("numpy_type") == "object"
+               for column in meta.get("columns", []))
 
 
 # --------------------------------------------------------------------------------------------
 # Running the partitions and combining them
 
 
-Runner = Callable[[list[PartitionJob]], list[PartitionResult]]
+@dataclass(frozen=True)
+class Runner:
+    """How the partitions are built: ``run`` builds the jobs; ``local``: the builders see this
+    machine's files (the store), so inputs and datasets travel as files, not pickled."""
+
+    run: Callable[[list[PartitionJob]], list[PartitionResult]]
+    local: bool = True
 
 
 def in_process(specs: Specs) -> Runner:
     """Run the partitions one after another in this process (one job, or plugins loaded here)."""
-    return lambda jobs: [build_partition(job, specs) for job in jobs]
+    return Runner(lambda jobs: [build_partition(job, specs) for job in jobs])
 
 
 def process_pool(workers: int) -> Runner:
@@ -217,13 +344,14 @@ def process_pool(workers: int) -> Runner:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
             return list(pool.map(build_partition, jobs))
-    return run
+    return Runner(run)
 
 
 def dask_cluster(scheduler: str) -> Runner:
     """Run the partitions on a Dask cluster: ``scheduler`` is its address (``tcp://host:8786``)
-    or ``local`` (a local cluster of one worker per core). Needs ``pip install itp-adam[dask]``;
-    the workers need the package and read nothing themselves (the partitions are sent)."""
+    or ``local`` (a local cluster of one worker per core). Needs ``pip install itp-adam[dask]``.
+    On a local cluster the workers share the store; on another address the partitions' inputs
+    and datasets travel to and from the workers, which read and write no files."""
     def run(jobs: list[PartitionJob]) -> list[PartitionResult]:
         try:
             from dask.distributed import Client, LocalCluster
@@ -239,56 +367,87 @@ def dask_cluster(scheduler: str) -> Runner:
                 return client.gather(client.map(build_partition, jobs, pure=False))
         with Client(scheduler) as client:
             return client.gather(client.map(build_partition, jobs, pure=False))
-    return run
+    return Runner(run, local=scheduler == "local")
 
 
-def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner,
+def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, store_dir: Path,
                      inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = ()
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
-    """Build every partition with ``runner`` and combine them (:func:`combine`). The jobs'
-    input frames are let go (emptied) once the partitions are built."""
-    results = sorted(runner(jobs), key=lambda r: r.number)
+    """Build every partition with ``runner`` and combine them (:func:`combine`) in
+    ``store_dir`` (a new or empty folder, e.g. inside the run's staging folder; the combined
+    datasets are memory-mapped from it, so it must outlive them). With a local runner each
+    job's input is written there first and let go, and the partitions write their datasets
+    there. Every partition is built, also when one fails: the input errors of all of them
+    are raised together (:class:`InputErrors`)."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    if runner.local:
+        written: dict[int, Path] = {}  # a reference form is the same frame in every job: once
+        for job in jobs:
+            job.store = store_dir
+            for name, frame in list(job.frames.items()):
+                if isinstance(frame, pd.DataFrame):
+                    if id(frame) not in written:
+                        written[id(frame)] = store(
+                            frame, store_dir / f"input-{name}-{job.number:05d}.arrow")
+                    job.frames[name] = written[id(frame)]
+    results = sorted(runner.run(jobs), key=lambda r: r.number)
     for job in jobs:
         job.frames.clear()
-    return combine(specs, results, inputs, shared_forms)
+    failed = [r.error for r in results if r.error is not None]
+    if failed:
+        raise _all_errors(failed)
+    return combine(specs, results, store_dir, inputs, shared_forms)
 
 
-def combine(specs: Specs, results: Sequence[PartitionResult],
+def _all_errors(errors: Sequence[Exception]) -> Exception:
+    """The partitions' input errors as one, each problem once (a problem of a reference form
+    is found by every partition) and in order of file and row, whatever the partitions;
+    ``count`` adds up the problems found."""
+    from ..errors import InputErrors
+
+    listed: dict[str, Exception] = {}
+    count = 0
+    for error in errors:
+        found = error.errors if isinstance(error, InputErrors) else [error]
+        count += error.count if isinstance(error, InputErrors) else 1
+        for one in found:
+            if str(one) in listed:
+                count -= 1  # the same problem again
+            listed.setdefault(str(one), one)
+    if len(listed) == 1 and count == 1:
+        return next(iter(listed.values()))
+    ordered = sorted(listed.values(), key=lambda e: (str(getattr(e, "file", None) or ""),
+                                                     getattr(e, "row", None) or 0))
+    return InputErrors(ordered, count)
+
+
+def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
             inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = ()
             ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """The partitions' datasets as one run's: (SDTM, ADaM, their issues as one log); see the
-    module docstring. ``inputs``: the input SDTM of a study that starts from SDTM, whole (it is
+    module docstring. Subject-level datasets are put together by :func:`merge` into
+    ``store_dir``. ``inputs``: the input SDTM of a study that starts from SDTM, whole (it is
     the run's SDTM; the partitions send back only their ADaM). ``shared_forms``: the forms
     every partition has whole (:func:`reference_forms`): their own issues once."""
     from .. import issues
-    from ..derive.columns import sort_order
     from ..spec.evaluate import build_dataset
 
     found = plan(specs)
     first = results[0]
     rebuilt = set(found.from_subjects)
     shared = set(shared_forms)
-
-    def put_together(name: str, frames: list[pd.DataFrame], sort: list[str]) -> pd.DataFrame:
-        """The partitions' records in the dataset's sort order. Each partition's frame is sorted
-        already and a subject is in one partition, so a stable sort by the sort columns up to
-        USUBJID is enough (the rest of the order is within a subject, kept as it is)."""
-        if len(frames) == 1:
-            return frames[0]
-        whole = pd.concat(frames, ignore_index=True)
-        prefix = sort[: sort.index(SUBJECT) + 1]  # plan_problems: USUBJID is a sort column
-        order = sort_order([(whole[c], True) for c in prefix], len(whole))
-        return whole.take(order).reset_index(drop=True)
-
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
     adam: dict[str, pd.DataFrame] = {}
     for group, out, specs_of in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
         for name in list(getattr(first, group)):
             if name in found.subject_level:  # each partition's copy let go once put together
-                out[name] = put_together(name, [getattr(r, group).pop(name) for r in results],
-                                         specs_of[name].sort)
+                parts = [getattr(r, group).pop(name) for r in results]
+                out[name] = merge(parts, specs_of[name].sort, store_dir / f"{group}-{name}.arrow")
+                for part in parts:
+                    if isinstance(part, Path):
+                        part.unlink()
             else:
-                out[name] = getattr(first, group)[name]
+                out[name] = load(getattr(first, group)[name])
     with issues.collect() as log:
         for r in results:  # a rebuilt dataset's issues come from its rebuild; a shared form's once
             later = r.number > first.number

@@ -329,13 +329,14 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     result = RunResult(out=folder)
     parts = _partitions(specs, export, from_sdtm, split)
     result.partitions = len(parts)
+    store = folder / ".partitions"  # the partitions' files, removed before run.json is written
     files = _XptFiles(folder, result)
     try:
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
             if len(parts) > 1:  # SDTM and ADaM per partition of subjects, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
-                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log))
+                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store))
                 if not from_sdtm:
                     clock.steps("sdtm xpt", len(sdtm),
                                 lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
@@ -388,6 +389,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
+    shutil.rmtree(store, ignore_errors=True)  # the datasets mapped from it are no longer read
     _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
                     export.checksums() if inputs is None else inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
@@ -425,9 +427,10 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dic
 
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        parts: list[dict[str, pd.DataFrame]], split: Split,
-                       plugins: Sequence[Plugin], log) -> tuple[dict, dict]:
+                       plugins: Sequence[Plugin], log, store: Path) -> tuple[dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
-    loads plug-ins or one job is asked for) and put together; their issues into ``log``."""
+    loads plug-ins or one job is asked for) and put together; their issues into ``log``.
+    ``store``: the folder of the partitions' files (``partitions.build_partitions``)."""
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
                              reference_forms)
 
@@ -447,7 +450,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     shared = () if from_sdtm else reference_forms(export.forms, specs.layout.subject_column)
     if not from_sdtm:
         export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
-    sdtm, adam, found = build_partitions(specs, jobs, runner,
+    sdtm, adam, found = build_partitions(specs, jobs, runner, store,
                                          dict(export.datasets) if from_sdtm else None, shared)
     log.extend(found)
     return sdtm, adam
