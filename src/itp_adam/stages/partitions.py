@@ -4,11 +4,12 @@ Almost every rule of a study is per subject (mapping, --SEQ, baseline, windows, 
 merges), so a run can split the subjects into **partitions** by a stable hash of the subject
 id (:func:`partition_of`: a subject's records from every form land in the same one), build
 SDTM and ADaM of each partition with the ordinary stages (:func:`build_partition`, in a process
-pool or on a Dask cluster), and combine them (:func:`combine`):
+pool or on a Dask cluster), and combine them (:func:`combine`). Inputs and datasets travel as
+Arrow files in the run's store (:func:`store`, read back memory-mapped), not pickled.
 
-- a **subject-level** dataset (one with USUBJID) is the partitions' records put together and
-  sorted again by the dataset's ``sort`` (a stable sort: records that tie are one subject's,
-  so they keep the order their partition gave them, which is the one-partition order);
+- a **subject-level** dataset (one with USUBJID) is the partitions' records merged in the
+  order of the dataset's ``sort`` (:func:`merge`: a subject's records are in one partition,
+  in the order the one-partition build gives them), a stretch of records at a time;
 - a **study-level** dataset (no USUBJID: TS, TA, TE, TV, TI) that reads no subject data is
   the same in every partition and taken from the first; one that does (TS's first informed
   consent date) is built again on the combined datasets;
@@ -163,9 +164,6 @@ class PartitionJob:
     files: dict[str, Path] | None = None
     notes: list[dict] | None = None
     store: Path | None = None  # where the worker writes its datasets (None: sent back)
-
-
-Part = "pd.DataFrame | Path"  # a partition's dataset: the frame, or its file in the store
 
 
 @dataclass
