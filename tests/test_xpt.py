@@ -691,3 +691,114 @@ def test_datetime_columns_refuse_fractions_of_a_second():
     frame = pd.DataFrame({"ADTM": pd.to_datetime(["2014-01-02 10:00:00.5"])})
     problems = xpt._prepare(frame, "ADX", "Label", {"ADTM": "Datetime"}, (), ("ADTM",))[0]
     assert [p.rule for p in problems] == ["fraction-of-second"]
+
+
+# --------------------------------------------------------------------------------------------
+# Written a stretch of rows at a time (XptWriter, as the run writes large datasets)
+
+
+def _in_stretches(df, labels, label, dates, path: Path, rows: int) -> str:
+    """Write ``df`` with XptWriter, prepared ``rows`` rows at a time with the whole frame's
+    layout; returns the SHA-256."""
+    layout = xpt.xpt_layout(df)
+    writer = xpt.XptWriter(path)
+    for start in range(0, max(len(df), 1), rows):
+        piece = df.iloc[start:start + rows]
+        writer.add(xpt.prepare_xpt(piece, "ds", label, labels, date_columns=dates,
+                                   layout=layout.stretch(start + rows >= len(df))))
+    return writer.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4, 5, 7, 10, 13, 16, 20, 23])
+def test_a_file_written_in_stretches_is_the_file_written_whole(tmp_path: Path, monkeypatch, seed):
+    df, labels, label, dates = _random_frame(seed)
+    monkeypatch.setattr(xpt, "_timestamp", lambda: "01JAN26:00:00:00")
+    write_xpt(df, tmp_path / "whole.xpt", "ds", label, labels, date_columns=dates)
+    digest = _in_stretches(df, labels, label, dates, tmp_path / "stretches.xpt", rows=4)
+    whole = (tmp_path / "whole.xpt").read_bytes()
+    assert (tmp_path / "stretches.xpt").read_bytes() == whole
+    import hashlib
+
+    assert digest == hashlib.sha256(whole).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stretches.xpt", "whole.xpt"]
+
+
+def test_stretches_get_the_width_of_the_whole_column(tmp_path: Path, monkeypatch):
+    # the longest value (after trimming) and the trailing blanks are in the last stretch, and
+    # the text is in two pyarrow chunks, the first one sliced
+    df = _chunked_sliced_frame(extra="longest   ")
+    monkeypatch.setattr(xpt, "_timestamp", lambda: "01JAN26:00:00:00")
+    assert xpt.xpt_layout(df).widths == {"A": 7, "B": 1}  # "longest", trimmed
+    write_xpt(df, tmp_path / "whole.xpt", "ds", "L", {c: c for c in df.columns})
+    _in_stretches(df, {c: c for c in df.columns}, "L", [], tmp_path / "s.xpt", rows=2)
+    assert (tmp_path / "s.xpt").read_bytes() == (tmp_path / "whole.xpt").read_bytes()
+    assert pyreadstat.read_xport(tmp_path / "s.xpt")[0]["A"].tolist() == [
+        "", "zz", "ab", "cd", "longest", ""]
+
+
+def test_only_the_last_stretch_is_checked_for_a_trailing_blank_row(tmp_path: Path):
+    df = pd.DataFrame({"A": ["x", "", "y", ""]})  # rows 1 and 3 blank; only 3 is the last
+    layout = xpt.xpt_layout(df)
+    xpt.prepare_xpt(df.iloc[:2], "DS", "L", {"A": "A"}, layout=layout.stretch(False))
+    with pytest.raises(XptLimitError, match="trailing-blank-row"):
+        xpt.prepare_xpt(df.iloc[2:], "DS", "L", {"A": "A"}, layout=layout.stretch(True))
+
+
+def test_a_failed_stretch_leaves_no_file(tmp_path: Path, adsl: pd.DataFrame, monkeypatch):
+    writer = xpt.XptWriter(tmp_path / "adsl.xpt")
+    layout = xpt.xpt_layout(adsl)
+    writer.add(xpt.prepare_xpt(adsl.iloc[:2], "ADSL", "L", labels_for(adsl), layout=layout.stretch(False)))
+    monkeypatch.setattr(xpt, "_write_records", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        writer.add(xpt.prepare_xpt(adsl.iloc[2:], "ADSL", "L", labels_for(adsl), layout=layout))
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_run_writes_a_large_dataset_in_stretches_with_the_same_bytes(shipped, tmp_path,
+                                                                          monkeypatch):
+    # pipeline._XptFiles with stretches of 1,000 rows and a budget that makes it wait for the
+    # writing thread: ADLB (5,270 rows) in 6 stretches, ADSL whole; the files are the bytes of
+    # the dataset written in one piece
+    from itp_adam.stages import pipeline
+
+    monkeypatch.setattr(xpt, "STRETCH_ROWS", 1000)
+    monkeypatch.setattr(pipeline._XptFiles, "BUDGET", 50_000)
+    monkeypatch.setattr(xpt, "_timestamp", lambda: "01JAN26:00:00:00")
+    specs, adam = shipped.specs.adam, {"ADLB": shipped.adam["ADLB"], "ADSL": shipped.adam["ADSL"]}
+    assert len(adam["ADLB"]) > 5 * 1000 and len(adam["ADSL"]) < 1000
+    files = pipeline._XptFiles(tmp_path, pipeline.RunResult(out=tmp_path))
+    try:
+        files.submit("adam", adam, specs, lambda _: None)
+        files.wait(lambda _: None)
+    finally:
+        files.close()
+    (tmp_path / "whole").mkdir()
+    for name, frame in adam.items():
+        digest = pipeline.write_dataset(frame, specs[name], tmp_path / "whole" / f"{name}.xpt")
+        assert (tmp_path / "adam" / f"{name.lower()}.xpt").read_bytes() == \
+            (tmp_path / "whole" / f"{name}.xpt").read_bytes()
+        assert files.hashed[tmp_path / "adam" / f"{name.lower()}.xpt"] == digest
+    assert sorted(p.name for p in (tmp_path / "adam").iterdir()) == ["adlb.xpt", "adsl.xpt"]
+
+
+def test_a_problem_in_a_late_stretch_is_worded_as_for_the_whole_dataset(shipped, tmp_path,
+                                                                          monkeypatch):
+    from itp_adam.stages import pipeline
+
+    monkeypatch.setattr(xpt, "STRETCH_ROWS", 1000)
+    adlb = shipped.adam["ADLB"].copy()
+    adlb.loc[[4321, 4500], "AVISIT"] = "Wk 2 \u2013 late"  # an en dash: not ASCII
+    spec = shipped.specs.adam["ADLB"]
+    with pytest.raises(XptLimitError) as whole:
+        pipeline.prepare_dataset(adlb, spec)
+    files = pipeline._XptFiles(tmp_path, pipeline.RunResult(out=tmp_path))
+    try:
+        with pytest.raises(XptLimitError) as stretched:
+            files.submit("adam", {"ADLB": adlb}, shipped.specs.adam, lambda _: None)
+    finally:
+        files.close()
+    assert str(stretched.value) == str(whole.value)
+    assert "2 value(s) not ASCII; first at row 4321" in str(whole.value)
+    assert list((tmp_path / "adam").iterdir()) == []  # the stretches written are removed

@@ -132,15 +132,64 @@ def prepare_xpt(
     column_labels: Mapping[str, str],
     date_columns: Iterable[str] = (),
     datetime_columns: Iterable[str] = (),
+    layout: XptLayout | None = None,
 ) -> PreparedXpt:
     """The checks and the conversion of :func:`write_xpt`, without writing: raises
     XptLimitError on any problem. The result holds numpy and pyarrow arrays only, so its
-    ``write`` can run in another thread while pandas work goes on (``stages/pipeline.py``)."""
+    ``write`` can run in another thread while pandas work goes on (``stages/pipeline.py``).
+    ``layout``: ``df`` is a stretch of rows of a larger frame, prepared with that frame's
+    types and text widths (:func:`xpt_layout`) and written with :class:`XptWriter`."""
     problems, columns = _prepare(df, dataset, label, column_labels, tuple(date_columns),
-                                 tuple(datetime_columns))
+                                 tuple(datetime_columns), layout)
     if problems:
         raise XptLimitError(problems)
     return PreparedXpt(dataset.upper(), label, columns, len(df))
+
+
+@dataclass(frozen=True)
+class XptLayout:
+    """A whole frame's XPT types and text widths, for preparing it a stretch of rows at a time
+    (each stretch then gets the widths of the whole, and the last-row check only the last)."""
+
+    kinds: dict[str, _Kind | None]
+    widths: dict[str, int]  # text columns: the longest value after trimming, at least 1
+    last: bool = True  # the stretch holds the frame's last row
+
+    def stretch(self, last: bool) -> XptLayout:
+        """The layout for one stretch (``last``: it holds the frame's last row)."""
+        return XptLayout(self.kinds, self.widths, last)
+
+
+STRETCH_ROWS = 262_144
+"""Rows prepared at a time when a large frame is written a stretch at a time (:class:`XptWriter`)."""
+
+
+def xpt_layout(df: pd.DataFrame) -> XptLayout:
+    """The XPT type of every column and the width of every text column of ``df``, computed
+    on the whole frame (a chunk of the column at a time: no copy of its text)."""
+    kinds = {str(name): _kind(df.iloc[:, pos]) for pos, name in enumerate(df.columns)}
+    widths = {str(name): _text_width(df.iloc[:, pos])
+              for pos, name in enumerate(df.columns) if kinds[str(name)] == "char"}
+    return XptLayout(kinds, widths)
+
+
+def _text_width(series: pd.Series) -> int:
+    """The width :func:`_as_char` gives a text column: its longest value after trimming
+    trailing blanks, at least 1."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = getattr(series.array, "_pa_array", None)
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [_arrow_text(series)]
+    longest = 0
+    for chunk in chunks:
+        texts = chunk if chunk.type == pa.large_string() else chunk.cast(pa.large_string())
+        lengths, data = _byte_lengths(texts)
+        ends = _offsets(texts)[1:]
+        if (data[ends[lengths > 0] - 1] == ord(" ")).any():
+            lengths, _ = _byte_lengths(pc.utf8_rtrim(texts, characters=" "))
+        longest = max(longest, int(lengths.max(initial=0)))
+    return max(1, longest)
 
 
 @dataclass
@@ -151,6 +200,11 @@ class PreparedXpt:
     label: str
     columns: list[_Column]
     nrows: int
+
+    @property
+    def nbytes(self) -> int:
+        """The size of its records (about what its converted columns hold)."""
+        return self.nrows * sum(c.width for c in self.columns)
 
     def write(self, path: str | os.PathLike[str]) -> str:
         """Write the file; returns the SHA-256 of its bytes, computed while they are written
@@ -171,6 +225,63 @@ class PreparedXpt:
             tmp.unlink(missing_ok=True)
             raise
         return hashing.sha256.hexdigest()
+
+
+class XptWriter:
+    """One XPT file written a stretch of rows at a time: ``add`` each stretch (prepared with
+    one :class:`XptLayout`, in order), then ``close``. Like :meth:`PreparedXpt.write`, the
+    bytes go to a temporary file beside ``path``, renamed into place by ``close``; a failed
+    ``add`` removes it, and ``close`` then raises that failure. Not thread-safe: one thread
+    adds and closes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.target = Path(path)
+        self.tmp = self.target.with_name(f".{self.target.name}.{uuid.uuid4().hex}.tmp")
+        self.fh: BinaryIO | None = None
+        self.hashing: _HashingWriter | None = None
+        self.rows = 0
+        self.reclen = 0
+        self.failed: BaseException | None = None
+
+    def add(self, prepared: PreparedXpt) -> None:
+        if self.failed is not None:
+            return
+        try:
+            if self.fh is None:
+                self.fh = open(self.tmp, "wb")
+                self.hashing = _HashingWriter(self.fh)
+                self.hashing.write(_header(prepared.dataset, prepared.label, prepared.columns,
+                                           _timestamp()))
+                self.reclen = sum(c.width for c in prepared.columns)
+            _write_records(self.hashing, prepared.columns, prepared.nrows)
+            self.rows += prepared.nrows
+        except BaseException as exc:
+            self.failed = exc
+            self.abort()
+            raise
+
+    def close(self) -> str:
+        """Pad, sync and rename the file into place; returns its SHA-256."""
+        if self.failed is not None:
+            raise self.failed
+        if self.fh is None:
+            raise ValueError(f"{self.target}: no rows were added, not even an empty stretch")
+        try:
+            self.hashing.write(b" " * (-(self.rows * self.reclen) % _RECORD))
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+            os.replace(self.tmp, self.target)
+        except BaseException:
+            self.abort()
+            raise
+        return self.hashing.sha256.hexdigest()
+
+    def abort(self) -> None:
+        """Drop the temporary file (the run failed)."""
+        if self.fh is not None:
+            self.fh.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class _HashingWriter:
@@ -225,9 +336,11 @@ def _prepare(
     column_labels: Mapping[str, str],
     date_columns: tuple[str, ...],
     datetime_columns: tuple[str, ...] = (),
+    layout: XptLayout | None = None,
 ) -> tuple[list[XptProblem], list[_Column]]:
     """Check the frame and convert its columns for writing (text as distinct values plus codes,
-    numbers and dates as float64 with dates as SAS day counts); one pass serves both."""
+    numbers and dates as float64 with dates as SAS day counts); one pass serves both.
+    ``layout``: the frame is a stretch of a larger one (:func:`prepare_xpt`)."""
     problems = _check_dataset(dataset, label)
     problems += _check_names(df.columns, dataset)
     if df.shape[1] == 0:
@@ -247,7 +360,7 @@ def _prepare(
     # one thread: each column costs a few numpy passes over its buffers (no hashing), less
     # than handing it to a thread pool, while the XPT writes run in other threads
     converted = [_column(df.iloc[:, pos], df.index, dataset, str(name), name in date_columns,
-                         name in datetime_columns)
+                         name in datetime_columns, layout)
                  for pos, name in enumerate(df.columns)]
     for name, (column, found) in zip(df.columns, converted):
         var = str(name)
@@ -257,7 +370,7 @@ def _prepare(
             column.label = str(column_labels.get(name) or "")
             columns.append(column)
     char_only = len(columns) == df.shape[1] and all(c.kind == "char" for c in columns)
-    if char_only and len(df) and all(_blank_at(c, len(df) - 1) for c in columns):
+    if char_only and len(df) and (layout is None or layout.last) and all(_blank_at(c, len(df) - 1) for c in columns):
         problems.append(
             XptProblem(
                 dataset,
@@ -273,10 +386,10 @@ def _prepare(
 
 def _column(
     series: pd.Series, index: pd.Index, dataset: str, var: str, as_date: bool,
-    as_datetime: bool = False,
+    as_datetime: bool = False, layout: XptLayout | None = None,
 ) -> tuple[_Column | None, list[XptProblem]]:
     """Converted values and problems of one column (None: it cannot be written)."""
-    kind = _kind(series)
+    kind = _kind(series) if layout is None else layout.kinds[var]
     problems = []
     if (as_date or as_datetime) and kind != "date":
         listed = "datetime_columns" if as_datetime else "date_columns"
@@ -294,7 +407,8 @@ def _column(
             found, seconds = _as_seconds(stamps, index, dataset, var)
             return _Column(var, "", "datetime", 8, numbers=seconds), problems + found
     if kind == "char":
-        column, found = _as_char(series, index, dataset, var)
+        column, found = _as_char(series, index, dataset, var,
+                                 None if layout is None else layout.widths[var])
         return column, problems + found
     if kind == "num":
         if isinstance(series.dtype, pd.CategoricalDtype):
@@ -435,7 +549,7 @@ def _kind(series: pd.Series) -> _Kind | None:
 
 
 def _as_char(
-    series: pd.Series, index: pd.Index, dataset: str, var: str
+    series: pd.Series, index: pd.Index, dataset: str, var: str, width: int | None = None
 ) -> tuple[_Column, list[XptProblem]]:
     """Text column as one pyarrow string per row, and its problems (ASCII only, no NUL, at most
     200 bytes). Missing values are written as "" and trailing blanks are removed: XPT pads
@@ -451,7 +565,11 @@ def _as_char(
     if (data[ends[lengths > 0] - 1] == ord(" ")).any():  # a value ends with a blank: trim all
         texts = pc.utf8_rtrim(texts, characters=" ")
         lengths, data = _byte_lengths(texts)
-    column = _Column(var, "", "char", max(1, int(lengths.max(initial=0))), texts=texts)
+    longest = max(1, int(lengths.max(initial=0)))
+    if width is not None and longest > width:
+        raise ValueError(f"{dataset}.{var}: a value of {longest} bytes in a stretch of a column "
+                         f"laid out {width} bytes wide")
+    column = _Column(var, "", "char", longest if width is None else width, texts=texts)
     problems = []
 
     def flagged(flags: np.ndarray, rule: str, what: str, shown) -> None:
@@ -669,6 +787,12 @@ def _write_file(
     array of fixed-width records, filled a column at a time (IBM doubles for numbers, text
     values blank-padded to the column width by pyarrow)."""
     fh.write(_header(dataset, label, columns, stamp))
+    _write_records(fh, columns, nrows)
+    fh.write(b" " * (-(nrows * sum(c.width for c in columns)) % _RECORD))
+
+
+def _write_records(fh: BinaryIO, columns: list[_Column], nrows: int) -> None:
+    """The observations of ``columns`` (``nrows`` rows), without the final padding."""
     offsets = np.cumsum([0] + [c.width for c in columns])
     reclen = int(offsets[-1])
     block_rows = max(1, _CHUNK_BYTES // reclen)
@@ -693,7 +817,6 @@ def _write_file(
         for job in pending:
             if job is not None:
                 job.result()
-    fh.write(b" " * (-(nrows * reclen) % _RECORD))
 
 
 def _fixed_width(texts, width: int) -> np.ndarray:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..io.sdtm import SdtmInput
     from ..spec.plugins import Plugin
     from ..report.render import Worker
-    from ..io.xpt import PreparedXpt
+    from ..io.xpt import PreparedXpt, XptLayout
 
 
 @dataclass
@@ -463,9 +463,18 @@ class _XptFiles:
     and an XptLimitError stops the run before the next stage); packing, hashing and writing the
     bytes (numpy, pyarrow, file I/O, which release the GIL) run in the background, so the SDTM
     files are written while ADaM is built and the ADaM files while results and define are
-    made, on the machine's second core. The background thread never touches a pandas object."""
+    made, on the machine's second core. The background thread never touches a pandas object.
+
+    A dataset of more than ``xpt.STRETCH_ROWS`` rows is converted and written a stretch of rows
+    at a time (``xpt.XptWriter``, the widths of the whole known first), and the converted
+    stretches waiting for the thread are kept under :attr:`BUDGET` bytes: the conversion never
+    holds a large dataset whole (the bytes are the same as in one piece)."""
+
+    BUDGET = 1 << 29
+    """Bytes of converted records that may wait for the writing thread (512 MiB)."""
 
     def __init__(self, folder: Path, result: RunResult) -> None:
+        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder = folder
@@ -473,16 +482,54 @@ class _XptFiles:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
         self.pending: dict[Path, Future] = {}
         self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
+        self.queued: deque[tuple[Future, int]] = deque()  # converted bytes waiting
+        self.waiting = 0
 
     def submit(self, group: str, datasets: dict[str, pd.DataFrame], specs: dict[str, Dataset],
                tick) -> None:
+        from ..io.xpt import STRETCH_ROWS
+
         (self.folder / group).mkdir()
         for name, frame in datasets.items():
-            prepared = prepare_dataset(frame, specs[name])
             path = self.folder / group / f"{name.lower()}.xpt"
-            self.pending[path] = self.pool.submit(prepared.write, path)
+            if len(frame) <= STRETCH_ROWS:
+                prepared = prepare_dataset(frame, specs[name])
+                self.pending[path] = self._queue(prepared.nbytes, prepared.write, path)
+            else:
+                self.pending[path] = self._stretches(frame, specs[name], path)
             self.result.rows[name] = len(frame)
             tick(name)
+
+    def _stretches(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> Future:
+        """Write ``frame`` a stretch of rows at a time; the future of the file's SHA-256."""
+        from ..io.xpt import STRETCH_ROWS, XptLimitError, XptWriter, xpt_layout
+
+        columns = frame[[var.name for var in spec.variables]]
+        layout = xpt_layout(columns)
+        writer = XptWriter(path)
+        try:
+            for start in range(0, len(frame), STRETCH_ROWS):
+                piece = frame.iloc[start:start + STRETCH_ROWS]
+                prepared = prepare_dataset(piece, spec, layout.stretch(
+                    start + STRETCH_ROWS >= len(frame)))
+                self._queue(prepared.nbytes, writer.add, prepared)
+        except XptLimitError:  # the problems as the whole dataset's check words them
+            self.pool.submit(writer.abort)
+            prepare_dataset(frame, spec)
+            raise
+        return self.pool.submit(writer.close)
+
+    def _queue(self, size: int, write, *args) -> Future:
+        """Submit ``write(*args)`` of ``size`` bytes of converted records, after waiting until
+        the bytes waiting for the thread leave room for them under the budget."""
+        while self.queued and self.waiting + size > self.BUDGET:
+            done, done_size = self.queued.popleft()
+            self.waiting -= done_size
+            done.exception()  # wait; a failure is raised by ``wait``
+        future = self.pool.submit(write, *args)
+        self.queued.append((future, size))
+        self.waiting += size
+        return future
 
     def wait(self, tick) -> None:
         """Wait for every file; the first failed write is raised here."""
@@ -514,9 +561,11 @@ def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
     return prepare_dataset(frame, spec).write(path)
 
 
-def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
+def prepare_dataset(frame: pd.DataFrame, spec: Dataset, layout: XptLayout | None = None
+                    ) -> PreparedXpt:
     """One dataset checked and converted for XPT v5 with the spec's names, labels and DATE9.
-    dates (``xpt.prepare_xpt``); raises XptLimitError."""
+    dates (``xpt.prepare_xpt``); raises XptLimitError. ``layout``: ``frame`` is a stretch of
+    the dataset (``_XptFiles``)."""
     from ..io.xpt import prepare_xpt
 
     names = [var.name for var in spec.variables]
@@ -526,7 +575,7 @@ def prepare_dataset(frame: pd.DataFrame, spec: Dataset) -> PreparedXpt:
              if fmt.startswith("DATE") and name not in stamps]
     return prepare_xpt(frame[names], dataset=spec.name, label=spec.label,
                        column_labels={var.name: var.label for var in spec.variables},
-                       date_columns=dates, datetime_columns=stamps)
+                       date_columns=dates, datetime_columns=stamps, layout=layout)
 
 
 def package_versions() -> dict[str, str]:
