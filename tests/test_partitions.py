@@ -24,10 +24,15 @@ import pytest
 from itp_adam.cli import main
 from itp_adam.io.raw import read_export
 from itp_adam.paths import default_specs_dir, shipped_study_dir
+from itp_adam.spec.model import load_specs
 from itp_adam.stages.partitions import (PartitionJob, build_partitions, in_process, partition_of,
                                         plan, plan_problems, reference_forms, split_frames)
 
 SPECS = default_specs_dir()
+
+
+def default_specs_layout():
+    return load_specs(SPECS).layout
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +189,95 @@ def test_the_pilot_in_3_partitions_writes_the_same_files(pilot_out, tmp_path):
     mine, default = _files(out), _files(pilot_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []
+
+
+def _in_pieces(raw: Path, target: Path, subject: str, count: int) -> dict[tuple[str, str, int], int]:
+    """Write the export ``raw`` as ``count`` pieces (sub-folders p0, p1, ...: each subject's rows
+    of every form in one piece, by the subject hash; a form without the subject column whole
+    in every piece). Returns (piece, form, row in the piece's file) -> row in ``raw``'s file."""
+    rows = {}
+    for path in sorted(raw.glob("*.csv")):
+        form = pd.read_csv(path, dtype=str, keep_default_na=False)
+        form["_LINE"] = range(2, len(form) + 2)  # the row number the reader gives (header: 1)
+        where = (partition_of(form[subject], count) if subject in form
+                 else np.full(len(form), -1))
+        for k in range(count):
+            piece = form[(where == k) | (where == -1)]
+            (target / f"p{k}").mkdir(parents=True, exist_ok=True)
+            piece.drop(columns="_LINE").to_csv(target / f"p{k}" / path.name, index=False, quoting=1)
+            rows.update({(f"p{k}", path.stem, n): line
+                         for n, line in enumerate(piece["_LINE"], start=2)})
+    return rows
+
+
+def test_an_export_in_pieces_is_built_piece_by_piece_with_the_same_datasets(shipped_out, tmp_path):
+    # the shipped export written as 3 pieces: each read and checked by its own partition; the
+    # datasets, define, results and tables are the default run's, and every SDTM record and
+    # data issue traces to its piece's file and row, which is the same raw row
+    subject = default_specs_layout().subject_column
+    rows = _in_pieces(shipped_study_dir(), tmp_path / "export", subject, 3)
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(tmp_path / "export"), "--out", str(out), "--jobs", "1",
+                 "--quiet"]) == 0
+    import json
+
+    info = json.loads((out / "run.json").read_text())
+    assert info["partitions"] == 3 and len(info["inputs"]) == 3 * 9
+    mine, default = _files(out), _files(shipped_out)
+    assert sorted(mine) == sorted(default)
+    traced = ("sdtm/trace.csv", "data-issues.csv", "sdtm/csdrg.md", "sdtm/csdrg.html")
+    assert [n for n in default if mine[n] != default[n] and n not in traced] == []
+    # the cSDRG counts the data issues per piece and form: added up per form, the default's
+    def counts(guide: Path) -> dict[tuple[str, str, str], int]:
+        found: dict[tuple[str, str, str], int] = {}
+        for line in guide.read_text().splitlines():
+            m = re.fullmatch(r"\| (error|warning|info) \| (?:p\d/)?(\w+) \| (.+) \| (\d+) \|", line)
+            if m:
+                key = m.group(1, 2, 3)
+                found[key] = found.get(key, 0) + int(m.group(4))
+        return found
+
+    assert counts(out / "sdtm/csdrg.md") == counts(shipped_out / "sdtm/csdrg.md") != {}
+
+    def back(frame: pd.DataFrame, form: str, row: str) -> pd.DataFrame:
+        """Piece, form and row -> the form and row of the export in one folder."""
+        pieces = frame[form].str.split("/", n=1).str[0]
+        names = frame[form].str.split("/", n=1).str[1]
+        lines = [rows.get((p, f, int(r)), -1) if r else r for p, f, r in zip(pieces, names, frame[row])]
+        return frame.assign(**{form: names.astype("str"),
+                               row: pd.Series([str(x) for x in lines], index=frame.index, dtype="str")})
+
+    trace = pd.read_csv(out / "sdtm/trace.csv", dtype=str, keep_default_na=False)
+    assert trace["FORM"].str.match(r"p[012]/").all()
+    expected = pd.read_csv(shipped_out / "sdtm/trace.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(back(trace, "FORM", "ROW"), expected)
+    found = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+    expected = pd.read_csv(shipped_out / "data-issues.csv", dtype=str, keep_default_na=False)
+    same = found["value"].str.extract(r"^same as row (\d+)$")[0]  # a duplicate's first row
+    piece, name = found["form"].str.split("/", n=1).str[0], found["form"].str.split("/", n=1).str[1]
+    found["value"] = [v if pd.isna(r) else f"same as row {rows[(p, f, int(r))]}"
+                      for v, r, p, f in zip(found["value"], same, piece, name)]
+    found = back(found, "form", "row")  # the coding file's issues: once per piece that has it
+    found = found.drop_duplicates().sort_values(list(found.columns)).reset_index(drop=True)
+    expected = expected.sort_values(list(expected.columns)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(found, expected)
+
+
+def test_a_subject_in_two_pieces_is_refused(tmp_path, capsys):
+    subject = default_specs_layout().subject_column
+    _in_pieces(shipped_study_dir(), tmp_path / "export", subject, 2)
+    ae = pd.read_csv(tmp_path / "export/p0/AE.csv", dtype=str, keep_default_na=False)
+    moved = ae[subject].iloc[0]  # one of this subject's AE rows goes to the other piece
+    other = pd.read_csv(tmp_path / "export/p1/AE.csv", dtype=str, keep_default_na=False)
+    pd.concat([other, ae.iloc[:1]]).to_csv(tmp_path / "export/p1/AE.csv", index=False, quoting=1)
+    ae.iloc[1:].to_csv(tmp_path / "export/p0/AE.csv", index=False, quoting=1)
+    out = tmp_path / "out"
+    code = main(["run", "--raw", str(tmp_path / "export"), "--out", str(out), "--jobs", "1",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"subject {moved} has rows in the pieces p0 and p1" in err, err
+    assert not out.exists()
 
 
 def test_bad_input_in_every_partition_is_reported_in_one_pass(shipped, export, tmp_path, capsys):

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common],
                          help="run a study: its raw export or SDTM -> SDTM -> ADaM -> results (default: the shipped default study)")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook "
+    source.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook, or "
+                        "a folder of such CSV folders (an export in pieces: each piece read and "
+                        "built as one partition; all of a subject's rows in one piece) "
                         "(default: the study data shipped with the package)")
     source.add_argument("--sdtm", type=Path, metavar="DIR",
                         help="folder of SDTM datasets (.xpt, .sas7bdat, .csv, .parquet; one file "

@@ -75,6 +75,24 @@ class RawExport:
         return {str(p): sha256_file(p) for p in sorted(set(self.files.values()))}
 
 
+@dataclass
+class ExportInPieces:
+    """An export given in pieces (:func:`export_pieces`), not read by the run itself: each
+    piece is read and checked by the partition that builds it (``stages/partitions.py``)."""
+
+    source: Path
+    pieces: list[Path]
+    kind: str = "csv"
+    forms: dict[str, pd.DataFrame] = field(default_factory=dict)  # none: read per piece
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[dict] = field(default_factory=list)
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 of every CSV file of every piece (each read in 1 MiB chunks)."""
+        return {str(p): sha256_file(p) for piece in self.pieces
+                for p in sorted(piece.iterdir()) if p.is_file() and p.suffix.lower() == ".csv"}
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
@@ -107,6 +125,24 @@ def read_export(path: Path, layout: RawLayout) -> RawExport:
     if problems.errors:
         raise InputErrors(problems.errors, problems.count)
     return RawExport(path, kind, forms, files, notes)
+
+
+def export_pieces(path: Path, layout: RawLayout) -> list[Path]:
+    """The pieces of an export given in pieces: the sub-folders of ``path`` that hold the
+    layout's subject-form CSV, in name order, when ``path`` is a folder holding no form CSV of
+    its own (each piece is an export of some subjects, all of each subject's rows, with the
+    layout's forms); ``[]`` for any other export. ``docs/partitions.md``, "An export in pieces"."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    forms = {f"{name}.CSV" for name in layout.forms}
+    entries = list(path.iterdir())
+    if any(p.name.upper() in forms for p in entries if p.is_file()):
+        return []
+    subject_file = f"{layout.subject_form}.CSV"
+    return sorted((p for p in entries if p.is_dir() and not p.name.startswith(".")
+                   and any(q.name.upper() == subject_file for q in p.iterdir())),
+                  key=lambda p: p.name)
 
 
 class _Problems:

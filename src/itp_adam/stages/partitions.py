@@ -164,6 +164,10 @@ class PartitionJob:
     files: dict[str, Path] | None = None
     notes: list[dict] | None = None
     store: Path | None = None  # where the worker writes its datasets (None: sent back)
+    piece: str | None = None  # an export in pieces: this piece's name; the worker reads
+    # ``source`` itself (no frames) and its records trace to ``PIECE/FORM``
+
+
 
 
 @dataclass
@@ -173,6 +177,7 @@ class PartitionResult:
     adam: dict[str, pd.DataFrame | Path]
     issues: Any  # the partition's IssueLog
     error: Exception | None = None  # the InputError that stopped this partition's build
+    subjects: Any = None  # a piece's distinct subject ids, of every form (pd.Series)
 
 
 def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionResult:
@@ -180,28 +185,35 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     stages: ``prepare_forms``, ``build_sdtm``, ``build_adam``). ``specs``: the loaded specs
     (in-process); a worker loads them from ``job.specs_dir``."""
     from .. import issues
-    from ..io.raw import RawExport
+    from ..errors import InputError
+    from ..io.raw import RawExport, read_export
     from ..spec.model import load_specs
     from .adam import build_adam
     from .sdtm import build_sdtm, prepare_forms
 
-    from ..errors import InputError
-
     specs = specs if specs is not None else load_specs(job.specs_dir)
     frames = {name: load(part) for name, part in job.frames.items()}
+    subjects = None
     with issues.collect() as log:
         try:
             if job.from_sdtm:  # the input SDTM: the caller has it whole, only ADaM comes back
                 sdtm = frames
             else:
-                export = RawExport(source=job.source or job.specs_dir, kind=job.kind, forms=frames,
-                                   files=job.files or {}, notes=job.notes or [])
-                forms = prepare_forms(export, specs, require_subjects=False)
+                if job.piece is not None:  # a piece of the export: read and checked here
+                    export = read_export(job.source, specs.layout)
+                    export.notes = [{**note, "form": f"{job.piece}/{note.get('form', '')}"}
+                                    for note in export.notes]
+                    subjects = piece_subjects(export.forms, specs.layout.subject_column)
+                else:
+                    export = RawExport(source=job.source or job.specs_dir, kind=job.kind,
+                                       forms=frames, files=job.files or {}, notes=job.notes or [])
+                forms = prepare_forms(export, specs, require_subjects=job.piece is not None,
+                                      origin=job.piece)
                 sdtm = build_sdtm(specs, forms)
             adam = build_adam(specs, sdtm) if specs.adam else {}
         except InputError as error:  # reported with the other partitions' errors
-            return PartitionResult(job.number, {}, {}, log, error)
-    built = PartitionResult(job.number, {} if job.from_sdtm else sdtm, adam, log)
+            return PartitionResult(job.number, {}, {}, log, error, subjects)
+    built = PartitionResult(job.number, {} if job.from_sdtm else sdtm, adam, log, None, subjects)
     if job.store is not None:  # subject-level datasets written here, not sent back
         level = plan(specs).subject_level
         for group in ("sdtm", "adam"):
@@ -210,6 +222,38 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
                 datasets[name] = store(datasets[name],
                                        job.store / f"{group}-{name}-{job.number:05d}.arrow")
     return built
+
+
+def piece_subjects(forms: dict[str, pd.DataFrame], subject: str) -> pd.Series:
+    """The distinct subject ids of a piece's forms (trimmed, blank ones left out)."""
+    ids = [frame[subject].astype("string").str.strip() for frame in forms.values()
+           if subject in frame.columns]
+    if not ids:
+        return pd.Series([], dtype="string")
+    found = pd.concat(ids, ignore_index=True).drop_duplicates()
+    return found[found.notna() & found.ne("")].reset_index(drop=True)
+
+
+def subjects_in_two_pieces(results: Sequence[PartitionResult], pieces: dict[int, str],
+                           where: Path) -> list:
+    """An InputError per subject with rows in more than one piece of an export (a subject's
+    rows of every form must be in one piece: its records are built from that piece only).
+    ``pieces``: partition number -> piece name; ``where``: the export folder."""
+    from ..errors import InputError
+
+    found = [pd.DataFrame({"subject": r.subjects, "piece": pieces[r.number]})
+             for r in results if r.subjects is not None and len(r.subjects)]
+    if not found:
+        return []
+    every = pd.concat(found, ignore_index=True)
+    twice = every[every["subject"].duplicated(keep=False)]
+    if twice.empty:
+        return []
+    listed = twice.groupby("subject", sort=True)["piece"].agg(lambda p: " and ".join(sorted(p)))
+    return [InputError(f"subject {subject} has rows in the pieces {in_pieces}",
+                       file=str(where), value=subject,
+                       expected="all of a subject's rows, of every form, in one piece")
+            for subject, in_pieces in listed.items()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +420,8 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
     datasets are memory-mapped from it, so it must outlive them). With a local runner each
     job's input is written there first and let go, and the partitions write their datasets
     there. Every partition is built, also when one fails: the input errors of all of them
-    are raised together (:class:`InputErrors`)."""
+    are raised together (:class:`InputErrors`), with, for an export in pieces (jobs with a
+    ``piece``), every subject found in two pieces."""
     store_dir.mkdir(parents=True, exist_ok=True)
     if runner.local:
         written: dict[int, Path] = {}  # a reference form is the same frame in every job: once
@@ -392,6 +437,9 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
     for job in jobs:
         job.frames.clear()
     failed = [r.error for r in results if r.error is not None]
+    pieces = {job.number: job.piece for job in jobs if job.piece is not None}
+    if pieces:
+        failed += subjects_in_two_pieces(results, pieces, jobs[0].source.parent)
     if failed:
         raise _all_errors(failed)
     return combine(specs, results, store_dir, inputs, shared_forms)

@@ -302,7 +302,7 @@ def _named_in_zip(exc: InputError, folder: Path, archive: Path,
 def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
               plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
               split: Split = Split()) -> RunResult:
-    from ..io.raw import read_export
+    from ..io.raw import ExportInPieces, export_pieces, read_export
     from .sdtm import build_sdtm, prepare_forms, trace_table
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
@@ -320,9 +320,12 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     if problem is not None:
         raise problem
     from_sdtm = sdtm_dir is not None
+    pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
     if from_sdtm:
         domains = specs.study.inputs.sdtm.domains
         export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains))
+    elif pieces:  # an export in pieces: each is read by the partition that builds it
+        export, inputs = ExportInPieces(Path(raw), pieces), None
     else:
         export = clock.stage("read", lambda: read_export(raw, specs.layout))
         inputs = None
@@ -334,7 +337,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     try:
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
-            if len(parts) > 1:  # SDTM and ADaM per partition of subjects, then put together
+            if len(parts) > 1 or pieces:  # SDTM and ADaM per partition, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
                     specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store))
                 if not from_sdtm:
@@ -347,7 +350,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
                 clock.steps("sdtm xpt", len(sdtm),
                             lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
-            if specs.adam and len(parts) <= 1:
+            if specs.adam and len(parts) <= 1 and not pieces:
                 from .adam import build_adam
                 adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
             if adam:
@@ -396,12 +399,27 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     return result
 
 
-def _partitions(specs: Specs, export, from_sdtm: bool, split: Split) -> list[dict[str, pd.DataFrame]]:
+def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
+                ) -> list[dict[str, pd.DataFrame]] | list[Path]:
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
     part, or on a Dask cluster one partition per ``SUBJECTS_PER_PARTITION`` subjects; a study
     that cannot be split (``partitions.plan_problems``) is refused when partitions were asked
-    for, else one part."""
+    for, else one part. An export in pieces: its pieces, one partition each."""
+    from ..io.raw import ExportInPieces
     from .partitions import default_partitions, plan_problems, split_frames
+
+    if isinstance(export, ExportInPieces):
+        count = len(export.pieces)
+        if split.partitions is not None and split.partitions != count:
+            raise InputError(f"cannot be used with an export in {count} pieces ({export.source}): "
+                             "each piece is one partition", option="--partitions",
+                             value=str(split.partitions), expected=f"{count} or no --partitions")
+        problems = plan_problems(specs)
+        if problems:
+            raise InputError("this study's datasets cannot be built per piece of the export: "
+                             + "; ".join(problems), file=str(export.source),
+                             expected="the export in one folder (no pieces)")
+        return list(export.pieces)
 
     frames = export.datasets if from_sdtm else export.forms
     if split.partitions is None and split.scheduler is None:  # the default: nothing to count
@@ -434,12 +452,16 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
                              reference_forms)
 
-    jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames=frames, from_sdtm=from_sdtm,
-                         source=None if from_sdtm else export.source,
-                         kind="sdtm" if from_sdtm else export.kind,
-                         files=None if from_sdtm else export.files,
-                         notes=None if from_sdtm or k else export.notes)
-            for k, frames in enumerate(parts)]
+    if parts and isinstance(parts[0], Path):  # an export in pieces: each read by its partition
+        jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames={}, from_sdtm=False,
+                             source=piece, piece=piece.name) for k, piece in enumerate(parts)]
+    else:
+        jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames=frames,
+                             from_sdtm=from_sdtm, source=None if from_sdtm else export.source,
+                             kind="sdtm" if from_sdtm else export.kind,
+                             files=None if from_sdtm else export.files,
+                             notes=None if from_sdtm or k else export.notes)
+                for k, frames in enumerate(parts)]
     workers = split.jobs if split.jobs is not None else (os.cpu_count() or 1)
     if split.scheduler is not None:
         runner = dask_cluster(split.scheduler)
@@ -447,7 +469,10 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
         runner = in_process(specs)
     else:
         runner = process_pool(workers)
-    shared = () if from_sdtm else reference_forms(export.forms, specs.layout.subject_column)
+    # a reference form's issues once (every hash partition has the same one); each piece has
+    # its own file of it
+    shared = () if from_sdtm or not export.forms else reference_forms(export.forms,
+                                                                       specs.layout.subject_column)
     if not from_sdtm:
         export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
     sdtm, adam, found = build_partitions(specs, jobs, runner, store,

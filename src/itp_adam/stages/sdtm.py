@@ -51,22 +51,24 @@ Codes = tuple[np.ndarray, pd.Index]
 distinct values."""
 
 
-def prepare_forms(export: RawExport, specs: Specs, require_subjects: bool = True
-                  ) -> dict[str, pd.DataFrame]:
+def prepare_forms(export: RawExport, specs: Specs, require_subjects: bool = True,
+                  origin: str | None = None) -> dict[str, pd.DataFrame]:
     """The raw forms after the duplicate, subject and cut-off rules (see module doc).
 
     Each rule narrows one boolean mask per form (a report copies only the rows it leaves
     out), and each form is filtered once at the end (a copy of a 3M-row form: 0.3 s). The
     subject and cut-off columns are coded once (``pd.factorize``) for the rules that use them.
     ``require_subjects=False``: a subject form without subjects is no error (one partition of a
-    run may have none; the run checks the whole export, ``stages/partitions.py``)."""
+    run may have none; the run checks the whole export, ``stages/partitions.py``).
+    ``origin``: the piece of an export in pieces the forms come from; the records then trace
+    to ``ORIGIN/FORM`` (``_FORM``), as the form files of two pieces share their names."""
     _report_notes(export.notes)
     subjects, subject = specs.layout.subject_form, specs.layout.subject_column
     frames: dict[str, pd.DataFrame] = {}
     kept: dict[str, np.ndarray] = {}
     coded: dict[str, dict[str, Codes]] = {}
     for name, frame in export.forms.items():
-        frame = frame.assign(_FORM=name)
+        frame = frame.assign(_FORM=name if origin is None else f"{origin}/{name}")
         cutoff_column = specs.study.cutoff_columns.get(name)
         coded[name] = {c: pd.factorize(frame[c]) for c in (subject, cutoff_column) if c in frame}
         keep = ~_empty_rows(frame, name, specs)
