@@ -6,13 +6,16 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py                          # 10,000 subjects; 1x1, 2x1, 2x2, 4x2
     python benchmarks/partitions.py --sizes 10000 100000     # more sizes
     python benchmarks/partitions.py --configs 1:1 2:2        # PARTITIONS:JOBS pairs
+    python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, and the largest of its pool
 processes), and the stage timings of run.json. Every run's data outputs are compared with the
 first configuration's (the XPT files, CSV files; XPT header times blanked): they must be equal.
-The exports are benchmarks/run.py's (cached under benchmarks/out/). Results are printed as a
-table and saved as benchmarks/out/partitions.json.
+The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
+runs the same export written as that many pieces (docs/partitions.md, "An export in pieces";
+cached too), whose trace.csv and data-issues.csv name the pieces, so only its datasets and
+results are compared. Results are printed as a table and saved as benchmarks/out/partitions.json.
 """
 
 from __future__ import annotations
@@ -33,23 +36,52 @@ _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
 def _data_digest(out: Path) -> str:
-    """One digest of the run's datasets and CSV files (XPT header times blanked)."""
+    """One digest of the run's datasets and results (XPT header times blanked)."""
     digest = hashlib.sha256()
-    for path in sorted(list(out.rglob("*.xpt")) + list(out.rglob("*.csv"))):
+    for path in sorted(list(out.rglob("*.xpt")) + list((out / "results").rglob("*.csv"))):
         digest.update(str(path.relative_to(out)).encode())
         digest.update(_XPT_TIME.sub(b"", path.read_bytes()))
     return digest.hexdigest()
 
 
-def measure(subjects: int, partitions: int, jobs: int) -> dict:
+def _pieces(export: Path, count: int) -> Path:
+    """``export`` written as ``count`` pieces by the subject hash (cached): each form's rows
+    of a piece's subjects, a form without the subject column whole in every piece. One form
+    at a time, read as text and written back quoted, so the values are the same."""
+    import pandas as pd
+
+    from itp_adam.paths import default_specs_dir
+    from itp_adam.spec.model import load_specs
+    from itp_adam.stages.partitions import partition_of
+
+    folder = export.with_name(f"{export.name}-pieces{count}")
+    if (folder / "done").is_file():
+        return folder
+    subject = load_specs(default_specs_dir()).layout.subject_column
+    for path in sorted(export.glob("*.csv")):
+        form = pd.read_csv(path, dtype=str, keep_default_na=False)
+        where = partition_of(form[subject], count) if subject in form else None
+        for k in range(count):
+            (folder / f"piece-{k:03d}").mkdir(parents=True, exist_ok=True)
+            rows = form if where is None else form[where == k]
+            rows.to_csv(folder / f"piece-{k:03d}" / path.name, index=False, quoting=1)
+    (folder / "done").write_text("")
+    return folder
+
+
+def measure(subjects: int, partitions: int, jobs: int, pieces: bool = False) -> dict:
     export = _export(subjects)
-    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}"
+    if pieces:
+        export = _pieces(export, partitions)
+    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-pieces' if pieces else ''}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    split = [] if pieces else ["--partitions", str(partitions)]
     wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
-                                     "--partitions", str(partitions), "--jobs", str(jobs), "--quiet"])
+                                     *split, "--jobs", str(jobs), "--quiet"])
     pool_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # any descendant
     info = json.loads((out / "run.json").read_text())
     return {"subjects": subjects, "partitions": info.get("partitions", 1), "jobs": jobs,
+            "pieces": pieces,
             "wall": wall, "cpu": cpu, "peak": peak,
             "largest_process_peak": pool_peak if pool_peak > before * 1024 else None,
             "stages": info["timings_seconds"], "digest": _data_digest(out)}
@@ -65,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     for subjects in args.sizes:
         reference = None
         for config in args.configs:
-            partitions, jobs = (int(x) for x in config.split(":"))
-            found = measure(subjects, partitions, jobs)
+            partitions, jobs, *how = config.split(":")
+            found = measure(subjects, int(partitions), int(jobs), how == ["pieces"])
             reference = reference or found["digest"]
             found["same_outputs"] = found["digest"] == reference
             results.append(found)
-            print(f"{subjects:>9,} subjects  {partitions} partitions x {jobs} jobs: "
+            print(f"{subjects:>9,} subjects  {partitions} {'pieces' if how else 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB, partitions stage "
                   f"{found['stages'].get('partitions', 0):.1f} s, same outputs: {found['same_outputs']}",
