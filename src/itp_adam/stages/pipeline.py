@@ -303,7 +303,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
               plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
               split: Split = Split()) -> RunResult:
     from ..io.raw import ExportInPieces, export_pieces, read_export
-    from .sdtm import build_sdtm, prepare_forms, trace_table
+    from .sdtm import build_sdtm, prepare_forms, trace_parts
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     from ..io.define_spec import load_define_spec  # study.yaml's define keys, checked before any data
@@ -367,7 +367,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
         def write(tick) -> None:
             if not from_sdtm:
-                write_csv(trace_table(sdtm, specs), folder / "sdtm" / "trace.csv")
+                write_trace(trace_parts(sdtm, specs), folder / "sdtm" / "trace.csv")
                 tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
             tick("data-issues.csv")
@@ -578,6 +578,29 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     # 14.0: the rows before it appeared again), so the table goes as its non-empty batches
     batches = [batch for batch in table.to_batches() if batch.num_rows]
     csv.write_csv(pa.Table.from_batches(batches, schema=table.schema), path)
+
+
+def write_trace(parts, path: Path) -> None:
+    """``sdtm/trace.csv`` from its parts (``sdtm.trace_parts``), written one after the other
+    with one header: the bytes of ``write_csv`` of the whole table, without holding it."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    writer = None
+    try:
+        for part in parts:
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                schema = table.schema.remove_metadata()
+                writer = csv.CSVWriter(str(path), schema)
+            batches = [b for b in table.cast(schema).to_batches() if b.num_rows]  # see write_csv
+            if batches:
+                writer.write_table(pa.Table.from_batches(batches, schema=schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no record traces to a raw row
+        write_csv(pd.DataFrame(columns=["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"]), path)
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:

@@ -288,17 +288,22 @@ def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame],
 
 def trace_table(datasets: dict[str, pd.DataFrame], specs: Specs) -> pd.DataFrame:
     """One row per SDTM record: domain, USUBJID, --SEQ (if any), raw form and raw row."""
-    parts = []
+    parts = list(trace_parts(datasets, specs))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"])
+
+
+def trace_parts(datasets: dict[str, pd.DataFrame], specs: Specs):
+    """:func:`trace_table`, one dataset at a time (the run writes them one after the other,
+    never holding the whole table: ``pipeline.write_trace``)."""
     for name, frame in datasets.items():
         if "_ROW" not in frame:
             continue
         seq = next((v.name for v in specs.sdtm[name].variables if v.name.endswith("SEQ")), None)
-        parts.append(pd.DataFrame({
+        yield pd.DataFrame({
             "DOMAIN": name,
             "USUBJID": frame["USUBJID"] if "USUBJID" in frame else "",
             "SEQ": (frame[seq] if seq else pd.Series(pd.NA, index=frame.index)).astype("Int64"),
             "FORM": frame["_FORM"],
             "ROW": frame["_ROW"],
-        }))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"])
+        })
