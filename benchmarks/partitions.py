@@ -46,9 +46,14 @@ def _data_digest(out: Path) -> str:
 
 def _pieces(export: Path, count: int) -> Path:
     """``export`` written as ``count`` pieces by the subject hash (cached): each form's rows
-    of a piece's subjects, a form without the subject column whole in every piece. One form
-    at a time, read as text and written back quoted, so the values are the same."""
-    import pandas as pd
+    of a piece's subjects, a form without the subject column whole in every piece. Each form
+    is streamed in blocks of rows (pyarrow, every column as text, quoted when written), so a
+    1,000,000-subject export is split without being held."""
+    import shutil
+
+    import numpy as np
+    import pyarrow as pa
+    from pyarrow import csv
 
     from itp_adam.paths import default_specs_dir
     from itp_adam.spec.model import load_specs
@@ -57,14 +62,33 @@ def _pieces(export: Path, count: int) -> Path:
     folder = export.with_name(f"{export.name}-pieces{count}")
     if (folder / "done").is_file():
         return folder
+    shutil.rmtree(folder, ignore_errors=True)
     subject = load_specs(default_specs_dir()).layout.subject_column
+    names = [f"piece-{k:03d}" for k in range(count)]
+    for name in names:
+        (folder / name).mkdir(parents=True)
     for path in sorted(export.glob("*.csv")):
-        form = pd.read_csv(path, dtype=str, keep_default_na=False)
-        where = partition_of(form[subject], count) if subject in form else None
-        for k in range(count):
-            (folder / f"piece-{k:03d}").mkdir(parents=True, exist_ok=True)
-            rows = form if where is None else form[where == k]
-            rows.to_csv(folder / f"piece-{k:03d}" / path.name, index=False, quoting=1)
+        header = csv.open_csv(path).schema.names
+        reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=64 << 20),
+                              convert_options=csv.ConvertOptions(
+                                  column_types={c: pa.string() for c in header},
+                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
+        schema = pa.schema([(c, pa.string()) for c in header])
+        writers = [csv.CSVWriter(str(folder / name / path.name), schema) for name in names]
+        try:
+            for batch in reader:
+                if subject not in header:
+                    for writer in writers:
+                        writer.write_batch(batch)
+                    continue
+                where = partition_of(batch.column(subject).to_pandas(), count)
+                for k, writer in enumerate(writers):
+                    rows = batch.filter(pa.array(where == k))
+                    if rows.num_rows:
+                        writer.write_batch(rows)
+        finally:
+            for writer in writers:
+                writer.close()
     (folder / "done").write_text("")
     return folder
 
