@@ -336,8 +336,8 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
             slices, at = [], []
             for table, place in zip(tables, places):
                 a, b = np.searchsorted(place, [low, high])
-                piece = table.slice(a, b - a)
-                slices.append(piece if piece.schema.equals(schema) else piece.cast(schema))
+                part = table.slice(a, b - a)
+                slices.append(part if part.schema.equals(schema) else part.cast(schema))
                 at.append(place[a:b] - low)
             stretch = pa.concat_tables(slices).combine_chunks()
             into = np.empty(high - low, dtype=np.int64)
