@@ -342,12 +342,29 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
             stretch = pa.concat_tables(slices).combine_chunks()
             into = np.empty(high - low, dtype=np.int64)
             into[np.concatenate(at)] = np.arange(high - low)
-            writer.write_table(stretch.take(into))
-    merged = stored(path).to_pandas()
+            writer.write_table(_as_numpy_values(stretch.take(into)))
+    merged = stored(path).to_pandas(split_blocks=True)  # numbers and dates: views of the file
     for name in [name for name in merged.columns if any(_object_column(t, name) for t in tables)]:
         values = merged[name].astype(object)
         merged[name] = values.where(values.notna(), None)  # missing as None, as it was
     return merged
+
+
+def _as_numpy_values(table):
+    """``table`` with its missing numbers as NaN and missing dates as NaT's bits, not nulls, so
+    that pandas can use the mapped file's numbers and dates as they are (no copy; read-only
+    arrays, which pandas copies before any change)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        if column.null_count and pa.types.is_floating(field.type):
+            column = pc.fill_null(column, float("nan"))
+        elif column.null_count and pa.types.is_timestamp(field.type) and field.type.tz is None:
+            column = pc.fill_null(column.cast(pa.int64()), np.iinfo(np.int64).min).cast(field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _object_column(table, name: str) -> bool:
