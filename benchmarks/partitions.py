@@ -9,7 +9,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
-time and peak resident memory (of the run's own process, and the largest of its pool
+time and peak resident memory (of the run's own process, all of it and its anonymous part,
+which leaves out the mapped pages of the partitions' store; and the largest of its pool
 processes), and the stage timings of run.json. Every run's data outputs are compared with the
 first configuration's (the XPT files, CSV files; XPT header times blanked): they must be equal.
 The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import WORK, _export, _run_child  # noqa: E402  (the same exports and child runner)
+from run import ANONYMOUS_PEAK, WORK, _export, _run_child  # noqa: E402  (the same exports and runner)
 
 GiB = 1024**3
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
@@ -102,11 +103,12 @@ def measure(subjects: int, partitions: int, jobs: int, pieces: bool = False) -> 
     split = [] if pieces else ["--partitions", str(partitions)]
     wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
                                      *split, "--jobs", str(jobs), "--quiet"])
+    anonymous = ANONYMOUS_PEAK[0]
     pool_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # any descendant
     info = json.loads((out / "run.json").read_text())
     return {"subjects": subjects, "partitions": info.get("partitions", 1), "jobs": jobs,
             "pieces": pieces,
-            "wall": wall, "cpu": cpu, "peak": peak,
+            "wall": wall, "cpu": cpu, "peak": peak, "anonymous_peak": anonymous,
             "largest_process_peak": pool_peak if pool_peak > before * 1024 else None,
             "stages": info["timings_seconds"], "digest": _data_digest(out)}
 
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(found)
             print(f"{subjects:>9,} subjects  {partitions} {'pieces' if how else 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
-                  f"peak {found['peak'] / GiB:.2f} GiB, partitions stage "
+                  f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "
+                  f"anonymous), partitions stage "
                   f"{found['stages'].get('partitions', 0):.1f} s, same outputs: {found['same_outputs']}",
                   flush=True)
     WORK.mkdir(parents=True, exist_ok=True)

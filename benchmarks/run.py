@@ -44,6 +44,39 @@ def _env() -> dict[str, str]:
     return env
 
 
+ANONYMOUS_PEAK = [0]
+"""The last child's peak anonymous memory in bytes (RssAnon of /proc/PID/status, sampled every
+50 ms): its resident memory that is not pages of mapped files, which the kernel can drop and
+read again, so the memory a run needs (a run maps the partitions' store: docs/partitions.md)."""
+
+
+class _AnonymousPeak:
+    """Samples a process's RssAnon in a thread until ``stop``."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.is_set():
+            try:
+                with open(f"/proc/{self.pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("RssAnon:"):
+                            self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            except OSError:
+                return
+            self.done.wait(0.05)
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
 def _run_child(args: list[str]) -> tuple[float, int, str, float]:
     """Run ``python ARGS`` in a child process; its wall time, its peak resident memory in bytes
     (ru_maxrss of that child alone, from wait4), its standard output and its CPU time (user +
@@ -61,9 +94,11 @@ def _run_child(args: list[str]) -> tuple[float, int, str, float]:
         finally:
             os._exit(127)
     os.close(write_fd)
+    anonymous = _AnonymousPeak(pid)
     with os.fdopen(read_fd) as pipe:
         out = pipe.read()
     _, status, usage = os.wait4(pid, 0)
+    ANONYMOUS_PEAK[0] = anonymous.stop()
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
