@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="load the Python plug-in files the study's specs declare (study.yaml "
                      "plugins:); they run with your permissions, so only for specs you trust")
     run.add_argument("--partitions", type=int, metavar="N",
-                     help="build SDTM and ADaM in N partitions of subjects (default: 1; with "
-                     "--scheduler one per 25,000 subjects); the outputs are the same for any N")
+                     help="build SDTM and ADaM in N partitions of subjects (default: one per "
+                     "25,000 subjects, so 1 for a smaller study); the outputs are the same for any N")
     run.add_argument("--jobs", type=int, metavar="N",
                      help="partitions built at a time, each in its own process (default: the "
                      "machine's cores)")

@@ -39,9 +39,9 @@ SUBJECT = "USUBJID"
 HASH_KEY = "itp-adam-subject"
 """The key of the subject hash (16 bytes): the same partition for a subject on every machine."""
 SUBJECTS_PER_PARTITION = 25_000
-"""Default partition size on a Dask cluster (``--scheduler`` without ``--partitions``); on one
-machine a run splits only when ``--partitions`` asks for it (partitions do not pay there yet:
-docs/partitions.md)."""
+"""Default partition size (without ``--partitions``): a study of up to this many subjects is
+built in one partition, in the run's own process; a larger one in partitions of about this
+size (docs/partitions.md, docs/performance.md)."""
 
 
 def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
@@ -55,7 +55,7 @@ def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
 
 
 def default_partitions(subjects: int) -> int:
-    """How many partitions a run of this many subjects makes on a cluster by default."""
+    """How many partitions a run of this many subjects makes by default."""
     return max(1, -(-subjects // SUBJECTS_PER_PARTITION))
 
 

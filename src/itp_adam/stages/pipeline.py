@@ -95,8 +95,8 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     ``specs_dir`` is a shipped study's (``paths.shipped_input``: ``data/NAME/``, or
     ``data/NAME/sdtm.zip`` for an SDTM study); any other study is refused (InputError naming
     the option it needs).
-    ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one; on a
-    Dask cluster one per ``partitions.SUBJECTS_PER_PARTITION`` subjects), ``jobs`` processes
+    ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one per
+    ``partitions.SUBJECTS_PER_PARTITION`` subjects, so one for a smaller study), ``jobs`` processes
     at a time (default: the machine's cores), or on the Dask cluster at ``scheduler``
     (``local``: a local one); the outputs are the same whatever they are
     (``stages/partitions.py``)."""
@@ -402,9 +402,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
                 ) -> list[dict[str, pd.DataFrame]] | list[Path]:
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
-    part, or on a Dask cluster one partition per ``SUBJECTS_PER_PARTITION`` subjects; a study
-    that cannot be split (``partitions.plan_problems``) is refused when partitions were asked
-    for, else one part. An export in pieces: its pieces, one partition each."""
+    partition per ``SUBJECTS_PER_PARTITION`` subjects (one for a study of up to that many); a
+    study that cannot be split (``partitions.plan_problems``) is refused when partitions were
+    asked for, else one part. An export in pieces: its pieces, one partition each."""
     from ..io.raw import ExportInPieces
     from .partitions import default_partitions, plan_problems, split_frames
 
@@ -422,16 +422,16 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
         return list(export.pieces)
 
     frames = export.datasets if from_sdtm else export.forms
-    if split.partitions is None and split.scheduler is None:  # the default: nothing to count
+    if split.partitions == 1:
         return [frames]
     subject = "USUBJID" if from_sdtm else specs.layout.subject_column
     listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
     ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
     subjects = int(ids.astype("string").str.strip().replace("", pd.NA).nunique())
-    if split.partitions is not None:
-        count = split.partitions
-    else:  # by default only on a cluster: on one machine partitions do not pay yet (partitions.md)
-        count = default_partitions(subjects) if split.scheduler is not None else 1
+    # by default one partition per SUBJECTS_PER_PARTITION subjects: one for a small study (no
+    # pool, nothing imported), several for a large one (a quarter of the memory at 100,000
+    # subjects: performance.md)
+    count = split.partitions if split.partitions is not None else default_partitions(subjects)
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
         return [frames]
     problems = plan_problems(specs)
