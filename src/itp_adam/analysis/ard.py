@@ -35,6 +35,7 @@ and hashing of (group, subject) pairs): no loop over subjects or records.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -661,8 +662,23 @@ def write_ard(ard: pd.DataFrame, event: ReportingEvent, folder: Path) -> list[Pa
     return [csv, parquet, write_ars(event, ard, folder / "ars.json")]
 
 
+_VIEWS: tuple[weakref.ref, dict[str, pd.DataFrame]] | None = None
+"""The last ARD given to :func:`ard_views` (a weak reference) and its views: the display
+engine and a results provider each ask for the views of the same ARD."""
+
+
 def ard_views(ard: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """:func:`ard_view` of every analysis of the ARD, made in one pass."""
+    """:func:`ard_view` of every analysis of the ARD, made in one pass (once per ARD frame:
+    the same dictionary is returned again for the same frame, so it is read, never changed)."""
+    global _VIEWS
+    if _VIEWS is not None and _VIEWS[0]() is ard:
+        return _VIEWS[1]
+    views = _ard_views(ard)
+    _VIEWS = (weakref.ref(ard), views)
+    return views
+
+
+def _ard_views(ard: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if ard.empty:
         return {}
     group_columns = [c for c in ard.columns if c.startswith("group")]

@@ -418,11 +418,21 @@ def _block_rows(event: ReportingEvent, display: Display, block: Block, analysis:
     keys = list(dict.fromkeys(key_of)) if len(view) else []
     group_level = view[f"{group_col}_level"].to_numpy(dtype=object) if group_col else None
     position: dict[tuple, int] = {}
+    variable_level = view["variable_level"].to_numpy(dtype=object) if by_variable else None
     for i, key in enumerate(key_of):
-        var_level = view["variable_level"].iat[i] if by_variable else ""
+        var_level = variable_level[i] if variable_level is not None else ""
         group = group_level[i] if group_level is not None else ""
         position.setdefault((key, group, var_level), i)
     all_first = groups.grouping is not None and groups.grouping.all is not None
+    # the view's columns as arrays, read once: a cell is a few values of one row, and pandas'
+    # per-value access (view[column].iat[i]) cost more than the rest of the layout
+    counts = view["n"].to_numpy() if "n" in view else None
+    shown: dict[str, np.ndarray] = {}
+
+    def shown_value(name: str, i: int) -> Any:
+        if name not in shown:
+            shown[name] = view[f"{name}_fmt"].to_numpy(dtype=object)
+        return shown[name][i]
 
     def cell_texts(key: tuple, templates: list[str]) -> tuple[list[str], float]:
         """The texts of a row, and its count for sorting (the all group's n, or the sum)."""
@@ -430,19 +440,19 @@ def _block_rows(event: ReportingEvent, display: Display, block: Block, analysis:
         for g, (level, _) in enumerate(groups.levels):
             for var_level, _ in variable_levels:
                 i = position.get((key, level, var_level))
-                n = float(view["n"].iat[i]) if i is not None and "n" in view else np.nan
+                n = float(counts[i]) if i is not None and counts is not None else np.nan
                 if not np.isnan(n) and (not all_first or g == 0):
                     sort_n += n
                 for template in templates:
                     stats = ({} if i is None else
-                             {name: view[f"{name}_fmt"].iat[i] for name in template_fields(template)})
+                             {name: shown_value(name, i) for name in template_fields(template)})
                     texts.append(display.empty if i is None or any(v == "" for v in stats.values())
                                  else fill(template, stats))
         return texts, sort_n
 
     def zero(key: tuple) -> bool:
         found = [position.get((key, level, v)) for level, _ in groups.levels for v, _ in variable_levels]
-        return "n" in view and all(i is None or not view["n"].iat[i] for i in found)
+        return counts is not None and all(i is None or not counts[i] for i in found)
 
     labels = {(c, level): label for c in other
               for level, label in zip(view[f"{c}_level"], view[f"{c}_label"])}

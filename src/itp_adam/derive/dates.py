@@ -7,6 +7,7 @@ missing); ISO 8601 and flags are ``str`` columns with ``""`` for missing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -59,6 +60,7 @@ _COMPLETE_DATE = r"\d{4}-\d{2}-\d{2}"
 # ISO text that _ISO_DTC reads as its first ten characters (ASCII digits, for pyarrow's RE2)
 _TIMED_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]*$"
 _DATE_UNIT = "datetime64[us]"
+_FOUR_DIGITS = re.compile(r"^\d{4}")  # ISO text, as ``Series.str.match(r"^\d{4}")`` tells it
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -148,35 +150,48 @@ def raw_date_to_iso(values: pd.Series, date_format: str | None = None) -> tuple[
             pd.Series(invalid_d[codes], index=values.index, dtype=bool))
 
 
+@functools.lru_cache(maxsize=None)
+def _raw_date_pattern(date_format: str) -> re.Pattern:
+    return re.compile(RAW_DATE_FORMATS[date_format]["pattern"])
+
+
 def _raw_date_to_iso_distinct(text: pd.Series, date_format: str = DEFAULT_DATE_FORMAT
                               ) -> tuple[np.ndarray, np.ndarray]:
-    parts = text.str.extract(RAW_DATE_FORMATS[date_format]["pattern"])
-    year, day, mon = parts["year"], parts.get("day"), parts.get("mon")
+    """``(iso, invalid)`` of :func:`raw_date_to_iso` for distinct values (a few thousand at
+    most). Each value is matched in Python (the regex search pandas' ``str.extract`` runs)
+    and its parts read from the match; only the complete dates go through ``pd.to_datetime``,
+    which decides whether the day exists. A dozen pandas operations on a few hundred values
+    took 6 ms per call, and SDTM calls this about 60 times."""
+    pattern = _raw_date_pattern(date_format)
     named = "MON" in date_format  # a month name (unknown: UNK), else two digits (unknown: UN)
-    month = mon.map(_MONTHS if named else _MONTH_NUMBERS)
-    # unknown: written UN / UNK, or left out (ISO truncation) of a date that matched
-    day_unknown = day.eq("UN") | (day.isna() & year.notna())
-    month_unknown = mon.eq("UNK" if named else "UN") | (mon.isna() & year.notna())
-
-    year_only = (day_unknown & month_unknown).to_numpy(dtype=bool)
-    year_month = (day_unknown & month.notna()).to_numpy(dtype=bool)
-    full_text = year + "-" + month + "-" + day
-    full_known = (~day_unknown & month.notna()).to_numpy(dtype=bool)
-    full_valid = full_known & pd.to_datetime(
-        full_text.where(full_known), format="%Y-%m-%d", errors="coerce"
-    ).notna().to_numpy(dtype=bool)
-
-    iso = np.select(
-        [year_only, year_month, full_valid],
-        [
-            year.to_numpy(dtype=object),
-            (year + "-" + month).to_numpy(dtype=object),
-            full_text.to_numpy(dtype=object),
-        ],
-        default="",
-    )
-    invalid = text.ne("").to_numpy(dtype=bool) & ~(year_only | year_month | full_valid)
-    return np.asarray(iso, dtype=object), invalid
+    months = _MONTHS if named else _MONTH_NUMBERS
+    unknown_month = "UNK" if named else "UN"
+    values = text.tolist()
+    iso = np.full(len(values), "", dtype=object)
+    valid = np.zeros(len(values), dtype=bool)
+    full: list[int] = []  # positions of complete dates, to be checked as calendar dates
+    for position, value in enumerate(values):
+        found = pattern.search(value) if isinstance(value, str) else None
+        if found is None:
+            continue
+        year, day, mon = found.group("year"), found.group("day"), found.group("mon")
+        month = months.get(mon) if mon is not None else None
+        # unknown: written UN / UNK, or left out (ISO truncation) of a date that matched
+        day_unknown = day is None or day == "UN"
+        if day_unknown and (mon is None or mon == unknown_month):
+            iso[position], valid[position] = year, True
+        elif day_unknown and month is not None:
+            iso[position], valid[position] = f"{year}-{month}", True
+        elif not day_unknown and month is not None:
+            iso[position] = f"{year}-{month}-{day}"
+            full.append(position)
+    if full:
+        real = pd.to_datetime(pd.Series(iso[full], dtype="str"), format="%Y-%m-%d",
+                              errors="coerce").notna().to_numpy(dtype=bool)
+        valid[full] = real
+        iso[np.array(full)[~real]] = ""
+    non_blank = np.array([value != "" for value in values], dtype=bool)
+    return iso, non_blank & ~valid
 
 
 @derivation("iso_datetime")
@@ -202,15 +217,20 @@ def complete_dates(values: pd.Series) -> pd.Series:
     # Parsed once per distinct key. ISO text counts by its first ten characters only, so those
     # are the key of text starting with four digits: "2024-11-03T08:30" -> "2024-11-03".
     # The keys are made of the column's distinct values (codes remembered per column: the
-    # same raw date column is read by several derivations).
+    # same raw date column is read by several derivations). The keys (a few thousand at
+    # most) are sorted out in Python: pandas' string methods cost a millisecond per call.
     value_codes, values_distinct = column_codes(values)
     values_text = arrow_text(values_distinct)
     iso_like = pc.match_substring_regex(values_text, "^[0-9]{4}")
     key = pc.if_else(iso_like, pc.utf8_slice_codeunits(values_text, 0, 10), values_text)
     codes, text = _distinct_text(key)
-    iso = text.where(text.str.match(r"^\d{4}"), raw_date_to_iso(text)[0])
-    day = iso.str.slice(0, 10)
-    dates = pd.to_datetime(day.where(day.str.len() == 10, None), format="%Y-%m-%d")
+    keys = text.tolist()
+    is_iso = [_FOUR_DIGITS.match(k) is not None for k in keys]  # what str.match(r"^\d{4}") runs
+    raw = [k for k, iso in zip(keys, is_iso) if not iso]
+    converted = iter(raw_date_to_iso(pd.Series(raw, dtype="str"))[0].tolist() if raw else ())
+    days = [day if len(day) == 10 else None
+            for day in ((k if iso else next(converted))[:10] for k, iso in zip(keys, is_iso))]
+    dates = pd.to_datetime(pd.Series(days, dtype="str"), format="%Y-%m-%d")
     return pd.Series(dates.to_numpy()[codes][value_codes], index=values.index)
 
 
@@ -219,17 +239,23 @@ def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     ``2024-11-03`` -> that day twice; ``2024-11`` -> 1 and 30 Nov; ``2024`` -> 1 Jan and 31 Dec.
     """
-    # computed once per distinct date part, then taken back by code
+    # computed once per distinct date part, then taken back by code: the first day in Python
+    # and the last one with numpy's months and years (pandas' string methods and offsets cost
+    # a millisecond or more per call, and SDTM calls this about 35 times)
     codes, text = _distinct_text(pc.utf8_slice_codeunits(arrow_text(iso), 0, 10))
-    first = text.where(text.str.len() != 7, text + "-01")
-    first = first.where(text.str.len() != 4, text + "-01-01")
-    earliest = pd.to_datetime(first.where(first.str.len() == 10, None), format="%Y-%m-%d")
-    month_end = earliest + pd.offsets.MonthEnd(0)
-    year_end = earliest + pd.offsets.YearEnd(0)
-    latest = earliest.where(text.str.len() == 10, month_end.where(text.str.len() == 7, year_end))
+    parts = text.tolist()
+    sizes = np.array([len(part) for part in parts], dtype=np.int64)
+    first = [part if size == 10 else f"{part}-01" if size == 7 else f"{part}-01-01" if size == 4
+             else None for part, size in zip(parts, sizes)]
+    earliest = pd.to_datetime(pd.Series(first, dtype="str"), format="%Y-%m-%d").to_numpy()
+    day = np.timedelta64(1, "D")
+    month_end = ((earliest.astype("datetime64[M]") + 1).astype("datetime64[D]") - day)
+    year_end = ((earliest.astype("datetime64[Y]") + 1).astype("datetime64[D]") - day)
+    latest = np.where(sizes == 10, earliest, np.where(sizes == 7, month_end, year_end)
+                      .astype(earliest.dtype))
     index, name = iso.index, getattr(iso, "name", None)
-    return (pd.Series(earliest.to_numpy()[codes], index=index, name=name),
-            pd.Series(latest.to_numpy()[codes], index=index, name=name))
+    return (pd.Series(earliest[codes], index=index, name=name),
+            pd.Series(latest[codes], index=index, name=name))
 
 
 def _bound_dates(df: pd.DataFrame, bound: DateBound) -> np.ndarray:

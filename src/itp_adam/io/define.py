@@ -861,7 +861,7 @@ def write_workbook(meta: Metadata, path: Path) -> None:
     for sheet, table in zip(SHEETS, meta.tables()):
         cells = book.create_sheet(sheet)
         headings = list(SHEETS[sheet].values())
-        columns = [[_cell(value) for value in table[column]] for column in SHEETS[sheet]]
+        columns = [_cells(table[column]) for column in SHEETS[sheet]]
         for number, (heading, values) in enumerate(zip(headings, columns), start=1):
             longest = max((len(str(value)) for value in values), default=0)
             cells.column_dimensions[get_column_letter(number)].width = min(
@@ -871,6 +871,16 @@ def write_workbook(meta: Metadata, path: Path) -> None:
         for row in zip(*columns):
             cells.append(row)
     book.save(path)
+
+
+def _cells(values: pd.Series) -> list[object]:
+    """A table column's values as :func:`_cell` gives them, a whole text or integer column at
+    once (most of the workbook's cells: no per-value checks for them)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.fillna("").tolist()  # Python str, missing as ""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        return values.tolist()  # Python int (no missing value in a numpy integer column)
+    return [_cell(value) for value in values]
 
 
 def _cell(value: object) -> object:

@@ -1,13 +1,14 @@
 """Reviewer tables and figures drawn in a second process, while the main process writes files.
 
 ``itp-adam run`` starts the worker (a ``python`` process running :func:`_serve`) first thing. The
-worker imports matplotlib and openpyxl (about 0.6 s) while the main process builds
-SDTM and ADaM on the other core. The results stage (``stages/results.py``) then sends it a
-:class:`Rendering`: the reviewer tables laid out from the display specs (texts only) and, for
-a study with a results provider, the small summary frames its figures are drawn from (a few
-hundred rows at any study size) and the name of the study code that draws them, which the
-worker imports. The worker draws them into the run's staging folder while the main process writes the
-XPT files, ``trace.csv`` and the define files, and the run waits for it before publishing.
+worker imports matplotlib, openpyxl, pandas and the spec models (:func:`warm_up`, about 1.5 s)
+while the main process builds SDTM and ADaM on the other core. The results stage
+(``stages/results.py``) then sends it a :class:`Rendering`: the reviewer tables laid out from
+the display specs (texts only) and, for a study with a results provider, the small summary
+frames its figures are drawn from (a few hundred rows at any study size) and the name of the
+study code that draws them, which the worker imports. The worker draws them into the run's
+staging folder while the main process writes the XPT files, ``trace.csv`` and the define
+files, and the run waits for it before publishing.
 
 The worker is an ordinary child process of the run: it reads one pickled job on stdin and
 answers with one pickled reply on stdout. An exception in the worker is raised again in the
@@ -154,12 +155,18 @@ class Worker:
 
 def warm_up() -> None:
     """Import the drawing libraries a study's tables and figures use (matplotlib with its
-    fonts and mathtext parser, openpyxl) before the job arrives."""
+    fonts and mathtext parser, openpyxl), and what a results provider's job carries (pandas
+    frames, the study's parameters as a ``spec.model.Study``), before the job arrives: read
+    when it arrives, the job would otherwise import pandas and pydantic's models then (about
+    0.8 s), while the run waits for the drawing."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     import openpyxl  # noqa: F401
+    import pandas  # noqa: F401
+
+    from ..spec import model  # noqa: F401
 
     fig = plt.figure(figsize=(1, 1))
     fig.text(0.5, 0.5, r"0 $\times10^{2}$")

@@ -17,6 +17,7 @@ Files in a specs folder::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable
@@ -1183,7 +1184,7 @@ def _derivation_problems(source: DerivationSource | Step, at: YamlPath, layout: 
         return [((*at, "derivation"), _unknown("derivation", source.derivation, derivation_names(),
                                               "in the registry"))]
     problems: list[tuple[YamlPath, str]] = []
-    parameters = list(inspect.signature(get_derivation(source.derivation)).parameters.values())
+    parameters = _parameters(get_derivation(source.derivation))
     named = {p.name: p for p in parameters[1:]  # the first parameter receives the frame
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if not any(p.kind is p.VAR_KEYWORD for p in parameters):
@@ -1206,6 +1207,12 @@ def _derivation_problems(source: DerivationSource | Step, at: YamlPath, layout: 
                     problems.append(((*at, "args", arg), f"unknown study parameter {ref!r}: not "
                                      f"in {study._file}"))
     return problems
+
+
+@functools.lru_cache(maxsize=1024)
+def _parameters(function: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    """The parameters of a derivation function (a spec names the same ones many times)."""
+    return tuple(inspect.signature(function).parameters.values())
 
 
 def _study_refs(value: Any, seen: frozenset[int] = frozenset()) -> list[str]:

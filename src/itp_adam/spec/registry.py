@@ -80,9 +80,18 @@ def scoped() -> Iterator[None]:
         _REGISTRY.update(saved)
 
 
+_builtins_loaded = False
+
+
 def _load_builtins() -> None:
+    """Import the built-in derivation modules, once: every lookup calls this, and loading the
+    specs looks up a few hundred names (``import_module`` of a loaded module is not free)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
+    _builtins_loaded = True
 
 
 def get_derivation(name: str) -> Callable[..., object]:
