@@ -28,6 +28,8 @@ from itp_adam.io.raw import read_export
 from itp_adam.stages.sdtm import build_sdtm, prepare_forms, trace_table
 from itp_adam.spec.model import load_specs
 
+from .conftest import Early
+
 SUBJECTS = 8  # the first subjects of the shipped DM: a small export that runs in ~2 s
 
 EXCLUDED = r"left out of SDTM|collapsed to the first"
@@ -410,10 +412,11 @@ def test_error_file_is_the_latest_runs_and_never_a_users_file(forms, tmp_path):
 BOM = "\ufeff"
 
 
-@pytest.fixture(scope="module")
-def messy(forms, tmp_path_factory):
-    """Run the CLI once on an export with every rule-handled problem planted; returns the raw
-    folder, the output folder and the data issues."""
+def _messy_run(folder: Path):
+    """Run the CLI once on an export (FOLDER/raw) with every rule-handled problem planted, into
+    FOLDER/out; returns the exit status, what it printed (stdout, stderr) and the row counts of
+    the DM and BLEED files written."""
+    forms = shipped_slice(SUBJECTS)
     lab = forms["LAB"].copy()
     lab.loc[0, "LBORRESU"] = "furlongs"   # row 2: ALT 19, unknown unit
     lab.loc[1, "VISIT"] = "WEEK 99"       # row 3: unknown nominal visit
@@ -432,15 +435,38 @@ def messy(forms, tmp_path_factory):
     no_subject = bleed.iloc[[5]].assign(SUBJID="")
     bleed = pd.concat([bleed.iloc[:3], blank, bleed.iloc[3:], no_subject], ignore_index=True)  # rows 5, last
     ds = forms["DS"].assign(CMDOSE="1")   # a column the layout does not know
-    raw = write_export(forms, tmp_path_factory.mktemp("messy") / "raw", LAB=lab, AE=ae, EXPOSURE=ex,
+    raw = write_export(forms, folder / "raw", LAB=lab, AE=ae, EXPOSURE=ex,
                        DM=dm, BLEED=bleed, DS=ds, CM=forms["CM"].iloc[0:0])  # CM: header only
     (raw / "DM.csv").write_bytes(2 * BOM.encode() + (raw / "DM.csv").read_bytes())
     (raw / "NOTES.csv").write_text('"NOTE"\n"sent by site 02"\n')
-    out = raw.parent / "out"
-    code, said, err = cli("run", "--raw", str(raw), "--out", str(out))
+    code, said, err = cli("run", "--raw", str(raw), "--out", str(folder / "out"))
+    return code, said, err, len(dm), len(bleed)
+
+
+def _extra_sheet_run(folder: Path):
+    """The slice as one workbook (FOLDER/export.xlsx) with a sheet the layout does not know,
+    run into FOLDER/out; returns the workbook, the exit status and what the run printed on
+    stderr."""
+    path = write_workbook(shipped_slice(SUBJECTS), folder / "export.xlsx", extra="Read me")
+    code, _, err = cli("run", "--raw", str(path), "--out", str(folder / "out"), "--quiet")
+    return path, code, err
+
+
+# Two whole runs of the CLI whose outputs several tests read: conftest.py makes them early, in a
+# process of their own (the functions above), while the tests before them run.
+EARLY = {"messy": Early("_messy_run"), "extra_sheet": Early("_extra_sheet_run")}
+
+
+@pytest.fixture(scope="module")
+def messy(early):
+    """The CLI run once on an export with every rule-handled problem planted (``_messy_run``);
+    returns the raw folder, the output folder and the data issues."""
+    code, said, err, dm_rows, bleed_rows = early.result(__name__, "messy")
     assert (code, err) == (0, "") and "data issues:" in said
+    folder = early.folder(__name__, "messy")
+    raw, out = folder / "raw", folder / "out"
     log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False).astype({"row": "str"})
-    return {"raw": raw, "out": out, "log": log, "dm_rows": len(dm), "bleed_rows": len(bleed)}
+    return {"raw": raw, "out": out, "log": log, "dm_rows": dm_rows, "bleed_rows": bleed_rows}
 
 
 def one_entry(messy, form: str, row: int | str, column: str) -> dict:
@@ -576,10 +602,15 @@ def test_workbook_with_a_missing_sheet(forms, tmp_path):
         "DM, ITPHX, BLEED, EXPOSURE, LAB, AE, AECODING, CM, DS")
 
 
-def test_workbook_with_an_extra_sheet(forms, tmp_path):
-    path = write_workbook(forms, tmp_path / "export.xlsx", extra="Read me")
-    out = tmp_path / "out"
-    code, _, err = cli("run", "--raw", str(path), "--out", str(out), "--quiet")
+@pytest.fixture(scope="module")
+def extra_sheet(early):
+    """``_extra_sheet_run``, made early (conftest.py): the workbook, the exit status, stderr."""
+    return early.result(__name__, "extra_sheet")
+
+
+def test_workbook_with_an_extra_sheet(extra_sheet):
+    path, code, err = extra_sheet  # the slice's workbook with a sheet "Read me", run
+    out = path.parent / "out"
     assert (code, err) == (0, "")
     log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
     entry = log[log["form"] == "Read me"]
@@ -863,10 +894,14 @@ def test_no_record_disappears_in_the_messy_export(messy):
 
 
 @pytest.fixture(scope="module")
-def earlier_run(forms, tmp_path_factory):
+def earlier_run(forms, tmp_path_factory, shipped_out):
+    """The slice's raw export, and beside it OUT holding an earlier run's output: a copy of the
+    shipped study's run (conftest.py, made once per session), which the runs of these tests,
+    on the slice, would replace if they succeeded."""
     raw = write_export(forms, tmp_path_factory.mktemp("atomic") / "raw")
     out = raw.parent / "out"
-    assert cli("run", "--raw", str(raw), "--out", str(out), "--quiet")[0] == 0
+    shutil.copytree(shipped_out, out)
+    assert (out / "run.json").is_file() and (out / "adam" / "adsl.xpt").is_file()
     return raw, out
 
 

@@ -30,12 +30,22 @@ def test_simulate_xlsx(tmp_path):
     assert (tmp_path / "raw-export.xlsx").stat().st_size > 10_000
 
 
-def test_run_writes_the_output_folder_and_replaces_an_earlier_run(tmp_path, capsys, shipped_out):
-    out = tmp_path / "out"
-    shutil.copytree(shipped_out, out)  # an earlier run's output, with a file of its own added
-    (out / "sdtm" / "stale.txt").write_text("from an earlier run")
-    assert main(["run", "--out", str(out)]) == 0
-    said = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def default_run(default_run_folder):
+    """``itp-adam run --out OUT`` (the default study, its shipped data, no --study) over an
+    earlier run's output (a copy of conftest's ``shipped_out`` with a file of its own added,
+    ``sdtm/stale.txt``): once per session, in a process of its own started early (conftest.py,
+    ``_default_run``), read by the test of what a run writes and by the test comparing it with
+    the run naming the study. Returns the folder holding OUT, OUT, the exit status and what the
+    run printed."""
+    folder, codes, said = default_run_folder
+    assert len(codes) == 1  # the one command
+    return folder, folder / "out", codes[0], said
+
+
+def test_run_writes_the_output_folder_and_replaces_an_earlier_run(default_run):
+    tmp_path, out, code, said = default_run
+    assert code == 0
     assert f"outputs in {out.absolute()}" in said and "data issues:" in said
     assert f" info - see {out.absolute() / 'data-issues.csv'}" in said  # as in data-issues.csv, run.json
     for name in ("run.json", "data-issues.csv", "sdtm/dm.xpt", "sdtm/trace.csv", "results/response.csv",
@@ -72,9 +82,9 @@ def test_run_refuses_a_foreign_folder_or_a_file(tmp_path, capsys):
     assert "exists and is a file" in capsys.readouterr().err
 
 
-def test_failed_run_keeps_the_previous_output(tmp_path, capsys):
+def test_failed_run_keeps_the_previous_output(tmp_path, capsys, shipped_out):
     out = tmp_path / "out"
-    assert main(["run", "--out", str(out), "--quiet"]) == 0
+    shutil.copytree(shipped_out, out)  # the previous output: a successful run's, as it wrote it
     before = (out / "run.json").read_bytes()
     assert main(["run", "--out", str(out), "--raw", str(tmp_path / "missing")]) == 2
     assert (out / "run.json").read_bytes() == before
@@ -325,9 +335,16 @@ def test_a_raw_study_that_is_not_shipped_needs_raw(tmp_path, capsys, monkeypatch
         f"  {specs}\n  starts from raw forms; no data shipped (give --raw or --sdtm)\n")
 
 
-def test_run_study_by_name_equals_the_default_run(tmp_path, shipped_out):
-    assert main(["run", "--study", "hetrombopag-itp", "--out", str(tmp_path / "named"), "--quiet"]) == 0
-    default, named = _outputs(shipped_out), _outputs(tmp_path / "named")  # the default run
+def test_run_study_by_name_equals_the_default_run(default_run, shipped_out):
+    from .conftest import SHIPPED_RUN_ARGV
+
+    # shipped_out is `itp-adam run --study hetrombopag-itp` (conftest.py, made once per session);
+    # default_run is `itp-adam run` without --study (this module)
+    assert SHIPPED_RUN_ARGV[:3] == ["run", "--study", "hetrombopag-itp"]
+    assert "--specs" not in SHIPPED_RUN_ARGV and "--raw" not in SHIPPED_RUN_ARGV
+    _, out, code, _ = default_run
+    assert code == 0
+    default, named = _outputs(out), _outputs(shipped_out)
     assert len(default) > 5 and default == named
 
 

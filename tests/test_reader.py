@@ -19,6 +19,21 @@ def layout():
     return load_layout(default_specs_dir())
 
 
+@pytest.fixture(scope="module")
+def small_workbook(tmp_path_factory):
+    """A 30-subject simulated study written as one workbook, once per module; the tests that
+    break it work on their own copy (``_workbook_copy``)."""
+    folder = tmp_path_factory.mktemp("small-workbook")
+    simulate.write_export(simulate.build(30, seed=3), folder, "xlsx")
+    return folder / "raw-export.xlsx"
+
+
+def _workbook_copy(small_workbook, tmp_path):
+    path = tmp_path / "raw-export.xlsx"
+    shutil.copyfile(small_workbook, path)
+    return path
+
+
 @pytest.fixture()
 def export(tmp_path):
     """A writable copy of the shipped CSV export."""
@@ -63,11 +78,10 @@ def test_missing_form_file(layout, export):
         read_export(export, layout)
 
 
-def test_missing_sheet(layout, tmp_path):
+def test_missing_sheet(layout, small_workbook, tmp_path):
     from openpyxl import load_workbook
 
-    simulate.write_export(simulate.build(30, seed=3), tmp_path, "xlsx")
-    path = tmp_path / "raw-export.xlsx"
+    path = _workbook_copy(small_workbook, tmp_path)
     wb = load_workbook(path)
     del wb["CM"]
     wb.save(path)
@@ -164,11 +178,10 @@ def test_a_bad_cell_is_reported_once_and_the_rows_listed_are_capped(tmp_path, mo
     assert err.value.count == 9
 
 
-def test_workbook_problems_of_every_sheet_collected(layout, tmp_path):
+def test_workbook_problems_of_every_sheet_collected(layout, small_workbook, tmp_path):
     from openpyxl import load_workbook
 
-    simulate.write_export(simulate.build(30, seed=3), tmp_path, "xlsx")
-    path = tmp_path / "raw-export.xlsx"
+    path = _workbook_copy(small_workbook, tmp_path)
     wb = load_workbook(path)
     del wb["CM"], wb["BLEED"]
     wb["DM"]["F2"] = "forty"  # column F is AGE

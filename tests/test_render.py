@@ -12,20 +12,27 @@ import time
 import pytest
 
 from itp_adam.report.render import Rendering, Worker, _forked
-from itp_adam.stages.results import write_results  # the study's results provider
 
 
 @pytest.fixture(scope="module")
-def job(shipped, tmp_path_factory) -> Rendering:
-    return write_results(shipped.specs, shipped.sdtm, shipped.adam, tmp_path_factory.mktemp("results"))
+def job(shipped_rendering) -> Rendering:
+    """The shipped study's tables and figures to draw: the job of the study's results provider
+    (``stages.results.write_results`` on the shipped build, conftest.py: this module's copy)."""
+    return shipped_rendering.job
+
+
+@pytest.fixture(scope="module")
+def here(shipped_rendering) -> list:
+    """The files the same job draws in this process (``job.run()``, no fork), drawn once per
+    session (conftest.py) and compared here with the worker's and the forked drawing."""
+    return shipped_rendering.drawn
 
 
 def _with_folder(job: Rendering, folder) -> Rendering:
     return Rendering(**{**vars(job), "folder": folder})
 
 
-def test_the_worker_draws_the_same_files_as_this_process(job, tmp_path):
-    here = _with_folder(job, tmp_path / "here").run()
+def test_the_worker_draws_the_same_files_as_this_process(job, here, tmp_path):
     worker = Worker()
     try:
         worker.submit(_with_folder(job, tmp_path / "worker"))
@@ -99,8 +106,8 @@ def test_a_forked_drawing_is_waited_for_and_its_error_raised(tmp_path):
     _forked(lambda: 1 / 0)(check=False)  # a failure not reported: nothing raised, child reaped
 
 
-def test_fork_and_no_fork_draw_the_same_files(job, tmp_path):
-    serial = _with_folder(job, tmp_path / "serial").run()
+def test_fork_and_no_fork_draw_the_same_files(job, here, tmp_path):
+    serial = here  # drawn by job.run() without fork, in this process
     forked = _with_folder(job, tmp_path / "forked").run(fork=True)
     assert [p.name for p in forked] == [p.name for p in serial]
     for a, b in zip(serial, forked):

@@ -27,7 +27,6 @@ from itp_adam.studies.hetrombopag_itp.results import (
     response_rates,
     safety_summary,
 )
-from itp_adam.stages.results import write_results
 
 from .published import BASELINE, N_ENROLLED, RESPONSE, round_half_up
 
@@ -40,11 +39,11 @@ def specs(shipped):
 
 
 @pytest.fixture(scope="module")
-def out(shipped, tmp_path_factory):
-    """The results stage run on the shipped study's ADaM."""
-    folder = tmp_path_factory.mktemp("results")
-    write_results(shipped.specs, shipped.sdtm, shipped.adam, folder).run()
-    return folder
+def out(shipped_rendering):
+    """The results stage run on the shipped study's ADaM, its tables and figures drawn: the
+    folder ``write_results(...).run()`` wrote, made once per session (conftest.py, shared with
+    test_render.py and test_figures.py); the tests here only read it."""
+    return shipped_rendering.folder
 
 
 @pytest.fixture(scope="module")

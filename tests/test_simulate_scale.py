@@ -22,6 +22,7 @@ from itp_adam.simulate import simulator
 from itp_adam.stages.adam import build_adam
 from itp_adam.paths import default_specs_dir
 from itp_adam.io.raw import read_export
+from .conftest import Early
 from .test_adam import assert_adsl_equals_truth
 from itp_adam.stages.sdtm import build_sdtm, prepare_forms
 from itp_adam.spec.model import load_specs
@@ -66,10 +67,11 @@ def test_treatment_end_follows_the_sap():
 
 
 # --- a study where a site has more than 900 subjects ------------------------------------
-@pytest.fixture(scope="module")
-def scaled(tmp_path_factory):
+def _scaled_build(folder):
+    """The scaled study, its export written to FOLDER/raw, and SDTM, ADaM and the data issues
+    the package builds from that export."""
     study = simulate.build(SCALE_N, seed=SCALE_SEED)
-    raw = tmp_path_factory.mktemp("scaled") / "raw"
+    raw = folder / "raw"
     simulate.write_export(study, raw)
     specs = load_specs(default_specs_dir())
     with issues.collect() as log:
@@ -77,6 +79,27 @@ def scaled(tmp_path_factory):
         sdtm = build_sdtm(specs, forms)
         adam = build_adam(specs, sdtm)
     return study, raw, sdtm, adam, log.frame()
+
+
+def _restart_study(folder):
+    """The second study of the same size (truth and forms only, no pipeline)."""
+    return simulate.build(RESTART_N, seed=RESTART_SEED)
+
+
+# Both builds take seconds and use nothing of the test process: conftest.py does them early, in
+# a process of their own, while the tests before this module run; the fixtures get what they
+# return (the same objects, pickled).
+EARLY = {"scaled": Early("_scaled_build"), "restart": Early("_restart_study")}
+
+
+@pytest.fixture(scope="module")
+def scaled(early):
+    return early.result(__name__, "scaled")
+
+
+@pytest.fixture(scope="module")
+def restart(early):
+    return early.result(__name__, "restart")
 
 
 def _read(raw, form: str) -> pd.DataFrame:
@@ -159,8 +182,8 @@ def test_truth_trtedt_follows_the_sap_from_the_written_exposure(scaled):
     assert (zero_end["TRTEDT"] < zero_end["last_end"]).all()
 
 
-def test_truth_trtedt_leaves_out_dosing_restarting_after_the_cutoff():
-    study = simulate.build(RESTART_N, seed=RESTART_SEED)
+def test_truth_trtedt_leaves_out_dosing_restarting_after_the_cutoff(restart):
+    study = restart  # simulate.build(RESTART_N, seed=RESTART_SEED)
     assert _not_in_dm_subject(study) not in set(study.forms["DM"]["SUBJID"])
     per = _check_truth_trtedt(study, study.forms["EXPOSURE"], study.forms["DM"])
     restart = per[(per["last_dose"] == 0) & per["restarts_after_cutoff"]]

@@ -13,19 +13,18 @@ import pandas as pd
 import pytest
 
 from itp_adam.checks import compare
-from itp_adam import issues, simulate
+from itp_adam import issues
 from itp_adam.spec import registry
 from itp_adam.stages.adam import build_adam
-from itp_adam.paths import default_specs_dir, shipped_study_dir
-from itp_adam.stages.pipeline import run, write_dataset
-from itp_adam.io.raw import read_export
-from itp_adam.stages.sdtm import build_sdtm, prepare_forms
-from itp_adam.spec.model import load_specs
+from itp_adam.stages.pipeline import write_dataset
 
+from ..conftest import QC_SIM_SEED, QC_SIM_SUBJECTS
 from . import adam_qc
 
 QC_SOURCE = "QC (tests/qc/adam_qc.py)"
-SIM_SUBJECTS, SIM_SEED = 1000, 90210  # not the shipped study's seed (20250414)
+# the simulated study: 1000 subjects, seed 90210, not the shipped study's seed (20250414); its
+# run is started early by conftest.py (qc_simulated_run), which holds the numbers
+SIM_SUBJECTS, SIM_SEED = QC_SIM_SUBJECTS, QC_SIM_SEED
 
 
 def _meta(expected: dict) -> compare.DatasetMeta:
@@ -55,11 +54,12 @@ def shipped(shipped_out) -> tuple[Path, dict[str, pd.DataFrame]]:
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
-    folder = tmp_path_factory.mktemp("qc-simulated")
-    simulate.write_export(simulate.build(SIM_SUBJECTS, SIM_SEED), folder / "raw", "csv")
-    run(folder / "raw", default_specs_dir(), folder / "out")
-    return folder / "out", adam_qc.derive_all(folder / "out" / "sdtm")
+def simulated(qc_simulated_run) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The simulated study (SIM_SUBJECTS, SIM_SEED) as ``itp-adam simulate`` writes it and
+    ``itp-adam run`` on it, made in a process of its own while the session's first tests run
+    (conftest.py); QC derived from the run's SDTM files."""
+    out = qc_simulated_run / "out"
+    return out, adam_qc.derive_all(out / "sdtm")
 
 
 def _day(iso: str, days: int) -> str:
@@ -148,21 +148,29 @@ def _plant_boundaries(sdtm: dict[str, pd.DataFrame]) -> list[tuple[str, dict, st
     return expect
 
 
+def _write_like_a_run(out: Path, specs, groups: dict[str, dict[str, pd.DataFrame]]) -> None:
+    """Each dataset of ``groups`` ({"sdtm": ..., "adam": ...}) written as the run writes it:
+    OUT/GROUP/NAME.xpt with the spec's names, labels and formats (``pipeline.write_dataset``)."""
+    for group, datasets in groups.items():
+        spec_group = specs.sdtm if group == "sdtm" else specs.adam
+        (out / group).mkdir(parents=True)
+        for name, frame in datasets.items():
+            write_dataset(frame, spec_group[name], out / group / f"{name.lower()}.xpt")
+
+
 @pytest.fixture(scope="module")
-def boundary(tmp_path_factory):
+def boundary(_shipped_build, tmp_path_factory):
     """The shipped study's SDTM with planted boundary records: production ADaM built from it
-    and written like a run, QC derived from the same SDTM files."""
-    specs = load_specs(default_specs_dir())
-    export = read_export(shipped_study_dir(), specs.layout)
+    and written like a run, QC derived from the same SDTM files. The SDTM is this module's copy
+    of the session's build from the shipped export (conftest.py), the same frames
+    ``build_sdtm(specs, prepare_forms(read_export(shipped export)))`` gives."""
+    build = _shipped_build.copy()
+    specs, sdtm = build.specs, build.sdtm
     with issues.collect():
-        sdtm = build_sdtm(specs, prepare_forms(export, specs))
         expect = _plant_boundaries(sdtm)
         adam = build_adam(specs, sdtm)
     out = tmp_path_factory.mktemp("qc-boundary")
-    for group, datasets, spec_group in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
-        (out / group).mkdir()
-        for name, frame in datasets.items():
-            write_dataset(frame, spec_group[name], out / group / f"{name.lower()}.xpt")
+    _write_like_a_run(out, specs, {"sdtm": sdtm, "adam": adam})
     return out, adam_qc.derive_all(out / "sdtm"), expect
 
 
@@ -223,8 +231,12 @@ def test_qc_exercises_the_rules(shipped, simulated):
         assert set(adae["TRTEMFL"]) == {"", "Y"} and set(adae["HEPATFL"]) == {"", "Y"}
 
 
-def test_broken_derivation_is_reported_at_the_right_record(shipped, tmp_path, monkeypatch):
-    """Break two production derivations for one record each; the compare must name them."""
+def test_broken_derivation_is_reported_at_the_right_record(shipped, _shipped_build, tmp_path, monkeypatch):
+    """Break two production derivations for one record each; the compare must name them.
+
+    The production ADaM is built with the broken derivations from the shipped study's SDTM
+    (the session's build, conftest.py: the SDTM of ``shipped``'s run) and written as the run
+    writes it; only the ADaM files are compared, so the rest of a run is not needed."""
     _, qc = shipped
     emergent = qc["ADAE"][qc["ADAE"]["TRTEMFL"] == "Y"].iloc[4]
     ae_key = (emergent["USUBJID"], float(emergent["AESEQ"]))
@@ -246,8 +258,11 @@ def test_broken_derivation_is_reported_at_the_right_record(shipped, tmp_path, mo
 
     wrap("derive_var_trtemfl", ae_key, "TRTEMFL", lambda v: v.replace({"Y": ""}))
     wrap("derive_var_pchg", lb_key, "PCHG", lambda v: v + 0.001)
+    build = _shipped_build.copy()
+    with issues.collect():
+        adam = build_adam(build.specs, build.sdtm)  # with the two broken derivations
     out = tmp_path / "broken"
-    run(shipped_study_dir(), default_specs_dir(), out)
+    _write_like_a_run(out, build.specs, {"adam": adam})
 
     adsl = _compare(out, qc, "ADSL")
     assert adsl.equal
