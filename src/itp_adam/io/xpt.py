@@ -177,19 +177,27 @@ def _text_width(series: pd.Series) -> int:
     """The width :func:`_as_char` gives a text column: its longest value after trimming
     trailing blanks, at least 1."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     values = getattr(series.array, "_pa_array", None)
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [_arrow_text(series)]
     longest = 0
     for chunk in chunks:
         texts = chunk if chunk.type == pa.large_string() else chunk.cast(pa.large_string())
-        lengths, data = _byte_lengths(texts)
-        ends = _offsets(texts)[1:]
-        if (data[ends[lengths > 0] - 1] == ord(" ")).any():
-            lengths, _ = _byte_lengths(pc.utf8_rtrim(texts, characters=" "))
-        longest = max(longest, int(lengths.max(initial=0)))
+        longest = max(longest, int(_trimmed(texts)[1].max(initial=0)))
     return max(1, longest)
+
+
+def _trimmed(texts) -> tuple[object, np.ndarray, np.ndarray]:
+    """``(texts, lengths, data)`` of a large_string array with trailing blanks removed (only
+    copied when a value ends with a blank, read off each value's last byte)."""
+    import pyarrow.compute as pc
+
+    lengths, data = _byte_lengths(texts)
+    ends = _offsets(texts)[1:]
+    if (data[ends[lengths > 0] - 1] == ord(" ")).any():  # a value ends with a blank: trim all
+        texts = pc.utf8_rtrim(texts, characters=" ")
+        lengths, data = _byte_lengths(texts)
+    return texts, lengths, data
 
 
 @dataclass
@@ -231,8 +239,8 @@ class XptWriter:
     """One XPT file written a stretch of rows at a time: ``add`` each stretch (prepared with
     one :class:`XptLayout`, in order), then ``close``. Like :meth:`PreparedXpt.write`, the
     bytes go to a temporary file beside ``path``, renamed into place by ``close``; a failed
-    ``add`` removes it, and ``close`` then raises that failure. Not thread-safe: one thread
-    adds and closes."""
+    ``add`` removes it, and ``close`` then raises that failure. Not thread-safe: its calls
+    must follow one another (``add`` from the writing thread, ``abort`` after those ended)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.target = Path(path)
@@ -559,12 +567,7 @@ def _as_char(
     by value, for the message."""
     import pyarrow.compute as pc
 
-    texts = _arrow_text(series)
-    lengths, data = _byte_lengths(texts)
-    ends = _offsets(texts)[1:]
-    if (data[ends[lengths > 0] - 1] == ord(" ")).any():  # a value ends with a blank: trim all
-        texts = pc.utf8_rtrim(texts, characters=" ")
-        lengths, data = _byte_lengths(texts)
+    texts, lengths, data = _trimmed(_arrow_text(series))
     longest = max(1, int(lengths.max(initial=0)))
     if width is not None and longest > width:
         raise ValueError(f"{dataset}.{var}: a value of {longest} bytes in a stretch of a column "

@@ -203,7 +203,9 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
                     export = read_export(job.source, specs.layout)
                     export.notes = [{**note, "form": f"{job.piece}/{note.get('form', '')}"}
                                     for note in export.notes]
-                    subjects = piece_subjects(export.forms, specs.layout.subject_column)
+                    subject = specs.layout.subject_column
+                    subjects = distinct_subjects([frame[subject] for frame in export.forms.values()
+                                                  if subject in frame.columns])
                 else:
                     export = RawExport(source=job.source or job.specs_dir, kind=job.kind,
                                        forms=frames, files=job.files or {}, notes=job.notes or [])
@@ -224,13 +226,13 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     return built
 
 
-def piece_subjects(forms: dict[str, pd.DataFrame], subject: str) -> pd.Series:
-    """The distinct subject ids of a piece's forms (trimmed, blank ones left out)."""
-    ids = [frame[subject].astype("string").str.strip() for frame in forms.values()
-           if subject in frame.columns]
-    if not ids:
+def distinct_subjects(columns: Sequence[pd.Series]) -> pd.Series:
+    """The distinct subject ids of the ``columns`` of subject ids (trimmed, blank and missing
+    ones left out)."""
+    if not columns:
         return pd.Series([], dtype="string")
-    found = pd.concat(ids, ignore_index=True).drop_duplicates()
+    found = pd.concat([ids.astype("string").str.strip() for ids in columns],
+                      ignore_index=True).drop_duplicates()
     return found[found.notna() & found.ne("")].reset_index(drop=True)
 
 

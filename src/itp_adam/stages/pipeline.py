@@ -303,7 +303,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
               plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
               split: Split = Split()) -> RunResult:
     from ..io.raw import ExportInPieces, export_pieces, read_export
-    from .sdtm import build_sdtm, prepare_forms, trace_parts
+    from .sdtm import TRACE_COLUMNS, build_sdtm, prepare_forms, trace_parts
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     from ..io.define_spec import load_define_spec  # study.yaml's define keys, checked before any data
@@ -333,11 +333,12 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     parts = _partitions(specs, export, from_sdtm, split)
     result.partitions = len(parts)
     store = folder / ".partitions"  # the partitions' files, removed before run.json is written
+    partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     files = _XptFiles(folder, result)
     try:
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
-            if len(parts) > 1 or pieces:  # SDTM and ADaM per partition, then put together
+            if partitioned:  # SDTM and ADaM per partition, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
                     specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store))
                 if not from_sdtm:
@@ -350,7 +351,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 sdtm = clock.steps("sdtm", len(specs.sdtm), lambda tick: build_sdtm(specs, forms, tick))
                 clock.steps("sdtm xpt", len(sdtm),
                             lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
-            if specs.adam and len(parts) <= 1 and not pieces:
+            if specs.adam and not partitioned:
                 from .adam import build_adam
                 adam = clock.steps("adam", len(specs.adam), lambda tick: build_adam(specs, sdtm, tick))
             if adam:
@@ -367,7 +368,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
         def write(tick) -> None:
             if not from_sdtm:
-                write_trace(trace_parts(sdtm, specs), folder / "sdtm" / "trace.csv")
+                write_csv_parts(trace_parts(sdtm, specs), folder / "sdtm" / "trace.csv",
+                                TRACE_COLUMNS)
                 tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
             tick("data-issues.csv")
@@ -406,7 +408,7 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
     study that cannot be split (``partitions.plan_problems``) is refused when partitions were
     asked for, else one part. An export in pieces: its pieces, one partition each."""
     from ..io.raw import ExportInPieces
-    from .partitions import default_partitions, plan_problems, split_frames
+    from .partitions import default_partitions, distinct_subjects, plan_problems, split_frames
 
     if isinstance(export, ExportInPieces):
         count = len(export.pieces)
@@ -427,7 +429,7 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
     subject = "USUBJID" if from_sdtm else specs.layout.subject_column
     listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
     ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
-    subjects = int(ids.astype("string").str.strip().replace("", pd.NA).nunique())
+    subjects = len(distinct_subjects([ids]))
     # by default one partition per SUBJECTS_PER_PARTITION subjects: one for a small study (no
     # pool, nothing imported), several for a large one (a quarter of the memory at 100,000
     # subjects: performance.md)
@@ -532,14 +534,17 @@ class _XptFiles:
         columns = frame[[var.name for var in spec.variables]]
         layout = xpt_layout(columns)
         writer = XptWriter(path)
+        added: list[Future] = []
         try:
             for start in range(0, len(frame), STRETCH_ROWS):
-                piece = frame.iloc[start:start + STRETCH_ROWS]
-                prepared = prepare_dataset(piece, spec, layout.stretch(
+                rows = frame.iloc[start:start + STRETCH_ROWS]
+                prepared = prepare_dataset(rows, spec, layout.stretch(
                     start + STRETCH_ROWS >= len(frame)))
-                self._queue(prepared.nbytes, writer.add, prepared)
+                added.append(self._queue(prepared.nbytes, writer.add, prepared))
         except XptLimitError:  # the problems as the whole dataset's check words them
-            self.pool.submit(writer.abort)
+            for future in added:  # the stretches queued: written (or failed), then removed
+                future.exception()
+            writer.abort()
             prepare_dataset(frame, spec)
             raise
         return self.pool.submit(writer.close)
@@ -570,19 +575,13 @@ class _XptFiles:
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as CSV with pyarrow (10-20x faster than ``DataFrame.to_csv`` on millions
     of rows): header and text quoted, numbers not, missing values as empty fields."""
-    import pyarrow as pa
-    from pyarrow import csv
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    # pyarrow before 15 writes a record batch twice when a column has an empty chunk (seen on
-    # 14.0: the rows before it appeared again), so the table goes as its non-empty batches
-    batches = [batch for batch in table.to_batches() if batch.num_rows]
-    csv.write_csv(pa.Table.from_batches(batches, schema=table.schema), path)
+    write_csv_parts([frame], path, list(frame.columns))
 
 
-def write_trace(parts, path: Path) -> None:
-    """``sdtm/trace.csv`` from its parts (``sdtm.trace_parts``), written one after the other
-    with one header: the bytes of ``write_csv`` of the whole table, without holding it."""
+def write_csv_parts(parts, path: Path, columns: Sequence[str]) -> None:
+    """Write the frames ``parts`` (same columns, e.g. ``sdtm.trace_parts``) one after the other
+    as one CSV file, as :func:`write_csv` writes them put together, without holding them
+    together; ``columns``: the header when there is no part."""
     import pyarrow as pa
     from pyarrow import csv
 
@@ -593,14 +592,17 @@ def write_trace(parts, path: Path) -> None:
             if writer is None:
                 schema = table.schema.remove_metadata()
                 writer = csv.CSVWriter(str(path), schema)
-            batches = [b for b in table.cast(schema).to_batches() if b.num_rows]  # see write_csv
+            # pyarrow before 15 writes a record batch twice when a column has an empty chunk
+            # (seen on 14.0: the rows before it appeared again), so a part goes as its
+            # non-empty batches
+            batches = [batch for batch in table.cast(schema).to_batches() if batch.num_rows]
             if batches:
                 writer.write_table(pa.Table.from_batches(batches, schema=schema))
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:  # no record traces to a raw row
-        write_csv(pd.DataFrame(columns=["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"]), path)
+    if writer is None:
+        write_csv(pd.DataFrame(columns=list(columns)), path)
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:

@@ -286,16 +286,19 @@ def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame],
     return built
 
 
+TRACE_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"]
+"""The columns of ``sdtm/trace.csv``."""
+
+
 def trace_table(datasets: dict[str, pd.DataFrame], specs: Specs) -> pd.DataFrame:
     """One row per SDTM record: domain, USUBJID, --SEQ (if any), raw form and raw row."""
     parts = list(trace_parts(datasets, specs))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TRACE_COLUMNS)
 
 
 def trace_parts(datasets: dict[str, pd.DataFrame], specs: Specs):
     """:func:`trace_table`, one dataset at a time (the run writes them one after the other,
-    never holding the whole table: ``pipeline.write_trace``)."""
+    never holding the whole table: ``pipeline.write_csv_parts``)."""
     for name, frame in datasets.items():
         if "_ROW" not in frame:
             continue
