@@ -98,11 +98,16 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
     monkeypatch.setattr(partitions, "MERGE_ROWS", 2)  # stretches of 2 records cut subjects
 
     def part(ids, seq, val, obj):
-        return pd.DataFrame({"STUDYID": pd.Series(["ST"] * len(ids), dtype="str"),
+        n = len(ids)
+        return pd.DataFrame({"STUDYID": pd.Series(["ST"] * n, dtype="str"),
                              "USUBJID": pd.Series(ids, dtype="str"),
                              "SEQ": pd.Series(seq, dtype="float64"),
                              "VAL": pd.Series(val, dtype="str"),
-                             "OBJ": pd.Series(obj, dtype=object)})
+                             "OBJ": pd.Series(obj, dtype=object),
+                             "N": pd.Series([int(s) * 10 for s in seq], dtype="int64"),
+                             "DT": pd.Series([None if v is None else f"2024-01-0{int(s)}"
+                                              for s, v in zip(seq, val)], dtype="datetime64[us]"),
+                             "FL": pd.Series([v is None for v in val], dtype=bool)})
 
     # each partition sorted by STUDYID, USUBJID, SEQ (missing USUBJID last), as a build gives
     # them; one partition empty, one with a column all missing
@@ -118,6 +123,15 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
     whole = pd.concat(parts, ignore_index=True)
     expected = whole.sort_values(["STUDYID", "USUBJID"], kind="stable", na_position="last")
     pd.testing.assert_frame_equal(merged, expected.reset_index(drop=True))
+    assert merged["DT"].isna().tolist() == [False, False, False, True, False, False, False, False]
+    # numbers, dates and flags are read-only views of the files the merge wrote (one file per
+    # column: an Arrow file of 4 stretches would be copied whole into memory by pandas)
+    for name in ("SEQ", "N", "DT", "FL"):
+        values = merged[name].to_numpy()
+        assert not values.flags.writeable and not values.flags.owndata, name
+        while values is not None and not isinstance(values, np.memmap):
+            values = values.base
+        assert values is not None and Path(values.filename).suffix == ".npy", name
 
 
 def test_the_study_can_be_split_and_ts_is_made_again(shipped):

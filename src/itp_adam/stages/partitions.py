@@ -300,7 +300,14 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
     sort of one key per block, ties in partition order: what a stable sort of all records
     gives), and every record's place follows from its block's. Each partition's records keep
     their order in the result, so a stretch of the result takes one contiguous slice of each
-    partition: the merge never holds more than a stretch."""
+    partition: the merge never holds more than a stretch.
+
+    A column of fixed-width values that pandas holds as a NumPy array (numbers, dates, flags;
+    :func:`_fixed_columns`) goes to a NumPy file of its own beside ``path`` (``NAME.K.npy``),
+    filled a stretch at a time; the rest (text) to the Arrow file. Both are read back
+    memory-mapped: a column of an Arrow file of several record batches would be copied whole
+    into memory by pandas (one array), a NumPy file's column is a read-only view of its
+    pages."""
     import pyarrow as pa
 
     from ..derive.columns import group_codes, run_edges, sort_order
@@ -332,7 +339,12 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
     schema = tables[0].schema
     if any(not table.schema.equals(schema) for table in tables):  # e.g. a column all-null in one
         schema = pa.unify_schemas([table.schema for table in tables], promote_options="permissive")
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    fixed = _fixed_columns(tables, schema)
+    files = {name: path.with_name(f"{path.stem}.{k}.npy") for k, name in enumerate(fixed)}
+    arrays = {name: np.lib.format.open_memmap(files[name], mode="w+", dtype=dtype, shape=(total,))
+              for name, dtype in fixed.items()}
+    rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
         for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)
             slices, at = [], []
@@ -344,12 +356,47 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
             stretch = pa.concat_tables(slices).combine_chunks()
             into = np.empty(high - low, dtype=np.int64)
             into[np.concatenate(at)] = np.arange(high - low)
-            writer.write_table(_as_numpy_values(stretch.take(into)))
-    merged = stored(path).to_pandas(split_blocks=True)  # numbers and dates: views of the file
+            stretch = _as_numpy_values(stretch.take(into))
+            for name, array in arrays.items():
+                array[low:high] = stretch.column(name).to_numpy()
+            writer.write_table(stretch.select(rest.names))
+    for array in arrays.values():
+        array.flush()
+    arrays.clear()
+    text = stored(path).to_pandas(split_blocks=True)
+    columns = {name: (pd.Series(np.load(files[name], mmap_mode="r").view(np.ndarray), name=name,
+                                 copy=False)
+                      if name in fixed else text[name]) for name in schema.names}
+    merged = pd.DataFrame(columns, copy=False)  # numbers and dates: views of the files
     for name in [name for name in merged.columns if any(_object_column(t, name) for t in tables)]:
         values = merged[name].astype(object)
         merged[name] = values.where(values.notna(), None)  # missing as None, as it was
     return merged
+
+
+def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
+    """The columns :func:`merge` writes as NumPy files, with their NumPy type: numbers, dates
+    without a time zone and flags that pandas holds as that NumPy type (the frames' pandas
+    types, kept in the tables' metadata) and that have no missing value a NumPy array could
+    not hold (a missing float or date is written as NaN or NaT, :func:`_as_numpy_values`)."""
+    import pyarrow as pa
+
+    meta = {column.get("name"): column.get("numpy_type")
+            for column in (tables[0].schema.pandas_metadata or {}).get("columns", [])}
+    fixed = {}
+    for field in schema:
+        kind = field.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or (pa.types.is_timestamp(kind) and kind.tz is None)):
+            continue
+        dtype = np.dtype(kind.to_pandas_dtype())
+        if meta.get(field.name) != str(dtype):  # e.g. pandas' Int64 or a column made all missing
+            continue
+        if (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and any(
+                table.column(field.name).null_count for table in tables):
+            continue
+        fixed[field.name] = dtype
+    return fixed
 
 
 def _as_numpy_values(table):
