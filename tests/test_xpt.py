@@ -7,6 +7,7 @@ parser, not ReadStat) for the values, and with pyreadstat.read_xport for the met
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -802,3 +803,43 @@ def test_a_problem_in_a_late_stretch_is_worded_as_for_the_whole_dataset(shipped,
     assert str(stretched.value) == str(whole.value)
     assert "2 value(s) not ASCII; first at row 4321" in str(whole.value)
     assert list((tmp_path / "adam").iterdir()) == []  # the stretches written are removed
+
+
+def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
+    # a partitioned run with a second core hands each dataset merged in its store to a process
+    # that maps the files and writes the XPT file: the same bytes and hash as written here,
+    # and a problem comes back as the same error, with no file left
+    from itp_adam.stages import partitions, pipeline
+
+    spec = shipped.specs.adam["ADLB"]
+    good = shipped.adam["ADLB"]
+    bad = good.copy()
+    bad.loc[[4321, 4500], "AVISIT"] = "Wk 2 \u2013 late"
+    with pytest.raises(XptLimitError) as whole:
+        pipeline.prepare_dataset(bad, spec)
+    pipeline.prepare_dataset(good, spec).write(tmp_path / "here.xpt")
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # the header's creation times
+    for name, frame in (("good", good), ("bad", bad)):
+        part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
+        merged = partitions.merge_files([part], spec.sort, tmp_path / f"{name}.arrow")
+        out = tmp_path / name
+        out.mkdir()
+        files = pipeline._XptFiles(out, pipeline.RunResult(out=out), {"ADLB": merged})
+        try:
+            files.submit("adam", {"ADLB": frame}, shipped.specs.adam, lambda _: None)
+            assert files.process is not None and not files.queued  # not converted here
+            if name == "good":
+                files.wait(lambda _: None)
+            else:
+                with pytest.raises(XptLimitError) as there:
+                    files.wait(lambda _: None)
+        finally:
+            files.close()
+        written = out / "adam" / "adlb.xpt"
+        if name == "good":
+            assert stamp.sub(b"", written.read_bytes()) == \
+                stamp.sub(b"", (tmp_path / "here.xpt").read_bytes())
+            assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()
+        else:
+            assert str(there.value) == str(whole.value) and there.value.problems == whole.value.problems
+            assert list((out / "adam").iterdir()) == []

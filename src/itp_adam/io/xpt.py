@@ -83,6 +83,9 @@ class XptLimitError(ValueError):
             f"{datasets}: {len(self.problems)} problem(s) prevent writing SAS XPORT v5:\n{lines}"
         )
 
+    def __reduce__(self):  # whole, from a process that wrote a dataset (pipeline._XptFiles)
+        return (type(self), (self.problems,))
+
 
 @dataclass
 class _Column:

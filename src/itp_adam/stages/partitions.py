@@ -292,7 +292,40 @@ def load(part: pd.DataFrame | Path) -> pd.DataFrame:
 
 def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> pd.DataFrame:
     """The partitions' records of one subject-level dataset in the order of one build, written
-    to ``path`` :data:`MERGE_ROWS` records at a time and read back memory-mapped.
+    to ``path`` :data:`MERGE_ROWS` records at a time (:func:`merge_files`) and read back
+    memory-mapped (:func:`merged_frame`)."""
+    return merged_frame(merge_files(parts, sort, path))
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The files :func:`merge_files` wrote for one dataset (small: sent back by a pool process)."""
+
+    path: Path  # the Arrow file: the text columns, in their order
+    columns: tuple[str, ...]  # every column, in the dataset's order
+    fixed: dict[str, Path]  # column -> its NumPy file (numbers, dates, flags)
+    objects: tuple[str, ...] = ()  # ``object`` columns of the partitions' frames
+    empty: bool = False  # no records: the Arrow file holds every column
+
+
+def merged_frame(merged: Merged) -> pd.DataFrame:
+    """The merged dataset as a frame whose columns are read-only views of its files."""
+    text = stored(merged.path).to_pandas(split_blocks=True)
+    if merged.empty:
+        return text
+    columns = {name: (pd.Series(np.load(merged.fixed[name], mmap_mode="r").view(np.ndarray),
+                                name=name, copy=False)
+                      if name in merged.fixed else text[name]) for name in merged.columns}
+    frame = pd.DataFrame(columns, copy=False)  # numbers and dates: views of the files
+    for name in merged.objects:
+        values = frame[name].astype(object)
+        frame[name] = values.where(values.notna(), None)  # missing as None, as it was
+    return frame
+
+
+def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> Merged:
+    """Write the partitions' records of one subject-level dataset in the order of one build
+    to ``path`` and beside it, :data:`MERGE_ROWS` records at a time (see :func:`merge`).
 
     Each partition's records are in ``sort`` order already and a subject is in one partition,
     so the records with the same values of the sort columns up to USUBJID (a subject's, the
@@ -304,10 +337,9 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
 
     A column of fixed-width values that pandas holds as a NumPy array (numbers, dates, flags;
     :func:`_fixed_columns`) goes to a NumPy file of its own beside ``path`` (``NAME.K.npy``),
-    filled a stretch at a time; the rest (text) to the Arrow file. Both are read back
-    memory-mapped: a column of an Arrow file of several record batches would be copied whole
-    into memory by pandas (one array), a NumPy file's column is a read-only view of its
-    pages."""
+    filled a stretch at a time; the rest (text) to the Arrow file. :func:`merged_frame` maps
+    both back: a column of an Arrow file of several record batches would be copied whole into
+    memory by pandas (one array), a NumPy file's column is a read-only view of its pages."""
     import pyarrow as pa
 
     from ..derive.columns import group_codes, run_edges, sort_order
@@ -324,7 +356,9 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
         keys.append(key.take(first))
     blocks = pd.concat(keys, ignore_index=True)
     if blocks.empty:
-        return tables[0].to_pandas()
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, tables[0].schema) as writer:
+            writer.write_table(tables[0])
+        return Merged(path, tuple(tables[0].schema.names), {}, empty=True)
     order = sort_order([(blocks[c], True) for c in prefix], len(blocks))
     sizes = np.concatenate([np.diff(np.r_[first, table.num_rows])
                             for first, table in zip(starts, tables)]).astype(np.int64)
@@ -362,16 +396,8 @@ def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path)
             writer.write_table(stretch.select(rest.names))
     for array in arrays.values():
         array.flush()
-    arrays.clear()
-    text = stored(path).to_pandas(split_blocks=True)
-    columns = {name: (pd.Series(np.load(files[name], mmap_mode="r").view(np.ndarray), name=name,
-                                 copy=False)
-                      if name in fixed else text[name]) for name in schema.names}
-    merged = pd.DataFrame(columns, copy=False)  # numbers and dates: views of the files
-    for name in [name for name in merged.columns if any(_object_column(t, name) for t in tables)]:
-        values = merged[name].astype(object)
-        merged[name] = values.where(values.notna(), None)  # missing as None, as it was
-    return merged
+    objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
+    return Merged(path, tuple(schema.names), files, objects)
 
 
 def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
@@ -428,13 +454,35 @@ def _object_column(table, name: str) -> bool:
 # Running the partitions and combining them
 
 
+MergeJob = tuple[list[Path], list[str], Path]
+"""One dataset to merge from the store (:func:`merge_stored`): its partitions' files, its
+``sort``, the path of the merged file."""
+
+
+def merge_stored(parts: list[Path], sort: list[str], path: Path) -> Merged:
+    """:func:`merge_files` of a dataset's partition files in the store, which are then removed
+    (so the store holds each dataset about once while the merges go on)."""
+    merged = merge_files(parts, sort, path)
+    for part in parts:
+        part.unlink()
+    return merged
+
+
+def _merge_here(jobs: list[MergeJob]) -> list[Merged]:
+    return [merge_stored(*job) for job in jobs]
+
+
 @dataclass(frozen=True)
 class Runner:
     """How the partitions are built: ``run`` builds the jobs; ``local``: the builders see this
-    machine's files (the store), so inputs and datasets travel as files, not pickled."""
+    machine's files (the store), so inputs and datasets travel as files, not pickled; ``merge``
+    merges the datasets of a local run's store (results in the jobs' order); ``close`` lets go
+    of the runner's processes."""
 
     run: Callable[[list[PartitionJob]], list[PartitionResult]]
     local: bool = True
+    merge: Callable[[list[MergeJob]], list[Merged]] = _merge_here
+    close: Callable[[], None] = lambda: None
 
 
 def in_process(specs: Specs) -> Runner:
@@ -444,15 +492,35 @@ def in_process(specs: Specs) -> Runner:
 
 def process_pool(workers: int) -> Runner:
     """Run the partitions in a pool of ``workers`` fresh processes (``spawn``: a fork is unsafe
-    once pyarrow's threads run); results come back in partition order."""
-    def run(jobs: list[PartitionJob]) -> list[PartitionResult]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    once pyarrow's threads run); results come back in partition order. The same processes
+    then merge the datasets (each dataset's merge in one process, the largest started first),
+    so the merges of the large datasets run side by side, outside the run's process."""
+    from concurrent.futures import ProcessPoolExecutor
 
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-            return list(pool.map(build_partition, jobs))
-    return Runner(run)
+    pool: list[ProcessPoolExecutor] = []
+
+    def executor(tasks: int) -> ProcessPoolExecutor:
+        if not pool:
+            import multiprocessing
+
+            pool.append(ProcessPoolExecutor(max_workers=max(1, min(workers, tasks)),
+                                            mp_context=multiprocessing.get_context("spawn")))
+        return pool[0]
+
+    def run(jobs: list[PartitionJob]) -> list[PartitionResult]:
+        return list(executor(len(jobs)).map(build_partition, jobs))
+
+    def merge(jobs: list[MergeJob]) -> list[Merged]:
+        size = [sum(part.stat().st_size for part in parts) for parts, _, _ in jobs]
+        futures = {k: executor(len(jobs)).submit(merge_stored, *jobs[k])
+                   for k in sorted(range(len(jobs)), key=lambda k: -size[k])}
+        return [futures[k].result() for k in range(len(jobs))]
+
+    def close() -> None:
+        if pool:
+            pool.pop().shutdown(cancel_futures=True)
+
+    return Runner(run, merge=merge, close=close)
 
 
 def dask_cluster(scheduler: str) -> Runner:
@@ -479,7 +547,8 @@ def dask_cluster(scheduler: str) -> Runner:
 
 
 def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, store_dir: Path,
-                     inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = ()
+                     inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
+                     merged: dict[str, Merged] | None = None
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """Build every partition with ``runner`` and combine them (:func:`combine`) in
     ``store_dir`` (a new or empty folder, e.g. inside the run's staging folder; the combined
@@ -487,7 +556,8 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
     job's input is written there first and let go, and the partitions write their datasets
     there. Every partition is built, also when one fails: the input errors of all of them
     are raised together (:class:`InputErrors`), with, for an export in pieces (jobs with a
-    ``piece``), every subject found in two pieces."""
+    ``piece``), every subject found in two pieces. ``merged``: filled with the files of each
+    merged dataset (by name), which another process can map (``pipeline._XptFiles``)."""
     store_dir.mkdir(parents=True, exist_ok=True)
     if runner.local:
         written: dict[int, Path] = {}  # a reference form is the same frame in every job: once
@@ -499,16 +569,19 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
                         written[id(frame)] = store(
                             frame, store_dir / f"input-{name}-{job.number:05d}.arrow")
                     job.frames[name] = written[id(frame)]
-    results = sorted(runner.run(jobs), key=lambda r: r.number)
-    for job in jobs:
-        job.frames.clear()
-    failed = [r.error for r in results if r.error is not None]
-    pieces = {job.number: job.piece for job in jobs if job.piece is not None}
-    if pieces:
-        failed += subjects_in_two_pieces(results, pieces, jobs[0].source.parent)
-    if failed:
-        raise _all_errors(failed)
-    return combine(specs, results, store_dir, inputs, shared_forms)
+    try:
+        results = sorted(runner.run(jobs), key=lambda r: r.number)
+        for job in jobs:
+            job.frames.clear()
+        failed = [r.error for r in results if r.error is not None]
+        pieces = {job.number: job.piece for job in jobs if job.piece is not None}
+        if pieces:
+            failed += subjects_in_two_pieces(results, pieces, jobs[0].source.parent)
+        if failed:
+            raise _all_errors(failed)
+        return combine(specs, results, store_dir, inputs, shared_forms, runner.merge, merged)
+    finally:
+        runner.close()
 
 
 def _all_errors(errors: Sequence[Exception]) -> Exception:
@@ -534,13 +607,18 @@ def _all_errors(errors: Sequence[Exception]) -> Exception:
 
 
 def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
-            inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = ()
+            inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
+            merging: Callable[[list[MergeJob]], list[Merged]] = _merge_here,
+            merged: dict[str, Merged] | None = None
             ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """The partitions' datasets as one run's: (SDTM, ADaM, their issues as one log); see the
     module docstring. Subject-level datasets are put together by :func:`merge` into
     ``store_dir``. ``inputs``: the input SDTM of a study that starts from SDTM, whole (it is
     the run's SDTM; the partitions send back only their ADaM). ``shared_forms``: the forms
-    every partition has whole (:func:`reference_forms`): their own issues once."""
+    every partition has whole (:func:`reference_forms`): their own issues once. ``merging``
+    merges the datasets stored as files (:data:`MergeJob`; e.g. in a process pool), in one
+    call; datasets sent back as frames are merged here. ``merged``: filled with the files of
+    each merged dataset, by name."""
     from .. import issues
     from ..spec.evaluate import build_dataset
 
@@ -550,16 +628,26 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
     shared = set(shared_forms)
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
     adam: dict[str, pd.DataFrame] = {}
+    stored_jobs: list[MergeJob] = []
+    into: list[tuple[dict, str]] = []
+    files = merged if merged is not None else {}
     for group, out, specs_of in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
         for name in list(getattr(first, group)):
             if name in found.subject_level:  # each partition's copy let go once put together
                 parts = [getattr(r, group).pop(name) for r in results]
-                out[name] = merge(parts, specs_of[name].sort, store_dir / f"{group}-{name}.arrow")
-                for part in parts:
-                    if isinstance(part, Path):
-                        part.unlink()
+                path = store_dir / f"{group}-{name}.arrow"
+                if all(isinstance(part, Path) for part in parts):
+                    stored_jobs.append((parts, list(specs_of[name].sort), path))
+                    into.append((out, name))
+                    out[name] = None  # its place in the datasets' order, filled below
+                else:  # sent back as frames (a remote cluster)
+                    files[name] = merge_files(parts, specs_of[name].sort, path)
+                    out[name] = merged_frame(files[name])
             else:
                 out[name] = load(getattr(first, group)[name])
+    for (out, name), made in zip(into, merging(stored_jobs) if stored_jobs else []):
+        files[name] = made
+        out[name] = merged_frame(made)
     with issues.collect() as log:
         for r in results:  # a rebuilt dataset's issues come from its rebuild; a shared form's once
             later = r.number > first.number

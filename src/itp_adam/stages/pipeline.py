@@ -334,13 +334,15 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     result.partitions = len(parts)
     store = folder / ".partitions"  # the partitions' files, removed before run.json is written
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
-    files = _XptFiles(folder, result)
+    merged: dict = {}  # a partitioned run's merged datasets, as files of the store
+    files = _XptFiles(folder, result, merged if _cores(split) > 1 else {})
     try:
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
             if partitioned:  # SDTM and ADaM per partition, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
-                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store))
+                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store,
+                    merged))
                 if not from_sdtm:
                     clock.steps("sdtm xpt", len(sdtm),
                                 lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
@@ -447,10 +449,12 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
 
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        parts: list[dict[str, pd.DataFrame]], split: Split,
-                       plugins: Sequence[Plugin], log, store: Path) -> tuple[dict, dict]:
+                       plugins: Sequence[Plugin], log, store: Path, merged: dict
+                       ) -> tuple[dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
     loads plug-ins or one job is asked for) and put together; their issues into ``log``.
-    ``store``: the folder of the partitions' files (``partitions.build_partitions``)."""
+    ``store``: the folder of the partitions' files, ``merged`` filled with the merged
+    datasets' files (``partitions.build_partitions``)."""
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
                              reference_forms)
 
@@ -464,7 +468,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                              files=None if from_sdtm else export.files,
                              notes=None if from_sdtm or k else export.notes)
                 for k, frames in enumerate(parts)]
-    workers = split.jobs if split.jobs is not None else (os.cpu_count() or 1)
+    workers = _cores(split)
     if split.scheduler is not None:
         runner = dask_cluster(split.scheduler)
     elif workers <= 1 or plugins:  # plug-ins are loaded in this process only
@@ -478,9 +482,15 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     if not from_sdtm:
         export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
     sdtm, adam, found = build_partitions(specs, jobs, runner, store,
-                                         dict(export.datasets) if from_sdtm else None, shared)
+                                         dict(export.datasets) if from_sdtm else None, shared,
+                                         merged)
     log.extend(found)
     return sdtm, adam
+
+
+def _cores(split: Split) -> int:
+    """The processes a run may use (``--jobs``, default: the machine's cores)."""
+    return split.jobs if split.jobs is not None else (os.cpu_count() or 1)
 
 
 class _XptFiles:
@@ -495,17 +505,24 @@ class _XptFiles:
     A dataset of more than ``xpt.STRETCH_ROWS`` rows is converted and written a stretch of rows
     at a time (``xpt.XptWriter``, the widths of the whole known first), and the converted
     stretches waiting for the thread are kept under :attr:`BUDGET` bytes: the conversion never
-    holds a large dataset whole (the bytes are the same as in one piece)."""
+    holds a large dataset whole (the bytes are the same as in one piece).
+
+    A partitioned run may use more than one process (``--jobs``): then each dataset merged in
+    the store (``stored``: its files by name, filled by the partitions stage) is converted and
+    written by a process of its own (:func:`_write_stored`, the same code), while this one
+    goes on with the analyses and define."""
 
     BUDGET = 1 << 29
     """Bytes of converted records that may wait for the writing thread (512 MiB)."""
 
-    def __init__(self, folder: Path, result: RunResult) -> None:
+    def __init__(self, folder: Path, result: RunResult, stored: dict | None = None) -> None:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder = folder
         self.result = result
+        self.stored = stored if stored is not None else {}
+        self.process = None  # the process that writes the stored datasets (started when needed)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
         self.pending: dict[Path, Future] = {}
         self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
@@ -514,18 +531,35 @@ class _XptFiles:
 
     def submit(self, group: str, datasets: dict[str, pd.DataFrame], specs: dict[str, Dataset],
                tick) -> None:
-        from ..io.xpt import STRETCH_ROWS
-
         (self.folder / group).mkdir()
         for name, frame in datasets.items():
             path = self.folder / group / f"{name.lower()}.xpt"
-            if len(frame) <= STRETCH_ROWS:
-                prepared = prepare_dataset(frame, specs[name])
-                self.pending[path] = self._queue(prepared.nbytes, prepared.write, path)
+            if name in self.stored:
+                self.pending[path] = self._process().submit(_write_stored, self.stored[name],
+                                                            specs[name], path)
             else:
-                self.pending[path] = self._stretches(frame, specs[name], path)
+                self.submit_one(frame, specs[name], path)
             self.result.rows[name] = len(frame)
             tick(name)
+
+    def submit_one(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
+        """Check and convert ``frame`` here and queue its writing (``pending[path]``)."""
+        from ..io.xpt import STRETCH_ROWS
+
+        if len(frame) <= STRETCH_ROWS:
+            prepared = prepare_dataset(frame, spec)
+            self.pending[path] = self._queue(prepared.nbytes, prepared.write, path)
+        else:
+            self.pending[path] = self._stretches(frame, spec, path)
+
+    def _process(self):
+        if self.process is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.process = ProcessPoolExecutor(max_workers=1,
+                                               mp_context=multiprocessing.get_context("spawn"))
+        return self.process
 
     def _stretches(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> Future:
         """Write ``frame`` a stretch of rows at a time; the future of the file's SHA-256."""
@@ -570,6 +604,22 @@ class _XptFiles:
     def close(self) -> None:
         """Finish the file being written and drop the rest (the run failed or is done)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.process is not None:
+            self.process.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_stored(merged, spec: Dataset, path: Path) -> str:
+    """In a process of its own: a dataset merged in the store written as ``_XptFiles`` writes
+    it (checks first, a stretch at a time when large); returns the file's SHA-256."""
+    from .partitions import merged_frame
+
+    files = _XptFiles(path.parent, RunResult(out=path.parent))
+    try:
+        frame = merged_frame(merged)
+        files.submit_one(frame, spec, path)
+        return files.pending[path].result()
+    finally:
+        files.close()
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
