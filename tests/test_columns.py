@@ -192,3 +192,23 @@ def test_arrow_array_keeps_one_chunk_without_copying_and_joins_several():
     assert got.buffers()[2].address == one.chunk(0).buffers()[2].address  # the same bytes
     two = pa.chunked_array([pa.array(["a"], pa.large_string()), pa.array([None, "c"], pa.large_string())])
     assert arrow_array(pd.Series(pd.array(two, dtype="str"))).to_pylist() == ["a", None, "c"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(TEXTS, max_size=25), st.lists(st.integers(0, 25), max_size=4))
+def test_codes_of_a_column_in_several_chunks_without_joining_them(values, cuts):
+    # a column of a dataset merged from partitions is one pyarrow chunk per stretch: it is
+    # encoded chunk by chunk with one dictionary, as the values in order of first appearance
+    import pyarrow as pa
+
+    bounds = sorted({0, len(values), *[min(c, len(values)) for c in cuts]})
+    chunks = [pa.array(values[a:b], pa.large_string()) for a, b in zip(bounds, bounds[1:])]
+    column = pd.Series(pd.array(pa.chunked_array(chunks, pa.large_string()), dtype="str"))
+    first_seen: dict = {}
+    for value in values:  # a second implementation: a dict in order of first appearance
+        first_seen.setdefault(value, len(first_seen))
+    codes, distinct = column_codes(column)
+    assert codes.tolist() == [first_seen[v] for v in values]
+    assert distinct.to_pylist() == list(first_seen)
+    assert positions(column, pd.Series(list(reversed(first_seen)), dtype="str")).tolist() == \
+        [len(first_seen) - 1 - first_seen[v] for v in values]

@@ -58,10 +58,21 @@ def text(values: pd.Series) -> pd.Series:
     return as_str(arrow_text(values), values.index)
 
 
-def encode(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+def encode(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """``(codes, distinct)``: per row the position of its value in ``distinct`` (the distinct
-    values in order of first appearance; a null is a distinct value of its own)."""
+    values in order of first appearance; a null is a distinct value of its own). A chunked
+    array is encoded chunk by chunk, with one dictionary for all, without joining its chunks
+    into one array first (a copy of the whole column's text)."""
     encoded = pc.dictionary_encode(values, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        if encoded.num_chunks == 0:
+            return np.empty(0, dtype=np.int32), pa.array([], type=values.type)
+        # pyarrow gives every chunk the one dictionary of all of them; checked, not assumed
+        distinct = encoded.chunk(encoded.num_chunks - 1).dictionary
+        if not all(chunk.dictionary.equals(distinct) for chunk in encoded.chunks):
+            return encode(values.combine_chunks())
+        codes = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]
+        return np.concatenate(codes), distinct
     return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
 
 
@@ -126,7 +137,8 @@ def _encoded(values: pd.Series) -> _Encoded:
     found = _ENCODED.get(key) if array is not None else None
     if found is not None and found[0]() is array:
         return found[1]
-    entry = _Encoded(*encode(arrow_array(values)))
+    chunked = isinstance(array, pa.ChunkedArray) and array.num_chunks > 1 and array.type == TEXT
+    entry = _Encoded(*encode(array if chunked else arrow_array(values)))  # chunked: not joined
     if array is not None:
         _ENCODED[key] = (weakref.ref(array, lambda _, key=key: _ENCODED.pop(key, None)), entry)
     return entry
