@@ -10,8 +10,9 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
-which leaves out the mapped pages of the partitions' store; and the largest of its pool
-processes), and the stage timings of run.json. Every run's data outputs are compared with the
+which leaves out the mapped pages of the partitions' store; and the anonymous memory of it
+and every process it started together, at the peak of their sum), and the stage timings of
+run.json. Every run's data outputs are compared with the
 first configuration's (the XPT files, CSV files; XPT header times blanked): they must be equal.
 The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
 runs the same export written as that many pieces (docs/partitions.md, "An export in pieces";
@@ -25,7 +26,6 @@ import argparse
 import hashlib
 import json
 import re
-import resource
 import sys
 from pathlib import Path
 
@@ -99,17 +99,15 @@ def measure(subjects: int, partitions: int, jobs: int, pieces: bool = False) -> 
     if pieces:
         export = _pieces(export, partitions)
     out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-pieces' if pieces else ''}"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     split = [] if pieces else ["--partitions", str(partitions)]
     wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
                                      *split, "--jobs", str(jobs), "--quiet"])
-    anonymous = ANONYMOUS_PEAK[0]
-    pool_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # any descendant
+    anonymous, with_processes = ANONYMOUS_PEAK
     info = json.loads((out / "run.json").read_text())
     return {"subjects": subjects, "partitions": info.get("partitions", 1), "jobs": jobs,
             "pieces": pieces,
             "wall": wall, "cpu": cpu, "peak": peak, "anonymous_peak": anonymous,
-            "largest_process_peak": pool_peak if pool_peak > before * 1024 else None,
+            "anonymous_peak_with_processes": with_processes,
             "stages": info["timings_seconds"], "digest": _data_digest(out)}
 
 
@@ -131,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{subjects:>9,} subjects  {partitions} {'pieces' if how else 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "
-                  f"anonymous), partitions stage "
+                  f"anonymous; {found['anonymous_peak_with_processes'] / GiB:.2f} with its "
+                  f"processes), partitions stage "
                   f"{found['stages'].get('partitions', 0):.1f} s, same outputs: {found['same_outputs']}",
                   flush=True)
     WORK.mkdir(parents=True, exist_ok=True)

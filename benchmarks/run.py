@@ -44,37 +44,70 @@ def _env() -> dict[str, str]:
     return env
 
 
-ANONYMOUS_PEAK = [0]
+ANONYMOUS_PEAK = [0, 0]
 """The last child's peak anonymous memory in bytes (RssAnon of /proc/PID/status, sampled every
 50 ms): its resident memory that is not pages of mapped files, which the kernel can drop and
-read again, so the memory a run needs (a run maps the partitions' store: docs/partitions.md)."""
+read again, so the memory a run needs (a run maps the partitions' store: docs/partitions.md);
+and the peak of the same summed over the child and every process it started (the pool's
+processes, the XPT and drawing processes) at each sample."""
+
+
+def _anonymous(pid: int) -> int:
+    """RssAnon of process ``pid`` in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (``/proc/PID/task/TID/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as fh:
+                    children = [int(child) for child in fh.read().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
 
 
 class _AnonymousPeak:
-    """Samples a process's RssAnon in a thread until ``stop``."""
+    """Samples a process's RssAnon, alone and with its descendants', in a thread until
+    ``stop``."""
 
     def __init__(self, pid: int) -> None:
         import threading
 
-        self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.pid, self.peak, self.total, self.done = pid, 0, 0, threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
     def _sample(self) -> None:
         while not self.done.is_set():
-            try:
-                with open(f"/proc/{self.pid}/status") as fh:
-                    for line in fh:
-                        if line.startswith("RssAnon:"):
-                            self.peak = max(self.peak, int(line.split()[1]) * 1024)
-            except OSError:
+            own = _anonymous(self.pid)
+            if not own and not os.path.exists(f"/proc/{self.pid}"):
                 return
+            self.peak = max(self.peak, own)
+            self.total = max(self.total, own + sum(map(_anonymous, _descendants(self.pid))))
             self.done.wait(0.05)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
         self.done.set()
         self.thread.join()
-        return self.peak
+        return self.peak, self.total
 
 
 def _run_child(args: list[str]) -> tuple[float, int, str, float]:
@@ -98,7 +131,7 @@ def _run_child(args: list[str]) -> tuple[float, int, str, float]:
     with os.fdopen(read_fd) as pipe:
         out = pipe.read()
     _, status, usage = os.wait4(pid, 0)
-    ANONYMOUS_PEAK[0] = anonymous.stop()
+    ANONYMOUS_PEAK[:] = anonymous.stop()
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
