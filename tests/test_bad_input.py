@@ -952,3 +952,26 @@ def test_a_failed_background_xpt_write_fails_the_run(earlier_run, monkeypatch):
     assert tree_bytes(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["out", "raw"]
     assert not [t for t in threading.enumerate() if t.name.startswith("itp-adam-xpt")]
+
+
+def test_a_terminated_run_leaves_no_staging_folder(tmp_path):
+    """SIGTERM (``kill``, a batch scheduler stopping the job) stops ``itp-adam run`` as Ctrl-C
+    does: its staging folder beside --out is removed and nothing is published."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "itp_adam", "run", "--out", str(out), "--quiet"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.tmp-*")) and run.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # inside the run: reading specs or building the datasets
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0, "the run ended before it was terminated"
+    assert b"terminated (signal 15)" in err
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its staging folder

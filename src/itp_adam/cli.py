@@ -161,11 +161,35 @@ def _starts_from(study_yaml: str) -> tuple[str | None, str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .report.render import Worker
 
-    worker = Worker()  # first: its imports (pandas, matplotlib, ...) overlap ours on a second core
+    previous = _stop_on_terminate()
     try:
-        return _run(args, worker)
+        worker = Worker()  # first: its imports (pandas, matplotlib, ...) overlap ours on a second core
+        try:
+            return _run(args, worker)
+        finally:
+            worker.close()
     finally:
-        worker.close()
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_terminate():
+    """Make SIGTERM (``kill``, a batch scheduler stopping a job) stop the run as Ctrl-C does:
+    the run's staging folder is removed and an earlier output is left as it was (without
+    this, the process ends at once and leaves the staging folder beside ``--out``). Returns
+    the handler it replaced (None when not in the main thread, where signals cannot be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame) -> None:
+        raise KeyboardInterrupt(f"terminated (signal {signum})")
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _memory_pool() -> None:
