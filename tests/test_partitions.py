@@ -117,7 +117,8 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
              part(["S3"], [1], [None], [None])]
     stored = [parts[0], partitions.store(parts[1], tmp_path / "p1.arrow"), parts[2],
               partitions.store(parts[3], tmp_path / "p3.arrow")]
-    merged = partitions.merge(stored, ["STUDYID", "USUBJID", "SEQ"], tmp_path / "merged.arrow")
+    merged = partitions.merged_frame(partitions.merge_files(stored, ["STUDYID", "USUBJID", "SEQ"],
+                                                            tmp_path / "merged.arrow"))
     assert merged["VAL"].fillna("-").tolist() == ["y1", "x1", "x2", "-", "y2", "y3", "x3", "x4"]
     # the same as all records in one frame, stably sorted by the sort columns up to USUBJID
     whole = pd.concat(parts, ignore_index=True)

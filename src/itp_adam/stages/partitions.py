@@ -8,8 +8,8 @@ pool or on a Dask cluster), and combine them (:func:`combine`). Inputs and datas
 Arrow files in the run's store (:func:`store`, read back memory-mapped), not pickled.
 
 - a **subject-level** dataset (one with USUBJID) is the partitions' records merged in the
-  order of the dataset's ``sort`` (:func:`merge`: a subject's records are in one partition,
-  in the order the one-partition build gives them), a stretch of records at a time;
+  order of the dataset's ``sort`` (:func:`merge_files`: a subject's records are in one
+  partition, in the order the one-partition build gives them), a stretch of records at a time;
 - a **study-level** dataset (no USUBJID: TS, TA, TE, TV, TI) that reads no subject data is
   the same in every partition and taken from the first; one that does (TS's first informed
   consent date) is built again on the combined datasets;
@@ -263,7 +263,7 @@ def subjects_in_two_pieces(results: Sequence[PartitionResult], pieces: dict[int,
 
 
 MERGE_ROWS = 262_144
-"""Records put together at a time (:func:`merge`): the merge holds this many records of a
+"""Records put together at a time (:func:`merge_files`): the merge holds this many records of a
 dataset in memory, whatever the study's size."""
 
 
@@ -288,13 +288,6 @@ def stored(path: Path):
 def load(part: pd.DataFrame | Path) -> pd.DataFrame:
     """A partition's dataset as a frame (read from the store when it is a file)."""
     return part if isinstance(part, pd.DataFrame) else stored(part).to_pandas()
-
-
-def merge(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> pd.DataFrame:
-    """The partitions' records of one subject-level dataset in the order of one build, written
-    to ``path`` :data:`MERGE_ROWS` records at a time (:func:`merge_files`) and read back
-    memory-mapped (:func:`merged_frame`)."""
-    return merged_frame(merge_files(parts, sort, path))
 
 
 @dataclass(frozen=True)
@@ -325,7 +318,8 @@ def merged_frame(merged: Merged) -> pd.DataFrame:
 
 def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> Merged:
     """Write the partitions' records of one subject-level dataset in the order of one build
-    to ``path`` and beside it, :data:`MERGE_ROWS` records at a time (see :func:`merge`).
+    to ``path`` and beside it, :data:`MERGE_ROWS` records at a time; :func:`merged_frame`
+    reads them back memory-mapped.
 
     Each partition's records are in ``sort`` order already and a subject is in one partition,
     so the records with the same values of the sort columns up to USUBJID (a subject's, the
@@ -401,7 +395,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
 
 
 def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
-    """The columns :func:`merge` writes as NumPy files, with their NumPy type: numbers, dates
+    """The columns :func:`merge_files` writes as NumPy files, with their NumPy type: numbers, dates
     without a time zone and flags that pandas holds as that NumPy type (the frames' pandas
     types, kept in the tables' metadata) and that have no missing value a NumPy array could
     not hold (a missing float or date is written as NaN or NaT, :func:`_as_numpy_values`)."""
@@ -454,17 +448,18 @@ def _object_column(table, name: str) -> bool:
 # Running the partitions and combining them
 
 
-MergeJob = tuple[list[Path], list[str], Path]
-"""One dataset to merge from the store (:func:`merge_stored`): its partitions' files, its
-``sort``, the path of the merged file."""
+MergeJob = tuple[list[pd.DataFrame | Path], list[str], Path]
+"""One dataset to merge (:func:`merge_stored`): its partitions' datasets (files of the store,
+or frames sent back by a remote cluster), its ``sort``, the path of the merged file."""
 
 
-def merge_stored(parts: list[Path], sort: list[str], path: Path) -> Merged:
-    """:func:`merge_files` of a dataset's partition files in the store, which are then removed
-    (so the store holds each dataset about once while the merges go on)."""
+def merge_stored(parts: list[pd.DataFrame | Path], sort: list[str], path: Path) -> Merged:
+    """:func:`merge_files` of a dataset's partitions; their files in the store are then
+    removed (so the store holds each dataset about once while the merges go on)."""
     merged = merge_files(parts, sort, path)
     for part in parts:
-        part.unlink()
+        if isinstance(part, Path):
+            part.unlink()
     return merged
 
 
@@ -476,8 +471,8 @@ def _merge_here(jobs: list[MergeJob]) -> list[Merged]:
 class Runner:
     """How the partitions are built: ``run`` builds the jobs; ``local``: the builders see this
     machine's files (the store), so inputs and datasets travel as files, not pickled; ``merge``
-    merges the datasets of a local run's store (results in the jobs' order); ``close`` lets go
-    of the runner's processes."""
+    merges the datasets (results in the jobs' order); ``close`` lets go of the runner's
+    processes."""
 
     run: Callable[[list[PartitionJob]], list[PartitionResult]]
     local: bool = True
@@ -612,13 +607,12 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
             merged: dict[str, Merged] | None = None
             ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """The partitions' datasets as one run's: (SDTM, ADaM, their issues as one log); see the
-    module docstring. Subject-level datasets are put together by :func:`merge` into
+    module docstring. Subject-level datasets are put together by :func:`merge_files` into
     ``store_dir``. ``inputs``: the input SDTM of a study that starts from SDTM, whole (it is
     the run's SDTM; the partitions send back only their ADaM). ``shared_forms``: the forms
     every partition has whole (:func:`reference_forms`): their own issues once. ``merging``
-    merges the datasets stored as files (:data:`MergeJob`; e.g. in a process pool), in one
-    call; datasets sent back as frames are merged here. ``merged``: filled with the files of
-    each merged dataset, by name."""
+    merges the subject-level datasets (:data:`MergeJob`; e.g. in a process pool), in one
+    call. ``merged``: filled with the files of each merged dataset, by name."""
     from .. import issues
     from ..spec.evaluate import build_dataset
 
@@ -628,24 +622,19 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
     shared = set(shared_forms)
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
     adam: dict[str, pd.DataFrame] = {}
-    stored_jobs: list[MergeJob] = []
+    jobs: list[MergeJob] = []
     into: list[tuple[dict, str]] = []
     files = merged if merged is not None else {}
     for group, out, specs_of in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
         for name in list(getattr(first, group)):
             if name in found.subject_level:  # each partition's copy let go once put together
                 parts = [getattr(r, group).pop(name) for r in results]
-                path = store_dir / f"{group}-{name}.arrow"
-                if all(isinstance(part, Path) for part in parts):
-                    stored_jobs.append((parts, list(specs_of[name].sort), path))
-                    into.append((out, name))
-                    out[name] = None  # its place in the datasets' order, filled below
-                else:  # sent back as frames (a remote cluster)
-                    files[name] = merge_files(parts, specs_of[name].sort, path)
-                    out[name] = merged_frame(files[name])
+                jobs.append((parts, list(specs_of[name].sort), store_dir / f"{group}-{name}.arrow"))
+                into.append((out, name))
+                out[name] = None  # its place in the datasets' order, filled below
             else:
                 out[name] = load(getattr(first, group)[name])
-    for (out, name), made in zip(into, merging(stored_jobs) if stored_jobs else []):
+    for (out, name), made in zip(into, merging(jobs) if jobs else []):
         files[name] = made
         out[name] = merged_frame(made)
     with issues.collect() as log:
