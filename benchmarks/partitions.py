@@ -7,6 +7,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py --sizes 10000 100000     # more sizes
     python benchmarks/partitions.py --configs 1:1 2:2        # PARTITIONS:JOBS pairs
     python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
+    python benchmarks/partitions.py --sizes 1000000 --configs 40:2:simulated
+                                                             # simulated as 40 pieces
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
@@ -17,7 +19,12 @@ first configuration's (the XPT files, CSV files; XPT header times blanked): they
 The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
 runs the same export written as that many pieces (docs/partitions.md, "An export in pieces";
 cached too), whose trace.csv and data-issues.csv name the pieces, so only its datasets and
-results are compared. Results are printed as a table and saved as benchmarks/out/partitions.json.
+results are compared. A `:simulated` configuration runs an export simulated in that many pieces
+(`itp-adam simulate --pieces`, one piece in memory at a time: the way to a study larger than
+the machine's memory); its data differ from the one-folder export's, so it is compared only
+with other runs of the same simulated export. The disk used at the peak (the output, its
+staging folder and the partitions' store) is measured too. Results are printed as a table and
+saved as benchmarks/out/partitions.json.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ANONYMOUS_PEAK, WORK, _export, _run_child  # noqa: E402  (the same exports and runner)
+from run import ANONYMOUS_PEAK, DISK_PEAK, WORK, _export, _run_child  # noqa: E402  (the same exports and runner)
 
 GiB = 1024**3
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
@@ -94,20 +101,22 @@ def _pieces(export: Path, count: int) -> Path:
     return folder
 
 
-def measure(subjects: int, partitions: int, jobs: int, pieces: bool = False) -> dict:
-    export = _export(subjects)
-    if pieces:
+def measure(subjects: int, partitions: int, jobs: int, how: str = "") -> dict:
+    """One run: ``how`` "" (the export, split by --partitions), "pieces" (the export written
+    as pieces) or "simulated" (an export simulated in pieces)."""
+    export = _export(subjects, partitions if how == "simulated" else 1)
+    if how == "pieces":
         export = _pieces(export, partitions)
-    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-pieces' if pieces else ''}"
-    split = [] if pieces else ["--partitions", str(partitions)]
+    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-' + how if how else ''}"
+    split = [] if how else ["--partitions", str(partitions)]
     wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
                                      *split, "--jobs", str(jobs), "--quiet"])
     anonymous, with_processes = ANONYMOUS_PEAK
     info = json.loads((out / "run.json").read_text())
     return {"subjects": subjects, "partitions": info.get("partitions", 1), "jobs": jobs,
-            "pieces": pieces,
+            "pieces": how,
             "wall": wall, "cpu": cpu, "peak": peak, "anonymous_peak": anonymous,
-            "anonymous_peak_with_processes": with_processes,
+            "anonymous_peak_with_processes": with_processes, "disk_peak": DISK_PEAK[0],
             "stages": info["timings_seconds"], "digest": _data_digest(out)}
 
 
@@ -119,18 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = []
     for subjects in args.sizes:
-        reference = None
+        reference: dict[str, str] = {}  # the first digest of each export
         for config in args.configs:
             partitions, jobs, *how = config.split(":")
-            found = measure(subjects, int(partitions), int(jobs), how == ["pieces"])
-            reference = reference or found["digest"]
-            found["same_outputs"] = found["digest"] == reference
+            how = how[0] if how else ""
+            if how not in ("", "pieces", "simulated"):
+                p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated]")
+            found = measure(subjects, int(partitions), int(jobs), how)
+            export = f"simulated{partitions}" if how == "simulated" else ""
+            found["same_outputs"] = found["digest"] == reference.setdefault(export, found["digest"])
             results.append(found)
-            print(f"{subjects:>9,} subjects  {partitions} {'pieces' if how else 'partitions'} x {jobs} jobs: "
+            print(f"{subjects:>9,} subjects  {partitions} {how or 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "
                   f"anonymous; {found['anonymous_peak_with_processes'] / GiB:.2f} with its "
-                  f"processes), partitions stage "
+                  f"processes), disk {found['disk_peak'] / GiB:.1f} GiB, partitions stage "
                   f"{found['stages'].get('partitions', 0):.1f} s, same outputs: {found['same_outputs']}",
                   flush=True)
     WORK.mkdir(parents=True, exist_ok=True)

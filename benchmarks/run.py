@@ -52,6 +52,18 @@ and the peak of the same summed over the child and every process it started (the
 processes, the XPT and drawing processes) at each sample."""
 
 
+DISK_PEAK = [0]
+"""The last child's peak use of the disk holding ``WORK`` in bytes: the largest drop of its free
+space below the free space at the start, sampled with the memory (the output, its staging
+folder and the partitions' store; other writers on the same disk count too)."""
+
+
+def _free(path: Path) -> int:
+    """Free bytes, for an unprivileged user, on the disk holding ``path``."""
+    found = os.statvfs(path)
+    return found.f_bavail * found.f_frsize
+
+
 def _anonymous(pid: int) -> int:
     """RssAnon of process ``pid`` in bytes (0 once it is gone)."""
     try:
@@ -92,6 +104,8 @@ class _AnonymousPeak:
         import threading
 
         self.pid, self.peak, self.total, self.done = pid, 0, 0, threading.Event()
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.free = self.least_free = _free(WORK)
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
@@ -102,6 +116,7 @@ class _AnonymousPeak:
                 return
             self.peak = max(self.peak, own)
             self.total = max(self.total, own + sum(map(_anonymous, _descendants(self.pid))))
+            self.least_free = min(self.least_free, _free(WORK))
             self.done.wait(0.05)
 
     def stop(self) -> tuple[int, int]:
@@ -132,6 +147,7 @@ def _run_child(args: list[str]) -> tuple[float, int, str, float]:
         out = pipe.read()
     _, status, usage = os.wait4(pid, 0)
     ANONYMOUS_PEAK[:] = anonymous.stop()
+    DISK_PEAK[0] = anonymous.free - anonymous.least_free
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
@@ -139,13 +155,15 @@ def _run_child(args: list[str]) -> tuple[float, int, str, float]:
     return wall, usage.ru_maxrss * 1024, out, usage.ru_utime + usage.ru_stime
 
 
-def _export(subjects: int) -> Path:
-    """The cached simulated export of this size (simulated on first use)."""
-    folder = WORK / f"export-{subjects}-seed{SEED}"
+def _export(subjects: int, pieces: int = 1) -> Path:
+    """The cached simulated export of this size (simulated on first use); with ``pieces`` > 1
+    simulated as an export in that many pieces (`itp-adam simulate --pieces`: one piece held
+    at a time, so a study larger than memory; other data than the one-folder export's)."""
+    folder = WORK / (f"export-{subjects}-seed{SEED}" + (f"-simulated{pieces}" if pieces > 1 else ""))
     if not (folder / "simulate.json").is_file():  # the simulator's marker: written last, atomically
         print(f"simulating {subjects:,} subjects into {folder} ...", flush=True)
         _run_child(["-m", "itp_adam", "simulate", "--out", str(folder),
-                    "--subjects", str(subjects), "--seed", str(SEED)])
+                    "--subjects", str(subjects), "--seed", str(SEED), "--pieces", str(pieces)])
     return folder
 
 

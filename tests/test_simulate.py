@@ -166,3 +166,45 @@ def test_scaled_study_keeps_the_distributions():
     assert abs(len(w6) / 2000 - 160 / 167) < 0.02
     assert abs((w6["CRIT1FL"] == "Y").mean() - 121 / 160) < 0.02
     assert t["SUBJID"].is_unique
+
+
+def test_a_study_written_in_pieces_builds_to_its_truth(tmp_path, capsys):
+    # `simulate --pieces 3` at 400 subjects: pieces of 134, 133 and 133 subjects, no subject
+    # id in two pieces (a site's numbers run on across the pieces), the not-in-DM subject only
+    # in the first; `itp-adam run` on the folder builds ADSL equal to the pieces' truths
+    import pyreadstat
+
+    from itp_adam.cli import main
+
+    export, out = tmp_path / "export", tmp_path / "out"
+    assert main(["simulate", "--out", str(export), "--subjects", "400", "--pieces", "3"]) == 0
+    pieces = sorted(p for p in export.iterdir() if p.is_dir())
+    assert [p.name for p in pieces] == ["piece-000", "piece-001", "piece-002"]
+    dm = [pd.read_csv(p / "DM.csv", dtype=str).drop_duplicates() for p in pieces]
+    assert [len(d) for d in dm] == [134, 133, 133]
+    ids = pd.concat(dm)["SUBJID"]
+    assert ids.is_unique
+    for before, after in zip(dm, dm[1:]):  # per site: numbers on from the earlier pieces'
+        last = before.assign(n=before["SUBJID"].str[3:].astype(int)).groupby("SITEID")["n"].max()
+        first = after.assign(n=after["SUBJID"].str[3:].astype(int)).groupby("SITEID")["n"].min()
+        both = last.index.intersection(first.index)
+        assert len(both) > 0 and (first[both] > last[both]).all()
+    orphan = [(pd.read_csv(p / "AE.csv", dtype=str)["SUBJID"] == simulate.ORPHAN_SUBJID).any()
+              for p in pieces]
+    assert orphan == [True, False, False]
+    truth = pd.concat([pd.read_csv(p / "truth/subjects.csv") for p in pieces]).set_index("SUBJID")
+    assert sorted(truth.index) == sorted(ids)
+
+    assert main(["run", "--raw", str(export), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    adsl, _ = pyreadstat.read_xport(str(out / "adam/adsl.xpt"))
+    for var in ("TRTSDT", "TRTEDT", "DIAGDT"):
+        adsl[var] = pd.to_datetime(adsl[var])
+    from .test_adam import assert_adsl_equals_truth
+
+    assert_adsl_equals_truth(adsl.set_index("SUBJID"), truth)
+    # a second simulate over its own output replaces it; --pieces beyond the subjects is refused
+    assert main(["simulate", "--out", str(export), "--subjects", "40", "--pieces", "2"]) == 0
+    assert sorted(p.name for p in export.iterdir() if p.is_dir()) == ["piece-000", "piece-001"]
+    capsys.readouterr()
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--subjects", "4", "--pieces", "5"]) == 2
+    assert "--pieces" in capsys.readouterr().err and not (tmp_path / "x").exists()

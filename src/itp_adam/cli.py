@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
                      "new, empty, or an earlier simulate output")
     sim.add_argument("--subjects", type=int, default=167, help="number of subjects (default: %(default)s)")
     sim.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    sim.add_argument("--pieces", type=int, default=1,
+                     help="write the study as an export in this many pieces, OUT/piece-000/ ... "
+                     "(CSV), one held in memory at a time: for a study larger than memory "
+                     "(default: %(default)s, one export)")
     sim.add_argument("--format", choices=["csv", "xlsx"],
                      help="csv: one CSV per form; xlsx: one workbook, --out itself when it ends in "
                      ".xlsx, else OUT/raw-export.xlsx (default: xlsx when --out ends in .xlsx, "
@@ -233,13 +237,23 @@ def _run(args: argparse.Namespace, worker) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import MARKER, build, check_export_out, write_export
+    from .simulate import MARKER, build, check_export_out, write_export, write_pieces
 
     if args.subjects < 1:
         raise InputError("must be at least 1", option="--subjects", value=str(args.subjects))
     if args.seed < 0:
         raise InputError("must be 0 or more", option="--seed", value=str(args.seed))
+    if not 1 <= args.pieces <= args.subjects:
+        raise InputError("must be between 1 and --subjects", option="--pieces", value=str(args.pieces))
     out = args.out
+    if args.pieces > 1:
+        if args.format == "xlsx":
+            raise InputError("an export in pieces is written as CSV", option="--format",
+                             value="xlsx", expected="csv, or --pieces 1")
+        written = write_pieces(args.subjects, args.seed, args.pieces, out)
+        print(f"wrote {args.subjects} subjects (seed {args.seed}) to {out} in {args.pieces} "
+              f"pieces: {out / 'piece-000'} ..., truth in each piece's truth folder")
+        return 0
     fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
     truth = check_export_out(out, fmt)  # before the simulation, which takes a while when large
     written = write_export(build(args.subjects, args.seed), out, fmt, seed=args.seed)

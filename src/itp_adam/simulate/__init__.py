@@ -8,7 +8,7 @@ from .simulator import (
     FIRST_DOSE_MIN, FIXED_TIME, FORM_ORDER, HEPATIC_TERMS, HEPATIC_VISITS, LAB_COLUMN_ORDER, LIVER,
     MARKER, MISSED, MONTHS, N_SITES, ORPHAN_SITE, ORPHAN_SUBJID, PHASES, PLAT_UNITS, PUB_EVALUABLE,
     PUB_N, PUB_PHASE, PUB_RESP30, RESP100, SCHEDULE, STUDYID, TABLE_WEEKS, UNCODED_TERMS, WEEK_TARGET,
-    WINDOWS, SimulatedStudy, build, check_export_out, write_export,
+    WINDOWS, SimulatedStudy, build, build_pieces, check_export_out, write_export, write_pieces,
 )
 
 __all__ = [
@@ -17,5 +17,5 @@ __all__ = [
     "LAB_COLUMN_ORDER", "LIVER", "MARKER", "MISSED", "MONTHS", "N_SITES", "ORPHAN_SITE",
     "ORPHAN_SUBJID", "PHASES", "PLAT_UNITS", "PUB_EVALUABLE", "PUB_N", "PUB_PHASE", "PUB_RESP30",
     "RESP100", "SCHEDULE", "STUDYID", "TABLE_WEEKS", "UNCODED_TERMS", "WEEK_TARGET", "WINDOWS",
-    "SimulatedStudy", "build", "check_export_out", "write_export",
+    "SimulatedStudy", "build", "build_pieces", "check_export_out", "write_export", "write_pieces",
 ]

@@ -26,6 +26,7 @@ import json
 import re
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,12 +267,17 @@ def _order_statistic_map(x: np.ndarray, k: int, value: float, next_value: float 
     return np.interp(x, pts_x, pts_y)
 
 
-def _subjects(n: int, rng: np.random.Generator, plan: dict) -> pd.DataFrame:
-    """One row per subject with everything the truth needs."""
+def _subjects(n: int, rng: np.random.Generator, plan: dict,
+              numbered_after: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per subject with everything the truth needs. A site's subjects are numbered
+    from 1, or after ``numbered_after[site - 1]`` (a study written in pieces: the numbers of
+    the earlier pieces' subjects at each site)."""
     s = pd.DataFrame(index=np.arange(n))
     site = np.sort(rng.integers(1, N_SITES + 1, n))
     s["SITEID"] = pd.Index(site).astype(str).str.zfill(2)
     seq = s.groupby("SITEID").cumcount() + 1
+    if numbered_after is not None:
+        seq = seq + np.asarray(numbered_after)[site - 1]
     s["SUBJID"] = s["SITEID"] + "-" + seq.astype(str).str.zfill(3)
 
     # disease phase and follow-up stage (k = last table week followed through, 0..4)
@@ -622,24 +628,49 @@ def _exposure(s: pd.DataFrame, g: pd.DataFrame, rng: np.random.Generator) -> pd.
     return ex
 
 
-def build(n: int = PUB_N, seed: int = 20250414) -> SimulatedStudy:
-    """Simulate the study: raw forms (every value text), the truth and the planted traps."""
+def build(n: int = PUB_N, seed: int = 20250414, *, piece: int | None = None,
+          numbered_after: np.ndarray | None = None) -> SimulatedStudy:
+    """Simulate the study: raw forms (every value text), the truth and the planted traps.
+
+    ``piece`` k (``build_pieces``): one piece of a study written in pieces, drawn from its
+    own stream (seed and k); its subjects numbered at each site after ``numbered_after``, and
+    the not-in-DM trap subject only in piece 0, so no subject id is in two pieces."""
     if n < 1:
         raise ValueError("--subjects must be at least 1")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if piece is None else [seed, piece])
     plan = _plan_counts(n)
-    s = _subjects(n, rng, plan)
+    s = _subjects(n, rng, plan, numbered_after)
     s = _diagnosis(s, rng)
     c = _categories(s, rng, plan)
     g = _visit_grid(s, rng)
     g = _platelets(s, g, c, rng)
     ex = _exposure(s, g, rng)
     traps: list[pd.DataFrame] = []
-    forms = _forms(s, g, c, ex, rng, traps)
+    forms = _forms(s, g, c, ex, rng, traps, orphans=piece in (None, 0))
     truth_subjects, truth_visits = _truth(s, g, c, forms)
     trap_df = (pd.concat(traps, ignore_index=True) if traps
                else pd.DataFrame(columns=["SUBJID", "trap", "form", "detail"]))
     return SimulatedStudy(forms, truth_subjects, truth_visits, trap_df)
+
+
+def build_pieces(n: int, seed: int, pieces: int) -> Iterator[SimulatedStudy]:
+    """A study of ``n`` subjects simulated as ``pieces`` smaller studies, one at a time (so a
+    study larger than memory can be written): piece k holds its share of the subjects (sizes
+    differ by at most one), drawn from its own stream of ``seed``; a site's subjects are
+    numbered on from the earlier pieces' (``01-001``, ``01-002`` ... in piece 0, on from
+    there in piece 1), so no
+    subject id is in two pieces. Each piece carries the traps and the published proportions
+    of a study its size, and its own truth."""
+    if not 1 <= pieces <= n:
+        raise ValueError(f"--pieces must be between 1 and the number of subjects ({n})")
+    numbered = np.zeros(N_SITES, dtype=np.int64)
+    for k, size in enumerate(_largest_remainder(n, np.ones(pieces))):
+        study = build(int(size), seed, piece=k, numbered_after=numbered)
+        dm = study.forms["DM"]
+        last = (dm["SUBJID"].str.split("-").str[1].astype(np.int64)
+                .groupby(dm["SITEID"].astype(int)).max())
+        numbered[last.index.to_numpy() - 1] = last.to_numpy()
+        yield study
 
 
 def _trap_log(traps: list, subjid, trap: str, form: str, detail) -> None:
@@ -884,7 +915,7 @@ def _lab_liver(s, g, rng, traps) -> pd.DataFrame:
     return pd.concat([lv, late], ignore_index=True)
 
 
-def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
+def _forms(s, g, c, ex, rng, traps, orphans: bool = True) -> dict[str, pd.DataFrame]:
     """Every form of the export as text, with the traps planted."""
     n = len(s)
     subjid = s["SUBJID"].to_numpy()
@@ -1028,7 +1059,8 @@ def _forms(s, g, c, ex, rng, traps) -> dict[str, pd.DataFrame]:
                                 "DSSTDAT": np.where(ds_reason == "ONGOING", "", _fmt_dates(ds_date))})
     s["_ds_date"] = ds_date.to_numpy()
     s["_ds_reason"] = ds_reason
-    _orphans(forms, s, rng, traps)
+    if orphans:
+        _orphans(forms, s, rng, traps)
     return forms
 
 
@@ -1293,6 +1325,45 @@ def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
     return [home / name for name in names]
 
 
+def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
+    """Write a study of ``n`` subjects as an export in ``pieces`` pieces (``build_pieces``;
+    ``docs/partitions.md``, "An export in pieces"): ``out/piece-000/`` ... each a CSV export
+    of its subjects with its own ``truth/`` and marker, and the marker ``out/simulate.json``
+    naming the pieces. One piece is held at a time. Atomic, and the ``--out`` rules of
+    ``write_export`` apply; return the paths written."""
+    from ..errors import InputError
+    from ..stages.pipeline import publish, staging_beside
+
+    out = Path(out).absolute()
+    if out.suffix.lower() == ".xlsx":
+        raise InputError("names a workbook (it ends in .xlsx), but an export in pieces is a "
+                         "folder of CSV folders", file=str(out),
+                         expected="a folder name, or --pieces 1 for one workbook")
+    check_export_out(out, "csv")
+    staging = staging_beside(out)
+    try:
+        written: list[str] = []
+        names = [f"piece-{k:03d}" for k in range(pieces)]
+        for name, study in zip(names, build_pieces(n, seed, pieces)):
+            home = staging / name
+            written += [f"{name}/{p}" for p in
+                        _write_into(study, "csv", home, home / "truth", seed, False, piece=name)]
+            del study
+        about = {"written_by": CREATOR, "version": _version(), "seed": seed, "subjects": n,
+                 "format": "csv", "pieces": names}
+        (staging / MARKER).write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
+        written.append(MARKER)
+        publish([(staging, out)], lambda target: _check_target(target, False))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in written]
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
 def check_export_out(out: Path, fmt: str) -> Path:
     """Check that ``write_export`` may write at ``out`` (see there); return the truth folder.
 
@@ -1323,14 +1394,13 @@ def _check_target(target: Path, workbook: bool) -> None:
 
 
 def _write_into(study: SimulatedStudy, fmt: str, export: Path, truth: Path,
-                seed: int | None, one_workbook: bool) -> list[str]:
+                seed: int | None, one_workbook: bool, piece: str | None = None) -> list[str]:
     """Write the export (a folder of CSVs or with raw-export.xlsx; with ``one_workbook`` the
-    workbook file ``export`` itself), the truth folder and the marker; return the paths
-    written, relative to the folder holding the export."""
+    workbook file ``export`` itself), the truth folder and the marker (naming ``piece``, one
+    piece of a study written in pieces); return the paths written, relative to the folder
+    holding the export."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
-
-    from .. import __version__
 
     frames = {k: study.forms[k] for k in FORM_ORDER}
     frames["LAB"] = frames["LAB"][LAB_COLUMN_ORDER]
@@ -1355,9 +1425,9 @@ def _write_into(study: SimulatedStudy, fmt: str, export: Path, truth: Path,
         path = truth / f"{name}.csv"
         df.to_csv(path, index=False, lineterminator="\n")
         files.append(path)
-    about = {"written_by": CREATOR, "version": __version__, "seed": seed,
+    about = {"written_by": CREATOR, "version": _version(), "seed": seed,
              "subjects": int(study.truth_subjects["SUBJID"].nunique()), "format": fmt,
-             "export": exported,
+             **({"piece": piece} if piece else {}), "export": exported,
              "truth": truth.relative_to(home).as_posix()}
     marker.write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
     files.append(marker)
