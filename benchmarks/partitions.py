@@ -7,8 +7,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py --sizes 10000 100000     # more sizes
     python benchmarks/partitions.py --configs 1:1 2:2        # PARTITIONS:JOBS pairs
     python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
-    python benchmarks/partitions.py --sizes 1000000 --configs 40:2:simulated
-                                                             # simulated as 40 pieces
+    python benchmarks/partitions.py --sizes 100000 1000000 --configs per25000:2:simulated
+                                  # simulated in pieces of 25,000 subjects (4, then 40 pieces)
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     p.add_argument("--configs", nargs="+", default=["1:1", "2:1", "2:2", "4:2"],
-                   help="PARTITIONS:JOBS pairs; the first is the reference")
+                   help="PARTITIONS:JOBS[:pieces|:simulated]; PARTITIONS perN: as many as make "
+                   "N subjects each; the first of each export is the reference")
     args = p.parse_args(argv)
     results = []
     for subjects in args.sizes:
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             how = how[0] if how else ""
             if how not in ("", "pieces", "simulated"):
                 p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated]")
+            if partitions.startswith("per"):  # perN: as many as make N subjects each
+                partitions = str(max(1, round(subjects / int(partitions[3:]))))
             found = measure(subjects, int(partitions), int(jobs), how)
             export = f"simulated{partitions}" if how == "simulated" else ""
             found["same_outputs"] = found["digest"] == reference.setdefault(export, found["digest"])
