@@ -96,6 +96,7 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
     from itp_adam.stages import partitions
 
     monkeypatch.setattr(partitions, "MERGE_ROWS", 2)  # stretches of 2 records cut subjects
+    monkeypatch.setattr(partitions, "STORE_BATCH_ROWS", 2)  # stored files of several batches
 
     def part(ids, seq, val, obj):
         n = len(ids)
@@ -133,6 +134,37 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
         while values is not None and not isinstance(values, np.memmap):
             values = values.base
         assert values is not None and Path(values.filename).suffix == ".npy", name
+
+
+def test_a_merge_asks_the_disk_for_the_batches_holding_a_stretch(tmp_path):
+    # a stored file of 30,000 records in batches of 8,192: the bytes asked for rows a:b hold
+    # the batches with those rows (found by their values in the file) and no other batch
+    import contextlib
+
+    from itp_adam.stages import partitions
+
+    n, size = 30_000, partitions.STORE_BATCH_ROWS
+    frame = pd.DataFrame({"N": np.arange(n, dtype="<i8"),
+                          "TEXT": pd.Series(np.arange(n).astype(str), dtype="str")})
+    path = partitions.store(frame, tmp_path / "part.arrow")
+    data = path.read_bytes()
+    with contextlib.ExitStack() as files:
+        reader = partitions._ReadAhead(path, files)
+        assert reader.table.column("N").num_chunks == -(-n // size)
+        asked = []
+        reader.advise = lambda fd, start, length, how: asked.append((start, start + length))
+        for a, b in [(0, 1), (5, 8192), (8000, 8200), (8192, 16384), (20000, 30000), (29999, 30000)]:
+            asked.clear()
+            reader.want(a, b)
+            (start, end), = asked
+            chunk = data[start:end]
+            batches = range(a // size, (b - 1) // size + 1)
+            for k in range(-(-n // size)):
+                values = np.arange(k * size, min((k + 1) * size, n), dtype="<i8").tobytes()
+                assert (values in chunk) == (k in batches), (a, b, k)
+        asked.clear()
+        reader.want(7, 7)  # nothing asked for no records
+        assert asked == []
 
 
 def test_the_study_can_be_split_and_ts_is_made_again(shipped):

@@ -196,27 +196,14 @@ def _stop_on_terminate():
     return signal.signal(signal.SIGTERM, stop)
 
 
-def _memory_pool() -> None:
-    """Make pyarrow allocate from jemalloc where the installed pyarrow has it (Linux wheels).
-
-    pyarrow's default, mimalloc, hands freed memory back to the system at once; every new
-    multi-megabyte column then costs a page fault per 4 KiB page. At 100,000 subjects that was
-    a third of the run's CPU time (docs/performance.md). jemalloc keeps freed pages for reuse.
-    Elsewhere the default pool stays. Set by the command, not the library: it is process-wide."""
-    import pyarrow as pa
-
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:  # this pyarrow was built without jemalloc
-        pass
-
-
 def _run(args: argparse.Namespace, worker) -> int:
     from .paths import default_specs_dir
     from .stages.pipeline import run
     from .report.progress import Progress
 
-    _memory_pool()
+    from .stages.partitions import use_jemalloc
+
+    use_jemalloc()  # this process's; the processes a run starts set their own
 
     specs = args.specs or default_specs_dir()
     raw = args.raw  # neither --raw nor --sdtm: the data shipped with the study (pipeline.run)

@@ -24,6 +24,8 @@ says so and the run stays in one partition. ``docs/partitions.md`` describes the
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -267,14 +269,21 @@ MERGE_ROWS = 262_144
 dataset in memory, whatever the study's size."""
 
 
+STORE_BATCH_ROWS = 8_192
+"""Records per record batch of a stored file. A batch's columns lie together in the file, so
+the records a stretch of a merge takes from a partition are one stretch of its file, read from
+the disk ahead of their use in one request (:func:`merge_files`) instead of a page at a time."""
+
+
 def store(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as an uncompressed Arrow IPC file (read back memory-mapped, so reading
-    it costs no copy of its text); returns ``path``. The pandas types travel with the file."""
+    """Write ``frame`` as an uncompressed Arrow IPC file in batches of :data:`STORE_BATCH_ROWS`
+    records (read back memory-mapped, so reading it costs no copy of its text); returns
+    ``path``. The pandas types travel with the file."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+        writer.write_table(table, max_chunksize=STORE_BATCH_ROWS)
     return path
 
 
@@ -338,9 +347,22 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
 
     from ..derive.columns import group_codes, run_edges, sort_order
 
-    tables = [part if isinstance(part, pa.Table) else
-              pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
-              else stored(part) for part in parts]
+    with contextlib.ExitStack() as files_open:
+        ahead = [_ReadAhead(part, files_open) if isinstance(part, Path) else None
+                 for part in parts]
+        tables = [part if isinstance(part, pa.Table) else
+                  pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
+                  else reader.table for part, reader in zip(parts, ahead)]
+        return _merge_tables(tables, ahead, sort, path, files_open)
+
+
+def _merge_tables(tables, ahead, sort, path: Path, files_open) -> Merged:
+    """:func:`merge_files` of the partitions' tables (``ahead``: their :class:`_ReadAhead`, or
+    None for a table in memory)."""
+    import pyarrow as pa
+
+    from ..derive.columns import group_codes, run_edges, sort_order
+
     prefix = list(sort[: list(sort).index(SUBJECT) + 1])  # plan_problems: USUBJID is sorted on
     starts, keys = [], []
     for table in tables:  # the first record of each block, and the blocks' keys
@@ -369,15 +391,27 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
         schema = pa.unify_schemas([table.schema for table in tables], promote_options="permissive")
     fixed = _fixed_columns(tables, schema)
     files = {name: path.with_name(f"{path.stem}.{k}.npy") for k, name in enumerate(fixed)}
-    arrays = {name: np.lib.format.open_memmap(files[name], mode="w+", dtype=dtype, shape=(total,))
-              for name, dtype in fixed.items()}
+    arrays = {name: _npy_writer(files[name], dtype, total, files_open) for name, dtype in fixed.items()}
     rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
+    lows = range(0, total, MERGE_ROWS)
+
+    def rows(low: int) -> list[tuple[int, int]]:  # the records each partition gives a stretch
+        high = min(low + MERGE_ROWS, total)
+        return [tuple(np.searchsorted(place, [low, high])) for place in places]
+
+    def read_ahead(low: int) -> None:  # ask the disk for a stretch's records before they are used
+        if low < total:
+            for reader, (a, b) in zip(ahead, rows(low)):
+                if reader is not None:
+                    reader.want(a, b)
+
+    read_ahead(0)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
-        for low in range(0, total, MERGE_ROWS):
+        for low in lows:
             high = min(low + MERGE_ROWS, total)
+            read_ahead(high)
             slices, at = [], []
-            for table, place in zip(tables, places):
-                a, b = np.searchsorted(place, [low, high])
+            for table, place, (a, b) in zip(tables, places, rows(low)):
                 part = table.slice(a, b - a)
                 slices.append(part if part.schema.equals(schema) else part.cast(schema))
                 at.append(place[a:b] - low)
@@ -385,13 +419,64 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
             into = np.empty(high - low, dtype=np.int64)
             into[np.concatenate(at)] = np.arange(high - low)
             stretch = _as_numpy_values(stretch.take(into))
-            for name, array in arrays.items():
-                array[low:high] = stretch.column(name).to_numpy()
+            for name, dtype in fixed.items():  # appended: the stretches come in order
+                values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)
+                arrays[name].write(values.view(np.uint8).data)
             writer.write_table(stretch.select(rest.names))
-    for array in arrays.values():
-        array.flush()
+    for handle in arrays.values():
+        handle.close()
     objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
     return Merged(path, tuple(schema.names), files, objects)
+
+
+def _npy_writer(path: Path, dtype: np.dtype, length: int, files_open):
+    """``path`` opened for a NumPy file of ``length`` values of ``dtype``, its header written:
+    the values are then appended in order (sequential writes, not pages of a mapping)."""
+    handle = files_open.enter_context(open(path, "wb"))
+    np.lib.format.write_array_header_1_0(handle, {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+        "shape": (length,)})
+    return handle
+
+
+class _ReadAhead:
+    """A stored file mapped (:attr:`table`), and where each of its record batches begins in
+    the file, so that the records ``a:b`` can be asked of the disk ahead of their use
+    (:meth:`want`: ``posix_fadvise(WILLNEED)`` of the batches holding them, one request). A
+    merge takes each partition's records in order, a stretch at a time; without it, each
+    stretch would read the file a page at a time as its columns are touched, which at
+    1,000,000 subjects, with the store larger than the memory, left the merges waiting on
+    the disk most of the time (docs/performance.md)."""
+
+    def __init__(self, path: Path, files_open) -> None:
+        import pyarrow as pa
+
+        source = pa.memory_map(str(path))
+        source.seek(0)
+        base = source.read_buffer(1).address
+        source.seek(0)
+        reader = pa.ipc.open_file(source)
+        batches = [reader.get_batch(k) for k in range(reader.num_record_batches)]
+        self.table = pa.Table.from_batches(batches, reader.schema)
+        self.first_row = np.cumsum([0] + [batch.num_rows for batch in batches])
+        # a batch's body begins with its first column's first buffer (IPC writes them in order)
+        self.first_byte = np.array(
+            [min((buffer.address - base for column in batch.columns[:1]
+                  for buffer in column.buffers() if buffer is not None and buffer.size),
+                 default=0) for batch in batches] + [source.size()], dtype=np.int64)
+        np.maximum.accumulate(self.first_byte, out=self.first_byte)
+        self.advise = getattr(os, "posix_fadvise", None)
+        self.fd = files_open.enter_context(open(path, "rb")).fileno() if self.advise else None
+
+    def want(self, a: int, b: int) -> None:
+        """Ask the disk for records ``a:b`` (non-blocking: the kernel reads them ahead)."""
+        if self.advise is None or b <= a:
+            return
+        first = int(np.searchsorted(self.first_row, a, side="right")) - 1
+        last = int(np.searchsorted(self.first_row, b, side="left"))
+        start, end = int(self.first_byte[first]), int(self.first_byte[min(last, len(self.first_byte) - 1)])
+        if end > start:
+            self.advise(self.fd, start, end - start, os.POSIX_FADV_WILLNEED)
 
 
 def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
@@ -485,6 +570,22 @@ def in_process(specs: Specs) -> Runner:
     return Runner(lambda jobs: [build_partition(job, specs) for job in jobs])
 
 
+def use_jemalloc() -> None:
+    """Make pyarrow allocate from jemalloc where the installed pyarrow has it (Linux wheels).
+
+    pyarrow's default, mimalloc, hands freed memory back to the system at once; every new
+    multi-megabyte column then costs a page fault per 4 KiB page. At 100,000 subjects that was
+    a third of the run's CPU time (docs/performance.md). jemalloc keeps freed pages for reuse.
+    Elsewhere the default pool stays. Process-wide, so set by the command for its process and
+    by each process a run starts (the pool's, the XPT writer's), not by the library."""
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # this pyarrow was built without jemalloc
+        pass
+
+
 def process_pool(workers: int) -> Runner:
     """Run the partitions in a pool of ``workers`` fresh processes (``spawn``: a fork is unsafe
     once pyarrow's threads run); results come back in partition order. The same processes
@@ -499,7 +600,8 @@ def process_pool(workers: int) -> Runner:
             import multiprocessing
 
             pool.append(ProcessPoolExecutor(max_workers=max(1, min(workers, tasks)),
-                                            mp_context=multiprocessing.get_context("spawn")))
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=use_jemalloc))
         return pool[0]
 
     def run(jobs: list[PartitionJob]) -> list[PartitionResult]:

@@ -557,7 +557,9 @@ class _XptFiles:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self.process = ProcessPoolExecutor(max_workers=1,
+            from .partitions import use_jemalloc
+
+            self.process = ProcessPoolExecutor(max_workers=1, initializer=use_jemalloc,
                                                mp_context=multiprocessing.get_context("spawn"))
         return self.process
 
