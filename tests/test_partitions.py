@@ -96,7 +96,6 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
     from itp_adam.stages import partitions
 
     monkeypatch.setattr(partitions, "MERGE_ROWS", 2)  # stretches of 2 records cut subjects
-    monkeypatch.setattr(partitions, "STORE_BATCH_ROWS", 2)  # stored files of several batches
 
     def part(ids, seq, val, obj):
         n = len(ids)
@@ -136,32 +135,36 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
         assert values is not None and Path(values.filename).suffix == ".npy", name
 
 
-def test_a_merge_asks_the_disk_for_the_batches_holding_a_stretch(tmp_path):
-    # a stored file of 30,000 records in batches of 8,192: the bytes asked for rows a:b hold
-    # the batches with those rows (found by their values in the file) and no other batch
+def test_a_merge_asks_the_disk_for_the_bytes_of_a_stretch(tmp_path):
+    # a stored file of 30,000 records: the stretches of the file asked for records a:b are
+    # exactly those records' numbers, flags and text offsets (and, asked apart, their text),
+    # found by their own bytes in the file
     import contextlib
 
     from itp_adam.stages import partitions
 
-    n, size = 30_000, partitions.STORE_BATCH_ROWS
-    frame = pd.DataFrame({"N": np.arange(n, dtype="<i8"),
-                          "TEXT": pd.Series(np.arange(n).astype(str), dtype="str")})
+    n = 30_000
+    words = [f"w{k}" * (k % 5) for k in range(n)]  # text of varying length, some empty
+    frame = pd.DataFrame({"N": np.arange(n, dtype="<i8"), "FL": np.arange(n) % 3 == 0,
+                          "TEXT": pd.Series(words, dtype="str")})
     path = partitions.store(frame, tmp_path / "part.arrow")
     data = path.read_bytes()
     with contextlib.ExitStack() as files:
         reader = partitions._ReadAhead(path, files)
-        assert reader.table.column("N").num_chunks == -(-n // size)
+        for a, b in [(0, 1), (5, 8192), (8000, 8200), (20000, 30000), (29999, 30000)]:
+            fixed = reader.ranges(a, b, text=False)
+            numbers = np.arange(a, b, dtype="<i8").tobytes()
+            assert any(numbers in data[start:end] for start, end in fixed), (a, b)
+            # 8 bytes per number, 8 per text offset and one more, the flags' bytes
+            assert sum(end - start for start, end in fixed) == \
+                8 * (b - a) + 8 * (b - a + 1) + ((b + 7) // 8 - a // 8), (a, b)
+            text = reader.ranges(a, b, text=True)  # one stretch, none for empty text
+            assert len(text) <= 1 and b"".join(data[start:end] for start, end in text) == \
+                "".join(words[a:b]).encode(), (a, b)
         asked = []
         reader.advise = lambda fd, start, length, how: asked.append((start, start + length))
-        for a, b in [(0, 1), (5, 8192), (8000, 8200), (8192, 16384), (20000, 30000), (29999, 30000)]:
-            asked.clear()
-            reader.want(a, b)
-            (start, end), = asked
-            chunk = data[start:end]
-            batches = range(a // size, (b - 1) // size + 1)
-            for k in range(-(-n // size)):
-                values = np.arange(k * size, min((k + 1) * size, n), dtype="<i8").tobytes()
-                assert (values in chunk) == (k in batches), (a, b, k)
+        reader.want(40, 50, text=True)
+        assert asked == reader.ranges(40, 50, text=True)
         asked.clear()
         reader.want(7, 7)  # nothing asked for no records
         assert asked == []

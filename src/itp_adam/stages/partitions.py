@@ -269,21 +269,16 @@ MERGE_ROWS = 262_144
 dataset in memory, whatever the study's size."""
 
 
-STORE_BATCH_ROWS = 8_192
-"""Records per record batch of a stored file. A batch's columns lie together in the file, so
-the records a stretch of a merge takes from a partition are one stretch of its file, read from
-the disk ahead of their use in one request (:func:`merge_files`) instead of a page at a time."""
-
-
 def store(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as an uncompressed Arrow IPC file in batches of :data:`STORE_BATCH_ROWS`
-    records (read back memory-mapped, so reading it costs no copy of its text); returns
-    ``path``. The pandas types travel with the file."""
+    """Write ``frame`` as an uncompressed Arrow IPC file (read back memory-mapped, so reading
+    it costs no copy of its text); returns ``path``. The pandas types travel with the file.
+    Each column's values lie together in the file, so reading a stretch of records reads one
+    stretch of the file per column (:class:`_ReadAhead`)."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=STORE_BATCH_ROWS)
+        writer.write_table(table)
     return path
 
 
@@ -399,17 +394,20 @@ def _merge_tables(tables, ahead, sort, path: Path, files_open) -> Merged:
         high = min(low + MERGE_ROWS, total)
         return [tuple(np.searchsorted(place, [low, high])) for place in places]
 
-    def read_ahead(low: int) -> None:  # ask the disk for a stretch's records before they are used
+    def read_ahead(low: int, text: bool) -> None:  # ask the disk for a stretch before its use
         if low < total:
             for reader, (a, b) in zip(ahead, rows(low)):
                 if reader is not None:
-                    reader.want(a, b)
+                    reader.want(a, b, text)
 
-    read_ahead(0)
+    read_ahead(0, False)  # two stretches ahead the fixed-width values and the text offsets,
+    read_ahead(0, True)  # one ahead the text (where it lies follows from the offsets)
+    read_ahead(MERGE_ROWS, False)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
         for low in lows:
             high = min(low + MERGE_ROWS, total)
-            read_ahead(high)
+            read_ahead(high + MERGE_ROWS, False)
+            read_ahead(high, True)
             slices, at = [], []
             for table, place, (a, b) in zip(tables, places, rows(low)):
                 part = table.slice(a, b - a)
@@ -440,42 +438,89 @@ def _npy_writer(path: Path, dtype: np.dtype, length: int, files_open):
 
 
 class _ReadAhead:
-    """A stored file mapped (:attr:`table`), and where each of its record batches begins in
-    the file, so that the records ``a:b`` can be asked of the disk ahead of their use
-    (:meth:`want`: ``posix_fadvise(WILLNEED)`` of the batches holding them, one request). A
-    merge takes each partition's records in order, a stretch at a time; without it, each
-    stretch would read the file a page at a time as its columns are touched, which at
-    1,000,000 subjects, with the store larger than the memory, left the merges waiting on
-    the disk most of the time (docs/performance.md)."""
+    """A stored file mapped (:attr:`table`), and where each column's values lie in the file,
+    so that records ``a:b`` can be asked of the disk ahead of their use (:meth:`want`,
+    ``posix_fadvise(WILLNEED)``: the kernel reads them while the merge works on the stretch
+    before). A merge takes each partition's records in order, a stretch at a time, a small
+    slice of every column; without this each slice was read from the disk as its pages were
+    touched, a small read at a time, which at 1,000,000 subjects (the store larger than the
+    memory) left the merges waiting on the disk most of the time (docs/performance.md).
+    Values of fixed width, validity bits and text offsets are located by arithmetic; the text
+    itself by its offsets, so :meth:`want` with ``text`` is asked one stretch later (once
+    the offsets are read)."""
 
     def __init__(self, path: Path, files_open) -> None:
         import pyarrow as pa
 
         source = pa.memory_map(str(path))
         source.seek(0)
-        base = source.read_buffer(1).address
+        base = source.read_buffer(1).address if source.size() else 0
         source.seek(0)
-        reader = pa.ipc.open_file(source)
-        batches = [reader.get_batch(k) for k in range(reader.num_record_batches)]
-        self.table = pa.Table.from_batches(batches, reader.schema)
-        self.first_row = np.cumsum([0] + [batch.num_rows for batch in batches])
-        # a batch's body begins with its first column's first buffer (IPC writes them in order)
-        self.first_byte = np.array(
-            [min((buffer.address - base for column in batch.columns[:1]
-                  for buffer in column.buffers() if buffer is not None and buffer.size),
-                 default=0) for batch in batches] + [source.size()], dtype=np.int64)
-        np.maximum.accumulate(self.first_byte, out=self.first_byte)
+        self.table = pa.ipc.open_file(source).read_all()
+        # per chunk: its first and last record, its offset, and its buffers as
+        # (kind, file position, width in bytes or the offsets as a NumPy view)
+        self.chunks: list[tuple[int, int, int, list]] = []
+        for column in self.table.columns:
+            first = 0
+            for chunk in column.chunks:
+                kind, buffers, parts = chunk.type, chunk.buffers(), []
+                where = [None if b is None else b.address - base for b in buffers]
+                if where and where[0] is not None:  # validity bits
+                    parts.append(("bits", where[0], 0))
+                if len(where) < 2 or where[1] is None:
+                    pass  # nothing more to read (e.g. a column all missing)
+                elif pa.types.is_boolean(kind):
+                    parts.append(("bits", where[1], 0))
+                elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_temporal(kind):
+                    parts.append(("fixed", where[1], kind.bit_width // 8))
+                elif pa.types.is_string(kind) or pa.types.is_binary(kind) or \
+                        pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
+                    large = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
+                    parts.append(("offsets", where[1], 8 if large else 4))
+                    if len(where) > 2 and where[2] is not None:
+                        offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)
+                        parts.append(("text", where[2], offsets))
+                # other types (none in a dataset) are read as they are touched
+                self.chunks.append((first, first + len(chunk), chunk.offset, parts))
+                first += len(chunk)
         self.advise = getattr(os, "posix_fadvise", None)
         self.fd = files_open.enter_context(open(path, "rb")).fileno() if self.advise else None
 
-    def want(self, a: int, b: int) -> None:
-        """Ask the disk for records ``a:b`` (non-blocking: the kernel reads them ahead)."""
-        if self.advise is None or b <= a:
+    def ranges(self, a: int, b: int, text: bool) -> list[tuple[int, int]]:
+        """The stretches of the file holding records ``a:b``: with ``text`` those of the text,
+        else the rest (fixed-width values, validity bits, text offsets); joined when they
+        touch or overlap."""
+        found = []
+        for first, last, offset, parts in self.chunks:
+            low, high = max(a, first) - first + offset, min(b, last) - first + offset
+            if high <= low:
+                continue
+            for kind, at, width in parts:
+                if text != (kind == "text"):
+                    continue
+                if kind == "bits":
+                    found.append((at + low // 8, at + (high + 7) // 8))
+                elif kind == "fixed":
+                    found.append((at + low * width, at + high * width))
+                elif kind == "offsets":  # one more than the records
+                    found.append((at + low * width, at + (high + 1) * width))
+                else:  # text: between the offsets of its first and after its last record
+                    found.append((at + int(width[low]), at + int(width[high])))
+        found.sort()
+        joined: list[tuple[int, int]] = []
+        for start, end in found:
+            if joined and start <= joined[-1][1]:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+            elif end > start:
+                joined.append((start, end))
+        return joined
+
+    def want(self, a: int, b: int, text: bool = False) -> None:
+        """Ask the disk for records ``a:b`` (:meth:`ranges`; returns at once, the kernel reads
+        them in the background)."""
+        if self.advise is None:
             return
-        first = int(np.searchsorted(self.first_row, a, side="right")) - 1
-        last = int(np.searchsorted(self.first_row, b, side="left"))
-        start, end = int(self.first_byte[first]), int(self.first_byte[min(last, len(self.first_byte) - 1)])
-        if end > start:
+        for start, end in self.ranges(a, b, text):
             self.advise(self.fd, start, end - start, os.POSIX_FADV_WILLNEED)
 
 
