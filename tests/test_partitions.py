@@ -135,41 +135,6 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
         assert values is not None and Path(values.filename).suffix == ".npy", name
 
 
-def test_a_merge_asks_the_disk_for_the_bytes_of_a_stretch(tmp_path):
-    # a stored file of 30,000 records: the stretches of the file asked for records a:b are
-    # exactly those records' numbers, flags and text offsets (and, asked apart, their text),
-    # found by their own bytes in the file
-    import contextlib
-
-    from itp_adam.stages import partitions
-
-    n = 30_000
-    words = [f"w{k}" * (k % 5) for k in range(n)]  # text of varying length, some empty
-    frame = pd.DataFrame({"N": np.arange(n, dtype="<i8"), "FL": np.arange(n) % 3 == 0,
-                          "TEXT": pd.Series(words, dtype="str")})
-    path = partitions.store(frame, tmp_path / "part.arrow")
-    data = path.read_bytes()
-    with contextlib.ExitStack() as files:
-        reader = partitions._ReadAhead(path, files)
-        for a, b in [(0, 1), (5, 8192), (8000, 8200), (20000, 30000), (29999, 30000)]:
-            fixed = reader.ranges(a, b, text=False)
-            numbers = np.arange(a, b, dtype="<i8").tobytes()
-            assert any(numbers in data[start:end] for start, end in fixed), (a, b)
-            # 8 bytes per number, 8 per text offset and one more, the flags' bytes
-            assert sum(end - start for start, end in fixed) == \
-                8 * (b - a) + 8 * (b - a + 1) + ((b + 7) // 8 - a // 8), (a, b)
-            text = reader.ranges(a, b, text=True)  # one stretch, none for empty text
-            assert len(text) <= 1 and b"".join(data[start:end] for start, end in text) == \
-                "".join(words[a:b]).encode(), (a, b)
-        asked = []
-        reader.advise = lambda fd, start, length, how: asked.append((start, start + length))
-        reader.want(40, 50, text=True)
-        assert asked == reader.ranges(40, 50, text=True)
-        asked.clear()
-        reader.want(7, 7)  # nothing asked for no records
-        assert asked == []
-
-
 def test_the_study_can_be_split_and_ts_is_made_again(shipped):
     found = plan(shipped.specs)
     assert found.from_subjects == ("TS",)  # SSTDTC: the first informed consent of all subjects

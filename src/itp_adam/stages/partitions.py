@@ -25,7 +25,6 @@ says so and the run stays in one partition. ``docs/partitions.md`` describes the
 from __future__ import annotations
 
 import contextlib
-
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -271,9 +270,7 @@ dataset in memory, whatever the study's size."""
 
 def store(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` as an uncompressed Arrow IPC file (read back memory-mapped, so reading
-    it costs no copy of its text); returns ``path``. The pandas types travel with the file.
-    Each column's values lie together in the file, so reading a stretch of records reads one
-    stretch of the file per column (:class:`_ReadAhead`)."""
+    it costs no copy of its text); returns ``path``. The pandas types travel with the file."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -342,22 +339,9 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
 
     from ..derive.columns import group_codes, run_edges, sort_order
 
-    with contextlib.ExitStack() as files_open:
-        ahead = [_ReadAhead(part, files_open) if isinstance(part, Path) else None
-                 for part in parts]
-        tables = [part if isinstance(part, pa.Table) else
-                  pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
-                  else reader.table for part, reader in zip(parts, ahead)]
-        return _merge_tables(tables, ahead, sort, path, files_open)
-
-
-def _merge_tables(tables, ahead, sort, path: Path, files_open) -> Merged:
-    """:func:`merge_files` of the partitions' tables (``ahead``: their :class:`_ReadAhead`, or
-    None for a table in memory)."""
-    import pyarrow as pa
-
-    from ..derive.columns import group_codes, run_edges, sort_order
-
+    tables = [part if isinstance(part, pa.Table) else
+              pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
+              else stored(part) for part in parts]
     prefix = list(sort[: list(sort).index(SUBJECT) + 1])  # plan_problems: USUBJID is sorted on
     starts, keys = [], []
     for table in tables:  # the first record of each block, and the blocks' keys
@@ -386,30 +370,16 @@ def _merge_tables(tables, ahead, sort, path: Path, files_open) -> Merged:
         schema = pa.unify_schemas([table.schema for table in tables], promote_options="permissive")
     fixed = _fixed_columns(tables, schema)
     files = {name: path.with_name(f"{path.stem}.{k}.npy") for k, name in enumerate(fixed)}
-    arrays = {name: _npy_writer(files[name], dtype, total, files_open) for name, dtype in fixed.items()}
     rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
-    lows = range(0, total, MERGE_ROWS)
-
-    def rows(low: int) -> list[tuple[int, int]]:  # the records each partition gives a stretch
-        high = min(low + MERGE_ROWS, total)
-        return [tuple(np.searchsorted(place, [low, high])) for place in places]
-
-    def read_ahead(low: int, text: bool) -> None:  # ask the disk for a stretch before its use
-        if low < total:
-            for reader, (a, b) in zip(ahead, rows(low)):
-                if reader is not None:
-                    reader.want(a, b, text)
-
-    read_ahead(0, False)  # two stretches ahead the fixed-width values and the text offsets,
-    read_ahead(0, True)  # one ahead the text (where it lies follows from the offsets)
-    read_ahead(MERGE_ROWS, False)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
-        for low in lows:
+    with contextlib.ExitStack() as files_open, \
+            pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
+        arrays = {name: _npy_writer(files[name], dtype, total, files_open)
+                  for name, dtype in fixed.items()}
+        for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)
-            read_ahead(high + MERGE_ROWS, False)
-            read_ahead(high, True)
             slices, at = [], []
-            for table, place, (a, b) in zip(tables, places, rows(low)):
+            for table, place in zip(tables, places):
+                a, b = np.searchsorted(place, [low, high])
                 part = table.slice(a, b - a)
                 slices.append(part if part.schema.equals(schema) else part.cast(schema))
                 at.append(place[a:b] - low)
@@ -421,8 +391,6 @@ def _merge_tables(tables, ahead, sort, path: Path, files_open) -> Merged:
                 values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)
                 arrays[name].write(values.view(np.uint8).data)
             writer.write_table(stretch.select(rest.names))
-    for handle in arrays.values():
-        handle.close()
     objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
     return Merged(path, tuple(schema.names), files, objects)
 
@@ -435,93 +403,6 @@ def _npy_writer(path: Path, dtype: np.dtype, length: int, files_open):
         "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
         "shape": (length,)})
     return handle
-
-
-class _ReadAhead:
-    """A stored file mapped (:attr:`table`), and where each column's values lie in the file,
-    so that records ``a:b`` can be asked of the disk ahead of their use (:meth:`want`,
-    ``posix_fadvise(WILLNEED)``: the kernel reads them while the merge works on the stretch
-    before). A merge takes each partition's records in order, a stretch at a time, a small
-    slice of every column; without this each slice was read from the disk as its pages were
-    touched, a small read at a time, which at 1,000,000 subjects (the store larger than the
-    memory) left the merges waiting on the disk most of the time (docs/performance.md).
-    Values of fixed width, validity bits and text offsets are located by arithmetic; the text
-    itself by its offsets, so :meth:`want` with ``text`` is asked one stretch later (once
-    the offsets are read)."""
-
-    def __init__(self, path: Path, files_open) -> None:
-        import pyarrow as pa
-
-        source = pa.memory_map(str(path))
-        source.seek(0)
-        base = source.read_buffer(1).address if source.size() else 0
-        source.seek(0)
-        self.table = pa.ipc.open_file(source).read_all()
-        # per chunk: its first and last record, its offset, and its buffers as
-        # (kind, file position, width in bytes or the offsets as a NumPy view)
-        self.chunks: list[tuple[int, int, int, list]] = []
-        for column in self.table.columns:
-            first = 0
-            for chunk in column.chunks:
-                kind, buffers, parts = chunk.type, chunk.buffers(), []
-                where = [None if b is None else b.address - base for b in buffers]
-                if where and where[0] is not None:  # validity bits
-                    parts.append(("bits", where[0], 0))
-                if len(where) < 2 or where[1] is None:
-                    pass  # nothing more to read (e.g. a column all missing)
-                elif pa.types.is_boolean(kind):
-                    parts.append(("bits", where[1], 0))
-                elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_temporal(kind):
-                    parts.append(("fixed", where[1], kind.bit_width // 8))
-                elif pa.types.is_string(kind) or pa.types.is_binary(kind) or \
-                        pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
-                    large = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
-                    parts.append(("offsets", where[1], 8 if large else 4))
-                    if len(where) > 2 and where[2] is not None:
-                        offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)
-                        parts.append(("text", where[2], offsets))
-                # other types (none in a dataset) are read as they are touched
-                self.chunks.append((first, first + len(chunk), chunk.offset, parts))
-                first += len(chunk)
-        self.advise = getattr(os, "posix_fadvise", None)
-        self.fd = files_open.enter_context(open(path, "rb")).fileno() if self.advise else None
-
-    def ranges(self, a: int, b: int, text: bool) -> list[tuple[int, int]]:
-        """The stretches of the file holding records ``a:b``: with ``text`` those of the text,
-        else the rest (fixed-width values, validity bits, text offsets); joined when they
-        touch or overlap."""
-        found = []
-        for first, last, offset, parts in self.chunks:
-            low, high = max(a, first) - first + offset, min(b, last) - first + offset
-            if high <= low:
-                continue
-            for kind, at, width in parts:
-                if text != (kind == "text"):
-                    continue
-                if kind == "bits":
-                    found.append((at + low // 8, at + (high + 7) // 8))
-                elif kind == "fixed":
-                    found.append((at + low * width, at + high * width))
-                elif kind == "offsets":  # one more than the records
-                    found.append((at + low * width, at + (high + 1) * width))
-                else:  # text: between the offsets of its first and after its last record
-                    found.append((at + int(width[low]), at + int(width[high])))
-        found.sort()
-        joined: list[tuple[int, int]] = []
-        for start, end in found:
-            if joined and start <= joined[-1][1]:
-                joined[-1] = (joined[-1][0], max(joined[-1][1], end))
-            elif end > start:
-                joined.append((start, end))
-        return joined
-
-    def want(self, a: int, b: int, text: bool = False) -> None:
-        """Ask the disk for records ``a:b`` (:meth:`ranges`; returns at once, the kernel reads
-        them in the background)."""
-        if self.advise is None:
-            return
-        for start, end in self.ranges(a, b, text):
-            self.advise(self.fd, start, end - start, os.POSIX_FADV_WILLNEED)
 
 
 def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
