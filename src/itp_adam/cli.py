@@ -198,10 +198,9 @@ def _stop_on_terminate():
 
 def _run(args: argparse.Namespace, worker) -> int:
     from .paths import default_specs_dir
-    from .stages.pipeline import run
     from .report.progress import Progress
-
     from .stages.partitions import use_jemalloc
+    from .stages.pipeline import run
 
     use_jemalloc()  # this process's; the processes a run starts set their own
 
@@ -237,7 +236,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         if args.format == "xlsx":
             raise InputError("an export in pieces is written as CSV", option="--format",
                              value="xlsx", expected="csv, or --pieces 1")
-        written = write_pieces(args.subjects, args.seed, args.pieces, out)
+        write_pieces(args.subjects, args.seed, args.pieces, out)
         print(f"wrote {args.subjects} subjects (seed {args.seed}) to {out} in {args.pieces} "
               f"pieces: {out / 'piece-000'} ..., truth in each piece's truth folder")
         return 0

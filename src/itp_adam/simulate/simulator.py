@@ -658,9 +658,8 @@ def build_pieces(n: int, seed: int, pieces: int) -> Iterator[SimulatedStudy]:
     study larger than memory can be written): piece k holds its share of the subjects (sizes
     differ by at most one), drawn from its own stream of ``seed``; a site's subjects are
     numbered on from the earlier pieces' (``01-001``, ``01-002`` ... in piece 0, on from
-    there in piece 1), so no
-    subject id is in two pieces. Each piece carries the traps and the published proportions
-    of a study its size, and its own truth."""
+    there in piece 1), so no subject id is in two pieces. Each piece carries the traps and
+    the published proportions of a study its size, and its own truth."""
     if not 1 <= pieces <= n:
         raise ValueError(f"--pieces must be between 1 and the number of subjects ({n})")
     numbered = np.zeros(N_SITES, dtype=np.int64)
