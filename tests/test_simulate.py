@@ -207,4 +207,8 @@ def test_a_study_written_in_pieces_builds_to_its_truth(tmp_path, capsys):
     assert sorted(p.name for p in export.iterdir() if p.is_dir()) == ["piece-000", "piece-001"]
     capsys.readouterr()
     assert main(["simulate", "--out", str(tmp_path / "x"), "--subjects", "4", "--pieces", "5"]) == 2
-    assert "--pieces" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert "--pieces must be between 1 and --subjects: found '5'" in capsys.readouterr().err
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--subjects", "4", "--pieces", "2",
+                 "--format", "xlsx"]) == 2
+    assert "--format must be csv for an export in pieces" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

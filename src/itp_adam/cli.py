@@ -234,8 +234,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     out = args.out
     if args.pieces > 1:
         if args.format == "xlsx":
-            raise InputError("an export in pieces is written as CSV", option="--format",
-                             value="xlsx", expected="csv, or --pieces 1")
+            raise InputError("must be csv for an export in pieces", option="--format",
+                             value="xlsx", expected="csv, or --pieces 1 for one workbook")
         write_pieces(args.subjects, args.seed, args.pieces, out)
         print(f"wrote {args.subjects} subjects (seed {args.seed}) to {out} in {args.pieces} "
               f"pieces: {out / 'piece-000'} ..., truth in each piece's truth folder")
