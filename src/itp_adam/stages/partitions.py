@@ -373,8 +373,8 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
     rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
     with contextlib.ExitStack() as files_open, \
             pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
-        arrays = {name: _npy_writer(files[name], dtype, total, files_open)
-                  for name, dtype in fixed.items()}
+        npy = {name: _npy_writer(files[name], dtype, total, files_open)
+               for name, dtype in fixed.items()}
         for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)
             slices, at = [], []
@@ -389,7 +389,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
             stretch = _as_numpy_values(stretch.take(into))
             for name, dtype in fixed.items():  # appended: the stretches come in order
                 values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)
-                arrays[name].write(values.view(np.uint8).data)
+                npy[name].write(values.view(np.uint8).data)
             writer.write_table(stretch.select(rest.names))
     objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
     return Merged(path, tuple(schema.names), files, objects)
