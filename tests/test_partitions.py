@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from itp_adam.cli import main
@@ -115,8 +116,11 @@ def test_merge_puts_partitions_in_one_build_order_a_stretch_at_a_time(tmp_path, 
              part(["S1", "S4", "S4"], [1, 1, 2], ["y1", "y2", "y3"], ["c", None, None]),
              part([], [], [], []),
              part(["S3"], [1], [None], [None])]
-    stored = [parts[0], partitions.store(parts[1], tmp_path / "p1.arrow"), parts[2],
+    # one stored compressed in batches of two records (a slice starts inside one), one not
+    monkeypatch.setattr(partitions, "STORE_ROWS", 2)
+    stored = [parts[0], partitions.store(parts[1], tmp_path / "p1.arrow", "zstd"), parts[2],
               partitions.store(parts[3], tmp_path / "p3.arrow")]
+    assert pa.ipc.open_file(tmp_path / "p1.arrow").num_record_batches == 2
     merged = partitions.merged_frame(partitions.merge_files(stored, ["STUDYID", "USUBJID", "SEQ"],
                                                             tmp_path / "merged.arrow"))
     assert merged["VAL"].fillna("-").tolist() == ["y1", "x1", "x2", "-", "y2", "y3", "x3", "x4"]

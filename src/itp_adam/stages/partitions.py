@@ -223,7 +223,8 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
             datasets = getattr(built, group)
             for name in [name for name in datasets if name in level]:
                 datasets[name] = store(datasets[name],
-                                       job.store / f"{group}-{name}-{job.number:05d}.arrow")
+                                       job.store / f"{group}-{name}-{job.number:05d}.arrow",
+                                       STORE_COMPRESSION)
     return built
 
 
@@ -266,21 +267,34 @@ def subjects_in_two_pieces(results: Sequence[PartitionResult], pieces: dict[int,
 MERGE_ROWS = 262_144
 """Records put together at a time (:func:`merge_files`): the merge holds this many records of a
 dataset in memory, whatever the study's size."""
+STORE_ROWS = 16_384
+"""Records per compressed batch of a partition's stored dataset (:func:`store` with
+``compression``): the merge decompresses one batch of each partition at a time."""
+STORE_COMPRESSION = "zstd"
+"""How a partition's subject-level datasets are compressed in the store (Arrow IPC buffer
+compression). CDISC text repeats a lot: about 11x smaller (a 25,000-subject partition of the
+shipped study: 944 MB -> 86 MB), so at 1,000,000 subjects the store fits in the page cache
+instead of being written to disk and read back (docs/performance.md, "Fifth round")."""
 
 
-def store(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as an uncompressed Arrow IPC file (read back memory-mapped, so reading
-    it costs no copy of its text); returns ``path``. The pandas types travel with the file."""
+def store(frame: pd.DataFrame, path: Path, compression: str | None = None) -> Path:
+    """Write ``frame`` as an Arrow IPC file; returns ``path``. The pandas types travel with the
+    file. Uncompressed (``compression`` None), it is read back memory-mapped, which costs no
+    copy of its text; compressed (``"zstd"``), in batches of :data:`STORE_ROWS` records that
+    :func:`merge_files` reads one at a time."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.OSFile(str(path), "wb") as sink, \
+            pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=STORE_ROWS if compression else None)
     return path
 
 
 def stored(path: Path):
-    """The table of a stored file, memory-mapped (the file's pages, not a copy)."""
+    """The table of a stored file, memory-mapped (the file's pages, not a copy, when it is not
+    compressed)."""
     import pyarrow as pa
 
     return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
@@ -289,6 +303,52 @@ def stored(path: Path):
 def load(part: pd.DataFrame | Path) -> pd.DataFrame:
     """A partition's dataset as a frame (read from the store when it is a file)."""
     return part if isinstance(part, pd.DataFrame) else stored(part).to_pandas()
+
+
+class _Part:
+    """One partition's records of a dataset, as :func:`merge_files` reads them: the key
+    columns whole (``keys``, let go once read), the rest a slice at a time. A stored file is read a batch at a time (the
+    batch last read is kept: the merge's slices move forward), so a compressed file is never
+    decompressed whole."""
+
+    def __init__(self, part, keys: Sequence[str]) -> None:
+        import pyarrow as pa
+
+        self.batch: tuple[int, Any] = (-1, None)
+        if isinstance(part, Path):
+            source = pa.memory_map(str(part))
+            self.reader = pa.ipc.open_file(source)
+            self.schema = self.reader.schema
+            fields = [self.schema.get_field_index(name) for name in keys]
+            self.keys = pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(
+                included_fields=fields)).read_all()
+            self.table = None
+        else:
+            self.table = part if isinstance(part, pa.Table) else \
+                pa.Table.from_pandas(part, preserve_index=False)
+            self.schema = self.table.schema
+            self.keys = self.table.select(list(keys))
+        self.num_rows = self.keys.num_rows
+        chunks = self.keys.column(0).chunks if self.keys.num_columns else []
+        self.bounds = np.cumsum([0] + [len(chunk) for chunk in chunks])  # the batches' starts
+
+    def slice(self, start: int, length: int):
+        """Records ``start`` .. ``start + length - 1`` as a table."""
+        import pyarrow as pa
+
+        if self.table is not None:
+            return self.table.slice(start, length)
+        end = start + length
+        first = max(int(np.searchsorted(self.bounds, start, side="right")) - 1, 0)
+        last = int(np.searchsorted(self.bounds, end, side="left"))
+        pieces = []
+        for k in range(first, min(last, len(self.bounds) - 1)):
+            if self.batch[0] != k:
+                self.batch = (k, self.reader.get_batch(k))
+            low = max(start - int(self.bounds[k]), 0)
+            pieces.append(self.batch[1].slice(low, min(end, int(self.bounds[k + 1]))
+                                              - int(self.bounds[k]) - low))
+        return pa.Table.from_batches(pieces, schema=self.schema)
 
 
 @dataclass(frozen=True)
@@ -339,20 +399,19 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
 
     from ..derive.columns import group_codes, run_edges, sort_order
 
-    tables = [part if isinstance(part, pa.Table) else
-              pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame)
-              else stored(part) for part in parts]
     prefix = list(sort[: list(sort).index(SUBJECT) + 1])  # plan_problems: USUBJID is sorted on
-    starts, keys = [], []
-    for table in tables:  # the first record of each block, and the blocks' keys
-        key = table.select(prefix).to_pandas()
+    tables, starts, keys = [], [], []
+    for part in parts:  # the first record of each block, and the blocks' keys (the key
+        table = _Part(part, prefix)  # columns of one partition held at a time)
+        tables.append(table)
+        key, table.keys = table.keys.to_pandas(), None
         first = np.flatnonzero(run_edges(group_codes(key, prefix, exact=True), "first"))
         starts.append(first)
         keys.append(key.take(first))
     blocks = pd.concat(keys, ignore_index=True)
     if blocks.empty:
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, tables[0].schema) as writer:
-            writer.write_table(tables[0])
+            writer.write_table(tables[0].slice(0, 0))
         return Merged(path, tuple(tables[0].schema.names), {}, empty=True)
     order = sort_order([(blocks[c], True) for c in prefix], len(blocks))
     sizes = np.concatenate([np.diff(np.r_[first, table.num_rows])
@@ -409,11 +468,14 @@ def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
     """The columns :func:`merge_files` writes as NumPy files, with their NumPy type: numbers, dates
     without a time zone and flags that pandas holds as that NumPy type (the frames' pandas
     types, kept in the tables' metadata) and that have no missing value a NumPy array could
-    not hold (a missing float or date is written as NaN or NaT, :func:`_as_numpy_values`)."""
+    not hold (a missing float or date is written as NaN or NaT, :func:`_as_numpy_values`; an
+    integer or a flag has none when every partition's frame held it as that NumPy type)."""
     import pyarrow as pa
 
-    meta = {column.get("name"): column.get("numpy_type")
-            for column in (tables[0].schema.pandas_metadata or {}).get("columns", [])}
+    metas = [{column.get("name"): column.get("numpy_type")
+              for column in (table.schema.pandas_metadata or {}).get("columns", [])}
+             for table in tables]
+    meta = metas[0]
     fixed = {}
     for field in schema:
         kind = field.type
@@ -424,7 +486,7 @@ def _fixed_columns(tables, schema) -> dict[str, np.dtype]:
         if meta.get(field.name) != str(dtype):  # e.g. pandas' Int64 or a column made all missing
             continue
         if (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and any(
-                table.column(field.name).null_count for table in tables):
+                other.get(field.name) != str(dtype) for other in metas):
             continue
         fixed[field.name] = dtype
     return fixed
