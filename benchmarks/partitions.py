@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -43,19 +44,24 @@ GiB = 1024**3
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
-def _data_digest(out: Path) -> str:
+def _data_digest(out: Path) -> tuple[str, dict[str, str]]:
     """One digest of the run's datasets and results (XPT header times blanked: they are in
-    the library and member headers, the first 2,000 bytes). Files are read in 16 MiB blocks,
-    so an XPT file of many GB is never held."""
-    digest = hashlib.sha256()
+    the library and member headers, the first 2,000 bytes), and each file's own digest (so a
+    run that differs names the files). Files are read in 16 MiB blocks, so an XPT file of
+    many GB is never held."""
+    digest, files = hashlib.sha256(), {}
     for path in sorted(list(out.rglob("*.xpt")) + list((out / "results").rglob("*.csv"))):
-        digest.update(str(path.relative_to(out)).encode())
+        name = str(path.relative_to(out))
+        digest.update(name.encode())
+        own = hashlib.sha256()
         with open(path, "rb") as fh:
             head = fh.read(2000)
-            digest.update(_XPT_TIME.sub(b"", head) if path.suffix == ".xpt" else head)
-            for block in iter(lambda: fh.read(16 << 20), b""):
+            first = _XPT_TIME.sub(b"", head) if path.suffix == ".xpt" else head
+            for block in itertools.chain([first], iter(lambda: fh.read(16 << 20), b"")):
                 digest.update(block)
-    return digest.hexdigest()
+                own.update(block)
+        files[name] = own.hexdigest()
+    return digest.hexdigest(), files
 
 
 def _pieces(export: Path, count: int) -> Path:
@@ -123,7 +129,7 @@ def measure(subjects: int, partitions: int, jobs: int, how: str = "") -> dict:
             "pieces": how,
             "wall": wall, "cpu": cpu, "peak": peak, "anonymous_peak": anonymous,
             "anonymous_peak_with_processes": with_processes, "disk_peak": DISK_PEAK[0],
-            "stages": info["timings_seconds"], "digest": _data_digest(out)}
+            "stages": info["timings_seconds"], **dict(zip(("digest", "files"), _data_digest(out)))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = []
     for subjects in args.sizes:
-        reference: dict[str, str] = {}  # the first digest of each export
+        reference: dict[str, dict] = {}  # the first run of each export
         for config in args.configs:
             partitions, jobs, *how = config.split(":")
             how = how[0] if how else ""
@@ -145,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                 partitions = str(max(1, round(subjects / int(partitions[3:]))))
             found = measure(subjects, int(partitions), int(jobs), how)
             export = f"simulated{partitions}" if how == "simulated" else ""
-            found["same_outputs"] = found["digest"] == reference.setdefault(export, found["digest"])
+            first = reference.setdefault(export, found)
+            found["same_outputs"] = found["digest"] == first["digest"]
             results.append(found)
+            if not found["same_outputs"]:  # name the files that differ
+                print("  differ from the first run:", ", ".join(
+                    name for name in sorted(set(found["files"]) | set(first["files"]))
+                    if found["files"].get(name) != first["files"].get(name)), flush=True)
             print(f"{subjects:>9,} subjects  {partitions} {how or 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "

@@ -360,6 +360,7 @@ class Merged:
     fixed: dict[str, Path]  # column -> its NumPy file (numbers, dates, flags)
     objects: tuple[str, ...] = ()  # ``object`` columns of the partitions' frames
     empty: bool = False  # no records: the Arrow file holds every column
+    trace: Path | None = None  # its rows of sdtm/trace.csv, as CSV without a header
 
 
 def merged_frame(merged: Merged) -> pd.DataFrame:
@@ -377,10 +378,14 @@ def merged_frame(merged: Merged) -> pd.DataFrame:
     return frame
 
 
-def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path) -> Merged:
+def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path: Path,
+                trace: tuple[str, str | None] | None = None) -> Merged:
     """Write the partitions' records of one subject-level dataset in the order of one build
     to ``path`` and beside it, :data:`MERGE_ROWS` records at a time; :func:`merged_frame`
-    reads them back memory-mapped.
+    reads them back memory-mapped. ``trace``: (domain, --SEQ variable) of an SDTM dataset
+    whose records trace to raw rows (``_ROW``): their rows of ``sdtm/trace.csv`` are written
+    beside too (``NAME.trace.csv``, no header; ``pipeline.write_trace``), by the process
+    that merges, not by the run's.
 
     Each partition's records are in ``sort`` order already and a subject is in one partition,
     so the records with the same values of the sort columns up to USUBJID (a subject's, the
@@ -430,10 +435,12 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
     fixed = _fixed_columns(tables, schema)
     files = {name: path.with_name(f"{path.stem}.{k}.npy") for k, name in enumerate(fixed)}
     rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
+    traced = path.with_name(f"{path.stem}.trace.csv") if trace and "_ROW" in schema.names else None
     with contextlib.ExitStack() as files_open, \
             pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
         npy = {name: _npy_writer(files[name], dtype, total, files_open)
                for name, dtype in fixed.items()}
+        trace_file = None if traced is None else files_open.enter_context(open(traced, "wb"))
         for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)
             slices, at = [], []
@@ -445,13 +452,19 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
             stretch = pa.concat_tables(slices).combine_chunks()
             into = np.empty(high - low, dtype=np.int64)
             into[np.concatenate(at)] = np.arange(high - low)
-            stretch = _as_numpy_values(stretch.take(into))
+            stretch = stretch.take(into)
+            if trace_file is not None:
+                from .pipeline import write_csv_rows
+                from .sdtm import trace_rows
+
+                write_csv_rows(trace_rows(stretch, *trace), trace_file)
+            stretch = _as_numpy_values(stretch)
             for name, dtype in fixed.items():  # appended: the stretches come in order
                 values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)
                 npy[name].write(values.view(np.uint8).data)
             writer.write_table(stretch.select(rest.names))
     objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
-    return Merged(path, tuple(schema.names), files, objects)
+    return Merged(path, tuple(schema.names), files, objects, trace=traced)
 
 
 def _npy_writer(path: Path, dtype: np.dtype, length: int, files_open):
@@ -521,15 +534,17 @@ def _object_column(table, name: str) -> bool:
 # Running the partitions and combining them
 
 
-MergeJob = tuple[list[pd.DataFrame | Path], list[str], Path]
+MergeJob = tuple[list[pd.DataFrame | Path], list[str], Path, tuple[str, str | None] | None]
 """One dataset to merge (:func:`merge_stored`): its partitions' datasets (files of the store,
-or frames sent back by a remote cluster), its ``sort``, the path of the merged file."""
+or frames sent back by a remote cluster), its ``sort``, the path of the merged file, and for
+an SDTM dataset of a raw export its domain and --SEQ variable (its ``trace.csv`` rows)."""
 
 
-def merge_stored(parts: list[pd.DataFrame | Path], sort: list[str], path: Path) -> Merged:
+def merge_stored(parts: list[pd.DataFrame | Path], sort: list[str], path: Path,
+                 trace: tuple[str, str | None] | None = None) -> Merged:
     """:func:`merge_files` of a dataset's partitions; their files in the store are then
     removed (so the store holds each dataset about once while the merges go on)."""
-    merged = merge_files(parts, sort, path)
+    merged = merge_files(parts, sort, path, trace)
     for part in parts:
         if isinstance(part, Path):
             part.unlink()
@@ -596,7 +611,7 @@ def process_pool(workers: int) -> Runner:
         return list(executor(len(jobs)).map(build_partition, jobs))
 
     def merge(jobs: list[MergeJob]) -> list[Merged]:
-        size = [sum(part.stat().st_size for part in parts) for parts, _, _ in jobs]
+        size = [sum(part.stat().st_size for part in job[0]) for job in jobs]
         futures = {k: executor(len(jobs)).submit(merge_stored, *jobs[k])
                    for k in sorted(range(len(jobs)), key=lambda k: -size[k])}
         return [futures[k].result() for k in range(len(jobs))]
@@ -705,6 +720,7 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
     call. ``merged``: filled with the files of each merged dataset, by name."""
     from .. import issues
     from ..spec.evaluate import build_dataset
+    from .sdtm import trace_seq
 
     found = plan(specs)
     first = results[0]
@@ -719,7 +735,9 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
         for name in list(getattr(first, group)):
             if name in found.subject_level:  # each partition's copy let go once put together
                 parts = [getattr(r, group).pop(name) for r in results]
-                jobs.append((parts, list(specs_of[name].sort), store_dir / f"{group}-{name}.arrow"))
+                trace = (name, trace_seq(specs_of[name])) if group == "sdtm" else None
+                jobs.append((parts, list(specs_of[name].sort), store_dir / f"{group}-{name}.arrow",
+                             trace))
                 into.append((out, name))
                 out[name] = None  # its place in the datasets' order, filled below
             else:

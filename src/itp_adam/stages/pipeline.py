@@ -303,7 +303,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
               plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
               split: Split = Split()) -> RunResult:
     from ..io.raw import ExportInPieces, export_pieces, read_export
-    from .sdtm import TRACE_COLUMNS, build_sdtm, prepare_forms, trace_parts
+    from .sdtm import build_sdtm, prepare_forms
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
     from ..io.define_spec import load_define_spec  # study.yaml's define keys, checked before any data
@@ -370,8 +370,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
         def write(tick) -> None:
             if not from_sdtm:
-                write_csv_parts(trace_parts(sdtm, specs), folder / "sdtm" / "trace.csv",
-                                TRACE_COLUMNS)
+                write_trace(sdtm, specs, folder / "sdtm" / "trace.csv",
+                            {name: made.trace for name, made in merged.items() if made.trace})
                 tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
             tick("data-issues.csv")
@@ -655,6 +655,47 @@ def write_csv_parts(parts, path: Path, columns: Sequence[str]) -> None:
             writer.close()
     if writer is None:
         write_csv(pd.DataFrame(columns=list(columns)), path)
+
+
+def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
+                written: dict[str, Path]) -> None:
+    """Write ``sdtm/trace.csv``: one row per SDTM record (``sdtm.trace_parts``), dataset by
+    dataset; a dataset whose rows a partitioned run's merge has written already (``written``:
+    their file, CSV without a header) is copied from it, and the file removed."""
+    import shutil
+
+    import pyarrow as pa
+    from pyarrow import csv
+
+    from .sdtm import TRACE_SCHEMA, trace_parts
+
+    with open(path, "wb") as out:
+        csv.write_csv(TRACE_SCHEMA.empty_table(), out)  # the header
+        for name in sdtm:
+            if name in written:
+                with open(written[name], "rb") as rows:
+                    shutil.copyfileobj(rows, out, 16 << 20)
+                written[name].unlink()
+                continue
+            for part in trace_parts({name: sdtm[name]}, specs):
+                write_csv_rows(pa.Table.from_pandas(part, preserve_index=False), out)
+
+
+def write_csv_rows(table, out) -> None:
+    """Append ``table``'s rows (pyarrow, the columns of ``sdtm.TRACE_SCHEMA``) to the open
+    binary file ``out`` as ``write_csv`` writes rows: text quoted, numbers not, missing values
+    empty; no header."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    from .sdtm import TRACE_SCHEMA
+
+    table = table.select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
+    # pyarrow before 15 writes a record batch twice when a column has an empty chunk
+    batches = [batch for batch in table.to_batches() if batch.num_rows]
+    if batches:
+        csv.write_csv(pa.Table.from_batches(batches, schema=TRACE_SCHEMA), out,
+                      csv.WriteOptions(include_header=False))
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:

@@ -288,6 +288,29 @@ def build_sdtm(specs: Specs, forms: dict[str, pd.DataFrame],
 
 TRACE_COLUMNS = ["DOMAIN", "USUBJID", "SEQ", "FORM", "ROW"]
 """The columns of ``sdtm/trace.csv``."""
+TRACE_SCHEMA = pa.schema([("DOMAIN", pa.large_string()), ("USUBJID", pa.large_string()),
+                          ("SEQ", pa.int64()), ("FORM", pa.large_string()), ("ROW", pa.int64())])
+"""Their types, as the file is written (text quoted, numbers not)."""
+
+
+def trace_seq(spec) -> str | None:
+    """The --SEQ variable of an SDTM dataset's spec (None: it has none), for ``trace.csv``."""
+    return next((v.name for v in spec.variables if v.name.endswith("SEQ")), None)
+
+
+def trace_rows(records, domain: str, seq: str | None):
+    """The ``trace.csv`` rows of a stretch of one subject-level SDTM dataset's records (a
+    pyarrow table with USUBJID, ``_FORM`` and ``_ROW``), as a pyarrow table: what
+    :func:`trace_parts` gives for them, made without pandas by the merge of a partitioned run
+    (``partitions.merge_files``)."""
+    count = records.num_rows
+    return pa.table({
+        "DOMAIN": pa.repeat(domain, count),
+        "USUBJID": records.column("USUBJID"),
+        "SEQ": records.column(seq).cast(pa.int64()) if seq else pa.nulls(count, pa.int64()),
+        "FORM": records.column("_FORM"),
+        "ROW": records.column("_ROW").cast(pa.int64()),
+    })
 
 
 def trace_table(datasets: dict[str, pd.DataFrame], specs: Specs) -> pd.DataFrame:
@@ -298,11 +321,11 @@ def trace_table(datasets: dict[str, pd.DataFrame], specs: Specs) -> pd.DataFrame
 
 def trace_parts(datasets: dict[str, pd.DataFrame], specs: Specs):
     """:func:`trace_table`, one dataset at a time (the run writes them one after the other,
-    never holding the whole table: ``pipeline.write_csv_parts``)."""
+    never holding the whole table: ``pipeline.write_trace``)."""
     for name, frame in datasets.items():
         if "_ROW" not in frame:
             continue
-        seq = next((v.name for v in specs.sdtm[name].variables if v.name.endswith("SEQ")), None)
+        seq = trace_seq(specs.sdtm[name])
         yield pd.DataFrame({
             "DOMAIN": name,
             "USUBJID": frame["USUBJID"] if "USUBJID" in frame else "",
