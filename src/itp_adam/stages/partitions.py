@@ -307,9 +307,9 @@ def load(part: pd.DataFrame | Path) -> pd.DataFrame:
 
 class _Part:
     """One partition's records of a dataset, as :func:`merge_files` reads them: the key
-    columns whole (``keys``, let go once read), the rest a slice at a time. A stored file is read a batch at a time (the
-    batch last read is kept: the merge's slices move forward), so a compressed file is never
-    decompressed whole."""
+    columns whole (``keys``, let go once read), the rest a slice at a time. A stored file is
+    read a batch at a time (the batch last read is kept: the merge's slices move forward), so
+    a compressed file is never decompressed whole."""
 
     def __init__(self, part, keys: Sequence[str]) -> None:
         import pyarrow as pa
@@ -441,6 +441,9 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
         npy = {name: _npy_writer(files[name], dtype, total, files_open)
                for name, dtype in fixed.items()}
         trace_file = None if traced is None else files_open.enter_context(open(traced, "wb"))
+        if trace_file is not None:
+            from .pipeline import write_csv_rows
+            from .sdtm import TRACE_SCHEMA, trace_rows
         for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)
             slices, at = [], []
@@ -454,10 +457,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
             into[np.concatenate(at)] = np.arange(high - low)
             stretch = stretch.take(into)
             if trace_file is not None:
-                from .pipeline import write_csv_rows
-                from .sdtm import trace_rows
-
-                write_csv_rows(trace_rows(stretch, *trace), trace_file)
+                write_csv_rows(trace_rows(stretch, *trace), trace_file, TRACE_SCHEMA)
             stretch = _as_numpy_values(stretch)
             for name, dtype in fixed.items():  # appended: the stretches come in order
                 values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)

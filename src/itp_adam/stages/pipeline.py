@@ -631,29 +631,21 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_csv_parts(parts, path: Path, columns: Sequence[str]) -> None:
-    """Write the frames ``parts`` (same columns, e.g. ``sdtm.trace_parts``) one after the other
-    as one CSV file, as :func:`write_csv` writes them put together, without holding them
-    together; ``columns``: the header when there is no part."""
+    """Write the frames ``parts`` (same columns) one after the other as one CSV file, as
+    :func:`write_csv` writes them put together, without holding them together; ``columns``:
+    the header when there is no part."""
     import pyarrow as pa
     from pyarrow import csv
 
-    writer = None
-    try:
+    schema = None
+    with open(path, "wb") as out:
         for part in parts:
             table = pa.Table.from_pandas(part, preserve_index=False)
-            if writer is None:
+            if schema is None:
                 schema = table.schema.remove_metadata()
-                writer = csv.CSVWriter(str(path), schema)
-            # pyarrow before 15 writes a record batch twice when a column has an empty chunk
-            # (seen on 14.0: the rows before it appeared again), so a part goes as its
-            # non-empty batches
-            batches = [batch for batch in table.cast(schema).to_batches() if batch.num_rows]
-            if batches:
-                writer.write_table(pa.Table.from_batches(batches, schema=schema))
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
+                csv.write_csv(schema.empty_table(), out)  # the header
+            write_csv_rows(table, out, schema)
+    if schema is None:
         write_csv(pd.DataFrame(columns=list(columns)), path)
 
 
@@ -678,23 +670,22 @@ def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
                 written[name].unlink()
                 continue
             for part in trace_parts({name: sdtm[name]}, specs):
-                write_csv_rows(pa.Table.from_pandas(part, preserve_index=False), out)
+                write_csv_rows(pa.Table.from_pandas(part, preserve_index=False), out,
+                               TRACE_SCHEMA)
 
 
-def write_csv_rows(table, out) -> None:
-    """Append ``table``'s rows (pyarrow, the columns of ``sdtm.TRACE_SCHEMA``) to the open
-    binary file ``out`` as ``write_csv`` writes rows: text quoted, numbers not, missing values
-    empty; no header."""
+def write_csv_rows(table, out, schema) -> None:
+    """Append ``table``'s rows (pyarrow, cast to ``schema``) to the open binary file ``out``
+    as ``write_csv`` writes rows: text quoted, numbers not, missing values empty; no header."""
     import pyarrow as pa
     from pyarrow import csv
 
-    from .sdtm import TRACE_SCHEMA
-
-    table = table.select(TRACE_SCHEMA.names).cast(TRACE_SCHEMA)
+    table = table.select(schema.names).cast(schema)
     # pyarrow before 15 writes a record batch twice when a column has an empty chunk
+    # (seen on 14.0: the rows before it appeared again), so only the non-empty batches go
     batches = [batch for batch in table.to_batches() if batch.num_rows]
     if batches:
-        csv.write_csv(pa.Table.from_batches(batches, schema=TRACE_SCHEMA), out,
+        csv.write_csv(pa.Table.from_batches(batches, schema=schema), out,
                       csv.WriteOptions(include_header=False))
 
 
