@@ -242,6 +242,34 @@ def test_publish_puts_the_earlier_output_back_when_a_move_fails(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "a.truth", "a.xlsx"]
 
 
+def test_publish_puts_the_earlier_output_back_when_interrupted(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from itp_adam.stages.pipeline import publish
+
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text(f"old {name}")
+    staging = tmp_path / ".staging"
+    staging.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (staging / name).write_text(f"new {name}")
+    rename = Path.rename
+
+    def interrupted(self, target):  # Ctrl-C as the second staged file is moved into place
+        if self == staging / "b.csv":
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish([(staging / "a.csv", tmp_path / "a.csv"), (staging / "b.csv", tmp_path / "b.csv")],
+                lambda target: None)
+    monkeypatch.undo()
+    assert (tmp_path / "a.csv").read_text() == "old a.csv"
+    assert (tmp_path / "b.csv").read_text() == "old b.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "a.csv", "b.csv"]
+
+
 def test_simulate_options_are_named_as_options(tmp_path, capsys):
     err = _refused(["simulate", "--out", str(tmp_path / "s"), "--subjects", "0"], capsys)
     assert err == "itp-adam: error: --subjects must be at least 1: found '0'\n"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from itp_adam.derive.columns import (
     column_codes,
     distinct_rows,
+    first_positions,
     group_codes,
     has_duplicates,
     key_ranks,
@@ -108,6 +109,24 @@ def test_positions_and_row_positions_are_index_and_merge_lookups(df: pd.DataFram
     merged = df[["t", "i"]].merge(keys[["t", "i"]].assign(_pos=np.arange(len(keys))),
                                   on=["t", "i"], how="left")["_pos"]
     assert row_positions(df, keys, ["t", "i"]).tolist() == merged.fillna(-1).astype(int).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(), frames())
+def test_row_positions_name_the_first_of_duplicate_keys(df: pd.DataFrame, other: pd.DataFrame) -> None:
+    first = other[["t", "i"]].assign(_pos=np.arange(len(other))).drop_duplicates(["t", "i"])
+    merged = df[["t", "i"]].merge(first, on=["t", "i"], how="left")["_pos"]
+    assert row_positions(df, other, ["t", "i"]).tolist() == merged.fillna(-1).astype(int).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=40), st.integers(0, 3))
+def test_first_positions_are_the_first_occurrences(codes: list[int], extra: int) -> None:
+    size = max(codes, default=-1) + 1 + extra  # codes beyond the largest do not occur
+    expected = [codes.index(code) if code in codes else -1 for code in range(size)]
+    got = first_positions(np.array(codes, dtype=np.int64), size)
+    assert got.tolist() == expected
+    assert first_positions(np.array(codes, dtype=np.int64)).tolist() == expected[:size - extra]
 
 
 def test_spread_text_takes_each_rows_result_and_keeps_missing() -> None:

@@ -76,7 +76,7 @@ def test_csv_of_a_frame_concatenated_with_an_empty_part_has_each_row_once(tmp_pa
     """pyarrow 14 (the declared minimum) wrote the rows before an empty chunk twice."""
     import pandas as pd
 
-    from itp_adam.stages.pipeline import write_csv
+    from itp_adam.io.csvfile import write_csv
 
     parts = [pd.DataFrame({"X": ["a", "b"]}), pd.DataFrame({"X": pd.Series([], dtype="str")}),
              pd.DataFrame({"X": ["c"]})]

@@ -236,13 +236,28 @@ def group_codes(df: pd.DataFrame, names: Sequence[str], exact: bool = False) -> 
     return pd.factorize(ids)[0].astype(np.int64) if names else ids
 
 
+def first_positions(codes: np.ndarray, size: int | None = None, missing: int = -1) -> np.ndarray:
+    """The first position in ``codes`` of each code ``0 .. size - 1`` (``size``: by default
+    the largest code + 1); ``missing`` for a code that does not occur.
+
+    ``np.minimum.at`` applies every position in turn, so the result is defined; an assignment
+    ``first[codes[::-1]] = positions[::-1]`` ("the last write wins") is not: NumPy leaves the
+    value of an element assigned more than once unspecified."""
+    codes = np.asarray(codes)
+    count = len(codes)
+    size = int(codes.max(initial=-1)) + 1 if size is None else size
+    first = np.full(size, count, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(count, dtype=np.intp))
+    first[first == count] = missing
+    return first
+
+
 def distinct_rows(df: pd.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """``(codes, distinct)``: the distinct combinations of the columns ``names`` (the first
     row of each, in order of appearance, index 0, 1, ...) and per row the position of its
     combination. A row-wise rule computed on ``distinct`` is taken back with ``[codes]``."""
     codes = group_codes(df, names, exact=True)
-    first = np.zeros(codes.max(initial=-1) + 1, dtype=np.intp)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write is the first row
+    first = first_positions(codes)  # every code occurs
     return codes, df[list(names)].iloc[first].reset_index(drop=True)
 
 
@@ -253,9 +268,7 @@ def row_positions(df: pd.DataFrame, other: pd.DataFrame, names: Sequence[str]) -
     both = pd.concat([df[list(names)], other[list(names)]], ignore_index=True)
     codes = group_codes(both, names)
     left, right = codes[:len(df)], codes[len(df):]
-    first = np.full(codes.max(initial=-1) + 1, -1, dtype=np.intp)
-    first[right[::-1]] = np.arange(len(right) - 1, -1, -1)  # the last write is the first row
-    return first[left]
+    return first_positions(right, int(codes.max(initial=-1)) + 1)[left]
 
 
 # --------------------------------------------------------------------------------------------

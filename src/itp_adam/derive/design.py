@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ..spec.registry import derivation
 from .checks import require_vars
-from .columns import as_str, group_codes, labels, positions, row_positions, text
+from .columns import as_str, first_positions, group_codes, labels, positions, row_positions, text
 from .core import _is_text, filter_mask
 from .dates import iso_date_range
 
@@ -198,8 +198,7 @@ def derive_subject_visits(
     groups, visit = np.unique(key, return_inverse=True)
     per_visit = pd.Series(np.concatenate(days)).groupby(visit, sort=True)
     first_day, last_day = per_visit.min().to_numpy(), per_visit.max().to_numpy()
-    first = np.empty(len(groups), dtype=np.intp)
-    first[visit[::-1]] = np.arange(len(visit) - 1, -1, -1)  # the last write is the first record
+    first = first_positions(visit, len(groups))  # each visit's first record
     out = df.iloc[subject[first]].reset_index(drop=True)
     for name in visit_vars:
         taken = values[name].iloc[first]

@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .checks import require_vars
-from .columns import (arrow_text, group_codes, key_ranks, labels, order_of_ranks, row_positions,
-                      run_edges)
+from .columns import (arrow_text, first_positions, group_codes, key_ranks, labels, order_of_ranks,
+                      row_positions, run_edges)
 from .core import Filter, OrderKey, _is_text, _select_extreme, filter_mask, order_columns
 from ..spec.expr import compile_expression
 from ..spec.registry import derivation
@@ -144,13 +144,6 @@ def _first_duplicate(fn: str, frame: pd.DataFrame, keys: Sequence[str], what: st
         groups = frame.loc[duplicated, list(keys)].drop_duplicates().head(3).to_dict("records")
         raise ValueError(f"{fn}: more than one {what} record in a by-group; the first: "
                          + "; ".join(map(str, groups)))
-
-
-def _group_starts(codes: np.ndarray) -> np.ndarray:
-    """The first row of each group code ``0, 1, ...`` (codes numbered by first appearance)."""
-    first = np.full(codes.max(initial=-1) + 1, -1, dtype=np.intp)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write is the first row
-    return first
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +275,7 @@ def derive_summary_records(
         result = grouped.sum(min_count=1)
     else:
         result = getattr(grouped, summary)()
-    new = rows[list(by_vars)].iloc[_group_starts(codes)].reset_index(drop=True)
+    new = rows[list(by_vars)].iloc[first_positions(codes)].reset_index(drop=True)
     new[new_var or analysis_var] = result.to_numpy()
     return _append(fn, df, _set_values(fn, new, set_values))
 

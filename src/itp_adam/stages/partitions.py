@@ -442,7 +442,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
                for name, dtype in fixed.items()}
         trace_file = None if traced is None else files_open.enter_context(open(traced, "wb"))
         if trace_file is not None:
-            from .pipeline import write_csv_rows
+            from ..io.csvfile import write_csv_rows
             from .sdtm import TRACE_SCHEMA, trace_rows
         for low in range(0, total, MERGE_ROWS):
             high = min(low + MERGE_ROWS, total)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import __version__, issues
 from ..errors import InputError, InputErrors
+from ..io.csvfile import write_csv, write_csv_rows
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs
 
@@ -142,8 +143,9 @@ def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> No
 
     ``check`` is called on every existing target first (it must still be the command's own
     earlier output, or empty); each such target is set aside, the staged one renamed into
-    place, and the set-aside ones deleted only when every move succeeded. When a move fails,
-    the targets already moved are put back, so the earlier output is left as it was."""
+    place, and the set-aside ones deleted only when every move succeeded. When a move fails
+    or the command is interrupted (Ctrl-C) between two moves, the targets already moved are
+    put back, so the earlier output is left as it was."""
     for _, target in moves:
         if target.exists():
             check(target)
@@ -156,7 +158,7 @@ def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> No
                 target.rename(old)
             done.append((target, old))
             staged.rename(target)
-    except OSError:
+    except BaseException:  # an OSError, or an interrupt between two moves
         for target, old in reversed(done):
             if target.exists():  # the new version, moved in before the failure
                 _remove(target)
@@ -624,31 +626,6 @@ def _write_stored(merged, spec: Dataset, path: Path) -> str:
         files.close()
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as CSV with pyarrow (10-20x faster than ``DataFrame.to_csv`` on millions
-    of rows): header and text quoted, numbers not, missing values as empty fields."""
-    write_csv_parts([frame], path, list(frame.columns))
-
-
-def write_csv_parts(parts, path: Path, columns: Sequence[str]) -> None:
-    """Write the frames ``parts`` (same columns) one after the other as one CSV file, as
-    :func:`write_csv` writes them put together, without holding them together; ``columns``:
-    the header when there is no part."""
-    import pyarrow as pa
-    from pyarrow import csv
-
-    schema = None
-    with open(path, "wb") as out:
-        for part in parts:
-            table = pa.Table.from_pandas(part, preserve_index=False)
-            if schema is None:
-                schema = table.schema.remove_metadata()
-                csv.write_csv(schema.empty_table(), out)  # the header
-            write_csv_rows(table, out, schema)
-    if schema is None:
-        write_csv(pd.DataFrame(columns=list(columns)), path)
-
-
 def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
                 written: dict[str, Path]) -> None:
     """Write ``sdtm/trace.csv``: one row per SDTM record (``sdtm.trace_parts``), dataset by
@@ -672,21 +649,6 @@ def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
             for part in trace_parts({name: sdtm[name]}, specs):
                 write_csv_rows(pa.Table.from_pandas(part, preserve_index=False), out,
                                TRACE_SCHEMA)
-
-
-def write_csv_rows(table, out, schema) -> None:
-    """Append ``table``'s rows (pyarrow, cast to ``schema``) to the open binary file ``out``
-    as ``write_csv`` writes rows: text quoted, numbers not, missing values empty; no header."""
-    import pyarrow as pa
-    from pyarrow import csv
-
-    table = table.select(schema.names).cast(schema)
-    # pyarrow before 15 writes a record batch twice when a column has an empty chunk
-    # (seen on 14.0: the rows before it appeared again), so only the non-empty batches go
-    batches = [batch for batch in table.to_batches() if batch.num_rows]
-    if batches:
-        csv.write_csv(pa.Table.from_batches(batches, schema=schema), out,
-                      csv.WriteOptions(include_header=False))
 
 
 def write_dataset(frame: pd.DataFrame, spec: Dataset, path: Path) -> str:
