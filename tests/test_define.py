@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from itp_adam.io.define import _data_type, write_define
+from itp_adam.io.define import ColumnFacts, _data_type, column_facts, write_define
 from itp_adam.io.define_spec import load_define_spec
 from itp_adam.paths import default_specs_dir
 from itp_adam.spec.model import SpecError, load_specs
@@ -679,7 +679,11 @@ def _str(values):
     return pd.Series(values, dtype="str")
 
 
-@pytest.mark.parametrize("name, values, expected", [
+def _type_of(kind, sas_format, name, values):
+    return _data_type(kind, sas_format, name, column_facts(kind, sas_format, name, values))
+
+
+CHAR_CASES = [
     ("X", _str(["ab", "", None]), ("text", 2, "")),
     ("X", _str(["", None]), ("text", 1, "")),                     # nothing: length 1
     ("X", _str([]), ("text", 1, "")),
@@ -698,12 +702,15 @@ def _str(values):
     # Arabic-Indic digits are not ISO 8601 digits (10 characters, 20 bytes): not a date,
     # whatever a regex engine's \d says (Python's and newer pyarrow's match them, RE2's do not)
     ("XDTC", _str(["\u0662\u0660\u0662\u0664-\u0660\u0661-\u0663\u0661"]), ("partialDate", 10, "")),
-])
+]
+
+
+@pytest.mark.parametrize("name, values, expected", CHAR_CASES)
 def test_char_data_type_and_length(name, values, expected):
-    assert _data_type("Char", None, name, values) == expected
+    assert _type_of("Char", None, name, values) == expected
 
 
-@pytest.mark.parametrize("values, expected", [
+NUM_CASES = [
     (pd.Series([1.0, 2.0, np.nan]), ("integer", 8, "")),
     (pd.Series([1.0, -np.inf, np.inf, 3.0]), ("integer", 8, "")),   # infinities do not count
     (pd.Series([np.nan, np.nan]), ("integer", 8, "")),
@@ -715,14 +722,36 @@ def test_char_data_type_and_length(name, values, expected):
     (pd.Series(pd.array([1.25, None], dtype="Float64")), ("float", 8, 2)),
     (pd.Series(pd.array([3, None], dtype="Int64")), ("integer", 8, "")),
     (_str(["1.5", "x", None]), ("float", 8, 1)),                    # text read as numbers
-])
+]
+
+
+@pytest.mark.parametrize("values, expected", NUM_CASES)
 def test_num_data_type_and_digits(values, expected):
-    assert _data_type("Num", None, "X", values) == expected
+    assert _type_of("Num", None, "X", values) == expected
 
 
 def test_sas_dates_are_integers():
     dates = pd.Series(pd.to_datetime(["2024-01-31", None]))
-    assert _data_type("Num", "DATE9.", "ADT", dates) == ("integer", 8, "")
+    assert _type_of("Num", "DATE9.", "ADT", dates) == ("integer", 8, "")
+
+
+def _splits(values: pd.Series):
+    """Every way to cut ``values`` in two (an empty part included), and in single values."""
+    for cut in range(len(values) + 1):
+        yield [values.iloc[:cut], values.iloc[cut:]]
+    yield [values.iloc[[k]] for k in range(len(values))]
+
+
+@pytest.mark.parametrize("kind, name, values, expected",
+                         [("Char", name, values, expected) for name, values, expected in CHAR_CASES]
+                         + [("Num", "X", values, expected) for values, expected in NUM_CASES])
+def test_facts_of_the_parts_of_a_column_give_the_type_of_the_whole(kind, name, values, expected):
+    # a partitioned run combines its partitions' facts (stages/partitions.py: combine)
+    for parts in _splits(values):
+        facts = ColumnFacts()  # the facts of no value
+        for part in parts:
+            facts = facts | column_facts(kind, None, name, part.reset_index(drop=True))
+        assert _data_type(kind, None, name, facts) == expected, [list(p) for p in parts]
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pytest
 
 from itp_adam.cli import main
+from itp_adam.io.define import dataset_facts
 from itp_adam.io.raw import read_export
 from itp_adam.paths import default_specs_dir, shipped_study_dir
 from itp_adam.spec.model import load_specs
@@ -154,8 +155,32 @@ def test_partitions_built_here_equal_one_partition(shipped, export, tmp_path):
     jobs = _jobs(shipped, export, 2)
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
+    merged: dict = {}
     _assert_same_build(shipped, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
-                                                 tmp_path / "store", shared_forms=shared))
+                                                 tmp_path / "store", shared_forms=shared,
+                                                 merged=merged))
+    # define's facts of each merged dataset, combined from the partitions', are those of the
+    # whole dataset of the one-partition build
+    assert set(merged) == set(plan(shipped.specs).subject_level) & {*shipped.sdtm, *shipped.adam}
+    for name, made in merged.items():
+        spec = shipped.specs.sdtm.get(name) or shipped.specs.adam[name]
+        whole = shipped.sdtm[name] if name in shipped.sdtm else shipped.adam[name]
+        assert made.facts == dataset_facts(spec, whole), name
+
+
+def test_define_facts_of_7_partitions_combine_into_those_of_the_whole(shipped, export):
+    from itp_adam.stages.partitions import _combined_facts, build_partition
+
+    built = [build_partition(job, shipped.specs) for job in _jobs(shipped, export, 7)]
+    # partitions differ, e.g. in the longest AEDECOD and the decimals of ADLB.PCHG ...
+    differ = {(name, var) for name, facts in built[0].facts.items() for var in facts
+              if len({str(b.facts[name][var]) for b in built}) > 1}
+    assert {("AE", "AEDECOD"), ("ADLB", "PCHG")} <= differ
+    # ... and their combination is what the whole dataset gives
+    for name in built[0].facts:
+        spec = shipped.specs.sdtm.get(name) or shipped.specs.adam[name]
+        whole = shipped.sdtm[name] if name in shipped.sdtm else shipped.adam[name]
+        assert _combined_facts([b.facts[name] for b in built]) == dataset_facts(spec, whole), name
 
 
 def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export, tmp_path):

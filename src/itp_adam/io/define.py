@@ -161,7 +161,8 @@ def _words(text: str | None) -> str:
 
 
 def build_metadata(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
-                   define_spec: DefineSpec | None = None) -> Metadata:
+                   define_spec: DefineSpec | None = None,
+                   facts: dict[str, dict[str, ColumnFacts]] | None = None) -> Metadata:
     """The define metadata of every dataset of ``specs`` that was built (in ``sdtm``/``adam``).
 
     Dataset, variable and codelist attributes come from the specs; lengths and numeric data
@@ -169,7 +170,9 @@ def build_metadata(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, 
     (core table of :mod:`itp_adam.checks.validate`; ADaM's Req asks only for presence); one method
     per Derived variable, described by its spec description; value-level metadata per topic
     value (:mod:`itp_adam.io.define_vlm`); documents, dictionaries and analysis results from
-    ``define_spec`` (``study.yaml``)."""
+    ``define_spec`` (``study.yaml``). ``facts``: per dataset name, its variables'
+    :class:`ColumnFacts` where already known (a partitioned run's, combined from its
+    partitions); the others are read off the data."""
     define_spec = define_spec or DefineSpec()
     notes = _Notes(define_spec)
     wheres = _WhereClauses()
@@ -183,9 +186,10 @@ def build_metadata(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, 
             row["comment"] = notes.add(standard, f"COM.{name}", name, spec.comment)
             datasets.append(row)
             parents: dict[str, dict[str, Any]] = {}
+            known = (facts or {}).get(name, {})
             for order, var in enumerate(spec.variables, start=1):
                 row = _variable_row(standard, spec, order, var.name, frame,
-                                    core.get(var.name, "Perm"))
+                                    core.get(var.name, "Perm"), known.get(var.name))
                 dictionary = _dictionary_for(define_spec, name, var.name) \
                     if not var.codelist else None
                 if dictionary is not None:
@@ -407,10 +411,12 @@ def _repeating(spec: Dataset) -> str:
 
 
 def _variable_row(standard: str, spec: Dataset, order: int, name: str, frame: pd.DataFrame,
-                  core: str) -> dict[str, object]:
+                  core: str, facts: ColumnFacts | None = None) -> dict[str, object]:
     var = spec.variable(name)
-    values = frame[name] if name in frame else pd.Series([], dtype=float)
-    data_type, length, digits = _data_type(var.type, var.format, name, values)
+    if facts is None:
+        values = frame[name] if name in frame else pd.Series([], dtype=float)
+        facts = column_facts(var.type, var.format, name, values)
+    data_type, length, digits = _data_type(var.type, var.format, name, facts)
     key = spec.keys.index(name) + 1 if name in spec.keys else ""
     return {
         "standard": standard, "dataset": spec.name, "order": order, "variable": name,
@@ -427,36 +433,85 @@ def _variable_row(standard: str, spec: Dataset, order: int, name: str, frame: pd
     }
 
 
-def _data_type(kind: str, sas_format: str | None, name: str,
-               values: pd.Series) -> tuple[str, int, object]:
-    """Define-XML DataType, length and SignificantDigits of one variable, from its data.
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What Define-XML's DataType, Length and SignificantDigits need to know of one column.
 
-    Char: ``text``; ISO 8601 ``--DTC`` variables ``date``/``datetime`` when every value is
-    complete, else ``partialDate``/``partialDatetime``; length = the longest value (at least 1).
-    Num: length 8 (the XPT storage); ``integer`` for SAS dates (shown with their format) and
-    whole numbers, else ``float`` with the decimals the data need as significant digits.
+    Small, and the facts of the parts of a column combine (``a | b``) into the facts of the
+    whole column: a partitioned run takes them where each partition is built (while its
+    datasets are in memory, on every core) and combines them, so the run's own process does
+    not read the merged datasets again for them (``docs/partitions.md``)."""
+
+    longest: int = 0  # characters of the longest text value
+    time: bool = False  # a text value holds "T" (a --DTC variable with times)
+    dates: bool = True  # every non-blank text value is a complete ISO 8601 date
+    datetimes: bool = True  # every non-blank text value is a complete ISO 8601 datetime
+    whole: bool = True  # every number is whole (or missing)
+    decimals: int = 1  # the fewest decimals (1 to 10) that give every finite number back
+
+    def __or__(self, other: ColumnFacts) -> ColumnFacts:
+        # the fewest decimals of the whole column are the most any part needs: a number given
+        # back with some decimals is given back with more
+        return ColumnFacts(max(self.longest, other.longest), self.time or other.time,
+                           self.dates and other.dates, self.datetimes and other.datetimes,
+                           self.whole and other.whole, max(self.decimals, other.decimals))
+
+
+def column_facts(kind: str, sas_format: str | None, name: str, values: pd.Series) -> ColumnFacts:
+    """The :class:`ColumnFacts` of one variable's values (``kind``: Char or Num).
 
     A few vectorised passes over each column (3M-row columns at 100,000 subjects): text
     lengths with pyarrow, the ``--DTC`` patterns and the decimals on the distinct values
     (each test must hold for every value, so the distinct ones decide)."""
     if kind == "Char":
         text = _arrow_text(values)
-        length = max(1, _longest_text(text))
+        longest = _longest_text(text)
         if not name.endswith("DTC"):
-            return "text", length, ""
-        with_time = _holds(text, "T")
-        base = "datetime" if with_time else "date"
-        return (base if _complete_iso(values, text, with_time) else "partial" + base.capitalize(),
-                length, "")
-    if sas_format and sas_format.upper().startswith(("DATE", "TIME", "YYMMDD", "E8601")):
-        return "integer", 8, ""
+            return ColumnFacts(longest=longest)
+        dates, datetimes = _complete_iso(values, text)
+        return ColumnFacts(longest=longest, time=_holds(text, "T"), dates=dates,
+                           datetimes=datetimes)
+    if sas_format and sas_format.upper().startswith(_DATE_FORMATS):
+        return ColumnFacts()
     if not pd.api.types.is_numeric_dtype(values):
         values = pd.to_numeric(values, errors="coerce")
     numbers = values.to_numpy(dtype=float)
     if np.all(np.isnan(numbers) | (numbers == np.round(numbers))):  # infinities are whole too
-        return "integer", 8, ""
+        return ColumnFacts()
     distinct = pc.unique(pa.array(numbers)).to_numpy()
-    return "float", 8, _decimals(distinct[np.isfinite(distinct)])
+    return ColumnFacts(whole=False, decimals=_decimals(distinct[np.isfinite(distinct)]))
+
+
+def dataset_facts(spec: Dataset, frame: pd.DataFrame) -> dict[str, ColumnFacts]:
+    """The :class:`ColumnFacts` of every variable of ``spec`` (a variable missing from
+    ``frame``: those of no value)."""
+    empty = pd.Series([], dtype=float)
+    return {var.name: column_facts(var.type, var.format, var.name,
+                                   frame[var.name] if var.name in frame else empty)
+            for var in spec.variables}
+
+
+_DATE_FORMATS = ("DATE", "TIME", "YYMMDD", "E8601")  # SAS formats of dates, times, datetimes
+
+
+def _data_type(kind: str, sas_format: str | None, name: str,
+               facts: ColumnFacts) -> tuple[str, int, object]:
+    """Define-XML DataType, length and SignificantDigits of one variable, from its data.
+
+    Char: ``text``; ISO 8601 ``--DTC`` variables ``date``/``datetime`` when every value is
+    complete, else ``partialDate``/``partialDatetime``; length = the longest value (at least 1).
+    Num: length 8 (the XPT storage); ``integer`` for SAS dates (shown with their format) and
+    whole numbers, else ``float`` with the decimals the data need as significant digits."""
+    if kind == "Char":
+        length = max(1, facts.longest)
+        if not name.endswith("DTC"):
+            return "text", length, ""
+        base = "datetime" if facts.time else "date"
+        complete = facts.datetimes if facts.time else facts.dates
+        return (base if complete else "partial" + base.capitalize(), length, "")
+    if sas_format and sas_format.upper().startswith(_DATE_FORMATS) or facts.whole:
+        return "integer", 8, ""
+    return "float", 8, facts.decimals
 
 
 def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
@@ -497,22 +552,26 @@ def _holds(text: pa.ChunkedArray, char: str) -> bool:
     return False
 
 
-def _complete_iso(values: pd.Series, text: pa.ChunkedArray, with_time: bool) -> bool:
-    """Whether every non-blank value is a complete ISO 8601 date (``with_time``: datetime).
+def _complete_iso(values: pd.Series, text: pa.ChunkedArray) -> tuple[bool, bool]:
+    """Whether every non-blank value is a complete ISO 8601 date, and whether a complete
+    ISO 8601 datetime (no value: both).
 
     A complete date has 10 characters, a datetime at least 16, each of 1 to 4 bytes in UTF-8:
-    byte lengths outside that rule the column out without looking at the text; otherwise
-    the distinct values are matched."""
+    byte lengths outside that rule a kind out without looking at the text; otherwise the
+    distinct values are matched."""
     nbytes = pc.binary_length(text)
     lengths = pc.min_max(pc.filter(nbytes, pc.greater(nbytes, 0)))
     shortest, longest = lengths["min"].as_py(), lengths["max"].as_py()
     if shortest is None:  # no value: nothing incomplete
-        return True
-    if shortest < (16 if with_time else 10) or (not with_time and longest > 40):
-        return False
+        return True, True
+    may_be_dates = not (shortest < 10 or longest > 40)
+    may_be_datetimes = shortest >= 16
+    if not (may_be_dates or may_be_datetimes):
+        return False, False
     distinct = pd.Series(values.unique()).astype("string").fillna("")
-    filled = distinct[distinct != ""]
-    return bool(filled.str.fullmatch(_ISO_DATETIME if with_time else _ISO_DATE).all())
+    filled = distinct[distinct != ""].str
+    return (may_be_dates and bool(filled.fullmatch(_ISO_DATE).all()),
+            may_be_datetimes and bool(filled.fullmatch(_ISO_DATETIME).all()))
 
 
 def _decimals(numbers: np.ndarray) -> int:
@@ -916,7 +975,8 @@ def _relink(tree: ET.ElementTree, folder: str, to: str) -> None:
 
 def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
                  out: Path, specs_dir: Path | None = None, *,
-                 define_spec: DefineSpec | None = None) -> list[Path]:
+                 define_spec: DefineSpec | None = None,
+                 facts: dict[str, dict[str, ColumnFacts]] | None = None) -> list[Path]:
     """Write the define files of the datasets into the output folder ``out``; returns the paths.
 
     Per standard with datasets: ``sdtm/define.xml`` (``adam/define.xml``) beside the datasets,
@@ -924,7 +984,8 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
     (``documents[].file``) beside it, and the same document as ``define/define-sdtm.xml``
     (``define-adam.xml``) linking from ``define/``; then ``define/specification.xlsx``.
     ``specs_dir`` holds ``conformance.yaml`` (the standards' versions) and ``study.yaml`` (the
-    define keys, when ``define_spec`` is not given); default: the shipped study."""
+    define keys, when ``define_spec`` is not given); default: the shipped study. ``facts``:
+    see :func:`build_metadata`."""
     from ..paths import default_specs_dir
 
     specs_dir = Path(specs_dir) if specs_dir else default_specs_dir()
@@ -932,7 +993,7 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
     if define_spec is None:
         define_spec = load_define_spec(specs_dir, specs)
     out = Path(out)
-    meta = build_metadata(specs, sdtm, adam, define_spec)
+    meta = build_metadata(specs, sdtm, adam, define_spec, facts)
     for prefix, uri in (("", ODM_NS), ("def", DEF_NS), ("xlink", XLINK_NS), ("arm", ARM_NS)):
         ET.register_namespace(prefix, uri)
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)

@@ -25,9 +25,11 @@ says so and the run stays in one partition. ``docs/partitions.md`` describes the
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,8 @@ class PartitionResult:
     issues: Any  # the partition's IssueLog
     error: Exception | None = None  # the InputError that stopped this partition's build
     subjects: Any = None  # a piece's distinct subject ids, of every form (pd.Series)
+    facts: dict[str, dict] | None = None  # define's ColumnFacts of each subject-level
+    # dataset's variables, by dataset name
 
 
 def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionResult:
@@ -187,6 +191,7 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     (in-process); a worker loads them from ``job.specs_dir``."""
     from .. import issues
     from ..errors import InputError
+    from ..io.define import dataset_facts
     from ..io.raw import RawExport, read_export
     from ..spec.model import load_specs
     from .adam import build_adam
@@ -217,8 +222,12 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
         except InputError as error:  # reported with the other partitions' errors
             return PartitionResult(job.number, {}, {}, log, error, subjects)
     built = PartitionResult(job.number, {} if job.from_sdtm else sdtm, adam, log, None, subjects)
+    level = plan(specs).subject_level
+    # what define needs of the data, taken here while it is in memory (combine)
+    built.facts = {name: dataset_facts(specs_of[name], frame)
+                   for group, specs_of in (("sdtm", specs.sdtm), ("adam", specs.adam))
+                   for name, frame in getattr(built, group).items() if name in level}
     if job.store is not None:  # subject-level datasets written here, not sent back
-        level = plan(specs).subject_level
         for group in ("sdtm", "adam"):
             datasets = getattr(built, group)
             for name in [name for name in datasets if name in level]:
@@ -361,6 +370,7 @@ class Merged:
     objects: tuple[str, ...] = ()  # ``object`` columns of the partitions' frames
     empty: bool = False  # no records: the Arrow file holds every column
     trace: Path | None = None  # its rows of sdtm/trace.csv, as CSV without a header
+    facts: dict | None = None  # define's ColumnFacts of its variables (combine)
 
 
 def merged_frame(merged: Merged) -> pd.DataFrame:
@@ -706,6 +716,12 @@ def _all_errors(errors: Sequence[Exception]) -> Exception:
     return InputErrors(ordered, count)
 
 
+def _combined_facts(parts: Sequence[dict]) -> dict:
+    """define's facts of a dataset's variables from those of its partitions (``|``)."""
+    return {name: functools.reduce(operator.or_, [facts[name] for facts in parts])
+            for name in parts[0]}
+
+
 def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
             inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
             merging: Callable[[list[MergeJob]], list[Merged]] = _merge_here,
@@ -743,6 +759,7 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
             else:
                 out[name] = load(getattr(first, group)[name])
     for (out, name), made in zip(into, merging(jobs) if jobs else []):
+        made = replace(made, facts=_combined_facts([r.facts[name] for r in results]))
         files[name] = made
         out[name] = merged_frame(made)
     with issues.collect() as log:

@@ -381,7 +381,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # define/specification.xlsx (docs/define.md)
             from ..io.define import write_define
             write_define(specs, {} if from_sdtm else sdtm, adam, folder, specs_dir,
-                         define_spec=define_spec)
+                         define_spec=define_spec,  # a partitioned run's facts: from its partitions
+                         facts={name: made.facts for name, made in merged.items() if made.facts})
             tick("define")
             files.wait(tick)
 
