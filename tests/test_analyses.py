@@ -786,3 +786,26 @@ def test_the_ars_json_fits_the_ars_schema(frames, tiny):
     event, ard = tiny  # its analyses give no reason and purpose, which ARS requires
     problems = _ars_problems(reporting_event_json(event, ard), "ReportingEvent")
     assert problems and all(p.endswith(("lacks reason", "lacks purpose")) for p in problems), problems
+
+
+# --------------------------------------------------------------------------------------------
+# distinct subjects per cell: flags, flags in blocks, hashing
+
+
+@pytest.mark.parametrize("flags, blocks", [(10_000, 8), (12, 8), (12, 1), (1, 1)])
+@pytest.mark.parametrize("seed", range(5))
+def test_distinct_subjects_per_key_are_counted_alike_every_way(monkeypatch, flags, blocks, seed):
+    """flags 10,000: one block of flags; 12 (three keys of four subjects at a time): blocks
+    of flags, or (blocks 1) hashing; 1: hashing. Each against a plain count of (key, subject)
+    pairs in a set."""
+    from itp_adam.analysis import ard
+
+    monkeypatch.setattr(ard, "FLAGS", flags)
+    monkeypatch.setattr(ard, "BLOCKS", blocks)
+    rng = np.random.default_rng(seed)
+    count, span = 7, 4
+    keys = rng.integers(0, count, 60)
+    subjects = rng.integers(0, span, 60)
+    expected = [len({s for k, s in zip(keys, subjects) if k == key}) for key in range(count)]
+    assert ard._distinct(keys.astype(np.int32), subjects, count, span).tolist() == expected
+    assert ard._distinct(keys[:0], subjects[:0], count, span).tolist() == [0] * count

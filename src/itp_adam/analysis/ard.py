@@ -260,20 +260,35 @@ def _stack(factors: list[_Factor], records: int, codes_of=lambda f: f.codes
 
 
 FLAGS = 100_000_000
-"""Distinct subjects per key are counted with one flag per key and subject up to this many flags
-(bytes; 100,000 subjects in 1,000 groups); above it, by hashing the pairs (same result)."""
+"""Distinct subjects per key are counted with one flag per key and subject, up to this many flags
+at a time (bytes; 100,000 subjects in 1,000 groups)."""
+
+BLOCKS = 16
+"""Above ``FLAGS``, the keys are taken in blocks whose flags fit, one pass over the pairs per
+block, up to this many blocks (1,000,000 subjects in up to 1,600 groups); beyond, the pairs
+are hashed. Measured here on 30 million pairs of 1,000,000 subjects: hashing (``pd.unique``)
+5.4-6.5 s; blocks 1.7 s (3 or 8 blocks), 3.9 s (20), 5.8 s (40). Every way gives the same
+counts (tests/test_analyses.py)."""
 
 
 def _distinct(keys: np.ndarray, subjects: np.ndarray, count: int, span: int) -> np.ndarray:
     """Per key 0 .. count - 1, the number of distinct subjects (0 .. span - 1) among the pairs."""
     if len(keys) == 0:
         return np.zeros(count, dtype=np.int64)
-    pairs = keys.astype(np.int64) * span + subjects.astype(np.int64)
-    if count * span <= FLAGS:
-        seen = np.zeros(count * span, dtype=bool)
-        seen[pairs] = True
-        return seen.reshape(count, span).sum(axis=1)
-    return np.bincount(pd.unique(pairs) // span, minlength=count)
+    keys, subjects = keys.astype(np.int64, copy=False), subjects.astype(np.int64, copy=False)
+    per_block = max(1, FLAGS // max(span, 1))  # keys whose flags fit at once
+    if -(-count // per_block) > BLOCKS:
+        return np.bincount(pd.unique(keys * span + subjects) // span, minlength=count)
+    out = np.zeros(count, dtype=np.int64)
+    seen = np.zeros(min(count, per_block) * span, dtype=bool)
+    for low in range(0, count, per_block):  # a few blocks of keys, each a pass over the pairs
+        high = min(low + per_block, count)
+        mine = slice(None) if high - low == count else (keys >= low) & (keys < high)
+        flags = seen[: (high - low) * span]
+        flags[:] = False
+        flags[(keys[mine] - low) * span + subjects[mine]] = True
+        out[low:high] = flags.reshape(high - low, span).sum(axis=1)
+    return out
 
 
 class _Analysis:
