@@ -433,6 +433,9 @@ def _variable_row(standard: str, spec: Dataset, order: int, name: str, frame: pd
     }
 
 
+_DATE_FORMATS = ("DATE", "TIME", "YYMMDD", "E8601")  # SAS formats of dates, times, datetimes
+
+
 @dataclass(frozen=True)
 class ColumnFacts:
     """What Define-XML's DataType, Length and SignificantDigits need to know of one column.
@@ -491,9 +494,6 @@ def dataset_facts(spec: Dataset, frame: pd.DataFrame) -> dict[str, ColumnFacts]:
             for var in spec.variables}
 
 
-_DATE_FORMATS = ("DATE", "TIME", "YYMMDD", "E8601")  # SAS formats of dates, times, datetimes
-
-
 def _data_type(kind: str, sas_format: str | None, name: str,
                facts: ColumnFacts) -> tuple[str, int, object]:
     """Define-XML DataType, length and SignificantDigits of one variable, from its data.
@@ -509,7 +509,7 @@ def _data_type(kind: str, sas_format: str | None, name: str,
         base = "datetime" if facts.time else "date"
         complete = facts.datetimes if facts.time else facts.dates
         return (base if complete else "partial" + base.capitalize(), length, "")
-    if sas_format and sas_format.upper().startswith(_DATE_FORMATS) or facts.whole:
+    if (sas_format and sas_format.upper().startswith(_DATE_FORMATS)) or facts.whole:
         return "integer", 8, ""
     return "float", 8, facts.decimals
 
