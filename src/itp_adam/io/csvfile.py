@@ -1,7 +1,7 @@
 """CSV files written with pyarrow (10-20x faster than ``DataFrame.to_csv`` on millions of
 rows): the header and text quoted, numbers not, missing values as empty fields. Used for
-``data-issues.csv``, ``sdtm/trace.csv`` (also appended a stretch at a time by the merges of a
-partitioned run) and the results."""
+``data-issues.csv`` and ``sdtm/trace.csv`` (also appended a stretch at a time by the merges of
+a partitioned run)."""
 
 from __future__ import annotations
 
