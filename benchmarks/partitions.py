@@ -9,6 +9,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
     python benchmarks/partitions.py --sizes 100000 1000000 --configs per25000:2:simulated
                                   # simulated in pieces of 25,000 subjects (4, then 40 pieces)
+    python benchmarks/partitions.py --sizes 1000000 --configs per25000:2:simulated per25000:2:joined
+                                  # and the same export joined into one folder
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
@@ -22,7 +24,11 @@ cached too), whose trace.csv and data-issues.csv name the pieces, so only its da
 results are compared. A `:simulated` configuration runs an export simulated in that many pieces
 (`itp-adam simulate --pieces`, one piece in memory at a time: the way to a study larger than
 the machine's memory); its data differ from the one-folder export's, so it is compared only
-with other runs of the same simulated export. The disk used at the peak (the output, its
+with other runs of the same simulated export. A `:joined` configuration runs that simulated
+export joined into one folder (each form's pieces one after another, a form without the subject
+column once; cached), read by the run itself (into its store when large: docs/partitions.md,
+"Memory") and split by the subject hash; it is compared with the `:simulated` runs of the same
+size. The disk used at the peak (the output, its
 staging folder and the partitions' store) is measured too. Results are printed as a table and
 saved as benchmarks/out/partitions.json.
 """
@@ -114,14 +120,45 @@ def _pieces(export: Path, count: int) -> Path:
     return folder
 
 
+def _joined(export: Path) -> Path:
+    """The pieces of ``export`` (an export simulated in pieces) joined into one folder
+    (cached): each form's pieces one after another, the header once; a form without the
+    subject column (the same in every piece) once. Copied a block of bytes at a time."""
+    from pyarrow import csv
+
+    from itp_adam.paths import default_specs_dir
+    from itp_adam.spec.model import load_specs
+
+    folder = export.with_name(f"{export.name}-joined")
+    if (folder / "done").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    subject = load_specs(default_specs_dir()).layout.subject_column
+    pieces = sorted(p for p in export.iterdir() if p.is_dir() and p.name.startswith("piece-"))
+    for path in sorted(pieces[0].glob("*.csv")):
+        once = subject not in csv.open_csv(path).schema.names
+        with open(folder / path.name, "wb") as out:
+            for k, piece in enumerate(pieces[:1] if once else pieces):
+                with open(piece / path.name, "rb") as source:
+                    if k:
+                        source.readline()  # the header, written once
+                    shutil.copyfileobj(source, out, 16 << 20)
+    (folder / "done").write_text("")
+    return folder
+
+
 def measure(subjects: int, partitions: int, jobs: int, how: str = "") -> dict:
     """One run: ``how`` "" (the export, split by --partitions), "pieces" (the export written
-    as pieces) or "simulated" (an export simulated in pieces)."""
-    export = _export(subjects, partitions if how == "simulated" else 1)
+    as pieces), "simulated" (an export simulated in pieces) or "joined" (that export joined
+    into one folder)."""
+    export = _export(subjects, partitions if how in ("simulated", "joined") else 1)
     if how == "pieces":
         export = _pieces(export, partitions)
+    elif how == "joined":
+        export = _joined(export)
     out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-' + how if how else ''}"
-    split = [] if how else ["--partitions", str(partitions)]
+    split = [] if how and how != "joined" else ["--partitions", str(partitions)]
     if (out / "run.json").is_file():  # this benchmark's earlier run, removed first: the disk
         shutil.rmtree(out)  # then holds one run's output at a time (63 GiB at 1,000,000 subjects)
     wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
@@ -139,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     p.add_argument("--configs", nargs="+", default=["1:1", "2:1", "2:2", "4:2"],
-                   help="PARTITIONS:JOBS[:pieces|:simulated]; PARTITIONS perN: as many as make "
+                   help="PARTITIONS:JOBS[:pieces|:simulated|:joined]; PARTITIONS perN: as many as make "
                    "N subjects each; the first of each export is the reference")
     args = p.parse_args(argv)
     results = []
@@ -148,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.configs:
             partitions, jobs, *how = config.split(":")
             how = how[0] if how else ""
-            if how not in ("", "pieces", "simulated"):
-                p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated]")
+            if how not in ("", "pieces", "simulated", "joined"):
+                p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated|:joined]")
             if partitions.startswith("per"):  # perN: as many as make N subjects each
                 partitions = str(max(1, round(subjects / int(partitions[3:]))))
             found = measure(subjects, int(partitions), int(jobs), how)
-            export = f"simulated{partitions}" if how == "simulated" else ""
+            export = f"simulated{partitions}" if how in ("simulated", "joined") else ""
             first = reference.setdefault(export, found)
             found["same_outputs"] = found["digest"] == first["digest"]
             results.append(found)

@@ -292,3 +292,99 @@ def test_bad_row_deep_in_a_large_file_is_named(tmp_path):
     with pytest.raises(InputError) as err:
         read_export(folder, one_form_layout({"A": {"type": "text"}, "B": {"type": "text"}}))
     assert str(err.value).startswith(f"{folder / 'F.csv'}, row 120001: the row has 3 fields, the header 2")
+
+
+# --------------------------------------------------------------------------------------------
+# A large export read into files (io.raw.Spill): the same forms, notes and problems
+
+
+def _read_both(path, layout, spill_folder):
+    """``read_export`` in memory and with a Spill: (forms, notes, files) or the InputError's
+    problems, for each."""
+    from itp_adam.io.raw import Spill
+
+    out = []
+    for spill in (None, Spill(spill_folder)):
+        try:
+            raw = read_export(path, layout, spill)
+        except InputError as exc:
+            errors = exc.errors if isinstance(exc, InputErrors) else [exc]
+            out.append(("refused", [str(e) for e in errors], getattr(exc, "count", 1)))
+        else:
+            out.append(("read", raw.forms, raw.notes, raw.files))
+        if spill is not None:
+            out.append(spill.files)
+    return out
+
+
+def _same_read(path, layout, spill_folder):
+    whole, spilled, files = _read_both(path, layout, spill_folder)
+    assert whole[0] == spilled[0]
+    if whole[0] == "refused":
+        assert whole[1:] == spilled[1:]
+    else:
+        assert sorted(whole[1]) == sorted(spilled[1])
+        for name in whole[1]:  # values, pandas types, row numbers, column order
+            pd.testing.assert_frame_equal(spilled[1][name], whole[1][name], check_exact=True)
+        assert whole[2:] == spilled[2:]
+    return whole, files
+
+
+def test_a_read_into_files_gives_the_same_forms(layout, tmp_path, monkeypatch):
+    # blocks of 64 KiB, so that the larger forms are parsed into files of several batches
+    monkeypatch.setattr("itp_adam.io.raw.SPILL_BLOCK", 1 << 16)
+    whole, files = _same_read(shipped_study_dir(), layout, tmp_path / "spill")
+    assert whole[0] == "read" and (shipped_study_dir() / "LAB.csv").stat().st_size > 4 << 16
+    # per form its text and _ROW, and each number column (text read as is is the file's)
+    numbers = sum(c.type in ("integer", "number") for form in layout.forms.values()
+                  for c in form.columns.values())
+    assert files >= 2 * len(layout.forms) + numbers
+    assert len(list((tmp_path / "spill").glob("*.arrow"))) == files
+
+
+def test_a_read_into_files_finds_the_same_problems(layout, export, tmp_path, monkeypatch):
+    monkeypatch.setattr("itp_adam.io.raw.SPILL_BLOCK", 1 << 16)
+    (export / "BLEED.csv").unlink()  # a missing form
+    ae = (export / "AE.csv").read_bytes()
+    (export / "AE.csv").write_bytes(ae.replace(b'\n"', b'\n"\xe9', 1))  # Latin-1 on row 2
+    lab = pd.read_csv(export / "LAB.csv", dtype=str, keep_default_na=False)
+    far = [5, len(lab) // 2, len(lab) - 3]  # in the first, a middle and the last block
+    bad = lab.copy()
+    bad.loc[far, "LBORNRHI"] = ["high", "1e300", "-3"]  # invalid, out of range, below min
+    bad.loc[far[1] + 1, "LBORRES"] = "n\u00e9g"  # non-ASCII
+    bad.loc[far[1] + 2, "LBORRESU"] = "\ufeffg/L"  # a byte-order mark inside a value (a note)
+    bad.to_csv(export / "LAB.csv", index=False)
+    dm = (export / "DM.csv").read_bytes()
+    (export / "DM.csv").write_bytes("\ufeff\ufeff".encode() + dm)  # two marks (a note)
+    whole, _ = _same_read(export, layout, tmp_path / "spill")
+    assert whole[0] == "refused" and whole[2] == 6  # BLEED, AE's encoding, four LAB cells
+    assert sum(text.startswith(str(export / "LAB.csv")) for text in whole[1]) == 4
+    # the same export without its problems reads the same too, notes included
+    shutil.copyfile(shipped_study_dir() / "BLEED.csv", export / "BLEED.csv")
+    shutil.copyfile(shipped_study_dir() / "AE.csv", export / "AE.csv")
+    bad.loc[far, "LBORNRHI"] = lab.loc[far, "LBORNRHI"]
+    bad.loc[far[1] + 1, "LBORRES"] = lab.loc[far[1] + 1, "LBORRES"]
+    bad.to_csv(export / "LAB.csv", index=False)
+    whole, _ = _same_read(export, layout, tmp_path / "spill-2")
+    assert whole[0] == "read"
+    rules = [note["rule"] for note in whole[2]]
+    assert "2 byte-order marks at the start of the file: removed" in rules
+    assert "byte-order mark inside 1 value(s): removed" in rules
+
+
+@pytest.mark.parametrize("lines", [
+    [],  # an empty file
+    ["A,B"],  # a header only
+    ["A,B,", "x,1,", "y,2,3"],  # a value in a column without a name
+    ["A,A", "x,1"],  # a column named twice
+    ["A;B", "x;1"],  # not comma-separated
+    ["A,B"] + ["some text,1"] * 30_000 + ["more,1,2"] + ["x,1"] * 10,  # a bad row in a later block
+], ids=["empty", "header only", "unnamed column", "named twice", "semicolons", "bad row"])
+def test_a_read_into_files_refuses_a_bad_file_as_in_memory(tmp_path, monkeypatch, lines):
+    monkeypatch.setattr("itp_adam.io.raw.SPILL_BLOCK", 1 << 16)
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "F.csv").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    layout = one_form_layout({"A": {"type": "text"}, "B": {"type": "integer"}})
+    whole, _ = _same_read(folder, layout, tmp_path / "spill")
+    assert whole[0] == ("read" if lines == ["A,B"] else "refused")

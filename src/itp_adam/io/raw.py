@@ -33,13 +33,22 @@ and reported to ``data-issues.csv`` by the SDTM stage.
 Speed: the text stays in pyarrow arrays from the parse to the returned ``str`` columns, and the
 checks and conversions run once per distinct value of a column (``_Values``), so a column of
 millions of rows costs one hash pass plus work on its few thousand distinct values.
+
+Memory: a CSV export read with a :class:`Spill` (a run that builds partitions of a large export,
+``docs/partitions.md``) is never held whole: each file is mapped, not read into memory, its text
+is parsed a block at a time into an Arrow file, and each checked column that is not that text
+as read (numbers, cleaned text) is written to a file of its own; the forms' columns are then
+views of those files. The checks are the same, one whole column at a time, so the frames,
+problems and notes are those of a read without it.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,12 +111,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_export(path: Path, layout: RawLayout) -> RawExport:
-    """Read a CSV folder or one ``.xlsx`` workbook and check it against the layout."""
+def read_export(path: Path, layout: RawLayout, spill: Spill | None = None) -> RawExport:
+    """Read a CSV folder or one ``.xlsx`` workbook and check it against the layout.
+    ``spill``: a CSV folder's forms are kept in files there while read, not in memory (a
+    workbook is read whole: a sheet holds at most about a million rows)."""
     path = Path(path)
     problems = _Problems()
     if path.is_dir():
-        raw, files, notes = _read_csv_folder(path, layout, problems)
+        raw, files, notes = _read_csv_folder(path, layout, problems, spill)
         kind = "csv"
     elif path.is_file() and path.suffix.lower() == ".xlsx":
         raw, files, notes = _read_workbook(path, layout, problems)
@@ -121,7 +132,9 @@ def read_export(path: Path, layout: RawLayout) -> RawExport:
     forms = {}
     for name, (header, table) in raw.items():
         where = str(files[name]) + ("" if kind == "csv" else f" [sheet {name}]")
-        forms[name] = _check_form(header, table, name, layout, where, notes, problems)
+        forms[name] = _check_form(header, table, name, layout, where, notes, problems,
+                                  spill if kind == "csv" else None)
+        raw[name] = None  # its text is no longer needed
     if problems.errors:
         raise InputErrors(problems.errors, problems.count)
     return RawExport(path, kind, forms, files, notes)
@@ -145,6 +158,43 @@ def export_pieces(path: Path, layout: RawLayout) -> list[Path]:
                   key=lambda p: p.name)
 
 
+@dataclass
+class Spill:
+    """Where :func:`read_export` keeps a large CSV export's forms while it reads them: a folder
+    (e.g. in the run's store) of Arrow files, each memory-mapped back once written: per form
+    its text as parsed (a block of rows at a time), and each checked column that differs from
+    the text as read (numbers, text cleaned of blanks or marks, ``_ROW``). Only the column being
+    checked is held in memory; the forms' columns are views of the files (text) or read from
+    them (numbers), so the folder must outlive the frames."""
+
+    folder: Path
+    files: int = 0
+
+    def _next(self, form: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.files += 1
+        return self.folder / f"{form}-{self.files:04d}.arrow"
+
+    def text(self, reader, form: str) -> pa.Table:
+        """The record batches of ``reader`` (a CSV parse) written to a file and mapped back."""
+        path = self._next(form)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+    def column(self, form: str, values: pd.Series) -> pd.Series:
+        """``values`` (a checked column) written to a file and read back, the same pandas type."""
+        path = self._next(form)
+        table = pa.Table.from_pandas(pd.DataFrame({"values": values}, copy=False),
+                                     preserve_index=False)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        del table
+        mapped = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        return mapped.to_pandas(split_blocks=True)["values"]
+
+
 class _Problems:
     """The problems found so far: the errors listed, in the order found, and how many in all."""
 
@@ -161,7 +211,8 @@ class _Problems:
 # CSV folder
 
 
-def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems):
+def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems,
+                     spill: Spill | None = None):
     try:
         listing = list(folder.iterdir())
     except OSError as exc:
@@ -194,7 +245,7 @@ def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems):
                                     "only in case", file=str(folder), expected=expected))
             continue
         try:
-            raw[name], found_notes = _read_csv(found[0], name)
+            raw[name], found_notes = _read_csv(found[0], name, spill)
         except InputError as exc:  # this form cannot be read; the others still are
             problems.add(exc)
             continue
@@ -208,22 +259,24 @@ def _read_csv_folder(folder: Path, layout: RawLayout, problems: _Problems):
     return raw, files, notes
 
 
-def _read_csv(path: Path, form: str) -> tuple[tuple[list[str], pa.Table], list[dict]]:
+def _read_csv(path: Path, form: str, spill: Spill | None = None
+              ) -> tuple[tuple[list[str], pa.Table], list[dict]]:
     """One form CSV as its header and a table of text columns (every field kept as written).
 
     The table's columns are in file order and named ``c0``, ``c1``...: the header may name a
-    column twice or not at all, which ``_check_form`` reports.
+    column twice or not at all, which ``_check_form`` reports. With ``spill`` the file is
+    mapped, not read, and the table is parsed into a file of the spill (:class:`Spill`).
     """
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = pa.memory_map(where).read_buffer() if spill is not None else path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror})", file=where,
                          expected="a readable CSV file") from exc
     notes = []
     bom = BOM.encode("utf-8")
     marks = 0
-    while data.startswith(bom, marks * len(bom)):
+    while bytes(data[marks * len(bom):(marks + 1) * len(bom)]) == bom:
         marks += 1
     skipped = marks * len(bom)  # the file is used from there on, without copying it
     if marks > 1:  # one mark is how some programs write UTF-8; more are an artefact
@@ -231,11 +284,11 @@ def _read_csv(path: Path, form: str) -> tuple[tuple[list[str], pa.Table], list[d
                       "the file: removed", "severity": "NOTE"})
     if not _NOT_BLANK.search(data, skipped):
         raise InputError("the file is empty", file=where, expected="a header row naming the columns")
-    first = _LINE.match(data, skipped).group(0)
+    first = bytes(_LINE.match(data, skipped).group(0))
     try:
         header_text = first.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _not_utf8(data[skipped:], exc, where, skipped) from exc
+        raise _not_utf8(bytes(data[skipped:]), exc, where, skipped) from exc
     header = next(csv.reader([header_text]))
     if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
         raise InputError("the header is one column: the file is not comma-separated", file=where, row=1,
@@ -245,11 +298,11 @@ def _read_csv(path: Path, form: str) -> tuple[tuple[list[str], pa.Table], list[d
         return (header, pa.table({n: pa.array([], TEXT) for n in names})), notes
     body = pa.py_buffer(data).slice(skipped)
     try:  # pyarrow's multithreaded reader; it does not know the line of a bad row ...
-        table = _parse_csv(body, names, threads=True)[0]
+        table = _parse_csv(body, names, threads=True, spill=spill, form=form)[0]
     except pa.ArrowInvalid:  # ... so a failure is read again, serially, to name it
         table, bad_rows, exc = _parse_csv(body, names, threads=False)
         if exc is not None:
-            raise _csv_error(data[skipped:], exc, bad_rows, where, skipped) from exc
+            raise _csv_error(bytes(data[skipped:]), exc, bad_rows, where, skipped) from exc
     return (header, table), notes
 
 
@@ -258,9 +311,14 @@ _LINE = re.compile(rb"[^\r\n]*")
 _ROW_TEXT = re.compile(rb"[^\r\n]")  # a byte of a row after the header
 
 
-def _parse_csv(body: pa.Buffer, names: list[str], threads: bool) -> tuple[pa.Table | None, list,
-                                                                         Exception | None]:
-    """Parse the rows after the header as text; serially, also the bad rows and the failure."""
+SPILL_BLOCK = 16 << 20
+"""Bytes of CSV parsed at a time into a :class:`Spill`'s file."""
+
+
+def _parse_csv(body: pa.Buffer, names: list[str], threads: bool, spill: Spill | None = None,
+               form: str = "") -> tuple[pa.Table | None, list, Exception | None]:
+    """Parse the rows after the header as text; serially, also the bad rows and the failure.
+    With ``spill``, a block at a time into its file (the same table, mapped)."""
     bad_rows: list = []
 
     def on_bad_row(row) -> str:
@@ -269,14 +327,19 @@ def _parse_csv(body: pa.Buffer, names: list[str], threads: bool) -> tuple[pa.Tab
 
     from pyarrow import csv as pacsv
 
+    options = dict(
+        parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_bad_row),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: TEXT for n in names}, strings_can_be_null=False,
+            quoted_strings_can_be_null=False))
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=threads),
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: TEXT for n in names}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+        if spill is not None:
+            table = spill.text(pacsv.open_csv(pa.BufferReader(body), read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=threads, block_size=SPILL_BLOCK),
+                **options), form)
+        else:
+            table = pacsv.read_csv(pa.BufferReader(body), read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=threads), **options)
     except pa.ArrowInvalid as exc:
         if threads:
             raise
@@ -389,10 +452,12 @@ _TEXT = r"[\x20-\x7e]*"  # printable ASCII
 
 
 def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout, where: str,
-                notes: list, problems: _Problems) -> pd.DataFrame | None:
+                notes: list, problems: _Problems, spill: Spill | None = None
+                ) -> pd.DataFrame | None:
     """The form's layout columns, checked and converted, after ``_ROW``; every problem found is
     added to ``problems`` (the frame is then of no use, and None if the header names a column
-    twice)."""
+    twice). ``spill``: each column goes to a file of it as soon as it is checked."""
+    keep = None if spill is None else (lambda values: spill.column(name, values))
     spec = layout.forms[name]
     header = [str(c).replace(BOM, "").strip().upper() for c in header]
     unnamed = [i for i, c in enumerate(header) if c == ""]
@@ -421,12 +486,13 @@ def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout
         notes.append({"form": name, "column": extra, "rule": "column not in the layout: ignored",
                       "severity": "NOTE"})
     n = table.num_rows
-    out = {ROW: np.arange(2, n + 2, dtype="int64")}
+    rows = pd.Series(np.arange(2, n + 2, dtype="int64"))
+    out = {ROW: rows if keep is None else keep(rows)}
     for col, cs in spec.columns.items():
         # an optional column the export leaves out is blank in every row (a missing required
         # one too, reported above, so that the other columns are still checked)
         column = table.column(position[col]) if col in position else pa.nulls(n, TEXT).fill_null("")
-        values, reported = _clean_text(_Values.of(column), name, col, where, notes, problems)
+        values, reported = _clean_text(_Values.of(column, keep), name, col, where, notes, problems)
         out[col] = _convert(values, cs.type, where, col, problems, cs.min, reported,
                             layout.date_format)
     return pd.DataFrame(out, copy=False)
@@ -445,20 +511,26 @@ class _Values:
     read: pd.Series  # ``str``, the distinct values as read, in the order of first appearance
     codes: np.ndarray  # per row, the position of its value in ``read`` and ``distinct``
     distinct: pd.Series  # ``read`` once cleaned (two values may become one)
+    keep: Callable[[pd.Series], pd.Series] | None = None  # a Spill's: a new column to its file
+    source: pa.ChunkedArray | pa.Array | None = None  # with ``keep``: the column as given (mapped)
 
     @classmethod
-    def of(cls, column: pa.ChunkedArray | pa.Array) -> _Values:
+    def of(cls, column: pa.ChunkedArray | pa.Array,
+           keep: Callable[[pd.Series], pd.Series] | None = None) -> _Values:
+        """``keep``: where a column made from these rows goes (:meth:`Spill.column`); a column
+        as read is then the given one (the mapped file's text), not a copy."""
+        source = column if keep is not None else None
         if isinstance(column, pa.ChunkedArray):
             # one array, so one dictionary for every chunk; an empty column may have no chunk,
             # which pyarrow before 22 cannot combine once encoded
             column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         encoded = pc.dictionary_encode(column)
         read = encoded.dictionary.to_pandas()
-        return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read)
+        return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read, keep, source)
 
     def replace(self, distinct: pd.Series) -> _Values:
         """The same rows with new distinct values (position for position)."""
-        return _Values(self.column, self.read, self.codes, distinct)
+        return dataclasses.replace(self, distinct=distinct)
 
     def first(self, flagged: np.ndarray) -> tuple[int, int] | None:
         """The first row whose distinct value is flagged and how many rows are, or None."""
@@ -474,12 +546,15 @@ class _Values:
     def text(self) -> pd.Series:
         """The rows as a ``str`` column; the column as read if cleaning changed no value."""
         if self.distinct.equals(self.read):
-            return self.column.to_pandas()
-        return pd.Series(self.distinct.array.take(self.codes))
+            return (self.source if self.source is not None else self.column).to_pandas()
+        return self._kept(pd.Series(self.distinct.array.take(self.codes)))
 
     def numbers(self, distinct: pd.Series, dtype: str) -> pd.Series:
         """The rows of per-distinct-value floats as a column of ``dtype``."""
-        return pd.Series(distinct.astype(dtype).array.take(self.codes))
+        return self._kept(pd.Series(distinct.astype(dtype).array.take(self.codes)))
+
+    def _kept(self, values: pd.Series) -> pd.Series:
+        return values if self.keep is None else self.keep(values)
 
 
 def _clean_text(values: _Values, form: str, col: str, where: str, notes: list,

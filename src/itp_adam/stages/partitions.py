@@ -41,6 +41,10 @@ from ..spec.model import Specs, _dataset_references, build_order
 SUBJECT = "USUBJID"
 HASH_KEY = "itp-adam-subject"
 """The key of the subject hash (16 bytes): the same partition for a subject on every machine."""
+READ_INTO_STORE = 256 << 20
+"""A CSV export in one folder of at least this many bytes of CSV files is read into the run's
+store (``io.raw.Spill``) when the run may build partitions: its forms are then never held
+whole in memory (docs/partitions.md, "Memory"). A setting of memory, not of the results."""
 SUBJECTS_PER_PARTITION = 25_000
 """Default partition size (without ``--partitions``): a study of up to this many subjects is
 built in one partition, in the run's own process; a larger one in partitions of about this
@@ -50,11 +54,13 @@ size (docs/partitions.md, docs/performance.md)."""
 def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
     """The partition (0 .. partitions - 1) of each subject id, from a stable 64-bit hash of
     its text; a missing id is partition 0."""
-    values = pd.Series(ids).astype("string").fillna("").astype(object).to_numpy()
-    if partitions <= 1 or len(values) == 0:
-        return np.zeros(len(values), dtype=np.int64)
-    hashed = pd.util.hash_array(values, hash_key=HASH_KEY, categorize=True)
-    return (hashed % np.uint64(partitions)).astype(np.int64)
+    ids = pd.Series(ids)
+    if partitions <= 1 or len(ids) == 0:
+        return np.zeros(len(ids), dtype=np.int64)
+    codes, distinct = pd.factorize(ids, use_na_sentinel=True)  # each distinct id hashed once
+    values = pd.Series(distinct).astype("string").astype(object).to_numpy()
+    hashed = pd.util.hash_array(np.append(values, ""), hash_key=HASH_KEY, categorize=False)
+    return (hashed % np.uint64(partitions)).astype(np.int64)[codes]  # missing (-1): as ""
 
 
 def default_partitions(subjects: int) -> int:
@@ -127,11 +133,14 @@ def plan_problems(specs: Specs) -> list[str]:
 
 
 def split_frames(frames: dict[str, pd.DataFrame], subject: str, partitions: int,
-                 subjects_from: str | None = None) -> list[dict[str, pd.DataFrame]]:
+                 store_in: Path | None = None) -> list[dict[str, pd.DataFrame | Path]]:
     """Each frame's rows by the partition of their subject (``subject`` column); a frame
     without that column (reference data such as a coding file) goes whole into every
-    partition (its own issues are kept from the first only: :func:`reference_forms`)."""
-    parts: list[dict[str, pd.DataFrame]] = [{} for _ in range(partitions)]
+    partition (its own issues are kept from the first only: :func:`reference_forms`).
+    ``store_in``: each partition's rows are written to a file of the store there as soon as
+    taken (``input-FORM-NNNNN.arrow``, what :func:`build_partitions` would write), so the
+    partitions' copies are never all in memory."""
+    parts: list[dict[str, pd.DataFrame | Path]] = [{} for _ in range(partitions)]
     for name, frame in frames.items():
         if subject not in frame.columns:
             for k in range(partitions):
@@ -140,8 +149,13 @@ def split_frames(frames: dict[str, pd.DataFrame], subject: str, partitions: int,
         where = partition_of(frame[subject], partitions)
         order = np.argsort(where, kind="stable")
         edges = np.searchsorted(where[order], np.arange(partitions + 1))
+        del where
+        if store_in is not None:
+            store_in.mkdir(parents=True, exist_ok=True)
         for k in range(partitions):
-            parts[k][name] = frame.take(order[edges[k]:edges[k + 1]])
+            part = frame.take(order[edges[k]:edges[k + 1]])
+            parts[k][name] = part if store_in is None else store(
+                part, store_in / f"input-{name}-{k:05d}.arrow")
     return parts
 
 

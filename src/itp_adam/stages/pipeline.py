@@ -31,6 +31,7 @@ from ..spec.model import Dataset, Specs, load_specs
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from ..io.raw import Spill
     from ..io.sdtm import SdtmInput
     from ..spec.plugins import Plugin
     from ..report.render import Worker
@@ -323,18 +324,25 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         raise problem
     from_sdtm = sdtm_dir is not None
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
+    store = folder / ".partitions"  # the partitions' files, removed before run.json is written
+    spill = None
     if from_sdtm:
         domains = specs.study.inputs.sdtm.domains
         export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains))
     elif pieces:  # an export in pieces: each is read by the partition that builds it
         export, inputs = ExportInPieces(Path(raw), pieces), None
     else:
-        export = clock.stage("read", lambda: read_export(raw, specs.layout))
+        spill = _read_spill(Path(raw), split, store)  # a large export: read into the store
+        export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
         inputs = None
     result = RunResult(out=folder)
-    parts = _partitions(specs, export, from_sdtm, split)
+    parts = _partitions(specs, export, from_sdtm, split, clock,
+                        store if split.scheduler in (None, "local") else None)
     result.partitions = len(parts)
-    store = folder / ".partitions"  # the partitions' files, removed before run.json is written
+    if spill is not None and len(parts) > 1 and split.scheduler in (None, "local"):
+        # the forms are in the partitions' files now (a reference form's frame, still mapped
+        # from these files, stays readable until let go)
+        shutil.rmtree(spill.folder, ignore_errors=True)
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     merged: dict = {}  # a partitioned run's merged datasets, as files of the store
     files = _XptFiles(folder, result, merged if _cores(split) > 1 else {})
@@ -406,12 +414,27 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     return result
 
 
-def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
-                ) -> list[dict[str, pd.DataFrame]] | list[Path]:
+def _read_spill(raw: Path, split: Split, store: Path) -> Spill | None:
+    """How a raw export is read: a CSV folder of at least ``partitions.READ_INTO_STORE`` bytes
+    of CSV files, in a run that may build partitions, into the store (``io.raw.Spill``), so
+    that it is never held whole in memory; else None (read into memory)."""
+    from ..io.raw import Spill
+    from .partitions import READ_INTO_STORE
+
+    if split.partitions == 1 or not raw.is_dir():
+        return None
+    size = sum(p.stat().st_size for p in raw.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    return Spill(store / "read") if size >= READ_INTO_STORE else None
+
+
+def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Progress,
+                store: Path | None = None) -> list[dict[str, pd.DataFrame | Path]] | list[Path]:
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
     partition per ``SUBJECTS_PER_PARTITION`` subjects (one for a study of up to that many); a
     study that cannot be split (``partitions.plan_problems``) is refused when partitions were
-    asked for, else one part. An export in pieces: its pieces, one partition each."""
+    asked for, else one part. An export in pieces: its pieces, one partition each. ``store``:
+    each partition's part of a form is written there as it is split (``split_frames``, the
+    stage "split")."""
     from ..io.raw import ExportInPieces
     from .partitions import default_partitions, distinct_subjects, plan_problems, split_frames
 
@@ -447,7 +470,7 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split
             raise InputError("this study's datasets cannot be built per partition of subjects: "
                              + "; ".join(problems), expected="--partitions 1 (the default for it)")
         return [frames]
-    return split_frames(frames, subject, count)
+    return clock.stage("split", lambda: split_frames(frames, subject, count, store))
 
 
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
