@@ -300,7 +300,7 @@ def _read_csv(path: Path, form: str, spill: Spill | None = None
     try:  # pyarrow's multithreaded reader; it does not know the line of a bad row ...
         table = _parse_csv(body, names, threads=True, spill=spill, form=form)[0]
     except pa.ArrowInvalid:  # ... so a failure is read again, serially, to name it
-        table, bad_rows, exc = _parse_csv(body, names, threads=False)
+        table, bad_rows, exc = _parse_csv(body, names, threads=False, spill=spill, form=form)
         if exc is not None:
             raise _csv_error(bytes(data[skipped:]), exc, bad_rows, where, skipped) from exc
     return (header, table), notes
@@ -456,7 +456,8 @@ def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout
                 ) -> pd.DataFrame | None:
     """The form's layout columns, checked and converted, after ``_ROW``; every problem found is
     added to ``problems`` (the frame is then of no use, and None if the header names a column
-    twice). ``spill``: each column goes to a file of it as soon as it is checked."""
+    twice). ``spill``: each column that is not the text as read goes to a file of it as soon
+    as it is checked."""
     keep = None if spill is None else (lambda values: spill.column(name, values))
     spec = layout.forms[name]
     header = [str(c).replace(BOM, "").strip().upper() for c in header]
