@@ -126,17 +126,24 @@ def test_split_frames_into_the_store_writes_each_partitions_rows(shipped, export
                                           check_exact=True)
 
 
+@pytest.mark.parametrize("split", [["--partitions", "2", "--jobs", "1"], []],
+                         ids=["2 partitions", "1 partition by default"])
 def test_a_large_export_read_into_the_store_writes_the_same_files(shipped_out, tmp_path,
-                                                                   monkeypatch):
-    # every export counts as large: its forms are read into the store (io.raw.Spill), split
-    # into it, built in 2 partitions in this process; the files are the default run's and
-    # the store is gone
+                                                                   monkeypatch, split):
+    # every export counts as large: its forms are read into the store (io.raw.Spill) and
+    # split into it, built in 2 partitions in this process, or (167 subjects) built whole
+    # from the forms mapped from the store; the files are the default run's, the store is gone
+    import json
+
     from itp_adam.stages import partitions
 
     monkeypatch.setattr(partitions, "READ_INTO_STORE", 0)
     out = tmp_path / "out"
-    assert main(["run", "--out", str(out), "--raw", str(shipped_study_dir()), "--partitions", "2",
-                 "--jobs", "1", "--quiet"]) == 0
+    assert main(["run", "--out", str(out), "--raw", str(shipped_study_dir()), *split,
+                 "--quiet"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["partitions"] == (2 if split else 1)
+    assert ("split" in info["timings_seconds"]) == bool(split)
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []
