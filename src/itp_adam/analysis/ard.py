@@ -88,6 +88,8 @@ class _Data:
         self.event, self.datasets = event, datasets
         self._positions: dict[tuple[str, str], np.ndarray] = {}
         self._masks: dict[tuple[str, str, str], np.ndarray] = {}
+        self.records: dict[tuple[str, str, str | None], _Records] = {}  # (dataset, analysis
+        # set, data subset): analyses of the same records share them
 
     def frame(self, name: str, item: _Item, *keys: str | int) -> pd.DataFrame:
         if name not in self.datasets:
@@ -311,14 +313,16 @@ class _Analysis:
 
     def _records(self, dataset: str, subset_id: str | None) -> _Records:
         data, analysis = self.data, self.analysis
-        data.frame(dataset, analysis, "dataset")
-        subjects = data.subject_rows(dataset, self.subjects_name, analysis)
-        keep = subjects >= 0
-        keep[keep] = self.in_set[subjects[keep]]
-        if subset_id is not None:
-            keep &= data.mask(self.event.data_subsets[subset_id], dataset, self.subjects_name)
-        rows = np.flatnonzero(keep)
-        return _Records(rows, subjects[rows])
+        key = (dataset, analysis.analysis_set, subset_id)
+        if key not in data.records:
+            data.frame(dataset, analysis, "dataset")
+            subjects = data.subject_rows(dataset, self.subjects_name, analysis)
+            keep = np.append(self.in_set, False)[subjects]  # no subject (-1): the False at the end
+            if subset_id is not None:
+                keep &= data.mask(self.event.data_subsets[subset_id], dataset, self.subjects_name)
+            rows = np.flatnonzero(keep)
+            data.records[key] = _Records(rows, subjects[rows])
+        return data.records[key]
 
     def values(self, variable: str, *keys: str | int) -> pd.Series:
         """``variable`` for the analysed records (from the analysis dataset, else by subject)."""
