@@ -809,3 +809,37 @@ def test_distinct_subjects_per_key_are_counted_alike_every_way(monkeypatch, flag
     expected = [len({s for k, s in zip(keys, subjects) if k == key}) for key in range(count)]
     assert ard._distinct(keys.astype(np.int32), subjects, count, span).tolist() == expected
     assert ard._distinct(keys[:0], subjects[:0], count, span).tolist() == [0] * count
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped", "text ties"])
+def test_a_text_variable_coded_once_for_every_analysis_gives_the_same_ard(
+        monkeypatch, tiny, frames, which):
+    # the second way: every analysis factorises the values of its own records (the first
+    # version); "text ties": two body systems whose texts differ only by a blank, so their
+    # order among the levels is that of their first record, which the whole column's codes
+    # cannot give (the analysis then factorises its own values)
+    from itp_adam.analysis import ard
+
+    if which == "shipped":
+        event, data = load_specs(default_specs_dir()).analyses, {**frames[0], **frames[1]}
+    else:
+        event, data = tiny[0], DATASETS
+    if which == "text ties":
+        adae = ADAE.copy()
+        adae.loc[adae["AEDECOD"] == "Rash", "AEBODSYS"] = "GI "  # "GI " after "GI"
+        data = {**DATASETS, "ADAE": adae}
+    whole = []
+
+    def counted(*args, **kwargs):
+        found = original(*args, **kwargs)
+        if kwargs.get("whole"):
+            whole.append(found is not None)
+        return found
+
+    original = ard._coded_levels
+    monkeypatch.setattr(ard, "_coded_levels", counted)
+    once = build_ard(event, data)
+    assert any(whole)  # the codes of whole columns were used ...
+    assert (not all(whole)) == (which == "text ties")  # ... and refused only for the ties
+    monkeypatch.setattr(ard._Data, "factorized", lambda self, name, column: None)
+    pd.testing.assert_frame_equal(once, build_ard(event, data), check_exact=True)

@@ -90,6 +90,7 @@ class _Data:
         self._masks: dict[tuple[str, str, str], np.ndarray] = {}
         self.records: dict[tuple[str, str, str | None], _Records] = {}  # (dataset, analysis
         # set, data subset): analyses of the same records share them
+        self._factorized: dict[tuple[str, str], tuple[np.ndarray, pd.Index] | None] = {}
 
     def frame(self, name: str, item: _Item, *keys: str | int) -> pd.DataFrame:
         if name not in self.datasets:
@@ -123,6 +124,20 @@ class _Data:
         if column in table.columns:
             return _take(table[column], self.subject_rows(name, subjects, item))
         raise _error(item, f"no variable {column} in dataset {name} or {subjects}", *keys)
+
+    def factorized(self, name: str, column: str) -> tuple[np.ndarray, pd.Index] | None:
+        """A text variable of dataset ``name`` as (per record, the index of its value among
+        the distinct values, -1 when missing; the distinct values), factorised once for every
+        analysis; None for a variable the dataset does not have or that is not text."""
+        key = (name, column)
+        if key not in self._factorized:
+            frame = self.datasets.get(name)
+            found = None
+            if frame is not None and column in frame.columns \
+                    and isinstance(frame[column].dtype, pd.StringDtype):
+                found = pd.factorize(frame[column], use_na_sentinel=True)
+            self._factorized[key] = found
+        return self._factorized[key]
 
     def columns(self, name: str, subjects: str, wanted: set[str], item: _Item,
                 *keys: str | int) -> pd.DataFrame:
@@ -174,10 +189,26 @@ def _level_codes(values: pd.Series, levels: list[str] | None, want_first: bool =
     (:func:`level_text`, once per distinct value): ``3`` in a spec matches 3.0 and "3";
     missing is NaN, NaT or blank text."""
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    return _coded_levels(codes, distinct, pd.api.types.is_numeric_dtype(values.dtype), levels,
+                         want_first)
+
+
+def _coded_levels(codes: np.ndarray, distinct, numeric: bool, levels: list[str] | None,
+                  want_first: bool = False, whole: bool = False
+                  ) -> tuple[np.ndarray, list[str], np.ndarray] | None:
+    """:func:`_level_codes` of values given as ``codes`` into ``distinct`` (-1: missing), in
+    the order of their first use. ``whole``: ``distinct`` are a whole column's (for some of
+    its records): the levels found are those of the values used, and None is returned when
+    two of them have the same text (their order among the levels would be that of their first
+    use, which a whole column's order does not give: then factorise the values themselves)."""
     texts = [_text(value) for value in distinct]
     if levels is None:
-        keep = [i for i, text in enumerate(texts) if text != ""]
-        if pd.api.types.is_numeric_dtype(values.dtype):
+        used = np.zeros(len(texts), dtype=bool)
+        used[codes[codes >= 0]] = True
+        keep = [i for i, text in enumerate(texts) if text != "" and used[i]]
+        if whole and len({texts[i] for i in keep}) < len(keep):
+            return None
+        if numeric:
             keep.sort(key=lambda i: float(distinct[i]))
         else:
             keep.sort(key=lambda i: texts[i])
@@ -330,6 +361,19 @@ class _Analysis:
                                   self.analysis, *keys)
         return values.take(self.records.rows).reset_index(drop=True)
 
+    def level_codes(self, variable: str, levels: list[str] | None, want_first: bool,
+                    *keys: str | int) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """:func:`_level_codes` of ``variable`` for the analysed records; a text variable of
+        the analysis dataset from its codes factorised once (no text taken per analysis)."""
+        found = self.data.factorized(self.analysis.dataset, variable)
+        if found is not None:
+            codes, distinct = found
+            coded = _coded_levels(codes[self.records.rows], distinct, False, levels, want_first,
+                                  whole=True)
+            if coded is not None:
+                return coded
+        return _level_codes(self.values(variable, *keys), levels, want_first)
+
     # -- groupings -----------------------------------------------------------------------
 
     def _factor(self, grouping: Grouping, index: int) -> _Factor:
@@ -349,17 +393,22 @@ class _Analysis:
             record_codes = per_subject[self.records.subjects]
             label_source = (table[grouping.labels_from].take(members).reset_index(drop=True)
                             if grouping.labels_from else None)
+            label_rows = first  # each level's first analysis-set subject
         else:
-            values = self.values(grouping.variable, "groupings", index)
-            record_codes, levels, first = _level_codes(values, declared, grouping.labels_from is not None)
+            record_codes, levels, first = self.level_codes(
+                grouping.variable, declared, grouping.labels_from is not None, "groupings", index)
             per_subject = None
-            label_source = (self.values(grouping.labels_from, "groupings", index)
+            label_source = (self.data.series(self.analysis.dataset, self.subjects_name,
+                                             grouping.labels_from, self.analysis, "groupings", index)
                             if grouping.labels_from else None)
+            label_rows = np.full(len(first), -1, dtype=np.int64)  # each level's first
+            found = first >= 0  # analysed record, as a row of the dataset
+            label_rows[found] = self.records.rows[first[found]]
         if labels_given is not None:
             labels = labels_given
         elif label_source is not None:
             labels = [_text(label_source.iloc[row]) if row >= 0 else level
-                      for row, level in zip(first, levels)]
+                      for row, level in zip(label_rows, levels)]
         else:
             labels = list(levels)
         if grouping.all is not None and grouping.all in levels:
@@ -473,7 +522,7 @@ def _analyse(data: _Data, analysis: Analysis) -> _Result:
                        {k: v[:, None] for k, v in found.items()}, None)
     if kind == "count":
         if variables:
-            codes, levels, _ = _level_codes(work.values(variables[0], "variable"), declared)
+            codes, levels, _ = work.level_codes(variables[0], declared, False, "variable")
             if analysis.missing is not None:
                 codes = np.where(codes < 0, len(levels), codes)
                 levels = [*levels, analysis.missing]
@@ -487,7 +536,7 @@ def _analyse(data: _Data, analysis: Analysis) -> _Result:
         return _Result(factors, names, levels, [[] for _ in levels], _proportions(method, n, total),
                        (n, total))
     if kind == "worst":
-        codes, levels, _ = _level_codes(work.values(variables[0], "variable"), declared)
+        codes, levels, _ = work.level_codes(variables[0], declared, False, "variable")
         index, cell = _stack(factors, len(codes))
         cells, entries = work.cells, len(levels)
         subjects = work.records.subjects[index]
@@ -505,12 +554,12 @@ def _analyse(data: _Data, analysis: Analysis) -> _Result:
         return _Result(factors, [variables[0]] * len(levels), levels, [[] for _ in levels],
                        _proportions(method, n, total), (n, total))
     if kind == "shift":
-        base = work.values(analysis.baseline_variable, "baseline_variable")
-        base_codes, base_levels, _ = _level_codes(base, declared)
+        base_codes, base_levels, _ = work.level_codes(analysis.baseline_variable, declared, False,
+                                                      "baseline_variable")
         base_factor = _Factor(analysis.baseline_variable, base_codes, base_levels, list(base_levels),
                               None, None)
         factors = [*factors, base_factor]
-        codes, levels, _ = _level_codes(work.values(variables[0], "variable"), declared)
+        codes, levels, _ = work.level_codes(variables[0], declared, False, "variable")
         if analysis.missing is not None:
             codes = np.where(codes < 0, len(levels), codes)
             levels = [*levels, analysis.missing]
@@ -524,7 +573,7 @@ def _hierarchy(work: _Analysis, factors: list[_Factor]) -> _Result:
     """Subjects with a record per level of each variable of the hierarchy, a level of an
     inner variable within its outer ones (only the combinations found), outer level first."""
     variables = work.analysis.variables
-    coded = [_level_codes(work.values(name, "variable", depth), None)
+    coded = [work.level_codes(name, None, False, "variable", depth)
              for depth, name in enumerate(variables)]
     records = len(work.records.rows)
     complete = np.ones(records, dtype=bool)
