@@ -203,11 +203,13 @@ def _coded_levels(codes: np.ndarray, distinct, numeric: bool, levels: list[str] 
     use, which a whole column's order does not give: then factorise the values themselves)."""
     texts = [_text(value) for value in distinct]
     if levels is None:
-        used = np.zeros(len(texts), dtype=bool)
-        used[codes[codes >= 0]] = True
-        keep = [i for i, text in enumerate(texts) if text != "" and used[i]]
-        if whole and len({texts[i] for i in keep}) < len(keep):
-            return None
+        keep = [i for i, text in enumerate(texts) if text != ""]
+        if whole:  # only the values these records use, each text once
+            used = np.zeros(len(texts), dtype=bool)
+            used[codes[codes >= 0]] = True
+            keep = [i for i in keep if used[i]]
+            if len({texts[i] for i in keep}) < len(keep):
+                return None
         if numeric:
             keep.sort(key=lambda i: float(distinct[i]))
         else:

@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 
 from ..derive.dates import RAW_DATE_FORMATS, raw_date_to_iso
 from ..errors import InputError, InputErrors
+from .arrowfile import mapped, write_batches, write_frame
 from .layout import RawLayout
 
 ROW = "_ROW"
@@ -177,22 +178,12 @@ class Spill:
 
     def text(self, reader, form: str) -> pa.Table:
         """The record batches of ``reader`` (a CSV parse) written to a file and mapped back."""
-        path = self._next(form)
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        return mapped(write_batches(reader, reader.schema, self._next(form)))
 
     def column(self, form: str, values: pd.Series) -> pd.Series:
         """``values`` (a checked column) written to a file and read back, the same pandas type."""
-        path = self._next(form)
-        table = pa.Table.from_pandas(pd.DataFrame({"values": values}, copy=False),
-                                     preserve_index=False)
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        del table
-        mapped = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-        return mapped.to_pandas(split_blocks=True)["values"]
+        path = write_frame(pd.DataFrame({"values": values}, copy=False), self._next(form))
+        return mapped(path).to_pandas(split_blocks=True)["values"]
 
 
 class _Problems:

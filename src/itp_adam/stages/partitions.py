@@ -137,9 +137,9 @@ def split_frames(frames: dict[str, pd.DataFrame], subject: str, partitions: int,
     """Each frame's rows by the partition of their subject (``subject`` column); a frame
     without that column (reference data such as a coding file) goes whole into every
     partition (its own issues are kept from the first only: :func:`reference_forms`).
-    ``store_in``: each partition's rows are written to a file of the store there as soon as
-    taken (``input-FORM-NNNNN.arrow``, what :func:`build_partitions` would write), so the
-    partitions' copies are never all in memory."""
+    ``store_in``: each partition's rows are written to its :func:`input_file` there as soon
+    as taken (what :func:`build_partitions` would write), so the partitions' copies are never
+    all in memory."""
     parts: list[dict[str, pd.DataFrame | Path]] = [{} for _ in range(partitions)]
     for name, frame in frames.items():
         if subject not in frame.columns:
@@ -155,7 +155,7 @@ def split_frames(frames: dict[str, pd.DataFrame], subject: str, partitions: int,
         for k in range(partitions):
             part = frame.take(order[edges[k]:edges[k + 1]])
             parts[k][name] = part if store_in is None else store(
-                part, store_in / f"input-{name}-{k:05d}.arrow")
+                part, input_file(store_in, name, k))
     return parts
 
 
@@ -305,22 +305,22 @@ def store(frame: pd.DataFrame, path: Path, compression: str | None = None) -> Pa
     file. Uncompressed (``compression`` None), it is read back memory-mapped, which costs no
     copy of its text; compressed (``"zstd"``), in batches of :data:`STORE_ROWS` records that
     :func:`merge_files` reads one at a time."""
-    import pyarrow as pa
+    from ..io.arrowfile import write_frame
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    options = pa.ipc.IpcWriteOptions(compression=compression)
-    with pa.OSFile(str(path), "wb") as sink, \
-            pa.ipc.new_file(sink, table.schema, options=options) as writer:
-        writer.write_table(table, max_chunksize=STORE_ROWS if compression else None)
-    return path
+    return write_frame(frame, path, compression, STORE_ROWS if compression else None)
 
 
 def stored(path: Path):
     """The table of a stored file, memory-mapped (the file's pages, not a copy, when it is not
     compressed)."""
-    import pyarrow as pa
+    from ..io.arrowfile import mapped
 
-    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return mapped(path)
+
+
+def input_file(store_dir: Path, name: str, number: int) -> Path:
+    """Where partition ``number``'s input form or dataset ``name`` is kept in the store."""
+    return store_dir / f"input-{name}-{number:05d}.arrow"
 
 
 def load(part: pd.DataFrame | Path) -> pd.DataFrame:
@@ -690,8 +690,7 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
             for name, frame in list(job.frames.items()):
                 if isinstance(frame, pd.DataFrame):
                     if id(frame) not in written:
-                        written[id(frame)] = store(
-                            frame, store_dir / f"input-{name}-{job.number:05d}.arrow")
+                        written[id(frame)] = store(frame, input_file(store_dir, name, job.number))
                     job.frames[name] = written[id(frame)]
     try:
         results = sorted(runner.run(jobs), key=lambda r: r.number)

@@ -336,10 +336,10 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
         inputs = None
     result = RunResult(out=folder)
-    parts = _partitions(specs, export, from_sdtm, split, clock,
-                        store if split.scheduler in (None, "local") else None)
+    local = split.scheduler in (None, "local")  # the partitions' builders see this store
+    parts = _partitions(specs, export, from_sdtm, split, clock, store if local else None)
     result.partitions = len(parts)
-    if spill is not None and len(parts) > 1 and split.scheduler in (None, "local"):
+    if spill is not None and len(parts) > 1 and local:
         # the forms are in the partitions' files now (a reference form's frame, still mapped
         # from these files, stays readable until let go)
         shutil.rmtree(spill.folder, ignore_errors=True)
