@@ -11,6 +11,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
                                   # simulated in pieces of 25,000 subjects (4, then 40 pieces)
     python benchmarks/partitions.py --sizes 1000000 --configs per25000:2:simulated per25000:2:joined
                                   # and the same export joined into one folder
+    python benchmarks/partitions.py --sizes 30000 --configs 1:1:pilot auto:2:pilot 2:2:pilot
+                                  # the CDISC pilot's SDTM copied to 30,000 subjects
 
 Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its wall time, CPU
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
@@ -28,7 +30,11 @@ with other runs of the same simulated export. A `:joined` configuration runs tha
 export joined into one folder (each form's pieces one after another, a form without the subject
 column once; cached), read by the run itself (into its store when large: docs/partitions.md,
 "Memory") and split by the subject hash; it is compared with the `:simulated` runs of the same
-size. The disk used at the peak (the output, its
+size. A `:pilot` configuration runs the second study (`--study cdiscpilot01 --sdtm DIR`) on
+the CDISC pilot's SDTM copied until it holds that many subjects (`_pilot`, cached; each copy's
+subject ids suffixed), with `--partitions PARTITIONS` (`auto`: none, the run's default): `--partitions 1` reads the
+input in memory, any other a large input into the store (docs/partitions.md, "Memory"); it is
+compared with the other `:pilot` runs of the same size. The disk used at the peak (the output, its
 staging folder and the partitions' store) is measured too. Results are printed as a table and
 saved as benchmarks/out/partitions.json.
 """
@@ -148,20 +154,71 @@ def _joined(export: Path) -> Path:
     return folder
 
 
+PILOT_SUBJECTS = 254  # subjects in the CDISC pilot's SDTM (DM)
+
+
+def _pilot(subjects: int) -> Path:
+    """The CDISC pilot's input SDTM (the shipped ``sdtm.zip``) copied until it holds at least
+    ``subjects`` subjects (cached): copy ``c`` of every declared domain, its USUBJID and SUBJID
+    suffixed ``-Cnnnn``, written as XPT v5 one copy at a time (``io.xpt.XptWriter``, the
+    widths of the longest copy), so a study larger than memory can be made. The copies'
+    records of a domain follow one another, so each domain stays sorted by its keys."""
+    from itp_adam.io.xpt import XptWriter, prepare_xpt, xpt_layout
+    from itp_adam.paths import shipped_input, study_dir
+    from itp_adam.spec.model import load_specs
+    from itp_adam.stages.pipeline import read_sdtm_input
+
+    copies = -(-subjects // PILOT_SUBJECTS)
+    folder = WORK / f"pilot-{copies * PILOT_SUBJECTS}"
+    if (folder / "done").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    specs_dir = study_dir("cdiscpilot01")
+    domains = load_specs(specs_dir).study.inputs.sdtm.domains
+    data, _ = read_sdtm_input(shipped_input(specs_dir, "sdtm"), domains)
+
+    def copy(frame, c: int):
+        frame = frame.copy()
+        for name in ("USUBJID", "SUBJID"):
+            if name in frame.columns:
+                frame[name] = frame[name].where(frame[name].eq(""), frame[name] + f"-C{c:04d}")
+        return frame
+
+    for domain, frame in data.datasets.items():
+        labels = {name: var.label for name, var in data.variables[domain].items()}
+        layout = xpt_layout(copy(frame, copies - 1))
+        writer = XptWriter(folder / f"{domain.lower()}.xpt")
+        for c in range(copies):
+            writer.add(prepare_xpt(copy(frame, c), domain, data.labels.get(domain, ""), labels,
+                                   layout=layout.stretch(c == copies - 1)))
+        writer.close()
+    (folder / "done").write_text("")
+    return folder
+
+
 def measure(subjects: int, partitions: int, jobs: int, how: str = "") -> dict:
     """One run: ``how`` "" (the export, split by --partitions), "pieces" (the export written
     as pieces), "simulated" (an export simulated in pieces) or "joined" (that export joined
     into one folder)."""
+    if how == "pilot":  # the second study, from SDTM: --study cdiscpilot01 --sdtm DIR
+        return _measure(subjects, _pilot(subjects), ["--study", "cdiscpilot01", "--sdtm"],
+                        partitions, jobs, how, ["--partitions", str(partitions)] if partitions else [])
     export = _export(subjects, partitions if how in ("simulated", "joined") else 1)
     if how == "pieces":
         export = _pieces(export, partitions)
     elif how == "joined":
         export = _joined(export)
-    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-' + how if how else ''}"
     split = [] if how and how != "joined" else ["--partitions", str(partitions)]
+    return _measure(subjects, export, ["--raw"], partitions, jobs, how, split)
+
+
+def _measure(subjects: int, export: Path, given: list[str], partitions: int, jobs: int, how: str,
+             split: list[str]) -> dict:
+    out = WORK / f"partitions-{subjects}-{partitions}x{jobs}{'-' + how if how else ''}"
     if (out / "run.json").is_file():  # this benchmark's earlier run, removed first: the disk
         shutil.rmtree(out)  # then holds one run's output at a time (63 GiB at 1,000,000 subjects)
-    wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", "--raw", str(export), "--out", str(out),
+    wall, peak, _, cpu = _run_child(["-m", "itp_adam", "run", *given, str(export), "--out", str(out),
                                      *split, "--jobs", str(jobs), "--quiet"])
     anonymous, with_processes = ANONYMOUS_PEAK
     info = json.loads((out / "run.json").read_text())
@@ -176,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     p.add_argument("--configs", nargs="+", default=["1:1", "2:1", "2:2", "4:2"],
-                   help="PARTITIONS:JOBS[:pieces|:simulated|:joined]; PARTITIONS perN: as many as make "
+                   help="PARTITIONS:JOBS[:pieces|:simulated|:joined|:pilot]; PARTITIONS perN: as many as make "
                    "N subjects each; the first of each export is the reference")
     args = p.parse_args(argv)
     results = []
@@ -185,12 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.configs:
             partitions, jobs, *how = config.split(":")
             how = how[0] if how else ""
-            if how not in ("", "pieces", "simulated", "joined"):
-                p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated|:joined]")
-            if partitions.startswith("per"):  # perN: as many as make N subjects each
+            if how not in ("", "pieces", "simulated", "joined", "pilot"):
+                p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated|:joined|:pilot]")
+            if partitions == "auto" and how == "pilot":  # no --partitions: the run's default
+                partitions = "0"
+            elif partitions.startswith("per"):  # perN: as many as make N subjects each
                 partitions = str(max(1, round(subjects / int(partitions[3:]))))
             found = measure(subjects, int(partitions), int(jobs), how)
-            export = f"simulated{partitions}" if how in ("simulated", "joined") else ""
+            export = (f"simulated{partitions}" if how in ("simulated", "joined")
+                      else "pilot" if how == "pilot" else "")
             first = reference.setdefault(export, found)
             found["same_outputs"] = found["digest"] == first["digest"]
             results.append(found)

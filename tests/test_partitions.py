@@ -308,6 +308,44 @@ def test_the_pilot_in_3_partitions_writes_the_same_files(pilot_out, tmp_path):
     assert [name for name in default if mine[name] != default[name]] == []
 
 
+
+@pytest.mark.parametrize("split", [[], ["--partitions", "2", "--jobs", "1"]])
+def test_the_pilot_read_into_the_store_writes_the_same_files(pilot_out, tmp_path, monkeypatch,
+                                                             split):
+    # every SDTM input counts as large: its domains are read a stretch of 100 records at a
+    # time into the store (io.sdtm: numbers and text mapped back), then built in one
+    # partition from the mapped frames or split into two; every output is the default run's
+    from itp_adam.io import sdtm
+    from itp_adam.stages import partitions
+
+    monkeypatch.setattr(partitions, "READ_INTO_STORE", 0)
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 100)
+    spilled = []
+    frame = sdtm._Stretches.frame
+    monkeypatch.setattr(sdtm._Stretches, "frame", lambda self: spilled.append(self) or frame(self))
+    out = tmp_path / "pilot"
+    assert main(["run", "--study", "cdiscpilot01", "--out", str(out), *split, "--quiet"]) == 0
+    assert len(spilled) == 6  # DM, EX, DS, AE, LB, VS
+    mine, default = _files(out), _files(pilot_out)
+    assert sorted(mine) == sorted(default)
+    assert [name for name in default if mine[name] != default[name]] == []
+    assert not (out / ".partitions").exists()
+
+
+
+def test_default_partitions_by_subjects_and_by_input_size():
+    from itp_adam.stages.partitions import default_partitions
+
+    MiB = 1 << 20
+    assert default_partitions(254, 27 * MiB) == 1  # the shipped pilot: one, in the run's process
+    assert default_partitions(25_000, 256 * MiB) == 1  # both limits reached, not passed
+    assert default_partitions(25_001, 100 * MiB) == 2  # by subjects: ceil(25,001 / 25,000)
+    assert default_partitions(100_000, 644 * MiB) == 4  # the shipped study's 100,000: subjects
+    assert default_partitions(10_160, 1079 * MiB) == 5  # the pilot's 10,160: ceil(1079 / 256)
+    assert default_partitions(3, 10_000 * MiB) == 3  # never more than one per subject
+    assert default_partitions(0, 0) == 1
+
+
 def _in_pieces(raw: Path, target: Path, subject: str, count: int) -> dict[tuple[str, str, int], int]:
     """Write the export ``raw`` as ``count`` pieces (sub-folders p0, p1, ...: each subject's rows
     of every form in one piece, by the subject hash; a form without the subject column whole

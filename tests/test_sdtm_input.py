@@ -286,6 +286,45 @@ def test_reader_types_and_labels(tmp_path: Path) -> None:
     assert ae["AESTDTC"].tolist() == AE["AESTDTC"].tolist()
 
 
+
+@pytest.mark.parametrize("layout", ["xpt", "mixed"])
+def test_read_into_the_store_gives_the_same_domains(tmp_path: Path, monkeypatch, layout: str) -> None:
+    """A large input is read into files a stretch of records at a time (here 2) and mapped
+    back: the same frames, labels and variables as read in memory; its numbers are
+    read-only views of the files (so the store is really used)."""
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    folder = write_sdtm(tmp_path / "in", layout)
+    whole = sdtm.read_sdtm(folder, ["DM", "EX", "AE"])
+    spilled = sdtm.read_sdtm(folder, ["DM", "EX", "AE"], Spill(tmp_path / "store"))
+    for domain in ("DM", "EX", "AE"):
+        pd.testing.assert_frame_equal(spilled.datasets[domain], whole.datasets[domain])
+    assert spilled.labels == whole.labels and spilled.variables == whole.variables
+    assert not spilled.datasets["EX"]["EXDOSE"].to_numpy().flags.writeable
+    assert whole.datasets["EX"]["EXDOSE"].tolist() == EX["EXDOSE"].tolist()
+    assert len(list((tmp_path / "store").iterdir())) > 3
+
+
+def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+    from itp_adam.errors import InputErrors
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    ae = AE.copy()
+    ae.loc[[1, 6], "AESTDTC"] = ["2024-13-45", "31/01/2024"]
+    folder = write_sdtm(tmp_path / "in", "mixed", ae=ae)
+    found = []
+    for spill in (None, Spill(tmp_path / "store")):
+        with pytest.raises(InputErrors) as raised:
+            sdtm.read_sdtm(folder, ["DM", "EX", "AE"], spill)
+        found.append(([str(e) for e in raised.value.errors], raised.value.count))
+    assert found[0] == found[1]
+    assert found[0][1] == 2 and "row 7, column AESTDTC" in found[0][0][1]
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err

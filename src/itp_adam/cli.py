@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                      "plugins:); they run with your permissions, so only for specs you trust")
     run.add_argument("--partitions", type=int, metavar="N",
                      help="build SDTM and ADaM in N partitions of subjects (default: one per "
-                     "25,000 subjects, so 1 for a smaller study); the outputs are the same for any N")
+                     "25,000 subjects or 256 MiB of input, so 1 for a smaller study); the outputs "
+                     "are the same for any N")
     run.add_argument("--jobs", type=int, metavar="N",
                      help="partitions built at a time, each in its own process (default: the "
                      "machine's cores)")

@@ -171,10 +171,11 @@ class Spill:
     folder: Path
     files: int = 0
 
-    def _next(self, form: str) -> Path:
+    def _next(self, form: str, suffix: str = ".arrow") -> Path:
+        """A new file of the folder for ``form`` (a form or a domain)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.files += 1
-        return self.folder / f"{form}-{self.files:04d}.arrow"
+        return self.folder / f"{form}-{self.files:04d}{suffix}"
 
     def text(self, reader, form: str) -> pa.Table:
         """The record batches of ``reader`` (a CSV parse) written to a file and mapped back."""

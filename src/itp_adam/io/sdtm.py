@@ -22,10 +22,18 @@ ISO 8601 (a complete or right-truncated date or date/time: ``2024``, ``2024-03``
 ``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date). A bad value is named
 with its file, record number (1 = the first record; the ``row`` of the message), variable and
 value. Checks run on each column's distinct values, not record by record.
+
+A large input (``read_sdtm(..., spill=)``, chosen by the run: ``stages/pipeline.py``) is read a
+stretch of :data:`STRETCH_ROWS` records at a time into files of the run's store, typed as
+above stretch by stretch: each domain's text columns go to one Arrow file, each number column
+to a file of float64 values, and the frame's columns are memory-mapped views of them, so the
+input is never held whole in memory. The checks then run on the whole columns as before: the
+frames, messages and counts are the same either way (tests).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +43,7 @@ import pandas as pd
 
 from ..errors import InputError, InputErrors
 from ..derive.dates import iso8601_valid
-from .raw import sha256_file
+from .raw import Spill, sha256_file
 
 FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
 """The file suffixes read as SDTM datasets (any case)."""
@@ -43,6 +51,9 @@ REQUIRED = ("STUDYID", "USUBJID")
 """Variables every input domain must have."""
 TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RDOMAIN", "IDVARVAL"})
 """CSV columns kept as text even when every value looks like a number (identifiers)."""
+STRETCH_ROWS = 1 << 18
+"""Records read and typed at a time when a domain is read into the store (a setting of memory,
+not of the results)."""
 MAX_LISTED = 1000  # bad records listed per variable (all are counted), as io/raw.py
 ISO_8601 = "a complete or partial ISO 8601 date or date/time (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss])"
 
@@ -71,9 +82,10 @@ class SdtmInput:
         return {str(p): sha256_file(p) for p in sorted(self.files.values())}
 
 
-def read_sdtm(folder: Path, domains: Sequence[str]) -> SdtmInput:
+def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) -> SdtmInput:
     """Read and check the ``domains`` of the SDTM folder ``folder``; every problem found is
-    raised together as one InputErrors."""
+    raised together as one InputErrors. ``spill``: the domains are read into files there, a
+    stretch of records at a time, and mapped back (the folder must outlive the frames)."""
     folder = Path(folder)
     expected = f"a folder of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
     if not folder.exists():
@@ -101,7 +113,7 @@ def read_sdtm(folder: Path, domains: Sequence[str]) -> SdtmInput:
             continue
         path = paths[0]
         try:
-            frame, label, variables = _read(path)
+            frame, label, variables = _read(path, spill, domain)
         except InputError as exc:
             errors.append(exc)
             continue
@@ -123,15 +135,17 @@ def read_sdtm(folder: Path, domains: Sequence[str]) -> SdtmInput:
     return result
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
-    """One file as a typed frame, its dataset label and its variables' metadata."""
+def _read(path: Path, spill: Spill | None = None,
+          domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """One file as a typed frame, its dataset label and its variables' metadata (into
+    ``spill`` a stretch at a time, when given)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xpt", ".sas7bdat"):
-            return _read_sas(path, suffix)
+            return _read_sas(path, suffix, spill, domain)
         if suffix == ".parquet":
-            return _read_parquet(path)
-        return _read_csv(path)
+            return _read_parquet(path, spill, domain)
+        return _read_csv(path, spill, domain)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is an unreadable file
@@ -142,32 +156,149 @@ def _read(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
                          expected=f"a {what} file of one SDTM domain") from exc
 
 
-def _read_sas(path: Path, suffix: str) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+class _Stretches:
+    """A domain's typed records written into the spill a stretch at a time: its text columns
+    to one Arrow file, each number column to a file of float64 values (appended in order);
+    :meth:`frame` maps them back as the frame's columns."""
+
+    def __init__(self, spill: Spill, domain: str, variables: dict[str, SdtmVariable]) -> None:
+        import pyarrow as pa
+
+        self.variables = variables
+        self.text = [name for name, var in variables.items() if var.type == "Char"]
+        self.schema = pa.schema([(name, pa.large_string()) for name in self.text])
+        self.text_path = spill._next(domain)
+        self.number_paths = {name: spill._next(domain, ".f8")
+                             for name, var in variables.items() if var.type == "Num"}
+        self._sink = pa.OSFile(str(self.text_path), "wb")
+        self._writer = pa.ipc.new_file(self._sink, self.schema)
+        self._numbers = {name: open(path, "wb") for name, path in self.number_paths.items()}
+
+    def add(self, typed: pd.DataFrame) -> None:
+        """The next stretch of records, typed (:func:`_typed`)."""
+        import pyarrow as pa
+
+        self._writer.write_batch(pa.RecordBatch.from_pandas(
+            typed[self.text], schema=self.schema, preserve_index=False))
+        for name, handle in self._numbers.items():
+            handle.write(np.ascontiguousarray(typed[name].to_numpy(dtype=np.float64)).data)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._sink.close()
+        for handle in self._numbers.values():
+            handle.close()
+
+    def frame(self) -> pd.DataFrame:
+        """The records written, as a frame of read-only views of the files."""
+        from .arrowfile import mapped
+
+        self.close()
+        table = mapped(self.text_path)
+        columns = {}
+        for name in self.variables:
+            if name in self.number_paths:
+                path = self.number_paths[name]
+                values = (np.memmap(path, dtype=np.float64, mode="r").view(np.ndarray)
+                          if path.stat().st_size else np.empty(0, dtype=np.float64))
+                columns[name] = pd.Series(values, copy=False)
+            else:
+                columns[name] = pd.Series(pd.array(table.column(name), dtype="str"), copy=False)
+        return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+
+
+def _spilled(stretches, spill: Spill, domain: str,
+             variables: dict[str, SdtmVariable]) -> pd.DataFrame:
+    """The typed stretches of raw frames written into ``spill`` and mapped back."""
+    out = _Stretches(spill, domain, variables)
+    try:
+        for raw in stretches:
+            out.add(_typed(raw, variables))
+    except BaseException:
+        out.close()
+        raise
+    return out.frame()
+
+
+def _read_sas(path: Path, suffix: str, spill: Spill | None = None,
+              domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    if suffix == ".xpt":
+        from .xpt_read import XptFormatError, XptRecords
+
+        try:
+            records = XptRecords(path)
+        except XptFormatError:  # e.g. version 8: read by pyreadstat below
+            records = None
+        if records is not None:
+            return _read_xpt(records, spill, domain)
     import pyreadstat
 
     reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
-    raw, meta = reader(str(path), disable_datetime_conversion=True)
+    if spill is None:
+        raw, meta = reader(str(path), disable_datetime_conversion=True)
+        variables = _sas_variables(raw, meta)
+        return _typed(raw, variables), meta.file_label or "", variables
+    chunks = pyreadstat.read_file_in_chunks(reader, str(path), chunksize=STRETCH_ROWS,
+                                            disable_datetime_conversion=True)
+    first, meta = next(chunks, (None, None))
+    if first is None or not len(first):  # no records: read whole (nothing to hold)
+        return _read_sas(path, suffix, None, domain)
+    variables = _sas_variables(first, meta)
+    stretches = itertools.chain([first], (raw for raw, _ in chunks))
+    return _spilled(stretches, spill, domain, variables), meta.file_label or "", variables
+
+
+def _sas_variables(raw: pd.DataFrame, meta) -> dict[str, SdtmVariable]:
     types = meta.readstat_variable_types
     labels = meta.column_names_to_labels
     formats = meta.original_variable_types
-    variables = {name: SdtmVariable("Char" if types.get(name) == "string" else "Num",
-                                    labels.get(name) or "", formats.get(name) or "")
-                 for name in raw.columns}
-    return _typed(raw, variables), meta.file_label or "", variables
+    return {name: SdtmVariable("Char" if types.get(name) == "string" else "Num",
+                               labels.get(name) or "", formats.get(name) or "")
+            for name in raw.columns}
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+def _read_xpt(records, spill: Spill | None,
+              domain: str) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """An XPT v5 file by the vectorised reader (``io/xpt_read.py``)."""
+    variables = {var.name: SdtmVariable(var.type, var.label, var.format)
+                 for var in records.variables}
+
+    def stretch(start: int, stop: int | None) -> pd.DataFrame:
+        columns = records.columns(start, stop)
+        rows = len(range(records.rows)[start:stop])
+        return pd.DataFrame({name: pd.Series(values if variables[name].type == "Num"
+                                             else pd.array(values, dtype="str"), copy=False)
+                             for name, values in columns.items()}, index=pd.RangeIndex(rows))
+
+    try:
+        if spill is None:
+            frame = _typed(stretch(0, None), variables)
+        else:
+            frame = _spilled((stretch(start, start + STRETCH_ROWS)
+                              for start in range(0, records.rows, STRETCH_ROWS)),
+                             spill, domain, variables)
+    finally:
+        records.close()
+    return frame, records.label, variables
+
+
+def _read_parquet(path: Path, spill: Spill | None = None,
+                  domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    raw = table.to_pandas()
-    variables = {name: SdtmVariable("Num" if pd.api.types.is_numeric_dtype(raw[name])
-                                    and not pd.api.types.is_bool_dtype(raw[name]) else "Char")
-                 for name in raw.columns}
-    return _typed(raw, variables), "", variables
+    source = pq.ParquetFile(path)
+    empty = source.schema_arrow.empty_table().to_pandas()
+    variables = {name: SdtmVariable("Num" if pd.api.types.is_numeric_dtype(empty[name])
+                                    and not pd.api.types.is_bool_dtype(empty[name]) else "Char")
+                 for name in empty.columns}
+    if spill is None:
+        return _typed(source.read().to_pandas(), variables), "", variables
+    batches = (batch.to_pandas() for batch in source.iter_batches(batch_size=STRETCH_ROWS))
+    return _spilled(batches, spill, domain, variables), "", variables
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+def _read_csv(path: Path, spill: Spill | None = None,
+              domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
     import csv as text_csv
 
     import pyarrow as pa
@@ -176,18 +307,25 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
     with open(path, encoding="utf-8-sig", newline="") as fh:  # the header: every column as text
         names = next(text_csv.reader(fh), [])
     text = {name: pa.large_string() for name in names}
-    table = csv.read_csv(path, convert_options=csv.ConvertOptions(
-        column_types=text, strings_can_be_null=False, quoted_strings_can_be_null=False))
-    raw = table.to_pandas()
+    options = csv.ConvertOptions(column_types=text, strings_can_be_null=False,
+                                 quoted_strings_can_be_null=False)
+    if spill is None:
+        table = csv.read_csv(path, convert_options=options)
+    else:  # parsed a block at a time into the spill, then checked one whole column at a time
+        table = spill.text(csv.open_csv(path, convert_options=options,
+                                        read_options=csv.ReadOptions(block_size=16 << 20)), domain)
     variables = {}
-    for name in raw.columns:
-        values = raw[name].str.strip()
+    for name in table.column_names:
+        values = pd.Series(pd.array(table.column(name), dtype="str"), copy=False).str.strip()
         filled = values[values.ne("")]
         numeric = pd.to_numeric(filled, errors="coerce")
         is_num = (name not in TEXT_ALWAYS and not name.endswith("DTC") and len(filled) > 0
                   and not numeric.isna().any())
         variables[name] = SdtmVariable("Num" if is_num else "Char")
-    return _typed(raw, variables), "", variables
+    if spill is None:
+        return _typed(table.to_pandas(), variables), "", variables
+    batches = (batch.to_pandas() for batch in table.to_batches(max_chunksize=STRETCH_ROWS))
+    return _spilled(batches, spill, domain, variables), "", variables
 
 
 def _typed(raw: pd.DataFrame, variables: dict[str, SdtmVariable]) -> pd.DataFrame:

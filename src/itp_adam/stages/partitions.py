@@ -49,6 +49,11 @@ SUBJECTS_PER_PARTITION = 25_000
 """Default partition size (without ``--partitions``): a study of up to this many subjects is
 built in one partition, in the run's own process; a larger one in partitions of about this
 size (docs/partitions.md, docs/performance.md)."""
+INPUT_PER_PARTITION = 256 << 20
+"""And at most about this many bytes of input (its columns as read, in memory) per partition
+by default: a study with many records per subject (the CDISC pilot: about 100 KiB of SDTM per
+subject, against 6 KiB of raw forms for the shipped study) gets smaller partitions, so that
+each builder's memory stays about the same. A setting of memory, not of the results."""
 
 
 def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
@@ -63,9 +68,12 @@ def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
     return (hashed % np.uint64(partitions)).astype(np.int64)[codes]  # missing (-1): as ""
 
 
-def default_partitions(subjects: int) -> int:
-    """How many partitions a run of this many subjects makes by default."""
-    return max(1, -(-subjects // SUBJECTS_PER_PARTITION))
+def default_partitions(subjects: int, size: int = 0) -> int:
+    """How many partitions a run of this many subjects and ``size`` bytes of input makes by
+    default: one per :data:`SUBJECTS_PER_PARTITION` subjects or :data:`INPUT_PER_PARTITION`
+    bytes, whichever makes more, and never more than one per subject."""
+    wanted = max(-(-subjects // SUBJECTS_PER_PARTITION), -(-size // INPUT_PER_PARTITION))
+    return max(1, min(wanted, subjects))
 
 
 # --------------------------------------------------------------------------------------------

@@ -98,7 +98,8 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     ``data/NAME/sdtm.zip`` for an SDTM study); any other study is refused (InputError naming
     the option it needs).
     ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one per
-    ``partitions.SUBJECTS_PER_PARTITION`` subjects, so one for a smaller study), ``jobs`` processes
+    ``partitions.SUBJECTS_PER_PARTITION`` subjects or ``INPUT_PER_PARTITION`` bytes of input,
+    so one for a smaller study), ``jobs`` processes
     at a time (default: the machine's cores), or on the Dask cluster at ``scheduler``
     (``local``: a local one); the outputs are the same whatever they are
     (``stages/partitions.py``)."""
@@ -210,9 +211,12 @@ def _input_problem(specs: Specs, raw: Path | None, sdtm_dir: Path | None,
     return None
 
 
-def read_sdtm_input(path: Path, domains: Sequence[str]) -> tuple[SdtmInput, dict[str, str]]:
+def read_sdtm_input(path: Path, domains: Sequence[str],
+                    store: Path | None = None) -> tuple[SdtmInput, dict[str, str]]:
     """The SDTM ``domains`` of a folder, or of a ``.zip`` of domain files, and the SHA-256 of
-    every input file (run.json ``inputs``).
+    every input file (run.json ``inputs``). ``store``: when the domains' files hold at least
+    ``partitions.READ_INTO_STORE`` bytes, they are read into files there (``io.sdtm.read_sdtm``
+    with a Spill), so that the input is never held whole in memory.
 
     A zip (a shipped study's ``sdtm.zip``, or ``--sdtm FILE.zip``) is read through the folder
     reader (``io.sdtm.read_sdtm``): the members that are files of the declared domains
@@ -224,7 +228,7 @@ def read_sdtm_input(path: Path, domains: Sequence[str]) -> tuple[SdtmInput, dict
 
     path = Path(path)
     if not (path.suffix.lower() == ".zip" and path.is_file()):
-        data = read_sdtm(path, domains)
+        data = read_sdtm(path, domains, _sdtm_spill(path, domains, store))
         return data, data.checksums()
     from ..io.raw import sha256_file
 
@@ -232,7 +236,7 @@ def read_sdtm_input(path: Path, domains: Sequence[str]) -> tuple[SdtmInput, dict
         folder = Path(tmp)
         members = _extract_domains(path, folder, domains)  # extracted name -> member name
         try:
-            data = read_sdtm(folder, domains)
+            data = read_sdtm(folder, domains, _sdtm_spill(folder, domains, store))
         except InputError as exc:
             raise _named_in_zip(exc, folder, path, members) from None
         inputs = {str(path.absolute()): sha256_file(path)}
@@ -241,6 +245,21 @@ def read_sdtm_input(path: Path, domains: Sequence[str]) -> tuple[SdtmInput, dict
     data.source = path
     data.files = {domain: Path(f"{path}/{members[p.name]}") for domain, p in data.files.items()}
     return data, inputs
+
+
+def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spill | None:
+    """How an SDTM folder is read: into ``store`` (``io.raw.Spill``) when its files of the
+    ``domains`` hold at least ``partitions.READ_INTO_STORE`` bytes, else in memory (None)."""
+    from ..io.raw import Spill
+    from ..io.sdtm import FORMATS
+    from .partitions import READ_INTO_STORE
+
+    if store is None or not folder.is_dir():
+        return None
+    wanted = {domain.upper() for domain in domains}
+    size = sum(p.stat().st_size for p in folder.iterdir()
+               if p.suffix.lower() in FORMATS and p.stem.upper() in wanted and p.is_file())
+    return Spill(store) if size >= READ_INTO_STORE else None
 
 
 def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dict[str, str]:
@@ -328,7 +347,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     spill = None
     if from_sdtm:
         domains = specs.study.inputs.sdtm.domains
-        export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains))
+        into = None if split.partitions == 1 else store / "read"  # a large input: into the store
+        export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains, into))
     elif pieces:  # an export in pieces: each is read by the partition that builds it
         export, inputs = ExportInPieces(Path(raw), pieces), None
     else:
@@ -430,9 +450,9 @@ def _read_spill(raw: Path, split: Split, store: Path) -> Spill | None:
 def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Progress,
                 store: Path | None = None) -> list[dict[str, pd.DataFrame | Path]] | list[Path]:
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
-    partition per ``SUBJECTS_PER_PARTITION`` subjects (one for a study of up to that many); a
-    study that cannot be split (``partitions.plan_problems``) is refused when partitions were
-    asked for, else one part. An export in pieces: its pieces, one partition each. ``store``:
+    partition per ``SUBJECTS_PER_PARTITION`` subjects or ``INPUT_PER_PARTITION`` bytes of input
+    (one for a small study); a study that cannot be split (``partitions.plan_problems``) is
+    refused when partitions were asked for, else one part. An export in pieces: its pieces, one partition each. ``store``:
     each partition's part of a form is written there as it is split (``split_frames``, the
     stage "split")."""
     from ..io.raw import ExportInPieces
@@ -458,10 +478,11 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     listing = frames.get("DM" if from_sdtm else specs.layout.subject_form)
     ids = listing[subject] if listing is not None and subject in listing else pd.Series([], dtype="str")
     subjects = len(distinct_subjects([ids]))
-    # by default one partition per SUBJECTS_PER_PARTITION subjects: one for a small study (no
-    # pool, nothing imported), several for a large one (a quarter of the memory at 100,000
-    # subjects: performance.md)
-    count = split.partitions if split.partitions is not None else default_partitions(subjects)
+    # by default one partition per SUBJECTS_PER_PARTITION subjects or INPUT_PER_PARTITION
+    # bytes of input: one for a small study (no pool, nothing imported), several for a large
+    # one (a quarter of the memory at 100,000 subjects: performance.md)
+    size = sum(int(frame.memory_usage(index=False).sum()) for frame in frames.values())
+    count = split.partitions if split.partitions is not None else default_partitions(subjects, size)
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
         return [frames]
     problems = plan_problems(specs)
