@@ -161,7 +161,8 @@ def export_pieces(path: Path, layout: RawLayout) -> list[Path]:
 
 @dataclass
 class Spill:
-    """Where :func:`read_export` keeps a large CSV export's forms while it reads them: a folder
+    """Where :func:`read_export` keeps a large CSV export's forms while it reads them (and
+    ``io.sdtm.read_sdtm`` a large SDTM input's domains, its own way): a folder
     (e.g. in the run's store) of Arrow files, each memory-mapped back once written: per form
     its text as parsed (a block of rows at a time), and each checked column that differs from
     the text as read (numbers, text cleaned of blanks or marks, ``_ROW``). Only the column being
@@ -171,7 +172,7 @@ class Spill:
     folder: Path
     files: int = 0
 
-    def _next(self, form: str, suffix: str = ".arrow") -> Path:
+    def new_file(self, form: str, suffix: str = ".arrow") -> Path:
         """A new file of the folder for ``form`` (a form or a domain)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.files += 1
@@ -179,11 +180,11 @@ class Spill:
 
     def text(self, reader, form: str) -> pa.Table:
         """The record batches of ``reader`` (a CSV parse) written to a file and mapped back."""
-        return mapped(write_batches(reader, reader.schema, self._next(form)))
+        return mapped(write_batches(reader, reader.schema, self.new_file(form)))
 
     def column(self, form: str, values: pd.Series) -> pd.Series:
         """``values`` (a checked column) written to a file and read back, the same pandas type."""
-        path = write_frame(pd.DataFrame({"values": values}, copy=False), self._next(form))
+        path = write_frame(pd.DataFrame({"values": values}, copy=False), self.new_file(form))
         return mapped(path).to_pandas(split_blocks=True)["values"]
 
 

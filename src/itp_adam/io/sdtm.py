@@ -167,12 +167,13 @@ class _Stretches:
         self.variables = variables
         self.text = [name for name, var in variables.items() if var.type == "Char"]
         self.schema = pa.schema([(name, pa.large_string()) for name in self.text])
-        self.text_path = spill._next(domain)
-        self.number_paths = {name: spill._next(domain, ".f8")
+        self.text_path = spill.new_file(domain)
+        self.number_paths = {name: spill.new_file(domain, ".f8")
                              for name, var in variables.items() if var.type == "Num"}
         self._sink = pa.OSFile(str(self.text_path), "wb")
         self._writer = pa.ipc.new_file(self._sink, self.schema)
         self._numbers = {name: open(path, "wb") for name, path in self.number_paths.items()}
+        self.rows = 0
 
     def add(self, typed: pd.DataFrame) -> None:
         """The next stretch of records, typed (:func:`_typed`)."""
@@ -182,6 +183,7 @@ class _Stretches:
             typed[self.text], schema=self.schema, preserve_index=False))
         for name, handle in self._numbers.items():
             handle.write(np.ascontiguousarray(typed[name].to_numpy(dtype=np.float64)).data)
+        self.rows += len(typed)
 
     def close(self) -> None:
         self._writer.close()
@@ -204,7 +206,7 @@ class _Stretches:
                 columns[name] = pd.Series(values, copy=False)
             else:
                 columns[name] = pd.Series(pd.array(table.column(name), dtype="str"), copy=False)
-        return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+        return pd.DataFrame(columns, index=pd.RangeIndex(self.rows), copy=False)
 
 
 def _spilled(stretches, spill: Spill, domain: str,
