@@ -109,21 +109,36 @@ def test_partition_of_hashes_each_id_as_its_text():
     assert partition_of(ids, 7)[6] == partition_of(ids, 7)[7]  # 17 and "17": one subject id
 
 
-def test_split_frames_into_the_store_writes_each_partitions_rows(shipped, export, tmp_path):
+@pytest.mark.parametrize("rows", [7, 1 << 20], ids=["stretches of 7 rows", "one stretch"])
+def test_split_frames_into_the_store_writes_each_partitions_rows(shipped, export, tmp_path,
+                                                                 monkeypatch, rows):
+    from itp_adam.stages import partitions
     from itp_adam.stages.partitions import load
 
+    monkeypatch.setattr(partitions, "SPLIT_ROWS", rows)
     subject = shipped.specs.layout.subject_column
-    in_memory = split_frames(export.forms, subject, 3)
-    stored = split_frames(export.forms, subject, 3, store_in=tmp_path / "store")
-    for mine, theirs in zip(stored, in_memory):
+    forms = dict(export.forms)
+    first = forms[shipped.specs.layout.subject_form]
+    # an object column missing in the first stretch only, and a form without rows
+    forms["EXTRA"] = pd.DataFrame({subject: first[subject], "OBJ": pd.Series(
+        [None] * 10 + ["x"] * (len(first) - 10), dtype=object)})
+    forms["EMPTY"] = first.iloc[:0]
+    in_memory = split_frames(forms, subject, 3)
+    stored = split_frames(forms, subject, 3, store_in=tmp_path / "store")
+    (tmp_path / "whole").mkdir()
+    for k, (mine, theirs) in enumerate(zip(stored, in_memory)):
         assert sorted(mine) == sorted(theirs)
         for name, part in theirs.items():
-            if subject not in export.forms[name]:  # reference data: the frame, stored once later
+            if subject not in forms[name]:  # reference data: the frame, stored once later
                 assert mine[name] is part
                 continue
             assert mine[name].parent == tmp_path / "store"
-            pd.testing.assert_frame_equal(load(mine[name]), part.reset_index(drop=True),
-                                          check_exact=True)
+            # what the store gives of the in-memory part written whole (an object column
+            # of text comes back as str)
+            whole = load(partitions.store(part, tmp_path / "whole" / f"{name}-{k}.arrow"))
+            pd.testing.assert_frame_equal(load(mine[name]), whole, check_exact=True)
+            if name in export.forms:
+                pd.testing.assert_frame_equal(whole, part.reset_index(drop=True), check_exact=True)
 
 
 @pytest.mark.parametrize("split", [["--partitions", "2", "--jobs", "1"], []],

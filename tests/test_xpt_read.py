@@ -146,9 +146,11 @@ def test_text_and_record_counts_by_hand(tmp_path, records, expected):
 
 
 def test_a_blank_record_longer_than_80_bytes_is_a_record(tmp_path):
+    # padding is shorter than 80 bytes, so a blank record of 100 bytes is a record (pyreadstat
+    # 1.3.8 reads it so; 1.3.6 drops every trailing blank record)
     path = tmp_path / "c.xpt"
     path.write_bytes(xpt_bytes([("A", "Char", 100, "a", "", 0, 0)], b"x".ljust(100) + b" " * 100))
-    assert ours(path) == theirs(path) == {"A": ["x", ""]}
+    assert ours(path) == {"A": ["x", ""]}
 
 
 def test_stretches_put_together_are_the_whole(tmp_path):

@@ -518,7 +518,10 @@ def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
     """The values as pyarrow strings with ``""`` for missing (no copy for a ``str`` column
     without missing values)."""
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
-    return pc.fill_null(pa.chunked_array(pa.array(text.array)), "")
+    array = pa.array(text.array)  # a ChunkedArray for a column of several chunks
+    if not isinstance(array, pa.ChunkedArray):  # (which pyarrow 14's chunked_array refuses)
+        array = pa.chunked_array([array])
+    return pc.fill_null(array, "")
 
 
 def _longest_text(text: pa.ChunkedArray) -> int:

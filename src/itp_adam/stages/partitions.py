@@ -145,26 +145,58 @@ def split_frames(frames: dict[str, pd.DataFrame], subject: str, partitions: int,
     """Each frame's rows by the partition of their subject (``subject`` column); a frame
     without that column (reference data such as a coding file) goes whole into every
     partition (its own issues are kept from the first only: :func:`reference_forms`).
-    ``store_in``: each partition's rows are written to its :func:`input_file` there as soon
-    as taken (what :func:`build_partitions` would write), so the partitions' copies are never
-    all in memory."""
+    ``store_in``: each partition's rows are written to its :func:`input_file` there
+    (:func:`_split_into_files`: a stretch of rows at a time, so that neither a partition's
+    copy nor the whole frame's is held in memory)."""
     parts: list[dict[str, pd.DataFrame | Path]] = [{} for _ in range(partitions)]
     for name, frame in frames.items():
         if subject not in frame.columns:
             for k in range(partitions):
                 parts[k][name] = frame
             continue
+        if store_in is not None:
+            files = _split_into_files(frame, subject, partitions, store_in, name)
+            for k in range(partitions):
+                parts[k][name] = files[k]
+            continue
         where = partition_of(frame[subject], partitions)
         order = np.argsort(where, kind="stable")
         edges = np.searchsorted(where[order], np.arange(partitions + 1))
         del where
-        if store_in is not None:
-            store_in.mkdir(parents=True, exist_ok=True)
         for k in range(partitions):
-            part = frame.take(order[edges[k]:edges[k + 1]])
-            parts[k][name] = part if store_in is None else store(
-                part, input_file(store_in, name, k))
+            parts[k][name] = frame.take(order[edges[k]:edges[k + 1]])
     return parts
+
+
+SPLIT_ROWS = 1 << 20
+"""Rows of a frame split at a time into the partitions' input files (:func:`split_frames`
+with ``store_in``): a setting of memory, not of the results."""
+
+
+def _split_into_files(frame: pd.DataFrame, subject: str, partitions: int, store_dir: Path,
+                      name: str) -> list[Path]:
+    """``frame``'s rows written to each partition's :func:`input_file` of ``store_dir`` (what
+    :func:`store` writes of the partition's rows, in the same order), :data:`SPLIT_ROWS` at a
+    time: each stretch's rows are put in partition order once (a stable sort) and each
+    partition's slice of them appended to its file, so every column is taken once, from a
+    contiguous stretch, instead of once per partition from the whole (mapped) frame."""
+    import pyarrow as pa
+
+    store_dir.mkdir(parents=True, exist_ok=True)
+    files = [input_file(store_dir, name, k) for k in range(partitions)]
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole frame's types
+    with contextlib.ExitStack() as opened:
+        writers = [opened.enter_context(pa.ipc.new_file(
+            opened.enter_context(pa.OSFile(str(path), "wb")), schema)) for path in files]
+        for low in range(0, len(frame), SPLIT_ROWS):
+            stretch = frame.iloc[low:low + SPLIT_ROWS]
+            where = partition_of(stretch[subject], partitions)
+            order = np.argsort(where, kind="stable")
+            edges = np.searchsorted(where[order], np.arange(partitions + 1))
+            table = pa.Table.from_pandas(stretch.take(order), schema=schema, preserve_index=False)
+            for k, writer in enumerate(writers):
+                writer.write_table(table.slice(edges[k], edges[k + 1] - edges[k]))
+    return files
 
 
 def reference_forms(frames: dict[str, pd.DataFrame], subject: str) -> set[str]:
