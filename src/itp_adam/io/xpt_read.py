@@ -8,7 +8,7 @@ an IEEE double on the whole column. Nothing is done per record in Python, and an
 records can be read on its own (:meth:`XptRecords.columns`), so a file larger than memory is
 read a stretch at a time. It gives what pyreadstat's ``read_xport`` gives (tests compare the
 two on the CDISC pilot's files, on files with every kind of value and on random IBM bit
-patterns), about 30 times faster (``docs/performance.md``).
+patterns), about 8 times faster (``docs/xpt.md``, "Reading XPT input").
 
 Only the common case is read here: one member, version 5, 140-byte NAMESTR records. Anything
 else (version 8 ``LIBV8`` files, VAX 136-byte NAMESTRs, several members) raises
@@ -87,7 +87,10 @@ class XptRecords:
         names = record(7)
         if not names.startswith(_NAMES):
             raise XptFormatError("no NAMESTR header where version 5 has it")
-        count = int(names[54:58])
+        try:
+            count = int(names[54:58])
+        except ValueError:
+            raise XptFormatError("no variable count in the NAMESTR header") from None
         start = 8 * _RECORD
         block = bytes(data[start:start + count * _NAMESTR.size])
         self.variables = [self._variable(_NAMESTR.unpack_from(block, k * _NAMESTR.size))
@@ -129,9 +132,9 @@ class XptRecords:
 
     def columns(self, start: int = 0, stop: int | None = None) -> dict[str, pa.Array | np.ndarray]:
         """Records ``start`` to ``stop`` (default: the last), each variable as a pyarrow
-        ``large_string`` array (trailing blanks cut; raises :class:`UnicodeDecodeError`-like
-        ``ValueError`` naming the first record that is not UTF-8) or a float64 array (NaN for
-        SAS missing values, special ones included)."""
+        ``large_string`` array (trailing blanks cut) or a float64 array (NaN for SAS missing
+        values, special ones included). Raises ValueError naming the first record and the
+        variable whose text is not UTF-8."""
         rows = self._records[start:stop]
         out: dict[str, pa.Array | np.ndarray] = {}
         for var in self.variables:
@@ -152,10 +155,11 @@ class XptRecords:
 
 def ibm_to_ieee(field: np.ndarray) -> np.ndarray:
     """IBM 370 doubles (the rows of ``field``: 2 to 8 big-endian bytes each, the missing bytes
-    zero) as IEEE float64; a SAS missing value (``.``, ``.A``-``.Z``, ``._``: that byte then
-    zeros; ReadStat reads any first byte followed by zeros so) is NaN. The 56-bit fraction keeps its first 53 significant bits (the rest cut, as
-    TS-140's ``xpt2ieee`` and ReadStat do). An unnormalised number (first hex digit 0, which
-    SAS does not write) is read by its value (ReadStat reads it as if normalised)."""
+    zero) as IEEE float64. A SAS missing value (``.``, ``.A``-``.Z``, ``._``: that byte, then
+    zeros; ReadStat reads any first byte followed by zeros so, and so does this) is NaN. The
+    56-bit fraction keeps its first 53 significant bits (the rest cut, as TS-140's
+    ``xpt2ieee`` and ReadStat do). An unnormalised number (first hex digit 0, which SAS does
+    not write) is read by its value (ReadStat reads it as if normalised)."""
     n, width = field.shape
     if width == 8:
         bits = np.ascontiguousarray(field).view(">u8").ravel().astype(np.uint64)

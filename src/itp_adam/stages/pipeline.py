@@ -99,8 +99,8 @@ def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lamb
     the option it needs).
     ``partitions``: build SDTM and ADaM in that many partitions of subjects (default: one per
     ``partitions.SUBJECTS_PER_PARTITION`` subjects or ``INPUT_PER_PARTITION`` bytes of input,
-    so one for a smaller study), ``jobs`` processes
-    at a time (default: the machine's cores), or on the Dask cluster at ``scheduler``
+    so one for a smaller study), ``jobs`` processes at a time (default: the machine's cores),
+    or on the Dask cluster at ``scheduler``
     (``local``: a local one); the outputs are the same whatever they are
     (``stages/partitions.py``)."""
     if worker is None:
@@ -248,18 +248,15 @@ def read_sdtm_input(path: Path, domains: Sequence[str],
 
 
 def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spill | None:
-    """How an SDTM folder is read: into ``store`` (``io.raw.Spill``) when its files of the
-    ``domains`` hold at least ``partitions.READ_INTO_STORE`` bytes, else in memory (None)."""
-    from ..io.raw import Spill
+    """How an SDTM folder is read: into ``store`` when its files of the ``domains`` are large
+    (:func:`_spill_if_large`), else in memory (None)."""
     from ..io.sdtm import FORMATS
-    from .partitions import READ_INTO_STORE
 
     if store is None or not folder.is_dir():
         return None
     wanted = {domain.upper() for domain in domains}
-    size = sum(p.stat().st_size for p in folder.iterdir()
-               if p.suffix.lower() in FORMATS and p.stem.upper() in wanted and p.is_file())
-    return Spill(store) if size >= READ_INTO_STORE else None
+    return _spill_if_large([p for p in folder.iterdir()
+                            if p.suffix.lower() in FORMATS and p.stem.upper() in wanted], store)
 
 
 def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dict[str, str]:
@@ -435,16 +432,22 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
 
 def _read_spill(raw: Path, split: Split, store: Path) -> Spill | None:
-    """How a raw export is read: a CSV folder of at least ``partitions.READ_INTO_STORE`` bytes
-    of CSV files, in a run that may build partitions, into the store (``io.raw.Spill``), so
-    that it is never held whole in memory; else None (read into memory)."""
+    """How a raw export is read: a CSV folder in a run that may build partitions into the
+    store when large (:func:`_spill_if_large`); else None (read into memory)."""
+    if split.partitions == 1 or not raw.is_dir():
+        return None
+    return _spill_if_large([p for p in raw.iterdir() if p.suffix.lower() == ".csv"], store / "read")
+
+
+def _spill_if_large(files: Sequence[Path], folder: Path) -> Spill | None:
+    """A Spill in ``folder`` (``io.raw.Spill``: the input read into files there, never held
+    whole in memory) when ``files`` hold at least ``partitions.READ_INTO_STORE`` bytes, else
+    None."""
     from ..io.raw import Spill
     from .partitions import READ_INTO_STORE
 
-    if split.partitions == 1 or not raw.is_dir():
-        return None
-    size = sum(p.stat().st_size for p in raw.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-    return Spill(store / "read") if size >= READ_INTO_STORE else None
+    size = sum(p.stat().st_size for p in files if p.is_file())
+    return Spill(folder) if size >= READ_INTO_STORE else None
 
 
 def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Progress,
@@ -452,9 +455,9 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     """The run's input split by subject (one part: no split). ``split.partitions`` None: one
     partition per ``SUBJECTS_PER_PARTITION`` subjects or ``INPUT_PER_PARTITION`` bytes of input
     (one for a small study); a study that cannot be split (``partitions.plan_problems``) is
-    refused when partitions were asked for, else one part. An export in pieces: its pieces, one partition each. ``store``:
-    each partition's part of a form is written there as it is split (``split_frames``, the
-    stage "split")."""
+    refused when partitions were asked for, else one part. An export in pieces: its pieces,
+    one partition each. ``store``: each partition's part of a form is written there as it is
+    split (``split_frames``, the stage "split")."""
     from ..io.raw import ExportInPieces
     from .partitions import default_partitions, distinct_subjects, plan_problems, split_frames
 
