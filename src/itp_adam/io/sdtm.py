@@ -43,7 +43,7 @@ import pandas as pd
 
 from ..errors import InputError, InputErrors
 from ..derive.dates import iso8601_valid
-from .raw import Spill, sha256_file
+from .raw import SPILL_BLOCK, Spill, sha256_file
 
 FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
 """The file suffixes read as SDTM datasets (any case)."""
@@ -315,7 +315,7 @@ def _read_csv(path: Path, spill: Spill | None = None,
         table = csv.read_csv(path, convert_options=options)
     else:  # parsed a block at a time into the spill, then checked one whole column at a time
         table = spill.text(csv.open_csv(path, convert_options=options,
-                                        read_options=csv.ReadOptions(block_size=16 << 20)), domain)
+                                        read_options=csv.ReadOptions(block_size=SPILL_BLOCK)), domain)
     variables = {}
     for name in table.column_names:
         values = pd.Series(pd.array(table.column(name), dtype="str"), copy=False).str.strip()

@@ -7,7 +7,7 @@ string array, built from two NumPy arrays), a number is its field's IBM 370 doub
 an IEEE double on the whole column. Nothing is done per record in Python, and any stretch of
 records can be read on its own (:meth:`XptRecords.columns`), so a file larger than memory is
 read a stretch at a time. It gives what pyreadstat's ``read_xport`` gives (tests compare the
-two on the CDISC pilot's files, on files with every kind of value and on random IBM bit
+two on a shipped study's SDTM files, on files with every kind of value and on random IBM bit
 patterns), about 8 times faster (``docs/xpt.md``, "Reading XPT input").
 
 Only the common case is read here: one member, version 5, 140-byte NAMESTR records. Anything

@@ -51,9 +51,9 @@ built in one partition, in the run's own process; a larger one in partitions of 
 size (docs/partitions.md, docs/performance.md)."""
 INPUT_PER_PARTITION = 256 << 20
 """And at most about this many bytes of input (its columns as read, in memory) per partition
-by default: a study with many records per subject (the CDISC pilot: about 100 KiB of SDTM per
-subject, against 6 KiB of raw forms for the shipped study) gets smaller partitions, so that
-each builder's memory stays about the same. A setting of memory, not of the results."""
+by default: a study with many records per subject (100 KiB of input per subject against 6 KiB,
+say) gets smaller partitions, so that each builder's memory stays about the same
+(docs/partitions.md). A setting of memory, not of the results."""
 
 
 def partition_of(ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:

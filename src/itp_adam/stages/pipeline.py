@@ -484,8 +484,10 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     # by default one partition per SUBJECTS_PER_PARTITION subjects or INPUT_PER_PARTITION
     # bytes of input: one for a small study (no pool, nothing imported), several for a large
     # one (a quarter of the memory at 100,000 subjects: performance.md)
-    size = sum(int(frame.memory_usage(index=False).sum()) for frame in frames.values())
-    count = split.partitions if split.partitions is not None else default_partitions(subjects, size)
+    count = split.partitions
+    if count is None:  # the input's size as read: its columns' bytes in memory
+        count = default_partitions(subjects, sum(int(frame.memory_usage(index=False).sum())
+                                                 for frame in frames.values()))
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
         return [frames]
     problems = plan_problems(specs)
