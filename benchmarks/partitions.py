@@ -6,6 +6,8 @@ Usage (from the repository root; docs/partitions.md, docs/performance.md):
     python benchmarks/partitions.py                          # 10,000 subjects; 1x1, 2x1, 2x2, 4x2
     python benchmarks/partitions.py --sizes 10000 100000     # more sizes
     python benchmarks/partitions.py --configs 1:1 2:2        # PARTITIONS:JOBS pairs
+    python benchmarks/partitions.py --sizes 100000 --configs 1:1 auto:2
+                                  # auto: no --partitions (the run's default)
     python benchmarks/partitions.py --configs 1:1 4:2:pieces # the export written as 4 pieces
     python benchmarks/partitions.py --sizes 100000 1000000 --configs per25000:2:simulated
                                   # simulated in pieces of 25,000 subjects (4, then 40 pieces)
@@ -209,7 +211,8 @@ def measure(subjects: int, partitions: int, jobs: int, how: str = "") -> dict:
         export = _pieces(export, partitions)
     elif how == "joined":
         export = _joined(export)
-    split = [] if how and how != "joined" else ["--partitions", str(partitions)]
+    split = ([] if (how and how != "joined") or not partitions
+             else ["--partitions", str(partitions)])
     return _measure(subjects, export, ["--raw"], partitions, jobs, how, split)
 
 
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     p.add_argument("--configs", nargs="+", default=["1:1", "2:1", "2:2", "4:2"],
                    help="PARTITIONS:JOBS[:pieces|:simulated|:joined|:pilot]; PARTITIONS perN: as many as make "
-                   "N subjects each; the first of each export is the reference")
+                   "N subjects each, auto: the run's default; the first of each export is the reference")
     args = p.parse_args(argv)
     results = []
     for subjects in args.sizes:
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             how = how[0] if how else ""
             if how not in ("", "pieces", "simulated", "joined", "pilot"):
                 p.error(f"{config}: expected PARTITIONS:JOBS[:pieces|:simulated|:joined|:pilot]")
-            if partitions == "auto" and how == "pilot":  # no --partitions: the run's default
+            if partitions == "auto":  # no --partitions: the run's default
                 partitions = "0"
             elif partitions.startswith("per"):  # perN: as many as make N subjects each
                 partitions = str(max(1, round(subjects / int(partitions[3:]))))
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("  differ from the first run:", ", ".join(
                     name for name in sorted(set(found["files"]) | set(first["files"]))
                     if found["files"].get(name) != first["files"].get(name)), flush=True)
-            print(f"{subjects:>9,} subjects  {partitions} {how or 'partitions'} x {jobs} jobs: "
+            print(f"{subjects:>9,} subjects  {found['partitions']} {how or 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "
                   f"anonymous; {found['anonymous_peak_with_processes'] / GiB:.2f} with its "

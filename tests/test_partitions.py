@@ -289,12 +289,18 @@ _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?"
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    """Every output but run.json (timings) and the xlsx (their save time), the XPT headers'
-    timestamps, the tables' run date and the define files' creation time blanked."""
+    """Every output but run.json (timings), the XPT headers' timestamps, the tables' run date
+    and the define files' creation time blanked (a workbook's parts unzipped first)."""
+    import zipfile
+
     files = {}
     for path in sorted(out.rglob("*")):
-        if path.is_file() and path.name != "run.json" and path.suffix != ".xlsx":
-            data = _XPT_TIME.sub(b"", path.read_bytes())
+        if path.is_file() and path.name != "run.json":
+            data = path.read_bytes()
+            if path.suffix == ".xlsx":
+                with zipfile.ZipFile(path) as book:
+                    data = b"".join(name.encode() + book.read(name) for name in book.namelist())
+            data = _XPT_TIME.sub(b"", data)
             data = re.sub(rb"run \d{4}-\d\d-\d\d \d\d:\d\d UTC", b"", data)  # tables' footers
             files[str(path.relative_to(out))] = _STAMP.sub(b"", data)  # define's creation time
     return files
@@ -550,3 +556,27 @@ def test_a_study_that_cannot_be_split_says_why(shipped, tmp_path, capsys):
                  "--partitions", "2", "--quiet"]) == 2
     assert "cannot be built per partition of subjects: AE is not sorted by USUBJID" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kernel", ["copy_file_range", "refused", "missing"])
+def test_append_file_puts_the_rows_between_what_was_written(tmp_path, monkeypatch, kernel):
+    """trace.csv's rows written by the merges are appended by the kernel where it can
+    (``os.copy_file_range``), else through Python: the same bytes, in place, either way."""
+    import os
+
+    from itp_adam.io.csvfile import append_file
+
+    rows = bytes(range(256)) * 40_000 + b"last row\n"  # about 10 MB, every byte value
+    (tmp_path / "rows.csv").write_bytes(rows)
+    if kernel == "refused":
+        def refuse(*args, **kwargs):
+            raise OSError(22, "Invalid argument")
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    elif kernel == "missing" and hasattr(os, "copy_file_range"):
+        monkeypatch.delattr(os, "copy_file_range")
+    with open(tmp_path / "out.csv", "wb") as out:
+        out.write(b"header\n")  # buffered, not yet on disk
+        append_file(tmp_path / "rows.csv", out)
+        out.write(b"after\n")
+        append_file(tmp_path / "rows.csv", out)
+    assert (tmp_path / "out.csv").read_bytes() == b"header\n" + rows + b"after\n" + rows

@@ -1,7 +1,7 @@
 """Reviewer tables and figures drawn in a second process, while the main process writes files.
 
 ``itp-adam run`` starts the worker (a ``python`` process running :func:`_serve`) first thing. The
-worker imports matplotlib, openpyxl, pandas and the spec models (:func:`warm_up`, about 1.5 s)
+worker imports matplotlib, pandas and the spec models (:func:`warm_up`, about 1.5 s)
 while the main process builds SDTM and ADaM on the other core. The results stage
 (``stages/results.py``) then sends it a :class:`Rendering`: the reviewer tables laid out from
 the display specs (texts only) and, for a study with a results provider, the small summary
@@ -155,7 +155,7 @@ class Worker:
 
 def warm_up() -> None:
     """Import the drawing libraries a study's tables and figures use (matplotlib with its
-    fonts and mathtext parser, openpyxl), and what a results provider's job carries (pandas
+    fonts and mathtext parser; the workbooks need only the standard library), and what a results provider's job carries (pandas
     frames, the study's parameters as a ``spec.model.Study``), before the job arrives: read
     when it arrives, the job would otherwise import pandas and pydantic's models then (about
     0.8 s), while the run waits for the drawing."""
@@ -163,7 +163,6 @@ def warm_up() -> None:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    import openpyxl  # noqa: F401
     import pandas  # noqa: F401
 
     from ..spec import model  # noqa: F401

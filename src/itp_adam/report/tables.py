@@ -25,7 +25,8 @@ Layout (docs/tables.md):
   (:data:`NO_RECORDS`).
 
 The RTF is written by this module as plain text (RTF 1.x, ASCII, every character beyond
-ASCII as ``\\uN?``), the same bytes for the same ``Table``.
+ASCII as ``\\uN?``), the workbook's XML parts by :mod:`itp_adam.report.xlsx`; both the same
+bytes for the same ``Table``.
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ def write_rtf(table: Table, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# XLSX (openpyxl)
+# XLSX (report/xlsx.py)
 
 
 def sheet_title(name: str) -> str:
@@ -374,114 +375,123 @@ def write_xlsx(table: Table, path: Path) -> None:
     program line at the left and "Page &P of &N" at the right of the footer. The panes are
     frozen under the header. A table without body rows has one row across the table that
     reads :data:`NO_RECORDS`."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, Side
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.page import PageMargins
+    import numpy as np
+
+    from .xlsx import Sheet
 
     check(table)
     n = table.columns
     characters = column_characters(table.widths, table.landscape)
     total = sum(characters)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = sheet_title(table.name)
-    thin = Side(style="thin")
+    sheet = Sheet(sheet_title(table.name))
     font = "Times New Roman"
-    plain, bold = Font(name=font, size=9), Font(name=font, size=9, bold=True)
+    plain, bold = (font, 9, False), (font, 9, True)
     horizontal = {"l": "left", "c": "center", "r": "right"}
     line_height = {8: 11.0, 9: 12.0, 10: 13.5}  # points per line of text, by font size
 
-    def height(line: int, lines: int, points: int) -> None:
-        sheet.row_dimensions[line].height = line_height[points] * lines
-
-    def across(line: int, text: str, cell_font: Font, align: str) -> None:
-        """``text`` in a cell merged across the table, the row high enough for its lines."""
-        cell = sheet.cell(line, 1, text)
-        cell.font = cell_font
-        cell.alignment = Alignment(horizontal=align, vertical="top", wrap_text=True)
+    def across(line: int, text: str, cell_font, align: str, under: bool = False) -> str:
+        """The row of ``text`` in a cell merged across the table, high enough for its lines."""
+        cells = [(1, sheet.style(cell_font, under=under, alignment=(align, "top", True, 0)), text)]
+        cells += [(c, sheet.style(under=True), "") for c in range(2, n + 1) if under]
         if n > 1:
-            sheet.merge_cells(start_row=line, start_column=1, end_row=line, end_column=n)
-        points = int(cell_font.sz)
-        height(line, wrapped_lines(text, total, points), points)
+            sheet.merge(line, 1, n)
+        size = cell_font[1]
+        return sheet.row_xml(line, cells, line_height[size] * wrapped_lines(text, total, size))
+
+    def put(line: int, xml: str) -> None:
+        sheet.add(np.array([line]), np.array([xml], dtype=object))
 
     line = 1
     for text in table.titles:
-        across(line, text, Font(name=font, size=10, bold=True), "center")
+        put(line, across(line, text, (font, 10, True), "center"))
         line += 1
     if table.population:
-        across(line, table.population, Font(name=font, size=10), "center")
+        put(line, across(line, table.population, (font, 10, False), "center"))
         line += 1
     line += 1
     for k, row in enumerate(table.headers):
         last = k == len(table.headers) - 1
-        column, lines = 1, 1
+        column, lines, cells = 1, 1, []
         for text, span in row:
             underline = last or (span > 1 and text.strip() != "")
-            for c in range(column, column + span):  # a merged cell's borders are its cells'
-                sheet.cell(line, c).border = Border(top=thin if k == 0 else None,
-                                                    bottom=thin if underline else None)
-            cell = sheet.cell(line, column, text)
-            cell.font = bold
-            cell.alignment = Alignment(horizontal="left" if column == 1 and span == 1
-                                       else "center", vertical="bottom", wrap_text=True)
+            align = "left" if column == 1 and span == 1 else "center"
+            cells.append((column, sheet.style(bold, k == 0, underline, (align, "bottom", True, 0)), text))
+            cells += [(c, sheet.style(None, k == 0, underline), "")  # a merged cell's borders
+                      for c in range(column + 1, column + span)]     # are its cells'
             if span > 1:
-                sheet.merge_cells(start_row=line, start_column=column, end_row=line,
-                                  end_column=column + span - 1)
+                sheet.merge(line, column, column + span - 1)
             lines = max(lines, wrapped_lines(text, sum(characters[column - 1:column - 1 + span])))
             column += span
-        height(line, lines, 9)
+        sheet.row(line, cells, line_height[9] * lines)
         line += 1
-    header_end = line - 1
-    sheet.freeze_panes = sheet.cell(line, 1)
-    body = list(_body(table))
-    aligned: dict[tuple[str, int], Alignment] = {}  # one object per style: openpyxl hashes
-    # a cell's style objects to find their ids, and a new object per cell cost 3/4 of the time
-
-    def alignment(align: str, level: int) -> Alignment:
-        if (align, level) not in aligned:
-            aligned[align, level] = Alignment(horizontal=horizontal[align], vertical="top",
-                                              wrap_text=True, indent=level)
-        return aligned[align, level]
-
-    for m, (kind, i, texts) in enumerate(body):
-        if kind == "row":
-            strong = table.emphasis is not None and table.emphasis[i]
-            lines = 1
-            for j, text in enumerate(texts):
-                cell = sheet.cell(line, j + 1, text)
-                cell.font = bold if strong else plain
-                level = table.indent[i] if j == 0 and table.indent is not None else 0
-                cell.alignment = alignment(table.align[j], level)
-                lines = max(lines, wrapped_lines(text, characters[j], indent=level))
-            height(line, lines, 9)
-        else:
-            across(line, texts[0], bold if kind == "section" else plain,
-                   "left" if kind == "section" else "center")
-        if m == len(body) - 1:
-            for c in range(1, n + 1):
-                sheet.cell(line, c).border = Border(bottom=thin)
+    sheet.frozen_under = line - 1  # the panes frozen under the header
+    sheet.print_rows = (1, line - 1)  # titles and header on every printed page
+    if table.rows:
+        line = _xlsx_body(sheet, table, line, characters, horizontal, bold, plain, across)
+    else:
+        put(line, across(line, NO_RECORDS, plain, "center", under=True))
         line += 1
     line += 1
     for text in [*table.footnotes, table.source, table.program]:
         if text:
-            across(line, text, Font(name=font, size=8), "left")
+            put(line, across(line, text, (font, 8, False), "left"))
             line += 1
-    for j, width in enumerate(characters):
-        sheet.column_dimensions[get_column_letter(j + 1)].width = width
-    sheet.print_title_rows = f"1:{header_end}"
-    setup = sheet.page_setup
-    setup.orientation = "landscape" if table.landscape else "portrait"
-    setup.paperSize = sheet.PAPERSIZE_LETTER
-    setup.fitToWidth = 1
-    setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.page_margins = PageMargins(left=1, right=1, top=1, bottom=1, header=0.5, footer=0.5)
-    sheet.oddFooter.left.text = _footer_text(table.program[:200])  # Excel: 255 in all
-    sheet.oddFooter.left.size = 8
-    sheet.oddFooter.right.text = "Page &P of &N"
-    sheet.oddFooter.right.size = 8
-    book.save(path)
+    sheet.widths = characters
+    sheet.landscape = table.landscape
+    sheet.footer = f"&L&8 {_footer_text(table.program[:200])}&R&8 Page &P of &N"  # Excel: 255 in all
+    sheet.save(path)
+
+
+def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizontal: dict,
+               bold, plain, across) -> int:
+    """Add the body rows of ``table`` from row ``line`` on, with a section heading row
+    wherever the section changes; returns the row after them. Made a column at a time: each
+    column's distinct texts escaped and measured once, its styles from the few combinations
+    of bold, indent level and the line under the last row."""
+    import numpy as np
+    import pandas as pd
+
+    from .xlsx import xml_text
+
+    count, n = len(table.rows), table.columns
+    texts = np.empty((count, n), dtype=object)
+    texts[:] = table.rows
+    heading = np.zeros(count, dtype=bool)
+    if table.section is not None:
+        sections = np.array(table.section, dtype=object)
+        heading[0] = True
+        heading[1:] = sections[1:] != sections[:-1]
+        heading &= sections != ""
+    lines = line + np.arange(count) + np.cumsum(heading)  # a heading takes the row above
+    strong = np.zeros(count, dtype=bool) if table.emphasis is None else np.array(table.emphasis, dtype=bool)
+    levels = np.zeros(count, dtype=np.int64) if table.indent is None else np.array(table.indent, dtype=np.int64)
+    under = np.zeros(count, dtype=bool)
+    under[-1] = True  # a line under the last body row
+    height_lines = np.ones(count, dtype=np.int64)
+    columns = []
+    for j in range(n):
+        level = levels if j == 0 else np.zeros(count, dtype=np.int64)
+        kinds, kind = np.unique(level * 4 + strong * 2 + under, return_inverse=True)
+        styles = np.array([sheet.style(bold if k & 2 else plain, under=bool(k & 1),
+                                       alignment=(horizontal[table.align[j]], "top", True, int(k >> 2)))
+                           for k in kinds.tolist()], dtype=np.int64)[kind.reshape(-1)]
+        codes, distinct = pd.factorize(texts[:, j])
+        escaped = np.array([xml_text(t) for t in distinct], dtype=object)[codes]
+        step = int(level.max()) + 1  # the distinct (text, indent level) pairs, measured once
+        pairs, pair = np.unique(codes * step + level, return_inverse=True)
+        wrapped = np.array([wrapped_lines(distinct[p // step], characters[j], indent=p % step)
+                            for p in pairs.tolist()], dtype=np.int64)
+        height_lines = np.maximum(height_lines, wrapped[pair.reshape(-1)])
+        columns.append((styles, escaped))
+    xml = sheet.rows_xml(lines, 12.0 * height_lines, columns)
+    rows = np.flatnonzero(heading)
+    heading_lines = lines[rows] - 1
+    heading_xml = np.array([across(int(at), table.section[i], bold, "left")
+                            for at, i in zip(heading_lines.tolist(), rows.tolist())], dtype=object)
+    every = np.concatenate([lines, heading_lines])
+    order = np.argsort(every, kind="stable")
+    sheet.add(every[order], np.concatenate([xml, heading_xml])[order])
+    return int(lines[-1]) + 1
 
 
 def write_tables(tables: list[Table], folder: Path) -> list[Path]:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .. import __version__, issues
 from ..errors import InputError, InputErrors
-from ..io.csvfile import write_csv, write_csv_rows
+from ..io.csvfile import append_file, write_csv, write_csv_rows
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs
 
@@ -681,8 +681,6 @@ def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
     """Write ``sdtm/trace.csv``: one row per SDTM record (``sdtm.trace_parts``), dataset by
     dataset; a dataset whose rows a partitioned run's merge has written already (``written``:
     their file, CSV without a header) is copied from it, and the file removed."""
-    import shutil
-
     import pyarrow as pa
     from pyarrow import csv
 
@@ -692,8 +690,7 @@ def write_trace(sdtm: dict[str, pd.DataFrame], specs: Specs, path: Path,
         csv.write_csv(TRACE_SCHEMA.empty_table(), out)  # the header
         for name in sdtm:
             if name in written:
-                with open(written[name], "rb") as rows:
-                    shutil.copyfileobj(rows, out, 16 << 20)
+                append_file(written[name], out)
                 written[name].unlink()
                 continue
             for part in trace_parts({name: sdtm[name]}, specs):

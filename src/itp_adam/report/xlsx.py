@@ -1,0 +1,255 @@
+"""A small SpreadsheetML (XLSX) writer: one sheet of text cells, written as its XML parts.
+
+The reviewer tables (:func:`itp_adam.report.tables.write_xlsx`) need text cells with a few
+styles (font size and weight, a line above or under, alignment, indent, wrap), merged cells,
+row heights, column widths, frozen panes, print titles, page setup and a footer. openpyxl did
+this one Python object per cell (about 300 microseconds a cell: a 140,000-row listing took
+40 s); here the rows are XML text, and a body of many rows is made a column at a time
+(:meth:`Sheet.rows_xml`), so a listing of every adverse event costs about what its RTF costs.
+
+The file is the same bytes for the same sheet (no save time, fixed times in the ZIP), and
+holds only what a spreadsheet application needs: ``[Content_Types].xml``, the relationships,
+``xl/workbook.xml`` (the sheet and its print titles), ``xl/styles.xml`` and the sheet. Text is
+written as inline strings (as openpyxl wrote it); characters XML 1.0 cannot hold (control
+characters other than tab and line feed) are left out, as the RTF writer leaves them out.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the same bytes for the same sheet
+ZIP_LEVEL = 6
+"""zlib level of the parts (listings' sheet XML shrinks about 20x)."""
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML character data: ``&``, ``<``, ``>`` escaped, a CR LF as LF, characters
+    XML 1.0 cannot hold left out."""
+    text = text.replace("\r\n", "\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _NOT_XML.sub("", text)
+
+
+def xml_attribute(text: str) -> str:
+    """``text`` inside a double-quoted XML attribute."""
+    return xml_text(text).replace('"', "&quot;")
+
+
+def column_letter(column: int) -> str:
+    """The letters of a column numbered from 1: 1 -> A, 26 -> Z, 27 -> AA."""
+    letters = ""
+    while column > 0:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def points(value: float) -> str:
+    """A number of points or characters as the XML writes it: 12.0 -> 12, 13.5 -> 13.5."""
+    return f"{value:.10g}"
+
+
+Font = tuple[str, float, bool]
+"""(name, size in points, bold)."""
+Alignment = tuple[str, str, bool, int]
+"""(horizontal, vertical, wrap text, indent level)."""
+
+
+class Sheet:
+    """One worksheet and its workbook, built top row first, then :meth:`save`.
+
+    A cell's style is a number from :meth:`style`; rows are added in increasing order: one
+    with :meth:`row`, or many with :meth:`add`, their XML made by :meth:`row_xml` (a few
+    cells, given one by one) and :meth:`rows_xml` (many rows of the same columns, given as
+    whole columns)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.fonts: list[Font] = [("Calibri", 11, False)]  # 0: the workbook's default font
+        self.borders: list[tuple[bool, bool]] = [(False, False)]  # (line above, line under)
+        self.xfs: list[tuple[int, int, Alignment | None]] = [(0, 0, None)]
+        self._ids: dict[tuple, int] = {}
+        self.parts: list[str] = []  # the rows' XML, in order
+        self.merges: list[str] = []
+        self.last_line = 0
+        self.last_column = 0
+        self.widths: list[float] = []
+        self.frozen_under: int | None = None
+        self.print_rows: tuple[int, int] | None = None
+        self.landscape = False
+        self.footer = ""
+
+    def style(self, font: Font | None = None, above: bool = False, under: bool = False,
+              alignment: Alignment | None = None) -> int:
+        """The number of the cell style with this font (None: the default), lines and
+        alignment (None: none), added when new."""
+        font_id = 0 if font is None else self._id("font", font, self.fonts)
+        border_id = self._id("border", (above, under), self.borders)
+        return self._id("xf", (font_id, border_id, alignment), self.xfs)
+
+    def _id(self, kind: str, value, listed: list) -> int:
+        key = (kind, value)
+        if key not in self._ids:
+            if value in listed:
+                self._ids[key] = listed.index(value)
+            else:
+                listed.append(value)
+                self._ids[key] = len(listed) - 1
+        return self._ids[key]
+
+    def row(self, line: int, cells: Sequence[tuple[int, int, str]], height: float | None = None) -> None:
+        """Add row ``line`` (after the rows so far): :meth:`row_xml`."""
+        self.add(np.array([line]), np.array([self.row_xml(line, cells, height)], dtype=object))
+
+    def row_xml(self, line: int, cells: Sequence[tuple[int, int, str]], height: float | None = None) -> str:
+        """The XML of row ``line`` (from 1): its cells as (column from 1, style, text; an empty
+        text writes a styled cell without a value), its height in points (None: the default)."""
+        xml = "".join(_cell(f"{column_letter(column)}{line}", style, text)
+                      for column, style, text in cells)
+        self.last_column = max([self.last_column, *(column for column, _, _ in cells)])
+        return f'<row r="{line}"{_height(height)}>{xml}</row>'
+
+    def rows_xml(self, lines: np.ndarray, heights: np.ndarray,
+                 columns: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """The XML of many rows of the same columns, one per entry of ``lines``: their heights
+        in points, and per column from A on, (per row the cell's style, per row its text as
+        XML character data, :func:`xml_text`; an empty text: a styled cell without a value).
+        Made a column at a time on arrays of Python strings; an array of one text per row."""
+        rows = np.asarray(lines).astype(str).astype(object)
+        distinct, which = np.unique(np.asarray(heights, dtype=float), return_inverse=True)
+        shown = np.array([points(h) for h in distinct], dtype=object)[which.reshape(-1)]
+        xml = '<row r="' + rows + '" ht="' + shown + '" customHeight="1">'
+        for k, (styles, texts) in enumerate(columns, start=1):
+            start = '<c r="' + column_letter(k) + rows + '" s="' + np.asarray(styles).astype(str).astype(object)
+            xml = xml + np.where(texts != "", start + '" t="inlineStr"><is><t xml:space="preserve">'
+                                 + texts + "</t></is></c>", start + '"/>')
+        self.last_column = max(self.last_column, len(columns))
+        return xml + "</row>"
+
+    def add(self, lines: np.ndarray, xml: np.ndarray) -> None:
+        """Add rows made by :meth:`row_xml` or :meth:`rows_xml`: ``lines`` increasing, after
+        the rows so far."""
+        if not len(lines):
+            return
+        if lines[0] <= self.last_line or (len(lines) > 1 and not (np.diff(lines) > 0).all()):
+            raise ValueError(f"sheet rows must be added in order (after row {self.last_line})")
+        self.parts.append("".join(xml))
+        self.last_line = int(lines[-1])
+
+    def merge(self, line: int, first: int, last: int) -> None:
+        """Merge columns ``first`` .. ``last`` (from 1) of row ``line``."""
+        self.merges.append(f'<mergeCell ref="{column_letter(first)}{line}:{column_letter(last)}{line}"/>')
+
+    # -- the parts -------------------------------------------------------------------------
+
+    def sheet_xml(self) -> str:
+        pane = ""
+        if self.frozen_under:
+            top = f"A{self.frozen_under + 1}"
+            pane = (f'<pane ySplit="{self.frozen_under}" topLeftCell="{top}" activePane="bottomLeft" '
+                    f'state="frozen"/><selection pane="bottomLeft" activeCell="{top}" sqref="{top}"/>')
+        cols = "".join(f'<col min="{k}" max="{k}" width="{points(w)}" customWidth="1"/>'
+                       for k, w in enumerate(self.widths, start=1))
+        last = f"{column_letter(max(self.last_column, 1))}{max(self.last_line, 1)}"
+        merges = (f'<mergeCells count="{len(self.merges)}">{"".join(self.merges)}</mergeCells>'
+                  if self.merges else "")
+        orientation = "landscape" if self.landscape else "portrait"
+        return (f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
+                '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+                f'<dimension ref="A1:{last}"/>'
+                f'<sheetViews><sheetView workbookViewId="0">{pane}</sheetView></sheetViews>'
+                '<sheetFormatPr defaultRowHeight="15"/>'
+                + (f"<cols>{cols}</cols>" if cols else "")
+                + "<sheetData>" + "".join(self.parts) + "</sheetData>" + merges
+                + '<pageMargins left="1" right="1" top="1" bottom="1" header="0.5" footer="0.5"/>'
+                f'<pageSetup paperSize="1" orientation="{orientation}" fitToWidth="1" fitToHeight="0"/>'
+                f"<headerFooter><oddFooter>{xml_text(self.footer)}</oddFooter></headerFooter>"
+                "</worksheet>")
+
+    def styles_xml(self) -> str:
+        fonts = "".join(f'<font>{"<b/>" if bold else ""}<sz val="{points(size)}"/>'
+                        f'<name val="{xml_attribute(name)}"/></font>'
+                        for name, size, bold in self.fonts)
+        borders = "".join("<border><left/><right/>"
+                          + ('<top style="thin"/>' if above else "<top/>")
+                          + ('<bottom style="thin"/>' if under else "<bottom/>")
+                          + "<diagonal/></border>" for above, under in self.borders)
+        xfs = []
+        for font, border, alignment in self.xfs:
+            head = (f'<xf numFmtId="0" fontId="{font}" fillId="0" borderId="{border}" xfId="0"'
+                    + (' applyFont="1"' if font else "") + (' applyBorder="1"' if border else ""))
+            if alignment is None:
+                xfs.append(head + "/>")
+                continue
+            horizontal, vertical, wrap, indent = alignment
+            xfs.append(head + ' applyAlignment="1"><alignment'
+                       f' horizontal="{horizontal}" vertical="{vertical}"'
+                       + (' wrapText="1"' if wrap else "")
+                       + (f' indent="{indent}"' if indent else "") + "/></xf>")
+        return (f'{_XML}<styleSheet xmlns="{_MAIN}">'
+                f'<fonts count="{len(self.fonts)}">{fonts}</fonts>'
+                '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+                '<fill><patternFill patternType="gray125"/></fill></fills>'
+                f'<borders count="{len(self.borders)}">{borders}</borders>'
+                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+                f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
+                '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+                "</styleSheet>")
+
+    def workbook_xml(self) -> str:
+        names = ""
+        if self.print_rows is not None:
+            quoted = "'" + self.title.replace("'", "''") + "'"
+            first, last = self.print_rows
+            names = (f'<definedNames><definedName name="_xlnm.Print_Titles" localSheetId="0">'
+                     f"{xml_text(quoted)}!${first}:${last}</definedName></definedNames>")
+        return (f'{_XML}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews>'
+                f'<sheets><sheet name="{xml_attribute(self.title)}" sheetId="1" r:id="rId1"/></sheets>'
+                f"{names}</workbook>")
+
+    def save(self, path: str | Path) -> None:
+        """Write the workbook to ``path`` (a ZIP of its XML parts, deflated)."""
+        kinds = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+        parts = {
+            "[Content_Types].xml": (
+                f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                '<Default Extension="xml" ContentType="application/xml"/>'
+                f'<Override PartName="/xl/workbook.xml" ContentType="{kinds}.sheet.main+xml"/>'
+                f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{kinds}.worksheet+xml"/>'
+                f'<Override PartName="/xl/styles.xml" ContentType="{kinds}.styles+xml"/></Types>'),
+            "_rels/.rels": (
+                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}"><Relationship Id="rId1" '
+                f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+            "xl/workbook.xml": self.workbook_xml(),
+            "xl/_rels/workbook.xml.rels": (
+                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}">'
+                f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+                f'<Relationship Id="rId2" Type="{_REL}/styles" Target="styles.xml"/></Relationships>'),
+            "xl/styles.xml": self.styles_xml(),
+            "xl/worksheets/sheet1.xml": self.sheet_xml(),
+        }
+        with zipfile.ZipFile(path, "w") as book:
+            for name, text in parts.items():
+                book.writestr(zipfile.ZipInfo(name, _ZIP_TIME), text.encode("utf-8"),
+                              compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL)
+
+
+def _cell(ref: str, style: int, text: str) -> str:
+    if not text:
+        return f'<c r="{ref}" s="{style}"/>'
+    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
+
+
+def _height(height: float | None) -> str:
+    return "" if height is None else f' ht="{points(height)}" customHeight="1"'
