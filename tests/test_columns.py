@@ -231,3 +231,22 @@ def test_codes_of_a_column_in_several_chunks_without_joining_them(values, cuts):
     assert distinct.to_pylist() == list(first_seen)
     assert positions(column, pd.Series(list(reversed(first_seen)), dtype="str")).tolist() == \
         [len(first_seen) - 1 - first_seen[v] for v in values]
+
+
+def test_concat_text_codes_text_and_text_bytes():
+    """Rows put together from text columns and constants, by hand; the bytes of a slice of a
+    text array are its values' bytes only; a missing value has no text."""
+    import pyarrow as pa
+
+    from itp_adam.derive.columns import codes_text, concat_text, text_bytes
+
+    names = codes_text(["Ann", "Bo", "Cé"], np.array([2, 0, 0, 1]))
+    assert names.to_pylist() == ["Cé", "Ann", "Ann", "Bo"]
+    rows = concat_text(["<", names, pa.array(["1", "2", "3", "4"]), ">"])
+    assert rows.to_pylist() == ["<Cé1>", "<Ann2>", "<Ann3>", "<Bo4>"]
+    assert text_bytes(rows) == "<Cé1><Ann2><Ann3><Bo4>".encode()
+    assert text_bytes(rows.slice(1, 2)) == b"<Ann2><Ann3>"
+    assert text_bytes(pa.array(["ab", "c"]).slice(1)) == b"c"  # 32-bit offsets
+    assert text_bytes(rows.slice(0, 0)) == b""
+    with pytest.raises(ValueError, match="missing"):
+        text_bytes(pa.array(["a", None]))

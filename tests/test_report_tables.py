@@ -562,9 +562,9 @@ def _random_table(seed: int) -> Table:
                          ids=lambda t: t.name)
 def test_xlsx_same_as_openpyxl_writer(tmp_path, table):
     """The package's SpreadsheetML writer against the openpyxl writer it replaced (a second
-    implementation, one object per cell: tests/xlsx_openpyxl.py), both read back with
+    implementation, one object per cell: tests/tables_reference.py), both read back with
     openpyxl: the same cells, styles, merges, heights, widths, panes and page setup."""
-    from tests.xlsx_openpyxl import write_xlsx_openpyxl
+    from tests.tables_reference import write_xlsx_openpyxl
 
     write_xlsx(table, tmp_path / "mine.xlsx")
     write_xlsx_openpyxl(table, tmp_path / "openpyxl.xlsx")
@@ -584,3 +584,21 @@ def test_xlsx_same_bytes_and_control_characters(tmp_path):
     assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
     ws = openpyxl.load_workbook(tmp_path / "a.xlsx").active
     assert [ws.cell(6, c).value for c in (1, 2, 3)] == ["ab\tc\nd", "1", "2"]
+
+
+@pytest.mark.parametrize("table", [simple(), spanned(), spanned(rows=[], section=[], indent=[],
+                                                                 emphasis=[]),
+                                   spanned(indent=[0, -1, 3, 0], section=["", "", "B", "B"]),
+                                   *[_random_table(seed) for seed in range(8)]],
+                         ids=lambda t: t.name)
+def test_rtf_same_bytes_as_the_row_by_row_writer(table):
+    """The RTF body laid out a column at a time gives the bytes of the package's first writer,
+    one row and one cell at a time (tests/tables_reference.py), and is the document's body."""
+    from itp_adam.report.tables import _rtf_body, column_edges, rtf_document, usable_width
+    from tests.tables_reference import rtf_body_by_rows
+
+    edges = column_edges(table.widths, usable_width(table.landscape))
+    body = rtf_body_by_rows(table, edges)
+    assert _rtf_body(table, edges) == body
+    document = rtf_document(table)
+    assert document.count(body) == 1 and document.endswith(body + "\\pard\\plain\\f0\\fs2\\par\n}\n")

@@ -85,6 +85,33 @@ def spread_text(results: Sequence[object] | np.ndarray | pa.Array, codes: np.nda
     return as_str(results.take(pa.array(codes)), index)
 
 
+def concat_text(parts: Sequence[str | pa.Array]) -> pa.Array:
+    """Per row, the texts of ``parts`` one after another: each part a text array (one value per
+    row) or one text for every row. One pyarrow pass (``binary_join_element_wise``), e.g. the
+    lines of a long listing put together from its columns."""
+    values = [pa.scalar(part, TEXT) if isinstance(part, str)
+              else part if part.type == TEXT else part.cast(TEXT) for part in parts]
+    return pc.binary_join_element_wise(*values, pa.scalar("", TEXT))
+
+
+def codes_text(distinct: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """The text array holding ``distinct[code]`` per row (text made once per distinct value)."""
+    return pa.array(list(distinct), type=TEXT).take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def text_bytes(values: pa.Array) -> bytes:
+    """The texts of ``values`` (no missing value) one after another, as UTF-8 bytes: their
+    data buffer, which holds them in order."""
+    if values.null_count:
+        raise ValueError("text_bytes: a missing value has no text")
+    if not len(values):
+        return b""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if values.type == TEXT
+                            else np.int32)[values.offset:values.offset + len(values) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    return values.buffers()[2].slice(start, end - start).to_pybytes()
+
+
 def labels(choices: Sequence[object], codes: np.ndarray, index: pd.Index) -> pd.Series:
     """The ``str`` column holding ``choices[code]`` per row (a few labels, many rows)."""
     return spread_text(pa.array([str(choice) for choice in choices], type=TEXT), codes, index)

@@ -139,21 +139,6 @@ def check(table: Table) -> None:
                              f"{len(table.rows)} body rows")
 
 
-def _body(table: Table):
-    """The body as (kind, row index, texts): a ``section`` heading when the section changes
-    (an empty heading writes no row), the ``row`` itself, or the one ``empty`` row."""
-    if not table.rows:
-        yield "empty", -1, [NO_RECORDS]
-        return
-    current = None
-    for i, row in enumerate(table.rows):
-        if table.section is not None and table.section[i] != current:
-            current = table.section[i]
-            if current:
-                yield "section", i, [current]
-        yield "row", i, row
-
-
 # --------------------------------------------------------------------------------------------
 # RTF
 
@@ -195,23 +180,33 @@ def _rtf_row(cells: list[tuple[int, str, str]], *, header: bool = False,
              valign: str = "\\clvertalt") -> str:
     """One table row. ``cells``: (right edge in twips, paragraph formatting, RTF text);
     ``bottom``: per cell a line under it; ``top``: a line above every cell."""
-    bottom = bottom or [False] * len(cells)
+    keepn = "\\keepn" if keep_next else ""
+    parts = [_rtf_row_start([edge for edge, _, _ in cells], header=header, top=top,
+                            bottom=bottom, keep_next=keep_next, valign=valign)]
+    for _, formatting, text in cells:
+        parts.append(f"\\pard\\plain\\intbl\\widctlpar{keepn}{formatting} {text}\\cell\n")
+    parts.append("\\row\n")
+    return "".join(parts)
+
+
+def _rtf_row_start(edges: list[int], *, header: bool = False, top: bool = False,
+                   bottom: list[bool] | None = None, keep_next: bool = False,
+                   valign: str = "\\clvertalt") -> str:
+    """The definition of a table row, before its cells' paragraphs: the row's properties and
+    each cell's right edge and lines (see :func:`_rtf_row`)."""
+    bottom = bottom or [False] * len(edges)
     parts = ["\\trowd\\trgaph72\\trleft0\\trpaddl72\\trpaddr72\\trpaddfl3\\trpaddfr3"
              "\\trautofit0\\trkeep"]
     if header:
         parts.append("\\trhdr")
     if keep_next:
         parts.append("\\trkeepfollow")
-    parts.append(f"\\trftsWidth3\\trwWidth{cells[-1][0]}\n")
+    parts.append(f"\\trftsWidth3\\trwWidth{edges[-1]}\n")
     left = 0
-    for (edge, _, _), under in zip(cells, bottom):
+    for edge, under in zip(edges, bottom):
         borders = (f"\\clbrdrt{_RULE}" if top else "") + (f"\\clbrdrb{_RULE}" if under else "")
         parts.append(f"{valign}{borders}\\clftsWidth3\\clwWidth{edge - left}\\cellx{edge}\n")
         left = edge
-    keepn = "\\keepn" if keep_next else ""
-    for _, formatting, text in cells:
-        parts.append(f"\\pard\\plain\\intbl\\widctlpar{keepn}{formatting} {text}\\cell\n")
-    parts.append("\\row\n")
     return "".join(parts)
 
 
@@ -265,28 +260,70 @@ def rtf_document(table: Table) -> str:
             start += span
         out.append(_rtf_row(cells, header=True, top=k == 0, bottom=bottom,
                             valign="\\clvertalb"))
-    # body rows
-    body = list(_body(table))
-    for m, (kind, i, texts) in enumerate(body):
-        last = m == len(body) - 1
-        if kind == "row":
-            cells = []
-            for j, text in enumerate(texts):
-                formatting = _ALIGN[table.align[j]]
-                if j == 0 and table.indent is not None and table.indent[i] > 0:
-                    formatting += f"\\li{INDENT_TWIPS * table.indent[i]}"
-                formatting += _BODY_FONT
-                if table.emphasis is not None and table.emphasis[i]:
-                    formatting += "\\b"
-                cells.append((edges[j], formatting, rtf_text(text)))
-            out.append(_rtf_row(cells, bottom=[last] * n))
-        else:  # a section heading (bold, kept with the next row) or the "No records." row
-            bold = "\\b" if kind == "section" else ""
-            align = "\\ql" if kind == "section" else "\\qc"
-            out.append(_rtf_row([(edges[-1], f"{align}{_BODY_FONT}{bold}", rtf_text(texts[0]))],
-                                bottom=[last], keep_next=kind == "section" and not last))
+    out.append(_rtf_body(table, edges))  # body rows
     out.append("\\pard\\plain\\f0\\fs2\\par\n}\n")  # a paragraph after the table, 1 pt high
     return "".join(out)
+
+
+def _rtf_body(table: Table, edges: list[int]) -> str:
+    """The body rows of ``table`` as RTF, with a section heading row (bold, kept with the row
+    under it) wherever the section changes. Made a column at a time, like the workbook's body
+    (:func:`_xlsx_body`): each column's distinct texts made RTF once, a cell's paragraph
+    formatting from the few combinations of alignment, indent level and bold, the rows put
+    together on whole arrays of strings. A table without body rows: the one row across it
+    that reads :data:`NO_RECORDS`."""
+    if not table.rows:
+        return _rtf_row([(edges[-1], f"\\qc{_BODY_FONT}", rtf_text(NO_RECORDS))], bottom=[True])
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from ..derive.columns import TEXT, codes_text, concat_text, text_bytes
+
+    count, n = len(table.rows), table.columns
+    texts = np.empty((count, n), dtype=object)
+    texts[:] = table.rows
+    heading = _headings(table)
+    strong = np.zeros(count, dtype=bool) if table.emphasis is None \
+        else np.array(table.emphasis, dtype=bool)
+    levels = np.zeros(count, dtype=np.int64) if table.indent is None \
+        else np.array(table.indent, dtype=np.int64)
+    parts: list = []  # per row: each cell's paragraph formatting and text
+    for j in range(n):
+        level = np.maximum(levels, 0) if j == 0 else np.zeros(count, dtype=np.int64)
+        kinds, kind = np.unique(level * 2 + strong, return_inverse=True)
+        starts = [f"\\pard\\plain\\intbl\\widctlpar{_ALIGN[table.align[j]]}"
+                  + (f"\\li{INDENT_TWIPS * (k >> 1)}" if k >> 1 else "") + _BODY_FONT
+                  + ("\\b" if k & 1 else "") + " " for k in kinds.tolist()]
+        codes, distinct = pd.factorize(texts[:, j], use_na_sentinel=False)
+        parts += [starts[0] if len(starts) == 1 else codes_text(starts, kind.reshape(-1)),
+                  codes_text([rtf_text(t) for t in distinct], codes), "\\cell\n"]
+    # each row's definition (its cells' edges and lines) before its cells; a line under the last
+    rows = concat_text([_rtf_row_start(edges), *parts, "\\row\n"])
+    last = concat_text([_rtf_row_start(edges, bottom=[True] * n),
+                        *(part if isinstance(part, str) else part.slice(count - 1) for part in parts),
+                        "\\row\n"])
+    rows = pa.concat_arrays([rows.slice(0, count - 1), last])
+    at = np.flatnonzero(heading)
+    headings = pa.array([_rtf_row([(edges[-1], f"\\ql{_BODY_FONT}\\b", rtf_text(table.section[i]))],
+                                  bottom=[False], keep_next=True) for i in at.tolist()], type=TEXT)
+    place = np.arange(count) + np.cumsum(heading)  # each row's place, a heading's the one above
+    order = np.argsort(np.concatenate([place, place[at] - 1]), kind="stable")
+    return text_bytes(pa.concat_arrays([rows, headings]).take(pa.array(order))).decode("ascii")
+
+
+def _headings(table: Table):
+    """Per body row, whether a section heading row comes above it: where ``table.section``
+    changes (the first row too) and the new section is not empty."""
+    import numpy as np
+
+    heading = np.zeros(len(table.rows), dtype=bool)
+    if table.section is not None and len(table.rows):
+        sections = np.array(table.section, dtype=object)
+        heading[0] = True
+        heading[1:] = sections[1:] != sections[:-1]
+        heading &= sections != ""
+    return heading
 
 
 def write_rtf(table: Table, path: Path) -> None:
@@ -399,7 +436,7 @@ def write_xlsx(table: Table, path: Path) -> None:
         return sheet.row_xml(line, cells, line_height[size] * wrapped_lines(text, total, size))
 
     def put(line: int, xml: str) -> None:
-        sheet.add(np.array([line]), np.array([xml], dtype=object))
+        sheet.add(np.array([line]), [xml])
 
     line = 1
     for text in table.titles:
@@ -415,7 +452,8 @@ def write_xlsx(table: Table, path: Path) -> None:
         for text, span in row:
             underline = last or (span > 1 and text.strip() != "")
             align = "left" if column == 1 and span == 1 else "center"
-            cells.append((column, sheet.style(bold, k == 0, underline, (align, "bottom", True, 0)), text))
+            cells.append((column, sheet.style(bold, k == 0, underline, (align, "bottom", True, 0)),
+                          text))
             cells += [(c, sheet.style(None, k == 0, underline), "")  # a merged cell's borders
                       for c in range(column + 1, column + span)]     # are its cells'
             if span > 1:
@@ -438,7 +476,8 @@ def write_xlsx(table: Table, path: Path) -> None:
             line += 1
     sheet.widths = characters
     sheet.landscape = table.landscape
-    sheet.footer = f"&L&8 {_footer_text(table.program[:200])}&R&8 Page &P of &N"  # Excel: 255 in all
+    # the footer: program line at the left, page numbers at the right, 8 pt (Excel: 255 in all)
+    sheet.footer = f"&L&8 {_footer_text(table.program[:200])}&R&8 Page &P of &N"
     sheet.save(path)
 
 
@@ -450,21 +489,20 @@ def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizont
     of bold, indent level and the line under the last row."""
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
+    from ..derive.columns import TEXT
     from .xlsx import xml_text
 
     count, n = len(table.rows), table.columns
     texts = np.empty((count, n), dtype=object)
     texts[:] = table.rows
-    heading = np.zeros(count, dtype=bool)
-    if table.section is not None:
-        sections = np.array(table.section, dtype=object)
-        heading[0] = True
-        heading[1:] = sections[1:] != sections[:-1]
-        heading &= sections != ""
+    heading = _headings(table)
     lines = line + np.arange(count) + np.cumsum(heading)  # a heading takes the row above
-    strong = np.zeros(count, dtype=bool) if table.emphasis is None else np.array(table.emphasis, dtype=bool)
-    levels = np.zeros(count, dtype=np.int64) if table.indent is None else np.array(table.indent, dtype=np.int64)
+    strong = np.zeros(count, dtype=bool) if table.emphasis is None \
+        else np.array(table.emphasis, dtype=bool)
+    levels = np.zeros(count, dtype=np.int64) if table.indent is None \
+        else np.array(table.indent, dtype=np.int64)
     under = np.zeros(count, dtype=bool)
     under[-1] = True  # a line under the last body row
     height_lines = np.ones(count, dtype=np.int64)
@@ -475,22 +513,21 @@ def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizont
         styles = np.array([sheet.style(bold if k & 2 else plain, under=bool(k & 1),
                                        alignment=(horizontal[table.align[j]], "top", True, int(k >> 2)))
                            for k in kinds.tolist()], dtype=np.int64)[kind.reshape(-1)]
-        codes, distinct = pd.factorize(texts[:, j])
-        escaped = np.array([xml_text(t) for t in distinct], dtype=object)[codes]
+        codes, distinct = pd.factorize(texts[:, j], use_na_sentinel=False)
         step = int(level.max()) + 1  # the distinct (text, indent level) pairs, measured once
         pairs, pair = np.unique(codes * step + level, return_inverse=True)
         wrapped = np.array([wrapped_lines(distinct[p // step], characters[j], indent=p % step)
                             for p in pairs.tolist()], dtype=np.int64)
         height_lines = np.maximum(height_lines, wrapped[pair.reshape(-1)])
-        columns.append((styles, escaped))
+        columns.append((styles, codes, [xml_text(t) for t in distinct]))
     xml = sheet.rows_xml(lines, 12.0 * height_lines, columns)
     rows = np.flatnonzero(heading)
     heading_lines = lines[rows] - 1
-    heading_xml = np.array([across(int(at), table.section[i], bold, "left")
-                            for at, i in zip(heading_lines.tolist(), rows.tolist())], dtype=object)
+    heading_xml = pa.array([across(int(at), table.section[i], bold, "left")
+                            for at, i in zip(heading_lines.tolist(), rows.tolist())], type=TEXT)
     every = np.concatenate([lines, heading_lines])
     order = np.argsort(every, kind="stable")
-    sheet.add(every[order], np.concatenate([xml, heading_xml])[order])
+    sheet.add(every[order], pa.concat_arrays([xml, heading_xml]).take(pa.array(order)))
     return int(lines[-1]) + 1
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -79,7 +81,7 @@ class Sheet:
         self.borders: list[tuple[bool, bool]] = [(False, False)]  # (line above, line under)
         self.xfs: list[tuple[int, int, Alignment | None]] = [(0, 0, None)]
         self._ids: dict[tuple, int] = {}
-        self.parts: list[str] = []  # the rows' XML, in order
+        self.parts: list[bytes] = []  # the rows' XML, in order (UTF-8)
         self.merges: list[str] = []
         self.last_line = 0
         self.last_column = 0
@@ -107,11 +109,13 @@ class Sheet:
                 self._ids[key] = len(listed) - 1
         return self._ids[key]
 
-    def row(self, line: int, cells: Sequence[tuple[int, int, str]], height: float | None = None) -> None:
+    def row(self, line: int, cells: Sequence[tuple[int, int, str]],
+            height: float | None = None) -> None:
         """Add row ``line`` (after the rows so far): :meth:`row_xml`."""
-        self.add(np.array([line]), np.array([self.row_xml(line, cells, height)], dtype=object))
+        self.add(np.array([line]), [self.row_xml(line, cells, height)])
 
-    def row_xml(self, line: int, cells: Sequence[tuple[int, int, str]], height: float | None = None) -> str:
+    def row_xml(self, line: int, cells: Sequence[tuple[int, int, str]],
+                height: float | None = None) -> str:
         """The XML of row ``line`` (from 1): its cells as (column from 1, style, text; an empty
         text writes a styled cell without a value), its height in points (None: the default)."""
         xml = "".join(_cell(f"{column_letter(column)}{line}", style, text)
@@ -120,30 +124,40 @@ class Sheet:
         return f'<row r="{line}"{_height(height)}>{xml}</row>'
 
     def rows_xml(self, lines: np.ndarray, heights: np.ndarray,
-                 columns: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+                 columns: Sequence[tuple[np.ndarray, np.ndarray, Sequence[str]]]) -> pa.Array:
         """The XML of many rows of the same columns, one per entry of ``lines``: their heights
-        in points, and per column from A on, (per row the cell's style, per row its text as
-        XML character data, :func:`xml_text`; an empty text: a styled cell without a value).
-        Made a column at a time on arrays of Python strings; an array of one text per row."""
-        rows = np.asarray(lines).astype(str).astype(object)
-        distinct, which = np.unique(np.asarray(heights, dtype=float), return_inverse=True)
-        shown = np.array([points(h) for h in distinct], dtype=object)[which.reshape(-1)]
-        xml = '<row r="' + rows + '" ht="' + shown + '" customHeight="1">'
-        for k, (styles, texts) in enumerate(columns, start=1):
-            start = '<c r="' + column_letter(k) + rows + '" s="' + np.asarray(styles).astype(str).astype(object)
-            xml = xml + np.where(texts != "", start + '" t="inlineStr"><is><t xml:space="preserve">'
-                                 + texts + "</t></is></c>", start + '"/>')
-        self.last_column = max(self.last_column, len(columns))
-        return xml + "</row>"
+        in points, and per column from A on, (per row the cell's style; per row the code of
+        its text; the distinct texts as XML character data, :func:`xml_text`; an empty text:
+        a styled cell without a value). Put together a column at a time by pyarrow
+        (``columns.concat_text``); a text array, one row's XML per entry."""
+        from ..derive.columns import codes_text, concat_text
 
-    def add(self, lines: np.ndarray, xml: np.ndarray) -> None:
+        line_text = pa.array(np.asarray(lines, dtype=np.int64)).cast(pa.string())
+        distinct, which = np.unique(np.asarray(heights, dtype=float), return_inverse=True)
+        parts: list = ['<row r="', line_text, '" ht="',
+                       codes_text([points(h) for h in distinct], which.reshape(-1)),
+                       '" customHeight="1">']
+        for k, (styles, codes, texts) in enumerate(columns, start=1):
+            kinds, kind = np.unique(np.asarray(styles, dtype=np.int64), return_inverse=True)
+            start = ['<c r="', column_letter(k), line_text, '" s="',
+                     codes_text([str(style) for style in kinds.tolist()], kind.reshape(-1))]
+            filled = pa.array(np.asarray([text != "" for text in texts], dtype=bool)[codes])
+            parts.append(pc.if_else(filled, concat_text(
+                [*start, '" t="inlineStr"><is><t xml:space="preserve">', codes_text(texts, codes),
+                 "</t></is></c>"]), concat_text([*start, '"/>'])))
+        self.last_column = max(self.last_column, len(columns))
+        return concat_text([*parts, "</row>"])
+
+    def add(self, lines: np.ndarray, xml: pa.Array | Sequence[str]) -> None:
         """Add rows made by :meth:`row_xml` or :meth:`rows_xml`: ``lines`` increasing, after
-        the rows so far."""
+        the rows so far; ``xml`` their XML, a text each."""
+        from ..derive.columns import TEXT, text_bytes
+
         if not len(lines):
             return
         if lines[0] <= self.last_line or (len(lines) > 1 and not (np.diff(lines) > 0).all()):
             raise ValueError(f"sheet rows must be added in order (after row {self.last_line})")
-        self.parts.append("".join(xml))
+        self.parts.append(text_bytes(xml if isinstance(xml, pa.Array) else pa.array(xml, type=TEXT)))
         self.last_line = int(lines[-1])
 
     def merge(self, line: int, first: int, last: int) -> None:
@@ -152,7 +166,7 @@ class Sheet:
 
     # -- the parts -------------------------------------------------------------------------
 
-    def sheet_xml(self) -> str:
+    def sheet_xml(self) -> bytes:
         pane = ""
         if self.frozen_under:
             top = f"A{self.frozen_under + 1}"
@@ -164,17 +178,18 @@ class Sheet:
         merges = (f'<mergeCells count="{len(self.merges)}">{"".join(self.merges)}</mergeCells>'
                   if self.merges else "")
         orientation = "landscape" if self.landscape else "portrait"
-        return (f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
+        head = (f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
                 '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
                 f'<dimension ref="A1:{last}"/>'
                 f'<sheetViews><sheetView workbookViewId="0">{pane}</sheetView></sheetViews>'
                 '<sheetFormatPr defaultRowHeight="15"/>'
-                + (f"<cols>{cols}</cols>" if cols else "")
-                + "<sheetData>" + "".join(self.parts) + "</sheetData>" + merges
+                + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>")
+        tail = ("</sheetData>" + merges
                 + '<pageMargins left="1" right="1" top="1" bottom="1" header="0.5" footer="0.5"/>'
                 f'<pageSetup paperSize="1" orientation="{orientation}" fitToWidth="1" fitToHeight="0"/>'
                 f"<headerFooter><oddFooter>{xml_text(self.footer)}</oddFooter></headerFooter>"
                 "</worksheet>")
+        return b"".join([head.encode("utf-8"), *self.parts, tail.encode("utf-8")])
 
     def styles_xml(self) -> str:
         fonts = "".join(f'<font>{"<b/>" if bold else ""}<sz val="{points(size)}"/>'
@@ -241,7 +256,8 @@ class Sheet:
         }
         with zipfile.ZipFile(path, "w") as book:
             for name, text in parts.items():
-                book.writestr(zipfile.ZipInfo(name, _ZIP_TIME), text.encode("utf-8"),
+                book.writestr(zipfile.ZipInfo(name, _ZIP_TIME),
+                              text if isinstance(text, bytes) else text.encode("utf-8"),
                               compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL)
 
 

@@ -1,13 +1,59 @@
-"""The XLSX of a reviewer table written with openpyxl, one object per cell: the package's first
-writer (until 2026-12), kept here as the second implementation the tests compare the package's
-own SpreadsheetML writer (``itp_adam.report.xlsx``) with, read back with openpyxl."""
+"""The package's first writers of a reviewer table, which laid out the body one row and one
+cell at a time (until 2026-12): kept here as the second implementation the tests compare the
+package's column-at-a-time writers with (``tables._rtf_body``, ``tables._xlsx_body`` and
+``itp_adam.report.xlsx``). The RTF body must be the same bytes; the workbook, written then
+with openpyxl (one object per cell), must read back the same with openpyxl."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from itp_adam.report.tables import (NO_RECORDS, Table, _body, _footer_text, check,
-                                    column_characters, sheet_title, wrapped_lines)
+from itp_adam.report.tables import (_ALIGN, _BODY_FONT, INDENT_TWIPS, NO_RECORDS, Table,
+                                    _footer_text, _rtf_row, check, column_characters,
+                                    rtf_text, sheet_title, wrapped_lines)
+
+
+def _body(table: Table):
+    """The body as (kind, row index, texts): a ``section`` heading when the section changes
+    (an empty heading writes no row), the ``row`` itself, or the one ``empty`` row."""
+    if not table.rows:
+        yield "empty", -1, [NO_RECORDS]
+        return
+    current = None
+    for i, row in enumerate(table.rows):
+        if table.section is not None and table.section[i] != current:
+            current = table.section[i]
+            if current:
+                yield "section", i, [current]
+        yield "row", i, row
+
+
+def rtf_body_by_rows(table: Table, edges: list[int]) -> str:
+    """The RTF of ``table``'s body rows (``edges``: the columns' right edges in twips), one row
+    and one cell at a time, as ``rtf_document`` made them until 2026-12."""
+    n = table.columns
+    out = []
+    # body rows
+    body = list(_body(table))
+    for m, (kind, i, texts) in enumerate(body):
+        last = m == len(body) - 1
+        if kind == "row":
+            cells = []
+            for j, text in enumerate(texts):
+                formatting = _ALIGN[table.align[j]]
+                if j == 0 and table.indent is not None and table.indent[i] > 0:
+                    formatting += f"\\li{INDENT_TWIPS * table.indent[i]}"
+                formatting += _BODY_FONT
+                if table.emphasis is not None and table.emphasis[i]:
+                    formatting += "\\b"
+                cells.append((edges[j], formatting, rtf_text(text)))
+            out.append(_rtf_row(cells, bottom=[last] * n))
+        else:  # a section heading (bold, kept with the next row) or the "No records." row
+            bold = "\\b" if kind == "section" else ""
+            align = "\\ql" if kind == "section" else "\\qc"
+            out.append(_rtf_row([(edges[-1], f"{align}{_BODY_FONT}{bold}", rtf_text(texts[0]))],
+                                bottom=[last], keep_next=kind == "section" and not last))
+    return "".join(out)
 
 
 def write_xlsx_openpyxl(table: Table, path: Path) -> None:
