@@ -284,6 +284,55 @@ def test_partitions_on_a_local_dask_cluster_equal_one_partition(shipped, export,
     _assert_same_build(shipped, built)
 
 
+def test_a_remote_cluster_gets_a_few_partitions_at_a_time(shipped, export, tmp_path, monkeypatch):
+    """On a cluster that does not see this machine's files, the client reads a partition's
+    input from the store just before sending it, sends DASK_IN_FLIGHT per worker at a time and
+    writes each result's datasets into the store as it arrives: the same build as one
+    partition, and never more than the window of partitions held by the client."""
+    distributed = pytest.importorskip("dask.distributed")
+    from itp_adam.stages import partitions
+
+    shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
+    jobs = _jobs(shipped, export, 5)
+    (tmp_path / "inputs").mkdir()
+    for job in jobs:  # the inputs in the store, as a run's split leaves them
+        job.frames = {name: frame if name in shared else partitions.store(
+            frame, partitions.input_file(tmp_path / "inputs", name, job.number))
+            for name, frame in job.frames.items()}
+    events = []
+    real_load, real_into_store = partitions.load, partitions._into_store
+
+    def load(part):
+        if isinstance(part, Path):
+            events.append(("sent", part.name.rsplit("-", 1)[-1]))
+        return real_load(part)
+
+    def into_store(result, store_dir, level):
+        events.append(("received", result.number))
+        stored = real_into_store(result, store_dir, level)
+        assert all(isinstance(stored.sdtm[name], Path) for name in stored.sdtm if name in level)
+        return stored
+
+    monkeypatch.setattr(partitions, "DASK_IN_FLIGHT", 1)
+    monkeypatch.setattr(partitions, "load", load)
+    monkeypatch.setattr(partitions, "_into_store", into_store)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        built = build_partitions(shipped.specs, jobs, partitions.dask_cluster(
+            cluster.scheduler_address), tmp_path / "store", shared_forms=shared)
+    _assert_same_build(shipped, built)
+    sends = [k for k, (what, _) in enumerate(events) if what == "sent"]
+    received = [k for k, (what, _) in enumerate(events) if what == "received"]
+    assert len(received) == 5
+    # each job's input files read once, just before it was sent: two jobs (2 workers x 1)
+    # before the first result, then one more after each result
+    jobs_sent = list(dict.fromkeys(events[k][1] for k in sends))
+    assert jobs_sent == [f"{k:05d}.arrow" for k in range(5)]
+    for count_received, position in enumerate(received, start=1):
+        sent_before = {events[k][1] for k in sends if k < position}
+        assert len(sent_before) == min(5, 2 + count_received - 1)
+
+
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
 
@@ -312,6 +361,21 @@ def test_a_run_in_7_partitions_in_a_pool_writes_the_same_files(shipped_out, tmp_
     import json
 
     assert json.loads((out / "run.json").read_text())["partitions"] == 7
+    mine, default = _files(out), _files(shipped_out)
+    assert sorted(mine) == sorted(default)
+    assert [name for name in default if mine[name] != default[name]] == []
+
+
+def test_a_run_on_a_remote_dask_cluster_writes_the_same_files(shipped_out, tmp_path):
+    """``--scheduler ADDRESS`` (a local cluster given by its address, so the inputs and datasets
+    travel as to a real cluster): the input split into the store, sent a few partitions at a
+    time, the results stored as they arrive; the same files as the default run."""
+    distributed = pytest.importorskip("dask.distributed")
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert main(["run", "--out", str(out), "--partitions", "3", "--scheduler",
+                     cluster.scheduler_address, "--quiet"]) == 0
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -619,14 +620,19 @@ def _merge_here(jobs: list[MergeJob]) -> list[Merged]:
     return [merge_stored(*job) for job in jobs]
 
 
+Received = Callable[[PartitionResult], PartitionResult]
+"""What the run does with a partition's result as soon as it arrives (:func:`build_partitions`:
+its datasets written into the store when they came back as frames)."""
+
+
 @dataclass(frozen=True)
 class Runner:
-    """How the partitions are built: ``run`` builds the jobs; ``local``: the builders see this
-    machine's files (the store), so inputs and datasets travel as files, not pickled; ``merge``
-    merges the datasets (results in the jobs' order); ``close`` lets go of the runner's
-    processes."""
+    """How the partitions are built: ``run`` builds the jobs, handing each result to
+    ``received`` as it arrives; ``local``: the builders see this machine's files (the store),
+    so inputs and datasets travel as files, not pickled; ``merge`` merges the datasets
+    (results in the jobs' order); ``close`` lets go of the runner's processes."""
 
-    run: Callable[[list[PartitionJob]], list[PartitionResult]]
+    run: Callable[[list[PartitionJob], Received], list[PartitionResult]]
     local: bool = True
     merge: Callable[[list[MergeJob]], list[Merged]] = _merge_here
     close: Callable[[], None] = lambda: None
@@ -634,7 +640,7 @@ class Runner:
 
 def in_process(specs: Specs) -> Runner:
     """Run the partitions one after another in this process (one job, or plugins loaded here)."""
-    return Runner(lambda jobs: [build_partition(job, specs) for job in jobs])
+    return Runner(lambda jobs, received: [received(build_partition(job, specs)) for job in jobs])
 
 
 def use_jemalloc() -> None:
@@ -671,8 +677,8 @@ def process_pool(workers: int) -> Runner:
                                             initializer=use_jemalloc))
         return pool[0]
 
-    def run(jobs: list[PartitionJob]) -> list[PartitionResult]:
-        return list(executor(len(jobs)).map(build_partition, jobs))
+    def run(jobs: list[PartitionJob], received: Received) -> list[PartitionResult]:
+        return [received(result) for result in executor(len(jobs)).map(build_partition, jobs)]
 
     def merge(jobs: list[MergeJob]) -> list[Merged]:
         size = [sum(part.stat().st_size for part in job[0]) for job in jobs]
@@ -687,12 +693,19 @@ def process_pool(workers: int) -> Runner:
     return Runner(run, merge=merge, close=close)
 
 
+DASK_IN_FLIGHT = 2
+"""Partitions sent to a Dask cluster at a time, per worker: the client holds the inputs and
+results of these only (each input read from the store just before it is sent, each result
+written into the store as it arrives), whatever the number of partitions."""
+
+
 def dask_cluster(scheduler: str) -> Runner:
     """Run the partitions on a Dask cluster: ``scheduler`` is its address (``tcp://host:8786``)
     or ``local`` (a local cluster of one worker per core). Needs ``pip install itp-adam[dask]``.
     On a local cluster the workers share the store; on another address the partitions' inputs
-    and datasets travel to and from the workers, which read and write no files."""
-    def run(jobs: list[PartitionJob]) -> list[PartitionResult]:
+    and datasets travel to and from the workers, which read and write no files: the client
+    sends :data:`DASK_IN_FLIGHT` partitions per worker at a time (:func:`_on_cluster`)."""
+    def run(jobs: list[PartitionJob], received: Received) -> list[PartitionResult]:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -704,10 +717,37 @@ def dask_cluster(scheduler: str) -> Runner:
             with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                               processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
-                return client.gather(client.map(build_partition, jobs, pure=False))
+                return _on_cluster(client, jobs, received, local=True)
         with Client(scheduler) as client:
-            return client.gather(client.map(build_partition, jobs, pure=False))
+            return _on_cluster(client, jobs, received, local=False)
     return Runner(run, local=scheduler == "local")
+
+
+def _on_cluster(client, jobs: list[PartitionJob], received: Received, local: bool
+                ) -> list[PartitionResult]:
+    """Build ``jobs`` on the cluster of ``client``, at most :data:`DASK_IN_FLIGHT` per worker
+    at a time, each result handed to ``received`` as it arrives. For a cluster that does not
+    see this machine's files (``local`` False), a job's input files are read here just before
+    it is sent."""
+    from dask.distributed import as_completed
+
+    def sent(job: PartitionJob):
+        if not local:
+            job = replace(job, frames={name: load(part) for name, part in job.frames.items()},
+                          store=None)
+        return client.submit(build_partition, job, pure=False)
+
+    waiting = iter(jobs)
+    workers = max(1, len(client.nthreads()))  # the workers there now
+    running = as_completed([sent(job) for job in itertools.islice(waiting, workers * DASK_IN_FLIGHT)])
+    results = []
+    for future in running:
+        results.append(received(future.result()))
+        future.release()
+        job = next(waiting, None)
+        if job is not None:
+            running.add(sent(job))
+    return results
 
 
 def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, store_dir: Path,
@@ -733,7 +773,9 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
                         written[id(frame)] = store(frame, input_file(store_dir, name, job.number))
                     job.frames[name] = written[id(frame)]
     try:
-        results = sorted(runner.run(jobs), key=lambda r: r.number)
+        level = plan(specs).subject_level
+        results = sorted(runner.run(jobs, lambda result: _into_store(result, store_dir, level)),
+                         key=lambda r: r.number)
         for job in jobs:
             job.frames.clear()
         failed = [r.error for r in results if r.error is not None]
@@ -745,6 +787,20 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
         return combine(specs, results, store_dir, inputs, shared_forms, runner.merge, merged)
     finally:
         runner.close()
+
+
+def _into_store(result: PartitionResult, store_dir: Path, level: frozenset[str]
+                ) -> PartitionResult:
+    """``result`` with its subject-level datasets that came back as frames (from a remote
+    cluster) written into ``store_dir`` as the builders write them, so the run holds the
+    datasets of the partitions in flight only; datasets already stored are left as they are."""
+    for group in ("sdtm", "adam"):
+        datasets = getattr(result, group)
+        for name in [n for n, d in datasets.items() if n in level and isinstance(d, pd.DataFrame)]:
+            datasets[name] = store(datasets[name],
+                                   store_dir / f"{group}-{name}-{result.number:05d}.arrow",
+                                   STORE_COMPRESSION)
+    return result
 
 
 def _all_errors(errors: Sequence[Exception]) -> Exception:

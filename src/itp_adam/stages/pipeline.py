@@ -353,10 +353,11 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
         inputs = None
     result = RunResult(out=folder)
-    local = split.scheduler in (None, "local")  # the partitions' builders see this store
-    parts = _partitions(specs, export, from_sdtm, split, clock, store if local else None)
+    # each partition's input is split into the store (a remote cluster's partitions are read
+    # back from it just before they are sent: partitions._on_cluster)
+    parts = _partitions(specs, export, from_sdtm, split, clock, store)
     result.partitions = len(parts)
-    if spill is not None and len(parts) > 1 and local:
+    if spill is not None and len(parts) > 1:
         # the forms are in the partitions' files now (a reference form's frame, still mapped
         # from these files, stays readable until let go)
         shutil.rmtree(spill.folder, ignore_errors=True)
