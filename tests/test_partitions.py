@@ -244,9 +244,16 @@ def test_partitions_built_here_equal_one_partition(shipped, export, tmp_path):
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
     merged: dict = {}
+
+    def on_merged(group, name, made):  # told once per merged dataset, with its group
+        assert name not in merged and name in getattr(shipped, group)
+        merged[name] = made
+
     _assert_same_build(shipped, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
                                                  tmp_path / "store", shared_forms=shared,
-                                                 merged=merged))
+                                                 on_merged=on_merged))
+    # the partitions' inputs, written into the store for the builders, are gone once built
+    assert not list((tmp_path / "store").glob("input-*"))
     # define's facts of each merged dataset, combined from the partitions', are those of the
     # whole dataset of the one-partition build
     assert set(merged) == set(plan(shipped.specs).subject_level) & {*shipped.sdtm, *shipped.adam}

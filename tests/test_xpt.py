@@ -824,8 +824,9 @@ def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
         merged = partitions.merge_files([part], spec.sort, tmp_path / f"{name}.arrow")
         out = tmp_path / name
         out.mkdir()
-        files = pipeline._XptFiles(out, pipeline.RunResult(out=out), {"ADLB": merged})
+        files = pipeline._XptFiles(out, pipeline.RunResult(out=out))
         try:
+            files.start_stored("adam", "ADLB", merged, spec)  # as soon as it is merged
             files.submit("adam", {"ADLB": frame}, shipped.specs.adam, lambda _: None)
             assert files.process is not None and not files.queued  # not converted here
             if name == "good":

@@ -616,8 +616,18 @@ def merge_stored(parts: list[pd.DataFrame | Path], sort: list[str], path: Path,
     return merged
 
 
-def _merge_here(jobs: list[MergeJob]) -> list[Merged]:
-    return [merge_stored(*job) for job in jobs]
+Merging = Callable[[list[MergeJob], Callable[[int, Merged], None]], list[Merged]]
+"""How the subject-level datasets are merged: ``merging(jobs, done)`` merges every job and
+returns the results in the jobs' order, calling ``done(k, merged)`` as soon as job ``k`` is
+merged (e.g. to start writing its XPT file while the others are merged)."""
+
+
+def _merge_here(jobs: list[MergeJob], done: Callable[[int, Merged], None]) -> list[Merged]:
+    merged = []
+    for k, job in enumerate(jobs):
+        merged.append(merge_stored(*job))
+        done(k, merged[-1])
+    return merged
 
 
 Received = Callable[[PartitionResult], PartitionResult]
@@ -634,7 +644,7 @@ class Runner:
 
     run: Callable[[list[PartitionJob], Received], list[PartitionResult]]
     local: bool = True
-    merge: Callable[[list[MergeJob]], list[Merged]] = _merge_here
+    merge: Merging = _merge_here
     close: Callable[[], None] = lambda: None
 
 
@@ -680,11 +690,15 @@ def process_pool(workers: int) -> Runner:
     def run(jobs: list[PartitionJob], received: Received) -> list[PartitionResult]:
         return [received(result) for result in executor(len(jobs)).map(build_partition, jobs)]
 
-    def merge(jobs: list[MergeJob]) -> list[Merged]:
+    def merge(jobs: list[MergeJob], done: Callable[[int, Merged], None]) -> list[Merged]:
+        from concurrent.futures import as_completed
+
         size = [sum(part.stat().st_size for part in job[0]) for job in jobs]
-        futures = {k: executor(len(jobs)).submit(merge_stored, *jobs[k])
+        futures = {executor(len(jobs)).submit(merge_stored, *jobs[k]): k
                    for k in sorted(range(len(jobs)), key=lambda k: -size[k])}
-        return [futures[k].result() for k in range(len(jobs))]
+        for future in as_completed(futures):
+            done(futures[future], future.result())
+        return [future.result() for future in sorted(futures, key=futures.get)]
 
     def close() -> None:
         if pool:
@@ -750,9 +764,15 @@ def _on_cluster(client, jobs: list[PartitionJob], received: Received, local: boo
     return results
 
 
+OnMerged = Callable[[str, str, "Merged"], None]
+"""Told ``(group, name, merged)`` as soon as a subject-level dataset is merged in the store
+(``group`` "sdtm" or "adam"; its :class:`Merged` files, define's facts included), e.g. to
+write its XPT file while the other datasets are merged (``pipeline._XptFiles``)."""
+
+
 def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, store_dir: Path,
                      inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
-                     merged: dict[str, Merged] | None = None
+                     on_merged: OnMerged | None = None
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """Build every partition with ``runner`` and combine them (:func:`combine`) in
     ``store_dir`` (a new or empty folder, e.g. inside the run's staging folder; the combined
@@ -760,8 +780,8 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
     job's input is written there first and let go, and the partitions write their datasets
     there. Every partition is built, also when one fails: the input errors of all of them
     are raised together (:class:`InputErrors`), with, for an export in pieces (jobs with a
-    ``piece``), every subject found in two pieces. ``merged``: filled with the files of each
-    merged dataset (by name), which another process can map (``pipeline._XptFiles``)."""
+    ``piece``), every subject found in two pieces. ``on_merged``: told of each dataset merged
+    in the store (:data:`OnMerged`; its files another process can map)."""
     store_dir.mkdir(parents=True, exist_ok=True)
     if runner.local:
         written: dict[int, Path] = {}  # a reference form is the same frame in every job: once
@@ -776,7 +796,11 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
         level = plan(specs).subject_level
         results = sorted(runner.run(jobs, lambda result: _into_store(result, store_dir, level)),
                          key=lambda r: r.number)
-        for job in jobs:
+        for job in jobs:  # built: their inputs in the store are let go (at 1,000,000 subjects
+            for part in job.frames.values():  # the input as read, about 10 GB of disk)
+                if isinstance(part, Path):
+                    with contextlib.suppress(OSError):  # e.g. Windows: a file still mapped
+                        part.unlink(missing_ok=True)
             job.frames.clear()
         failed = [r.error for r in results if r.error is not None]
         pieces = {job.number: job.piece for job in jobs if job.piece is not None}
@@ -784,7 +808,7 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
             failed += subjects_in_two_pieces(results, pieces, jobs[0].source.parent)
         if failed:
             raise _all_errors(failed)
-        return combine(specs, results, store_dir, inputs, shared_forms, runner.merge, merged)
+        return combine(specs, results, store_dir, inputs, shared_forms, runner.merge, on_merged)
     finally:
         runner.close()
 
@@ -833,16 +857,15 @@ def _combined_facts(parts: Sequence[dict]) -> dict:
 
 def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
             inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
-            merging: Callable[[list[MergeJob]], list[Merged]] = _merge_here,
-            merged: dict[str, Merged] | None = None
+            merging: Merging = _merge_here, on_merged: OnMerged | None = None
             ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """The partitions' datasets as one run's: (SDTM, ADaM, their issues as one log); see the
     module docstring. Subject-level datasets are put together by :func:`merge_files` into
     ``store_dir``. ``inputs``: the input SDTM of a study that starts from SDTM, whole (it is
     the run's SDTM; the partitions send back only their ADaM). ``shared_forms``: the forms
     every partition has whole (:func:`reference_forms`): their own issues once. ``merging``
-    merges the subject-level datasets (:data:`MergeJob`; e.g. in a process pool), in one
-    call. ``merged``: filled with the files of each merged dataset, by name."""
+    merges the subject-level datasets (:data:`Merging`; e.g. in a process pool), in one
+    call; ``on_merged`` is told of each as soon as it is merged (:data:`OnMerged`)."""
     from .. import issues
     from ..spec.evaluate import build_dataset
     from .sdtm import trace_seq
@@ -854,8 +877,7 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
     sdtm: dict[str, pd.DataFrame] = dict(inputs) if inputs is not None else {}
     adam: dict[str, pd.DataFrame] = {}
     jobs: list[MergeJob] = []
-    into: list[tuple[dict, str]] = []
-    files = merged if merged is not None else {}
+    into: list[tuple[str, dict, str]] = []
     for group, out, specs_of in (("sdtm", sdtm, specs.sdtm), ("adam", adam, specs.adam)):
         for name in list(getattr(first, group)):
             if name in found.subject_level:  # each partition's copy let go once put together
@@ -863,13 +885,17 @@ def combine(specs: Specs, results: Sequence[PartitionResult], store_dir: Path,
                 trace = (name, trace_seq(specs_of[name])) if group == "sdtm" else None
                 jobs.append((parts, list(specs_of[name].sort), store_dir / f"{group}-{name}.arrow",
                              trace))
-                into.append((out, name))
+                into.append((group, out, name))
                 out[name] = None  # its place in the datasets' order, filled below
             else:
                 out[name] = load(getattr(first, group)[name])
-    for (out, name), made in zip(into, merging(jobs) if jobs else []):
-        made = replace(made, facts=_combined_facts([r.facts[name] for r in results]))
-        files[name] = made
+    facts = [_combined_facts([r.facts[name] for r in results]) for _, _, name in into]
+
+    def done(k: int, made: Merged) -> None:
+        if on_merged is not None:
+            on_merged(into[k][0], into[k][2], replace(made, facts=facts[k]))
+
+    for (_, out, name), made in zip(into, merging(jobs, done) if jobs else []):
         out[name] = merged_frame(made)
     with issues.collect() as log:
         for r in results:  # a rebuilt dataset's issues come from its rebuild; a shared form's once

@@ -363,14 +363,23 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         shutil.rmtree(spill.folder, ignore_errors=True)
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     merged: dict = {}  # a partitioned run's merged datasets, as files of the store
-    files = _XptFiles(folder, result, merged if _cores(split) > 1 else {})
+    files = _XptFiles(folder, result)
+
+    def on_merged(group: str, name: str, made) -> None:
+        """A dataset merged in the store: kept for trace.csv and define; with more than one
+        process, its XPT file started at once by a process of its own (the merged files are
+        still in the page cache, and the other datasets are still being merged)."""
+        merged[name] = made
+        if _cores(split) > 1:
+            files.start_stored(group, name, made, (specs.sdtm if group == "sdtm" else specs.adam)[name])
+
     try:
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
             if partitioned:  # SDTM and ADaM per partition, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
                     specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store,
-                    merged))
+                    on_merged))
                 if not from_sdtm:
                     clock.steps("sdtm xpt", len(sdtm),
                                 lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
@@ -502,12 +511,12 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
 
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        parts: list[dict[str, pd.DataFrame]], split: Split,
-                       plugins: Sequence[Plugin], log, store: Path, merged: dict
+                       plugins: Sequence[Plugin], log, store: Path, on_merged
                        ) -> tuple[dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
     loads plug-ins or one job is asked for) and put together; their issues into ``log``.
-    ``store``: the folder of the partitions' files, ``merged`` filled with the merged
-    datasets' files (``partitions.build_partitions``)."""
+    ``store``: the folder of the partitions' files; ``on_merged`` is told of each dataset
+    merged there (``partitions.OnMerged``)."""
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
                              reference_forms)
 
@@ -536,7 +545,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
         export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
     sdtm, adam, found = build_partitions(specs, jobs, runner, store,
                                          dict(export.datasets) if from_sdtm else None, shared,
-                                         merged)
+                                         on_merged)
     log.extend(found)
     return sdtm, adam
 
@@ -561,20 +570,19 @@ class _XptFiles:
     holds a large dataset whole (the bytes are the same as in one piece).
 
     A partitioned run may use more than one process (``--jobs``): then each dataset merged in
-    the store (``stored``: its files by name, filled by the partitions stage) is converted and
-    written by a process of its own (:func:`_write_stored`, the same code), while this one
-    goes on with the analyses and define."""
+    the store is converted and written by a process of its own (:meth:`start_stored`,
+    :func:`_write_stored`, the same code) as soon as it is merged, while the other datasets
+    are merged and this process goes on with the analyses and define."""
 
     BUDGET = 1 << 29
     """Bytes of converted records that may wait for the writing thread (512 MiB)."""
 
-    def __init__(self, folder: Path, result: RunResult, stored: dict | None = None) -> None:
+    def __init__(self, folder: Path, result: RunResult) -> None:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder = folder
         self.result = result
-        self.stored = stored if stored is not None else {}
         self.process = None  # the process that writes the stored datasets (started when needed)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
         self.pending: dict[Path, Future] = {}
@@ -584,16 +592,21 @@ class _XptFiles:
 
     def submit(self, group: str, datasets: dict[str, pd.DataFrame], specs: dict[str, Dataset],
                tick) -> None:
-        (self.folder / group).mkdir()
+        (self.folder / group).mkdir(exist_ok=True)
         for name, frame in datasets.items():
             path = self.folder / group / f"{name.lower()}.xpt"
-            if name in self.stored:
-                self.pending[path] = self._process().submit(_write_stored, self.stored[name],
-                                                            specs[name], path)
-            else:
+            if path not in self.pending:  # else started when it was merged (start_stored)
                 self.submit_one(frame, specs[name], path)
             self.result.rows[name] = len(frame)
             tick(name)
+
+    def start_stored(self, group: str, name: str, merged, spec: Dataset) -> None:
+        """Start writing the dataset merged in the store (``partitions.Merged``) as
+        ``group/name.xpt``, by the process of the stored datasets (:func:`_write_stored`);
+        :meth:`submit` then leaves it to that process."""
+        (self.folder / group).mkdir(exist_ok=True)
+        path = self.folder / group / f"{name.lower()}.xpt"
+        self.pending[path] = self._process().submit(_write_stored, merged, spec, path)
 
     def submit_one(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
         """Check and convert ``frame`` here and queue its writing (``pending[path]``)."""
