@@ -155,15 +155,17 @@ class Worker:
 
 def warm_up() -> None:
     """Import the drawing libraries a study's tables and figures use (matplotlib with its
-    fonts and mathtext parser; the workbooks need only the standard library), and what a results provider's job carries (pandas
-    frames, the study's parameters as a ``spec.model.Study``), before the job arrives: read
-    when it arrives, the job would otherwise import pandas and pydantic's models then (about
-    0.8 s), while the run waits for the drawing."""
+    fonts and mathtext parser; pyarrow's compute functions, which lay out the tables' rows),
+    and what a results provider's job carries (pandas frames, the study's parameters as a
+    ``spec.model.Study``), before the job arrives: read when it arrives, the job would
+    otherwise import pandas and pydantic's models then (about 0.8 s), while the run waits for
+    the drawing."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
 
     from ..spec import model  # noqa: F401
 
