@@ -278,16 +278,10 @@ def _rtf_body(table: Table, edges: list[int]) -> str:
     import pandas as pd
     import pyarrow as pa
 
-    from ..derive.columns import TEXT, codes_text, concat_text, text_bytes
+    from ..derive.columns import codes_text, concat_text, text_bytes
 
     count, n = len(table.rows), table.columns
-    texts = np.empty((count, n), dtype=object)
-    texts[:] = table.rows
-    heading = _headings(table)
-    strong = np.zeros(count, dtype=bool) if table.emphasis is None \
-        else np.array(table.emphasis, dtype=bool)
-    levels = np.zeros(count, dtype=np.int64) if table.indent is None \
-        else np.array(table.indent, dtype=np.int64)
+    texts, heading, strong, levels = _body_arrays(table)
     parts: list = []  # per row: each cell's paragraph formatting and text
     for j in range(n):
         level = np.maximum(levels, 0) if j == 0 else np.zeros(count, dtype=np.int64)
@@ -304,26 +298,50 @@ def _rtf_body(table: Table, edges: list[int]) -> str:
                         *(part if isinstance(part, str) else part.slice(count - 1) for part in parts),
                         "\\row\n"])
     rows = pa.concat_arrays([rows.slice(0, count - 1), last])
-    at = np.flatnonzero(heading)
-    headings = pa.array([_rtf_row([(edges[-1], f"\\ql{_BODY_FONT}\\b", rtf_text(table.section[i]))],
-                                  bottom=[False], keep_next=True) for i in at.tolist()], type=TEXT)
-    place = np.arange(count) + np.cumsum(heading)  # each row's place, a heading's the one above
-    order = np.argsort(np.concatenate([place, place[at] - 1]), kind="stable")
-    return text_bytes(pa.concat_arrays([rows, headings]).take(pa.array(order))).decode("ascii")
+    headings = [_rtf_row([(edges[-1], f"\\ql{_BODY_FONT}\\b", rtf_text(table.section[i]))],
+                         bottom=[False], keep_next=True) for i in np.flatnonzero(heading).tolist()]
+    body, _ = _with_headings(rows, headings, heading)
+    return text_bytes(body).decode("ascii")
 
 
-def _headings(table: Table):
-    """Per body row, whether a section heading row comes above it: where ``table.section``
-    changes (the first row too) and the new section is not empty."""
+def _body_arrays(table: Table):
+    """The body of ``table`` (at least one row) as arrays, for the writers that lay it out a
+    column at a time: ``(texts, heading, strong, levels)``, the texts as a (rows, columns)
+    array; per row, whether a section heading row comes above it (where ``table.section``
+    changes, the first row too, and the new section is not empty), whether it is bold, and
+    its first column's indent level."""
     import numpy as np
 
-    heading = np.zeros(len(table.rows), dtype=bool)
-    if table.section is not None and len(table.rows):
+    count = len(table.rows)
+    texts = np.empty((count, table.columns), dtype=object)
+    texts[:] = table.rows
+    heading = np.zeros(count, dtype=bool)
+    if table.section is not None:
         sections = np.array(table.section, dtype=object)
         heading[0] = True
         heading[1:] = sections[1:] != sections[:-1]
         heading &= sections != ""
-    return heading
+    strong = np.zeros(count, dtype=bool) if table.emphasis is None \
+        else np.array(table.emphasis, dtype=bool)
+    levels = np.zeros(count, dtype=np.int64) if table.indent is None \
+        else np.array(table.indent, dtype=np.int64)
+    return texts, heading, strong, levels
+
+
+def _with_headings(rows, headings: list[str], heading):
+    """The body rows (a text array, one per row) with the section heading rows (one text per
+    True in ``heading``) each put above its row: ``(texts, places)``, ``places`` each text's
+    position among the body's rows (0 the first)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ..derive.columns import TEXT
+
+    place = np.arange(len(heading)) + np.cumsum(heading)  # a heading takes the place above
+    every = np.concatenate([place, place[heading] - 1])
+    order = np.argsort(every, kind="stable")
+    texts = pa.concat_arrays([rows, pa.array(headings, type=TEXT)]).take(pa.array(order))
+    return texts, every[order]
 
 
 def write_rtf(table: Table, path: Path) -> None:
@@ -489,20 +507,12 @@ def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizont
     of bold, indent level and the line under the last row."""
     import numpy as np
     import pandas as pd
-    import pyarrow as pa
 
-    from ..derive.columns import TEXT
     from .xlsx import xml_text
 
     count, n = len(table.rows), table.columns
-    texts = np.empty((count, n), dtype=object)
-    texts[:] = table.rows
-    heading = _headings(table)
+    texts, heading, strong, levels = _body_arrays(table)
     lines = line + np.arange(count) + np.cumsum(heading)  # a heading takes the row above
-    strong = np.zeros(count, dtype=bool) if table.emphasis is None \
-        else np.array(table.emphasis, dtype=bool)
-    levels = np.zeros(count, dtype=np.int64) if table.indent is None \
-        else np.array(table.indent, dtype=np.int64)
     under = np.zeros(count, dtype=bool)
     under[-1] = True  # a line under the last body row
     height_lines = np.ones(count, dtype=np.int64)
@@ -521,13 +531,11 @@ def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizont
         height_lines = np.maximum(height_lines, wrapped[pair.reshape(-1)])
         columns.append((styles, codes, [xml_text(t) for t in distinct]))
     xml = sheet.rows_xml(lines, 12.0 * height_lines, columns)
-    rows = np.flatnonzero(heading)
-    heading_lines = lines[rows] - 1
-    heading_xml = pa.array([across(int(at), table.section[i], bold, "left")
-                            for at, i in zip(heading_lines.tolist(), rows.tolist())], type=TEXT)
-    every = np.concatenate([lines, heading_lines])
-    order = np.argsort(every, kind="stable")
-    sheet.add(every[order], pa.concat_arrays([xml, heading_xml]).take(pa.array(order)))
+    at = np.flatnonzero(heading)
+    headings = [across(int(row), table.section[i], bold, "left")
+                for row, i in zip((lines[at] - 1).tolist(), at.tolist())]
+    body, places = _with_headings(xml, headings, heading)
+    sheet.add(line + places, body)
     return int(lines[-1]) + 1
 
 
