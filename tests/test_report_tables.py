@@ -386,6 +386,8 @@ def test_rtf_section_change_back_and_forth(tmp_path):
     (dict(headers=[[("a", 1), ("b", 1)]]), "header row 1 spans 2 columns"),
     (dict(align=["l", "c", "x"]), "align"),
     (dict(section=["a"]), "section has 1 entries"),
+    (dict(indent=[0, -1]), "indent levels are whole numbers from 0, got -1"),
+    (dict(indent=[1.5, 0]), "indent levels are whole numbers from 0, got 1.5"),
 ])
 def test_inconsistent_table_refused(tmp_path, change, words_in_message):
     with pytest.raises(ValueError, match=re.escape(words_in_message)):
@@ -588,7 +590,7 @@ def test_xlsx_same_bytes_and_control_characters(tmp_path):
 
 @pytest.mark.parametrize("table", [simple(), spanned(), spanned(rows=[], section=[], indent=[],
                                                                  emphasis=[]),
-                                   spanned(indent=[0, -1, 3, 0], section=["", "", "B", "B"]),
+                                   spanned(indent=[0, 4, 3, 0], section=["", "", "B", "B"]),
                                    *[_random_table(seed) for seed in range(8)]],
                          ids=lambda t: t.name)
 def test_rtf_same_bytes_as_the_row_by_row_writer(table):

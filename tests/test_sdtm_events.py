@@ -467,6 +467,70 @@ def test_subject_extreme_dtc_rules():
         subject_extreme_dtc(dm, sources=[{"date": "ICDAT", "when": "x"}])
 
 
+def _extreme_dtc_by_rows(dm, sources, mode, max_date):
+    """subject_extreme_dtc written differently: every record's date made ISO as Python text,
+    the subject's dates collected in a dictionary and compared as strings."""
+    import datetime as dt
+    months = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC"
+                                              .split())}
+
+    def iso(value):
+        value = str(value).strip().upper()
+        if value[:4].isdigit():
+            return value[:10]
+        if not value:
+            return ""
+        day, month, year = value.split()
+        if month == "UNK":
+            return year
+        return f"{year}-{months[month]:02d}" + ("" if day == "UN" else f"-{int(day):02d}")
+
+    def earliest(text):
+        return dt.date.fromisoformat((text + "-01-01")[:10] if len(text) == 4
+                                     else (text + "-01")[:10] if len(text) == 7 else text)
+
+    found = {}
+    for source in sources:
+        frame = source.get("dataset", dm)
+        for _, row in frame.iterrows():
+            if "filter" in source and row["KEEP"] != "Y":
+                continue
+            text = iso(row[source["date"]])
+            if not text or (max_date is not None and earliest(text) > max_date):
+                continue
+            found.setdefault(row["SUBJID"].strip(), []).append(text)
+    pick = max if mode == "last" else min
+    return [pick(found[s.strip()]) if s.strip() in found else "" for s in dm["SUBJID"]]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_subject_extreme_dtc_as_a_record_by_record_reading(seed):
+    from itp_adam.derive.sdtm import subject_extreme_dtc
+
+    rng = np.random.default_rng(seed)
+    subjects = [f"S{i:02d}" for i in range(25)]
+    raw = ["03 NOV 2023", "UN NOV 2023", "UN UNK 2023", "01 FEB 2024", "29 FEB 2024",
+           "UN APR 2025", "14 APR 2025", "15 APR 2025", "UN UNK 2025", "", "02 JAN 2026"]
+    iso_dates = ["2024-02-01", "2024-02-01T10:30", "2025-04", "2025-04-14", "2025-05-02",
+                 "2023", ""]
+    # DM: some subjects twice or with blanks around the id (matched as stripped text)
+    dm = pd.DataFrame({"SUBJID": [s if i % 7 else f" {s} " for i, s in enumerate(
+        subjects + list(rng.choice(subjects, 3)))]})
+    dm["ICDAT"] = rng.choice(raw, len(dm))
+    dm["RFXENDTC"] = rng.choice(iso_dates, len(dm))
+    forms = [pd.DataFrame({"SUBJID": rng.choice(subjects + ["X99"], n),
+                           "DAT": rng.choice(raw, n), "KEEP": rng.choice(["Y", "N"], n)})
+             for n in (200, 40)]
+    sources = [{"date": "ICDAT"}, {"date": "RFXENDTC"}, {"dataset": forms[0], "date": "DAT"},
+               {"dataset": forms[1], "date": "DAT", "filter": "KEEP == 'Y'"}]
+    for mode in ("last", "first"):
+        for cutoff in (None, pd.Timestamp(CUTOFF).date()):
+            for chosen in (sources, sources[1:2], sources[3:]):
+                got = subject_extreme_dtc(dm, sources=chosen, mode=mode, max_date=cutoff)
+                assert got.tolist() == _extreme_dtc_by_rows(dm, chosen, mode, cutoff), \
+                    (mode, cutoff, len(chosen))
+
+
 def test_seq_sorts_numbers_as_numbers_and_keeps_group_order():
     frame = pd.DataFrame({"USUBJID": ["A", "A", "A", "B"], "D": ["2024", "2024", "2023", "2024"],
                           "SPID": ["10", "2", "7", "1"]})

@@ -272,6 +272,40 @@ def test_visits_span_their_first_and_last_day_over_the_sources():
     assert list(sv.columns) == ["USUBJID", "STUDYID", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC"]
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_visits_as_a_pandas_groupby(seed):
+    """derive_subject_visits against a second reading: concatenate the sources' usable records,
+    group by subject and visit with pandas, take the min and max day."""
+    rng = np.random.default_rng(seed)
+    dm = pd.DataFrame({"USUBJID": [f"S{i}" for i in range(12)], "AGE": np.arange(12.0)})
+    dates = ["2024-01-02", "2024-01-05T08:00", "2024-02", "2024", "", "2024-03-10",
+             "2024-01-31", "2023-12-30"]
+    visits = [(1.0, "SCREENING"), (2.0, "WEEK 1"), (3.0, "WEEK 2"), (10.0, "WEEK 10"),
+              (np.nan, "")]
+    sources = []
+    for n in (150, 60):
+        pick = rng.integers(0, len(visits), n)
+        sources.append(pd.DataFrame({
+            "USUBJID": rng.choice([*dm["USUBJID"], "X1"], n),
+            "VISITNUM": [visits[i][0] for i in pick],
+            "VISIT": pd.Series([visits[i][1] for i in pick], dtype="str"),
+            "DTC": rng.choice(dates, n), "KEEP": rng.choice(["Y", "N"], n)}))
+    got = derive_subject_visits(dm, [{"dataset": sources[0], "date": "DTC"},
+                                     {"dataset": sources[1], "date": "DTC",
+                                      "filter": "KEEP == 'Y'"}])
+    both = pd.concat([sources[0], sources[1][sources[1]["KEEP"] == "Y"]])
+    both = both[both["DTC"].str.len().isin([10, 16]) & both["VISITNUM"].notna()
+                & both["USUBJID"].isin(dm["USUBJID"])]
+    both = both.assign(DAY=both["DTC"].str.slice(0, 10))
+    expected = (both.groupby(["USUBJID", "VISITNUM", "VISIT"], as_index=False)
+                .agg(SVSTDTC=("DAY", "min"), SVENDTC=("DAY", "max"))
+                .merge(dm, on="USUBJID"))
+    expected = expected.assign(ORDER=expected["USUBJID"].str.slice(1).astype(int)) \
+        .sort_values(["ORDER", "VISITNUM"])
+    columns = ["USUBJID", "AGE", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC"]
+    assert got[columns].values.tolist() == expected[columns].values.tolist()
+
+
 # --------------------------------------------------------------------------------------------
 # derive_var_merged_summary
 

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from ..spec.registry import derivation
 from .checks import require_vars
-from .columns import as_str, first_positions, group_codes, labels, positions, row_positions, text
+from .columns import (as_str, distinct_rows, first_positions, group_codes, labels, positions,
+                      row_positions, text)
 from .core import _is_text, filter_mask
 from .dates import iso_date_range
 
@@ -162,7 +163,7 @@ def derive_subject_visits(
     require_vars(df, "derive_subject_visits", by_vars=by_vars)
     items = _items(sources, "sources", _SOURCE_KEYS, {"dataset", "date"})
     _one_record_per(df, by_vars, "derive_subject_visits")
-    subjects, days, found = [], [], {name: [] for name in visit_vars}
+    subjects, days, combos, tables = [], [], [], []
     for number, item in enumerate(items):  # a few source datasets, each on whole columns
         where = f"sources[{number}]"
         frame = item["dataset"]
@@ -182,26 +183,29 @@ def derive_subject_visits(
         rows = np.flatnonzero(keep & (subject >= 0))
         subjects.append(subject[rows])
         days.append(earliest[rows].astype("int64"))
-        for name in visit_vars:
-            found[name].append(frame[name].iloc[rows].reset_index(drop=True))
-    subject = np.concatenate(subjects).astype(np.int64)
-    # one integer key per subject and visit, ordered as df, then as the visit variables' values
-    key, size = subject, len(df) + 1
-    values = {}
+        # the visit variables' distinct combinations (a few hundred) and each record's, by code
+        codes, distinct = distinct_rows(frame, list(visit_vars))
+        combos.append(codes[rows] + sum(len(table) for table in tables))
+        tables.append(distinct)
+    subject, combo = np.concatenate(subjects).astype(np.int64), np.concatenate(combos)
+    visits = pd.concat(tables, ignore_index=True)  # every source's combinations
+    # each combination's rank in the order of the visit variables' values (equal ones share it)
+    order, size = np.zeros(len(visits), dtype=np.int64), 1
     for name in visit_vars:
-        values[name] = pd.concat(found[name], ignore_index=True)
-        column = text(values[name]) if _is_text(values[name]) else values[name]
+        column = text(visits[name]) if _is_text(visits[name]) else visits[name]
         codes, distinct = pd.factorize(column, sort=True)  # missing -> -1
         if size * (len(distinct) + 1) >= 2 ** 62:  # renumber (keeping the order) before overflow
-            key, size = pd.factorize(key, sort=True)[0].astype(np.int64), len(key) + 1
-        key, size = key * (len(distinct) + 1) + (codes + 1), size * (len(distinct) + 1)
-    groups, visit = np.unique(key, return_inverse=True)
+            order, size = pd.factorize(order, sort=True)[0].astype(np.int64), len(order) + 1
+        order, size = order * (len(distinct) + 1) + (codes + 1), size * (len(distinct) + 1)
+    rank, ranks = pd.factorize(order, sort=True)
+    # one integer key per subject and visit, ordered as df, then as the visit variables' values
+    groups, visit = np.unique(subject * max(len(ranks), 1) + rank[combo], return_inverse=True)
     per_visit = pd.Series(np.concatenate(days)).groupby(visit, sort=True)
     first_day, last_day = per_visit.min().to_numpy(), per_visit.max().to_numpy()
     first = first_positions(visit, len(groups))  # each visit's first record
     out = df.iloc[subject[first]].reset_index(drop=True)
     for name in visit_vars:
-        taken = values[name].iloc[first]
+        taken = visits[name].iloc[combo[first]]
         out[name] = text(taken).set_axis(out.index) if _is_text(taken) else taken.to_numpy()
     out[start_var] = _days_text(first_day.astype("datetime64[D]"), out.index)
     out[end_var] = _days_text(last_day.astype("datetime64[D]"), out.index)

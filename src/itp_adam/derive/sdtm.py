@@ -18,7 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import arrow_text, distinct_rows, has_duplicates, positions, spread_text
+from .columns import (arrow_text, as_str, column_codes, distinct_rows, has_duplicates,
+                      positions, spread_text)
 from .dates import _text, complete_dates, iso_date_range, iso_datetime, raw_date_to_iso
 from .core import filter_mask, text_is_in
 from .subject import _mode, _part
@@ -165,26 +166,38 @@ def subject_extreme_dtc(df: pd.DataFrame, sources: Sequence[Mapping[str, Any]], 
     _mode(mode, "")
     if isinstance(sources, (str, Mapping)) or not isinstance(sources, Sequence) or not sources:
         raise ValueError("sources must be a non-empty list of {dataset, date, filter} mappings")
-    subjects, dates = [], []
+    # worked on codes: each source's distinct dates made ISO (and checked against the cut-off)
+    # once, ranked together, and the subject's extreme rank taken with numpy's ufunc.at
+    subject_codes, subjects = column_codes(_text(df[subjid]))
+    subjects = as_str(subjects, pd.RangeIndex(len(subjects)))
+    isos, ranks_at, targets = [], [], []
     for index, item in enumerate(sources):  # a few sources: each is whole columns
         where = f"sources[{index}]"
         frame, source = _part(df, item, where, {"dataset", "date", "filter"}, {"date"})
         require_vars(frame, fn, frame=where, subjid=subjid, date=source["date"])
-        text = _text(frame[source["date"]])
+        codes, distinct = column_codes(_text(frame[source["date"]]))
+        distinct = as_str(distinct, pd.RangeIndex(len(distinct)))
         # ISO text (4 digits first) keeps its date part; anything else is a raw date
-        is_iso = text.str.match(r"^\d{4}").to_numpy(dtype=bool)
-        iso = np.where(is_iso, text.str.slice(0, 10).to_numpy(dtype=object),
-                       raw_date_to_iso(text)[0].to_numpy(dtype=object))
-        iso = pd.Series(iso, index=frame.index, dtype="str")
-        keep = filter_mask(frame, source.get("filter")) & iso.ne("").to_numpy(dtype=bool)
+        is_iso = distinct.str.match(r"^\d{4}").to_numpy(dtype=bool)
+        iso = np.where(is_iso, distinct.str.slice(0, 10).to_numpy(dtype=object),
+                       raw_date_to_iso(distinct)[0].to_numpy(dtype=object))
+        usable = iso != ""
         if max_date is not None:
-            earliest, _ = iso_date_range(iso)
-            keep &= ~(earliest > pd.Timestamp(max_date)).to_numpy(dtype=bool)
-        subjects.append(_text(frame[subjid])[keep])
-        dates.append(iso[keep])
-    found = pd.Series(pd.concat(dates, ignore_index=True).to_numpy(dtype=object),
-                      index=pd.concat(subjects, ignore_index=True).to_numpy(dtype=object))
-    grouped = found.groupby(level=0)
-    extreme = grouped.max() if mode == "last" else grouped.min()
-    mapped = extreme.reindex(_text(df[subjid]).to_numpy()).fillna("")
-    return pd.Series(mapped.to_numpy(dtype=object), index=df.index, dtype="str")
+            earliest, _ = iso_date_range(pd.Series(iso, dtype="str"))
+            usable &= ~(earliest > pd.Timestamp(max_date)).to_numpy(dtype=bool)
+        target = positions(_text(frame[subjid]), subjects)
+        keep = filter_mask(frame, source.get("filter")) & usable[codes] & (target >= 0)
+        ranks_at.append(codes[keep] + sum(len(done) for done in isos))
+        targets.append(target[keep])
+        isos.append(iso)
+    ordered, rank = np.unique(np.concatenate(isos).astype(str), return_inverse=True)
+    rows_rank, rows_subject = rank.reshape(-1)[np.concatenate(ranks_at)], np.concatenate(targets)
+    if mode == "last":
+        extreme = np.full(len(subjects), -1, dtype=np.int64)
+        np.maximum.at(extreme, rows_subject, rows_rank)
+    else:
+        extreme = np.full(len(subjects), len(ordered), dtype=np.int64)
+        np.minimum.at(extreme, rows_subject, rows_rank)
+    found = (extreme >= 0) & (extreme < len(ordered))
+    text = np.append(ordered.astype(object), "")[np.where(found, extreme, len(ordered))]
+    return spread_text(text, subject_codes, df.index)

@@ -31,6 +31,7 @@ bytes for the same ``Table``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +138,11 @@ def check(table: Table) -> None:
         if values is not None and len(values) != len(table.rows):
             raise ValueError(f"table {table.name!r}: {name} has {len(values)} entries for "
                              f"{len(table.rows)} body rows")
+    bad = [level for level in table.indent or () if isinstance(level, bool)
+           or not isinstance(level, numbers.Integral) or level < 0]
+    if bad:
+        raise ValueError(f"table {table.name!r}: indent levels are whole numbers from 0, "
+                         f"got {bad[0]!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +290,7 @@ def _rtf_body(table: Table, edges: list[int]) -> str:
     texts, heading, strong, levels = _body_arrays(table)
     parts: list = []  # per row: each cell's paragraph formatting and text
     for j in range(n):
-        level = np.maximum(levels, 0) if j == 0 else np.zeros(count, dtype=np.int64)
+        level = levels if j == 0 else np.zeros(count, dtype=np.int64)
         kinds, kind = np.unique(level * 2 + strong, return_inverse=True)
         starts = [f"\\pard\\plain\\intbl\\widctlpar{_ALIGN[table.align[j]]}"
                   + (f"\\li{INDENT_TWIPS * (k >> 1)}" if k >> 1 else "") + _BODY_FONT
