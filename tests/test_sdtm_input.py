@@ -325,6 +325,36 @@ def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, mo
     assert found[0][1] == 2 and "row 7, column AESTDTC" in found[0][0][1]
 
 
+def test_stretches_close_the_files_opened_when_one_cannot_be_opened(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """A number file that cannot be opened (e.g. too many open files): the text file and the
+    number files opened before it are closed, and the error is the open's."""
+    import builtins
+    import pyarrow as pa
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+    from itp_adam.io.sdtm import SdtmVariable
+
+    variables = {"USUBJID": SdtmVariable("Char"), "A": SdtmVariable("Num"),
+                 "B": SdtmVariable("Num"), "C": SdtmVariable("Num")}
+    opened, real_open = [], builtins.open
+
+    def open_twice(path, *args, **kwargs):
+        if len(opened) == 2:
+            raise OSError(24, "Too many open files")
+        opened.append(real_open(path, *args, **kwargs))
+        return opened[-1]
+
+    sinks, real_file = [], pa.OSFile
+    monkeypatch.setattr(pa, "OSFile", lambda *args: sinks.append(real_file(*args)) or sinks[-1])
+    monkeypatch.setattr(builtins, "open", open_twice)
+    with pytest.raises(OSError, match="Too many open files"):
+        sdtm._Stretches(Spill(tmp_path / "store"), "LB", variables)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert len(opened) == 2 and all(handle.closed for handle in opened)
+    assert len(sinks) == 1 and sinks[0].closed
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err

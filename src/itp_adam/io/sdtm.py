@@ -170,9 +170,15 @@ class _Stretches:
         self.text_path = spill.new_file(domain)
         self.number_paths = {name: spill.new_file(domain, ".f8")
                              for name, var in variables.items() if var.type == "Num"}
-        self._sink = pa.OSFile(str(self.text_path), "wb")
-        self._writer = pa.ipc.new_file(self._sink, self.schema)
-        self._numbers = {name: open(path, "wb") for name, path in self.number_paths.items()}
+        self._sink, self._writer, self._numbers = None, None, {}
+        try:  # a file that cannot be opened: the ones already open are closed
+            self._sink = pa.OSFile(str(self.text_path), "wb")
+            self._writer = pa.ipc.new_file(self._sink, self.schema)
+            for name, path in self.number_paths.items():
+                self._numbers[name] = open(path, "wb")
+        except BaseException:
+            self.close()
+            raise
         self.rows = 0
 
     def add(self, typed: pd.DataFrame) -> None:
@@ -186,8 +192,11 @@ class _Stretches:
         self.rows += len(typed)
 
     def close(self) -> None:
-        self._writer.close()
-        self._sink.close()
+        """Close the files (what was opened of them); the records written stay."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
         for handle in self._numbers.values():
             handle.close()
 

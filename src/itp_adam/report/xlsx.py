@@ -80,7 +80,9 @@ class Sheet:
         self.fonts: list[Font] = [("Calibri", 11, False)]  # 0: the workbook's default font
         self.borders: list[tuple[bool, bool]] = [(False, False)]  # (line above, line under)
         self.xfs: list[tuple[int, int, Alignment | None]] = [(0, 0, None)]
-        self._ids: dict[tuple, int] = {}
+        # (kind, value) -> its number in the list of its kind; the defaults above are 0
+        self._ids: dict[tuple, int] = {("font", self.fonts[0]): 0, ("border", self.borders[0]): 0,
+                                       ("xf", self.xfs[0]): 0}
         self.parts: list[bytes] = []  # the rows' XML, in order (UTF-8)
         self.merges: list[str] = []
         self.last_line = 0
@@ -100,14 +102,13 @@ class Sheet:
         return self._id("xf", (font_id, border_id, alignment), self.xfs)
 
     def _id(self, kind: str, value, listed: list) -> int:
+        """The number of ``value`` in ``listed`` (its kind's list), appended when new."""
         key = (kind, value)
-        if key not in self._ids:
-            if value in listed:
-                self._ids[key] = listed.index(value)
-            else:
-                listed.append(value)
-                self._ids[key] = len(listed) - 1
-        return self._ids[key]
+        found = self._ids.get(key)
+        if found is None:
+            listed.append(value)
+            found = self._ids[key] = len(listed) - 1
+        return found
 
     def row(self, line: int, cells: Sequence[tuple[int, int, str]],
             height: float | None = None) -> None:
