@@ -513,14 +513,17 @@ class _Values:
            keep: Callable[[pd.Series], pd.Series] | None = None) -> _Values:
         """``keep``: where a column made from these rows goes (:meth:`Spill.column`); a column
         as read is then the given one (the mapped file's text), not a copy."""
+        from ..derive.columns import encode
+
         source = column if keep is not None else None
-        if isinstance(column, pa.ChunkedArray):
-            # one array, so one dictionary for every chunk; an empty column may have no chunk,
-            # which pyarrow before 22 cannot combine once encoded
+        if isinstance(column, pa.ChunkedArray) and keep is None:
+            # the rows as one array for text(); an empty column may have no chunk
             column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        encoded = pc.dictionary_encode(column)
-        read = encoded.dictionary.to_pandas()
-        return cls(column, read, encoded.indices.to_numpy(zero_copy_only=False), read, keep, source)
+        # chunk by chunk with one dictionary: a Spill's mapped column (blocks of rows) is
+        # never copied into memory whole
+        codes, distinct = encode(column)
+        read = distinct.to_pandas()
+        return cls(column, read, codes, read, keep, source)
 
     def replace(self, distinct: pd.Series) -> _Values:
         """The same rows with new distinct values (position for position)."""
