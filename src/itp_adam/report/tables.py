@@ -138,11 +138,16 @@ def check(table: Table) -> None:
         if values is not None and len(values) != len(table.rows):
             raise ValueError(f"table {table.name!r}: {name} has {len(values)} entries for "
                              f"{len(table.rows)} body rows")
-    bad = [level for level in table.indent or () if isinstance(level, bool)
-           or not isinstance(level, numbers.Integral) or level < 0]
-    if bad:
-        raise ValueError(f"table {table.name!r}: indent levels are whole numbers from 0, "
-                         f"got {bad[0]!r}")
+    if table.indent is not None and len(table.indent):
+        import numpy as np
+
+        levels = np.asarray(table.indent)  # whole columns: a listing has many rows
+        if levels.dtype.kind not in "iu" or levels.min() < 0:
+            bad = next((level for level in table.indent if isinstance(level, bool)
+                        or not isinstance(level, numbers.Integral) or level < 0),
+                       max(table.indent))  # else: whole numbers too large for 64 bits
+            raise ValueError(f"table {table.name!r}: indent levels are whole numbers from 0, "
+                             f"got {bad!r}")
 
 
 # --------------------------------------------------------------------------------------------
