@@ -20,8 +20,11 @@ Each run is a fresh subprocess (`python -m itp_adam run --raw EXPORT ...`): its 
 time and peak resident memory (of the run's own process, all of it and its anonymous part,
 which leaves out the mapped pages of the partitions' store; and the anonymous memory of it
 and every process it started together, at the peak of their sum), and the stage timings of
-run.json. Every run's data outputs are compared with the
-first configuration's (the XPT files, CSV files; XPT header times blanked): they must be equal.
+run.json. Every run's outputs are compared with the first configuration's: the datasets and
+results (the XPT files, results CSV files; XPT header times blanked: the digest the docs quote)
+and every other file but run.json (define, guides, tables and figures, trace.csv,
+data-issues.csv; creation times and the tables' run date blanked, workbooks unzipped, as
+tests/test_partitions.py does); they must be equal.
 The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
 runs the same export written as that many pieces (docs/partitions.md, "An export in pieces";
 cached too), whose trace.csv and data-issues.csv name the pieces, so only its datasets and
@@ -73,6 +76,42 @@ def _data_digest(out: Path) -> tuple[str, dict[str, str]]:
             head = fh.read(2000)
             first = _XPT_TIME.sub(b"", head) if path.suffix == ".xpt" else head
             for block in itertools.chain([first], iter(lambda: fh.read(16 << 20), b"")):
+                digest.update(block)
+                own.update(block)
+        files[name] = own.hexdigest()
+    return digest.hexdigest(), files
+
+
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
+_RUN_DATE = re.compile(rb"run \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+_WHOLE = 256 << 20  # a file up to this size is read whole, to blank its times
+
+
+def _documents_digest(out: Path) -> tuple[str, dict[str, str]]:
+    """One digest of the run's other files (define, reviewer guides, tables and figures,
+    trace.csv, data-issues.csv; run.json aside), as tests/test_partitions.py compares them: a
+    workbook's parts unzipped, the tables' run date and the define files' creation time
+    blanked. A file larger than ``_WHOLE`` (trace.csv of a large run) is read in blocks as
+    it is: it holds no time."""
+    import zipfile
+
+    digest, files = hashlib.sha256(), {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        name = path.relative_to(out).as_posix()
+        if name == "run.json" or path.suffix == ".xpt" or name.startswith("results/"):
+            continue  # run.json: timings; the datasets and results: _data_digest
+        digest.update(name.encode())
+        own = hashlib.sha256()
+        with open(path, "rb") as fh:
+            if path.stat().st_size <= _WHOLE:
+                data = fh.read()
+                if path.suffix == ".xlsx":
+                    with zipfile.ZipFile(path) as book:
+                        data = b"".join(part.encode() + book.read(part) for part in book.namelist())
+                blocks = iter([_STAMP.sub(b"", _RUN_DATE.sub(b"", data))])
+            else:
+                blocks = iter(lambda: fh.read(16 << 20), b"")
+            for block in blocks:
                 digest.update(block)
                 own.update(block)
         files[name] = own.hexdigest()
@@ -229,7 +268,8 @@ def _measure(subjects: int, export: Path, given: list[str], partitions: int, job
             "pieces": how,
             "wall": wall, "cpu": cpu, "peak": peak, "anonymous_peak": anonymous,
             "anonymous_peak_with_processes": with_processes, "disk_peak": DISK_PEAK[0],
-            "stages": info["timings_seconds"], **dict(zip(("digest", "files"), _data_digest(out)))}
+            "stages": info["timings_seconds"], **dict(zip(("digest", "files"), _data_digest(out))),
+            **dict(zip(("documents_digest", "documents"), _documents_digest(out)))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for subjects in args.sizes:
         reference: dict[str, dict] = {}  # the first run of each export
+        documents_reference: dict[tuple, dict] = {}  # ... and of each kind of it (pieces or not)
         for config in args.configs:
             partitions, jobs, *how = config.split(":")
             how = how[0] if how else ""
@@ -255,12 +296,20 @@ def main(argv: list[str] | None = None) -> int:
             export = (f"simulated{partitions}" if how in ("simulated", "joined")
                       else "pilot" if how == "pilot" else "")
             first = reference.setdefault(export, found)
-            found["same_outputs"] = found["digest"] == first["digest"]
+            # the other files only against a run of the same kind of export: an export in
+            # pieces names its pieces in trace.csv, data-issues.csv and the guides
+            kind = (export, how in ("pieces", "simulated"))
+            first_kind = documents_reference.setdefault(kind, found)
+            found["same_outputs"] = (found["digest"] == first["digest"] and
+                                     found["documents_digest"] == first_kind["documents_digest"])
             results.append(found)
             if not found["same_outputs"]:  # name the files that differ
                 print("  differ from the first run:", ", ".join(
-                    name for name in sorted(set(found["files"]) | set(first["files"]))
-                    if found["files"].get(name) != first["files"].get(name)), flush=True)
+                    [name for name in sorted(set(found["files"]) | set(first["files"]))
+                     if found["files"].get(name) != first["files"].get(name)]
+                    + [name for name in sorted(set(found["documents"]) | set(first_kind["documents"]))
+                       if found["documents"].get(name) != first_kind["documents"].get(name)]),
+                      flush=True)
             print(f"{subjects:>9,} subjects  {found['partitions']} {how or 'partitions'} x {jobs} jobs: "
                   f"{found['wall']:6.1f} s wall, {found['cpu']:6.1f} s CPU, "
                   f"peak {found['peak'] / GiB:.2f} GiB ({found['anonymous_peak'] / GiB:.2f} "
