@@ -23,7 +23,7 @@ and every process it started together, at the peak of their sum), and the stage 
 run.json. Every run's outputs are compared with the first configuration's: the datasets and
 results (the XPT files, results CSV files; XPT header times blanked: the digest the docs quote)
 and every other file but run.json (define, guides, tables and figures, trace.csv,
-data-issues.csv; creation times and the tables' run date blanked, workbooks unzipped, as
+data-issues.csv, the ARD's Parquet and ARS JSON; creation times and the tables' run date blanked, workbooks unzipped, as
 tests/test_partitions.py does); they must be equal.
 The exports are benchmarks/run.py's (cached under benchmarks/out/); a `:pieces` configuration
 runs the same export written as that many pieces (docs/partitions.md, "An export in pieces";
@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import ANONYMOUS_PEAK, DISK_PEAK, WORK, _export, _run_child  # noqa: E402  (the same exports and runner)
@@ -62,24 +63,40 @@ GiB = 1024**3
 _XPT_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 
 
-def _data_digest(out: Path) -> tuple[str, dict[str, str]]:
-    """One digest of the run's datasets and results (XPT header times blanked: they are in
-    the library and member headers, the first 2,000 bytes), and each file's own digest (so a
-    run that differs names the files). Files are read in 16 MiB blocks, so an XPT file of
-    many GB is never held."""
+def _digest(out: Path, paths: Iterable[Path], blocks: Callable[[Path, BinaryIO], Iterator[bytes]]
+            ) -> tuple[str, dict[str, str]]:
+    """One digest of the files ``paths`` of the run's folder ``out`` (each one's name, then its
+    bytes as compared: ``blocks(path, open_file)``), and each file's own digest (so a run that
+    differs names the files)."""
     digest, files = hashlib.sha256(), {}
-    for path in sorted(list(out.rglob("*.xpt")) + list((out / "results").rglob("*.csv"))):
-        name = str(path.relative_to(out))
+    for path in paths:
+        name = path.relative_to(out).as_posix()
         digest.update(name.encode())
         own = hashlib.sha256()
         with open(path, "rb") as fh:
-            head = fh.read(2000)
-            first = _XPT_TIME.sub(b"", head) if path.suffix == ".xpt" else head
-            for block in itertools.chain([first], iter(lambda: fh.read(16 << 20), b"")):
+            for block in blocks(path, fh):
                 digest.update(block)
                 own.update(block)
         files[name] = own.hexdigest()
     return digest.hexdigest(), files
+
+
+def _is_data(path: Path, out: Path) -> bool:
+    """Whether ``path`` is one of the run's datasets (XPT) or results CSV files."""
+    return path.is_file() and (path.suffix == ".xpt" or (
+        path.suffix == ".csv" and path.relative_to(out).parts[0] == "results"))
+
+
+def _data_digest(out: Path) -> tuple[str, dict[str, str]]:
+    """The digest of the run's datasets and results CSV files (XPT header times blanked: they
+    are in the library and member headers, the first 2,000 bytes). Files are read in 16 MiB
+    blocks, so an XPT file of many GB is never held."""
+    def blocks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
+        head = fh.read(2000)
+        yield _XPT_TIME.sub(b"", head) if path.suffix == ".xpt" else head
+        yield from iter(lambda: fh.read(16 << 20), b"")
+
+    return _digest(out, sorted(p for p in out.rglob("*") if _is_data(p, out)), blocks)
 
 
 _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
@@ -88,34 +105,25 @@ _WHOLE = 256 << 20  # a file up to this size is read whole, to blank its times
 
 
 def _documents_digest(out: Path) -> tuple[str, dict[str, str]]:
-    """One digest of the run's other files (define, reviewer guides, tables and figures,
-    trace.csv, data-issues.csv; run.json aside), as tests/test_partitions.py compares them: a
-    workbook's parts unzipped, the tables' run date and the define files' creation time
-    blanked. A file larger than ``_WHOLE`` (trace.csv of a large run) is read in blocks as
-    it is: it holds no time."""
+    """The digest of every other file of the run (define, reviewer guides, tables and
+    figures, trace.csv, data-issues.csv, the ARD's Parquet and ARS JSON; run.json aside), as
+    tests/test_partitions.py compares them: a workbook's parts unzipped, the tables' run date
+    and the define files' creation time blanked. A file larger than ``_WHOLE`` (trace.csv of
+    a large run) is read in blocks as it is: it holds no time."""
     import zipfile
 
-    digest, files = hashlib.sha256(), {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        name = path.relative_to(out).as_posix()
-        if name == "run.json" or path.suffix == ".xpt" or name.startswith("results/"):
-            continue  # run.json: timings; the datasets and results: _data_digest
-        digest.update(name.encode())
-        own = hashlib.sha256()
-        with open(path, "rb") as fh:
-            if path.stat().st_size <= _WHOLE:
-                data = fh.read()
-                if path.suffix == ".xlsx":
-                    with zipfile.ZipFile(path) as book:
-                        data = b"".join(part.encode() + book.read(part) for part in book.namelist())
-                blocks = iter([_STAMP.sub(b"", _RUN_DATE.sub(b"", data))])
-            else:
-                blocks = iter(lambda: fh.read(16 << 20), b"")
-            for block in blocks:
-                digest.update(block)
-                own.update(block)
-        files[name] = own.hexdigest()
-    return digest.hexdigest(), files
+    def blocks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
+        if path.stat().st_size > _WHOLE:
+            yield from iter(lambda: fh.read(16 << 20), b"")
+            return
+        data = fh.read()
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                data = b"".join(part.encode() + book.read(part) for part in book.namelist())
+        yield _STAMP.sub(b"", _RUN_DATE.sub(b"", data))
+
+    return _digest(out, sorted(p for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() != "run.json"
+                               and not _is_data(p, out)), blocks)
 
 
 def _pieces(export: Path, count: int) -> Path:
