@@ -844,3 +844,31 @@ def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
         else:
             assert str(there.value) == str(whole.value) and there.value.problems == whole.value.problems
             assert list((out / "adam").iterdir()) == []
+
+
+def test_merged_datasets_are_written_by_as_many_processes_as_the_run_has_jobs(shipped, tmp_path):
+    # with --jobs 2 two processes write the merged datasets side by side (the largest files
+    # no longer one after another on one core): each file the bytes and hash of the dataset
+    # written here in one piece, whichever process wrote it
+    from itp_adam.stages import partitions, pipeline
+
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # the header's creation times
+    names = ["ADLB", "ADAE", "ADSL"]
+    (tmp_path / "out").mkdir()
+    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"), 2)
+    try:
+        for name in names:
+            spec, frame = shipped.specs.adam[name], shipped.adam[name]
+            part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
+            files.start_stored("adam", name, partitions.merge_files(
+                [part], spec.sort, tmp_path / f"{name}.arrow"), spec)
+        assert files.process._max_workers == 2
+        files.wait(lambda _: None)
+    finally:
+        files.close()
+    for name in names:
+        here = tmp_path / f"{name}.xpt"
+        pipeline.prepare_dataset(shipped.adam[name], shipped.specs.adam[name]).write(here)
+        written = tmp_path / "out" / "adam" / f"{name.lower()}.xpt"
+        assert stamp.sub(b"", written.read_bytes()) == stamp.sub(b"", here.read_bytes())
+        assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()

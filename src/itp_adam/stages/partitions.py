@@ -517,7 +517,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
                 part = table.slice(a, b - a)
                 slices.append(part if part.schema.equals(schema) else part.cast(schema))
                 at.append(place[a:b] - low)
-            stretch = pa.concat_tables(slices).combine_chunks()
+            stretch = pa.concat_tables(slices)
             into = np.empty(high - low, dtype=np.int64)
             into[np.concatenate(at)] = np.arange(high - low)
             stretch = stretch.take(into)

@@ -363,11 +363,11 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         shutil.rmtree(spill.folder, ignore_errors=True)
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     merged: dict = {}  # a partitioned run's merged datasets, as files of the store
-    files = _XptFiles(folder, result)
+    files = _XptFiles(folder, result, _cores(split))
 
     def on_merged(group: str, name: str, made) -> None:
         """A dataset merged in the store: kept for trace.csv and define; with more than one
-        process, its XPT file started at once by a process of its own (the merged files are
+        process, its XPT file started at once by an XPT process (the merged files are
         still in the page cache, and the other datasets are still being merged)."""
         merged[name] = made
         if _cores(split) > 1:
@@ -570,20 +570,24 @@ class _XptFiles:
     holds a large dataset whole (the bytes are the same as in one piece).
 
     A partitioned run may use more than one process (``--jobs``): then each dataset merged in
-    the store is converted and written by a process of its own (:meth:`start_stored`,
+    the store is converted and written by a process of their own (:meth:`start_stored`,
     :func:`_write_stored`, the same code) as soon as it is merged, while the other datasets
-    are merged and this process goes on with the analyses and define."""
+    are merged and this process goes on with the analyses and define. ``processes``: how
+    many such processes write at once (the run's ``--jobs``): with one, the largest files
+    were still being written one after another, on one core, long after the analyses were
+    done (docs/performance.md, "Eleventh round")."""
 
     BUDGET = 1 << 29
     """Bytes of converted records that may wait for the writing thread (512 MiB)."""
 
-    def __init__(self, folder: Path, result: RunResult) -> None:
+    def __init__(self, folder: Path, result: RunResult, processes: int = 1) -> None:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder = folder
         self.result = result
-        self.process = None  # the process that writes the stored datasets (started when needed)
+        self.processes = max(1, processes)
+        self.process = None  # the processes that write the stored datasets (started when needed)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
         self.pending: dict[Path, Future] = {}
         self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
@@ -602,7 +606,7 @@ class _XptFiles:
 
     def start_stored(self, group: str, name: str, merged, spec: Dataset) -> None:
         """Start writing the dataset merged in the store (``partitions.Merged``) as
-        ``group/name.xpt``, by the process of the stored datasets (:func:`_write_stored`);
+        ``group/name.xpt``, by a process of the stored datasets (:func:`_write_stored`);
         :meth:`submit` then leaves it to that process."""
         (self.folder / group).mkdir(exist_ok=True)
         path = self.folder / group / f"{name.lower()}.xpt"
@@ -625,8 +629,9 @@ class _XptFiles:
 
             from .partitions import use_jemalloc
 
-            self.process = ProcessPoolExecutor(max_workers=1, initializer=use_jemalloc,
-                                               mp_context=multiprocessing.get_context("spawn"))
+            self.process = ProcessPoolExecutor(
+                max_workers=self.processes, initializer=use_jemalloc,
+                mp_context=multiprocessing.get_context("spawn"))
         return self.process
 
     def _stretches(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> Future:
