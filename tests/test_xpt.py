@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -805,7 +806,7 @@ def test_a_problem_in_a_late_stretch_is_worded_as_for_the_whole_dataset(shipped,
     assert list((tmp_path / "adam").iterdir()) == []  # the stretches written are removed
 
 
-def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
+def test_a_merged_dataset_is_written_by_the_xpt_process(shipped, tmp_path):
     # a partitioned run with a second core hands each dataset merged in its store to a process
     # that maps the files and writes the XPT file: the same bytes and hash as written here,
     # and a problem comes back as the same error, with no file left
@@ -827,6 +828,10 @@ def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
         files = pipeline._XptFiles(out, pipeline.RunResult(out=out))
         try:
             files.start_stored("adam", "ADLB", merged, spec)  # as soon as it is merged
+            for _ in range(1000):  # until the feeder has handed it to the process
+                if not files.stored:
+                    break
+                time.sleep(0.01)
             files.submit("adam", {"ADLB": frame}, shipped.specs.adam, lambda _: None)
             assert files.process is not None and not files.queued  # not converted here
             if name == "good":
@@ -846,24 +851,30 @@ def test_a_merged_dataset_is_written_by_a_process_of_its_own(shipped, tmp_path):
             assert list((out / "adam").iterdir()) == []
 
 
-def test_merged_datasets_are_written_by_as_many_processes_as_the_run_has_jobs(shipped, tmp_path):
-    # with --jobs 2 two processes write the merged datasets side by side (the largest files
-    # no longer one after another on one core): each file the bytes and hash of the dataset
-    # written here in one piece, whichever process wrote it
+def test_the_run_writes_the_merged_datasets_the_xpt_process_has_not_started(shipped, tmp_path):
+    # the XPT process takes the merged datasets one at a time; once the run's process waits,
+    # it writes those still queued itself (its second core): each file the bytes and hash of
+    # the dataset written in one piece, whichever process wrote it
     from itp_adam.stages import partitions, pipeline
 
     stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # the header's creation times
     names = ["ADLB", "ADAE", "ADSL"]
     (tmp_path / "out").mkdir()
-    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"), 2)
+    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
     try:
         for name in names:
             spec, frame = shipped.specs.adam[name], shipped.adam[name]
             part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
             files.start_stored("adam", name, partitions.merge_files(
                 [part], spec.sort, tmp_path / f"{name}.arrow"), spec)
-        assert files.process._max_workers == 2
+        for _ in range(1000):  # until the feeder has handed ADLB to the (starting) process
+            if len(files.stored) == 2:
+                break
+            time.sleep(0.01)
+        assert [path.name for _, _, path in files.stored] == ["adae.xpt", "adsl.xpt"]
+        assert not files.queued  # nothing converted here yet
         files.wait(lambda _: None)
+        assert not files.stored and files.queued  # the two queued ones were converted here
     finally:
         files.close()
     for name in names:

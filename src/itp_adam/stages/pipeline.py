@@ -363,7 +363,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         shutil.rmtree(spill.folder, ignore_errors=True)
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     merged: dict = {}  # a partitioned run's merged datasets, as files of the store
-    files = _XptFiles(folder, result, _cores(split))
+    files = _XptFiles(folder, result)
 
     def on_merged(group: str, name: str, made) -> None:
         """A dataset merged in the store: kept for trace.csv and define; with more than one
@@ -569,27 +569,34 @@ class _XptFiles:
     stretches waiting for the thread are kept under :attr:`BUDGET` bytes: the conversion never
     holds a large dataset whole (the bytes are the same as in one piece).
 
-    A partitioned run may use more than one process (``--jobs``): then each dataset merged in
-    the store is converted and written by a process of their own (:meth:`start_stored`,
-    :func:`_write_stored`, the same code) as soon as it is merged, while the other datasets
-    are merged and this process goes on with the analyses and define. ``processes``: how
-    many such processes write at once (the run's ``--jobs``): with one, the largest files
-    were still being written one after another, on one core, long after the analyses were
-    done (docs/performance.md, "Eleventh round")."""
+    A partitioned run may use more than one process (``--jobs``): then the datasets merged in
+    the store are converted and written by a process of their own (:meth:`start_stored`,
+    :func:`_write_stored`, the same code), one after another as they are merged, while the
+    other datasets are merged and this process goes on with the analyses and define. Once
+    this process has nothing left but to wait (:meth:`wait`), it writes the merged datasets
+    that process has not started yet itself: the two share one queue, so the largest files
+    are not left to one core after the analyses are done (docs/performance.md, "Eleventh
+    round"), and no more processes are busy than before."""
 
     BUDGET = 1 << 29
     """Bytes of converted records that may wait for the writing thread (512 MiB)."""
 
-    def __init__(self, folder: Path, result: RunResult, processes: int = 1) -> None:
+    def __init__(self, folder: Path, result: RunResult) -> None:
+        import threading
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder = folder
         self.result = result
-        self.processes = max(1, processes)
-        self.process = None  # the processes that write the stored datasets (started when needed)
+        self.process = None  # the process that writes the stored datasets (started when needed)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-xpt")
         self.pending: dict[Path, Future] = {}
+        # merged datasets not started yet (merged files, spec, path), taken in order by that
+        # process (one at a time, handed by the feeder thread) or by this one in ``wait``
+        self.stored: deque[tuple[object, Dataset, Path]] = deque()
+        self.busy = False  # the feeder thread is running
+        self.feeder = None  # that thread's executor (started when needed)
+        self.lock = threading.Lock()
         self.hashed: dict[Path, str] = {}  # SHA-256 of each file, computed while writing it
         self.queued: deque[tuple[Future, int]] = deque()  # converted bytes waiting
         self.waiting = 0
@@ -605,12 +612,39 @@ class _XptFiles:
             tick(name)
 
     def start_stored(self, group: str, name: str, merged, spec: Dataset) -> None:
-        """Start writing the dataset merged in the store (``partitions.Merged``) as
-        ``group/name.xpt``, by a process of the stored datasets (:func:`_write_stored`);
-        :meth:`submit` then leaves it to that process."""
+        """Queue the dataset merged in the store (``partitions.Merged``) to be written as
+        ``group/name.xpt`` by the XPT process (:func:`_write_stored`), or by this process if
+        it is still queued when :meth:`wait` is called; :meth:`submit` then leaves it alone."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         (self.folder / group).mkdir(exist_ok=True)
         path = self.folder / group / f"{name.lower()}.xpt"
-        self.pending[path] = self._process().submit(_write_stored, merged, spec, path)
+        self.pending[path] = Future()  # done by whichever process writes it
+        with self.lock:
+            self.stored.append((merged, spec, path))
+            start, self.busy = not self.busy, True
+        if start:  # else the feeder running takes it in its turn
+            if self.feeder is None:
+                self._process()  # started here, so that ``close`` finds it
+                self.feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="itp-adam-feed")
+            self.feeder.submit(self._feed)
+
+    def _feed(self) -> None:
+        """In a thread of this process: hand the XPT process the queued merged datasets one at
+        a time (so that the rest stay in the queue for :meth:`wait`), each one's hash or error
+        to its ``pending`` future; ends when the queue is empty."""
+        while True:
+            with self.lock:
+                if not self.stored:
+                    self.busy = False
+                    return
+                merged, spec, path = self.stored.popleft()
+            try:
+                digest = self._process().submit(_write_stored, merged, spec, path).result()
+            except BaseException as error:  # noqa: BLE001  (raised by ``wait``)
+                self.pending[path].set_exception(error)
+            else:
+                self.pending[path].set_result(digest)
 
     def submit_one(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> None:
         """Check and convert ``frame`` here and queue its writing (``pending[path]``)."""
@@ -629,9 +663,8 @@ class _XptFiles:
 
             from .partitions import use_jemalloc
 
-            self.process = ProcessPoolExecutor(
-                max_workers=self.processes, initializer=use_jemalloc,
-                mp_context=multiprocessing.get_context("spawn"))
+            self.process = ProcessPoolExecutor(max_workers=1, initializer=use_jemalloc,
+                                               mp_context=multiprocessing.get_context("spawn"))
         return self.process
 
     def _stretches(self, frame: pd.DataFrame, spec: Dataset, path: Path) -> Future:
@@ -669,14 +702,34 @@ class _XptFiles:
         return future
 
     def wait(self, tick) -> None:
-        """Wait for every file; the first failed write is raised here."""
+        """Wait for every file; the first failed write (in the files' order) is raised here.
+        The merged datasets the XPT process has not started are written here meanwhile."""
+        from concurrent.futures import Future
+
+        from .partitions import merged_frame
+
+        while True:
+            with self.lock:
+                if not self.stored:
+                    break
+                merged, spec, path = self.stored.popleft()
+            try:
+                self.submit_one(merged_frame(merged), spec, path)
+            except Exception as error:  # raised below, in the files' order
+                failed: Future = Future()
+                failed.set_exception(error)
+                self.pending[path] = failed
         for path, future in self.pending.items():
             self.hashed[path] = future.result()
             tick(path.name)
 
     def close(self) -> None:
         """Finish the file being written and drop the rest (the run failed or is done)."""
+        with self.lock:
+            self.stored.clear()  # not started: dropped
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.feeder is not None:  # ends once the dataset the process writes is done
+            self.feeder.shutdown(wait=True)
         if self.process is not None:
             self.process.shutdown(wait=True, cancel_futures=True)
 
