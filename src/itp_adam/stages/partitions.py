@@ -180,23 +180,37 @@ def _split_into_files(frame: pd.DataFrame, subject: str, partitions: int, store_
     :func:`store` writes of the partition's rows, in the same order), :data:`SPLIT_ROWS` at a
     time: each stretch's rows are put in partition order once (a stable sort) and each
     partition's slice of them appended to its file, so every column is taken once, from a
-    contiguous stretch, instead of once per partition from the whole (mapped) frame."""
+    contiguous stretch, instead of once per partition from the whole (mapped) frame. A
+    thread writes one stretch while the next is put in order (file writes and Arrow's copies
+    release the GIL): the split used one core of two."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import pyarrow as pa
 
     store_dir.mkdir(parents=True, exist_ok=True)
     files = [input_file(store_dir, name, k) for k in range(partitions)]
     schema = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole frame's types
+
+    def write(table, edges: np.ndarray) -> None:  # appended in order: one writing thread
+        for k, writer in enumerate(writers):
+            writer.write_table(table.slice(edges[k], edges[k + 1] - edges[k]))
+
     with contextlib.ExitStack() as opened:
         writers = [opened.enter_context(pa.ipc.new_file(
             opened.enter_context(pa.OSFile(str(path), "wb")), schema)) for path in files]
+        writing = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="itp-adam-split"))
+        last: Future | None = None
         for low in range(0, len(frame), SPLIT_ROWS):
             stretch = frame.iloc[low:low + SPLIT_ROWS]
             where = partition_of(stretch[subject], partitions)
             order = np.argsort(where, kind="stable")
             edges = np.searchsorted(where[order], np.arange(partitions + 1))
             table = pa.Table.from_pandas(stretch.take(order), schema=schema, preserve_index=False)
-            for k, writer in enumerate(writers):
-                writer.write_table(table.slice(edges[k], edges[k + 1] - edges[k]))
+            if last is not None:
+                last.result()  # at most one stretch waits to be written (bounded memory)
+            last = writing.submit(write, table, edges)
+        if last is not None:
+            last.result()
     return files
 
 
