@@ -883,3 +883,35 @@ def test_the_run_writes_the_merged_datasets_the_xpt_process_has_not_started(ship
         written = tmp_path / "out" / "adam" / f"{name.lower()}.xpt"
         assert stamp.sub(b"", written.read_bytes()) == stamp.sub(b"", here.read_bytes())
         assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()
+
+
+def test_a_problem_in_a_dataset_the_run_takes_from_the_queue_stops_the_run_the_same_way(
+        shipped, tmp_path):
+    # ADSL handed to the XPT process, ADLB with a non-ASCII value still queued when the run's
+    # process waits: it converts ADLB itself, and ``wait`` raises the whole dataset's error
+    # after ADSL's file is done, with no ADLB file left
+    from itp_adam.stages import partitions, pipeline
+
+    bad = shipped.adam["ADLB"].copy()
+    bad.loc[[4321, 4500], "AVISIT"] = "Wk 2 \u2013 late"
+    with pytest.raises(XptLimitError) as whole:
+        pipeline.prepare_dataset(bad, shipped.specs.adam["ADLB"])
+    (tmp_path / "out").mkdir()
+    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
+    try:
+        for name, frame in (("ADSL", shipped.adam["ADSL"]), ("ADLB", bad)):
+            spec = shipped.specs.adam[name]
+            part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
+            files.start_stored("adam", name, partitions.merge_files(
+                [part], spec.sort, tmp_path / f"{name}.arrow"), spec)
+        for _ in range(1000):  # until the feeder has handed ADSL to the (starting) process
+            if len(files.stored) == 1:
+                break
+            time.sleep(0.01)
+        assert [path.name for _, _, path in files.stored] == ["adlb.xpt"]
+        with pytest.raises(XptLimitError) as here:
+            files.wait(lambda _: None)
+    finally:
+        files.close()
+    assert str(here.value) == str(whole.value) and here.value.problems == whole.value.problems
+    assert sorted(p.name for p in (tmp_path / "out" / "adam").iterdir()) == ["adsl.xpt"]
