@@ -806,11 +806,31 @@ def test_a_problem_in_a_late_stretch_is_worded_as_for_the_whole_dataset(shipped,
     assert list((tmp_path / "adam").iterdir()) == []  # the stretches written are removed
 
 
+HEADER_TIMES = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+"""The creation and modification times of an XPT header, left out when files are compared."""
+
+
+def _queue_merged(files, datasets, specs, folder: Path, left: int) -> None:
+    """Each frame of ``datasets`` stored and merged as a one-partition run would, queued on
+    ``files`` (``_XptFiles.start_stored``) in order; returns once the feeder has handed the
+    first to the XPT process, ``left`` datasets still queued."""
+    from itp_adam.stages import partitions
+
+    for name, frame in datasets.items():
+        part = partitions.store(frame, folder / f"{name}-0.arrow")
+        files.start_stored("adam", name, partitions.merge_files(
+            [part], specs[name].sort, folder / f"{name}.arrow"), specs[name])
+    for _ in range(1000):
+        if len(files.stored) == left:
+            return
+        time.sleep(0.01)
+
+
 def test_a_merged_dataset_is_written_by_the_xpt_process(shipped, tmp_path):
     # a partitioned run with a second core hands each dataset merged in its store to a process
     # that maps the files and writes the XPT file: the same bytes and hash as written here,
     # and a problem comes back as the same error, with no file left
-    from itp_adam.stages import partitions, pipeline
+    from itp_adam.stages import pipeline
 
     spec = shipped.specs.adam["ADLB"]
     good = shipped.adam["ADLB"]
@@ -819,19 +839,13 @@ def test_a_merged_dataset_is_written_by_the_xpt_process(shipped, tmp_path):
     with pytest.raises(XptLimitError) as whole:
         pipeline.prepare_dataset(bad, spec)
     pipeline.prepare_dataset(good, spec).write(tmp_path / "here.xpt")
-    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # the header's creation times
     for name, frame in (("good", good), ("bad", bad)):
-        part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
-        merged = partitions.merge_files([part], spec.sort, tmp_path / f"{name}.arrow")
-        out = tmp_path / name
+        out, store = tmp_path / name, tmp_path / f"{name}-store"
         out.mkdir()
+        store.mkdir()
         files = pipeline._XptFiles(out, pipeline.RunResult(out=out))
-        try:
-            files.start_stored("adam", "ADLB", merged, spec)  # as soon as it is merged
-            for _ in range(1000):  # until the feeder has handed it to the process
-                if not files.stored:
-                    break
-                time.sleep(0.01)
+        try:  # queued as soon as it is merged, and handed to the process
+            _queue_merged(files, {"ADLB": frame}, shipped.specs.adam, store, left=0)
             files.submit("adam", {"ADLB": frame}, shipped.specs.adam, lambda _: None)
             assert files.process is not None and not files.queued  # not converted here
             if name == "good":
@@ -843,8 +857,8 @@ def test_a_merged_dataset_is_written_by_the_xpt_process(shipped, tmp_path):
             files.close()
         written = out / "adam" / "adlb.xpt"
         if name == "good":
-            assert stamp.sub(b"", written.read_bytes()) == \
-                stamp.sub(b"", (tmp_path / "here.xpt").read_bytes())
+            assert HEADER_TIMES.sub(b"", written.read_bytes()) == \
+                HEADER_TIMES.sub(b"", (tmp_path / "here.xpt").read_bytes())
             assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()
         else:
             assert str(there.value) == str(whole.value) and there.value.problems == whole.value.problems
@@ -855,22 +869,14 @@ def test_the_run_writes_the_merged_datasets_the_xpt_process_has_not_started(ship
     # the XPT process takes the merged datasets one at a time; once the run's process waits,
     # it writes those still queued itself (its second core): each file the bytes and hash of
     # the dataset written in one piece, whichever process wrote it
-    from itp_adam.stages import partitions, pipeline
+    from itp_adam.stages import pipeline
 
-    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")  # the header's creation times
     names = ["ADLB", "ADAE", "ADSL"]
     (tmp_path / "out").mkdir()
     files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
-    try:
-        for name in names:
-            spec, frame = shipped.specs.adam[name], shipped.adam[name]
-            part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
-            files.start_stored("adam", name, partitions.merge_files(
-                [part], spec.sort, tmp_path / f"{name}.arrow"), spec)
-        for _ in range(1000):  # until the feeder has handed ADLB to the (starting) process
-            if len(files.stored) == 2:
-                break
-            time.sleep(0.01)
+    try:  # ADLB handed to the (starting) process, the other two still queued
+        _queue_merged(files, {name: shipped.adam[name] for name in names}, shipped.specs.adam,
+                      tmp_path, left=2)
         assert [path.name for _, _, path in files.stored] == ["adae.xpt", "adsl.xpt"]
         assert not files.queued  # nothing converted here yet
         files.wait(lambda _: None)
@@ -881,7 +887,7 @@ def test_the_run_writes_the_merged_datasets_the_xpt_process_has_not_started(ship
         here = tmp_path / f"{name}.xpt"
         pipeline.prepare_dataset(shipped.adam[name], shipped.specs.adam[name]).write(here)
         written = tmp_path / "out" / "adam" / f"{name.lower()}.xpt"
-        assert stamp.sub(b"", written.read_bytes()) == stamp.sub(b"", here.read_bytes())
+        assert HEADER_TIMES.sub(b"", written.read_bytes()) == HEADER_TIMES.sub(b"", here.read_bytes())
         assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()
 
 
@@ -890,7 +896,7 @@ def test_a_problem_in_a_dataset_the_run_takes_from_the_queue_stops_the_run_the_s
     # ADSL handed to the XPT process, ADLB with a non-ASCII value still queued when the run's
     # process waits: it converts ADLB itself, and ``wait`` raises the whole dataset's error
     # after ADSL's file is done, with no ADLB file left
-    from itp_adam.stages import partitions, pipeline
+    from itp_adam.stages import pipeline
 
     bad = shipped.adam["ADLB"].copy()
     bad.loc[[4321, 4500], "AVISIT"] = "Wk 2 \u2013 late"
@@ -898,16 +904,9 @@ def test_a_problem_in_a_dataset_the_run_takes_from_the_queue_stops_the_run_the_s
         pipeline.prepare_dataset(bad, shipped.specs.adam["ADLB"])
     (tmp_path / "out").mkdir()
     files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
-    try:
-        for name, frame in (("ADSL", shipped.adam["ADSL"]), ("ADLB", bad)):
-            spec = shipped.specs.adam[name]
-            part = partitions.store(frame, tmp_path / f"{name}-0.arrow")
-            files.start_stored("adam", name, partitions.merge_files(
-                [part], spec.sort, tmp_path / f"{name}.arrow"), spec)
-        for _ in range(1000):  # until the feeder has handed ADSL to the (starting) process
-            if len(files.stored) == 1:
-                break
-            time.sleep(0.01)
+    try:  # ADSL handed to the (starting) process, ADLB still queued
+        _queue_merged(files, {"ADSL": shipped.adam["ADSL"], "ADLB": bad}, shipped.specs.adam,
+                      tmp_path, left=1)
         assert [path.name for _, _, path in files.stored] == ["adlb.xpt"]
         with pytest.raises(XptLimitError) as here:
             files.wait(lambda _: None)
