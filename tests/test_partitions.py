@@ -239,19 +239,40 @@ def test_the_study_can_be_split_and_ts_is_made_again(shipped):
 # Builds equal the one-partition build
 
 
-def test_partitions_built_here_equal_one_partition(shipped, export, tmp_path):
+@pytest.mark.parametrize("compression", ["zstd", None], ids=["store compressed", "not compressed"])
+def test_partitions_built_here_equal_one_partition(shipped, export, tmp_path, monkeypatch,
+                                                    compression):
+    from itp_adam.stages import partitions
+
     jobs = _jobs(shipped, export, 2)
     assert len({len(j.frames["DM"]) for j in jobs}) > 1  # unequal partitions
     shared = reference_forms(export.forms, shipped.specs.layout.subject_column)
     merged: dict = {}
+    stored = []  # (file name, how, file size, bytes of its values) of each partition's dataset
+    real_store = partitions.store
+
+    def store(frame, path, how=None):
+        real_store(frame, path, how)
+        if path.name.startswith(("sdtm-", "adam-")):
+            values = pa.ipc.open_file(path).read_all().nbytes  # decompressed when read
+            stored.append((path.name, how, path.stat().st_size, values))
+        return path
 
     def on_merged(group, name, made):  # told once per merged dataset, with its group
         assert name not in merged and name in getattr(shipped, group)
         merged[name] = made
 
+    monkeypatch.setattr(partitions, "store", store)
     _assert_same_build(shipped, build_partitions(shipped.specs, jobs, in_process(shipped.specs),
                                                  tmp_path / "store", shared_forms=shared,
-                                                 on_merged=on_merged))
+                                                 on_merged=on_merged, compression=compression))
+    # each partition's subject-level datasets were stored as asked
+    assert {name for name, *_ in stored} == {
+        f"{group}-{name}-{k:05d}.arrow" for k in range(2) for group in ("sdtm", "adam")
+        for name in getattr(shipped, group) if name in plan(shipped.specs).subject_level}
+    assert {how for _, how, *_ in stored} == {compression}
+    size, values = sum(s[2] for s in stored), sum(s[3] for s in stored)
+    assert size < values / 4 if compression else size >= values
     # the partitions' inputs, written into the store for the builders, are gone once built
     assert not list((tmp_path / "store").glob("input-*"))
     # define's facts of each merged dataset, combined from the partitions', are those of the
@@ -314,9 +335,9 @@ def test_a_remote_cluster_gets_a_few_partitions_at_a_time(shipped, export, tmp_p
             events.append(("sent", part.name.rsplit("-", 1)[-1]))
         return real_load(part)
 
-    def into_store(result, store_dir, level):
+    def into_store(result, store_dir, level, compression):
         events.append(("received", result.number))
-        stored = real_into_store(result, store_dir, level)
+        stored = real_into_store(result, store_dir, level, compression)
         assert all(isinstance(stored.sdtm[name], Path) for name in stored.sdtm if name in level)
         return stored
 
@@ -423,6 +444,19 @@ def test_the_pilot_read_into_the_store_writes_the_same_files(pilot_out, tmp_path
     assert [name for name in default if mine[name] != default[name]] == []
     assert not (out / ".partitions").exists()
 
+
+
+def test_the_store_is_compressed_for_a_large_input_or_one_of_unknown_size():
+    from itp_adam.stages.partitions import COMPRESS_STORE_ABOVE, input_bytes, store_compression
+
+    assert store_compression(0) is None and store_compression(COMPRESS_STORE_ABOVE) is None
+    assert store_compression(COMPRESS_STORE_ABOVE + 1) == "zstd"
+    assert store_compression(None) == "zstd"  # an export in pieces
+    frames = {"A": pd.DataFrame({"X": np.arange(10, dtype="int64")}),  # 80 bytes
+              "B": pd.DataFrame({"Y": np.zeros(3)}, index=[7, 8, 9])}  # 24; the index not counted
+    assert input_bytes(frames) == 104
+    frames["A"]["T"] = pd.Series(["ab", "c"] * 5, dtype="str")  # 15 characters and their offsets
+    assert 104 + 15 < input_bytes(frames) < 104 + 15 + 11 * 8 + 64
 
 
 def test_default_partitions_by_subjects_and_by_input_size():

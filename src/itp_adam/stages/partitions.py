@@ -238,6 +238,7 @@ class PartitionJob:
     store: Path | None = None  # where the worker writes its datasets (None: sent back)
     piece: str | None = None  # an export in pieces: this piece's name; the worker reads
     # ``source`` itself (no frames) and its records trace to ``PIECE/FORM``
+    compression: str | None = None  # of its datasets in the store (build_partitions)
 
 
 
@@ -302,7 +303,7 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
             for name in [name for name in datasets if name in level]:
                 datasets[name] = store(datasets[name],
                                        job.store / f"{group}-{name}-{job.number:05d}.arrow",
-                                       STORE_COMPRESSION)
+                                       job.compression)
     return built
 
 
@@ -353,6 +354,25 @@ STORE_COMPRESSION = "zstd"
 compression). CDISC text repeats a lot: about 11x smaller (a 25,000-subject partition of the
 shipped study: 944 MB -> 86 MB), so at 1,000,000 subjects the store fits in the page cache
 instead of being written to disk and read back (docs/performance.md, "Fifth round")."""
+COMPRESS_STORE_ABOVE = 1 << 30
+"""A run whose input, as read (its columns' bytes in memory, :func:`input_bytes`), is at most
+this many bytes keeps its partitions' datasets uncompressed in the store (about 6x the input:
+3.8 GB at 100,000 subjects, which the page cache of a 24 GiB machine holds with the rest of
+the run's files); a larger one, or one whose size is not known first (an export in pieces),
+compresses them with :data:`STORE_COMPRESSION`. Compressing and decompressing cost about a
+tenth of a 100,000-subject run's CPU time (docs/performance.md, "Twelfth round"). A setting
+of speed and disk, not of the results."""
+
+
+def input_bytes(frames: dict[str, pd.DataFrame]) -> int:
+    """The bytes of the input ``frames`` as read (their columns in memory)."""
+    return sum(int(frame.memory_usage(index=False).sum()) for frame in frames.values())
+
+
+def store_compression(size: int | None) -> str | None:
+    """How a run with ``size`` bytes of input (None: not known) keeps its partitions'
+    datasets in the store (:data:`COMPRESS_STORE_ABOVE`)."""
+    return None if size is not None and size <= COMPRESS_STORE_ABOVE else STORE_COMPRESSION
 
 
 def store(frame: pd.DataFrame, path: Path, compression: str | None = None) -> Path:
@@ -786,7 +806,7 @@ write its XPT file while the other datasets are merged (``pipeline._XptFiles``).
 
 def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, store_dir: Path,
                      inputs: dict[str, pd.DataFrame] | None = None, shared_forms: Sequence[str] = (),
-                     on_merged: OnMerged | None = None
+                     on_merged: OnMerged | None = None, compression: str | None = STORE_COMPRESSION
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], Any]:
     """Build every partition with ``runner`` and combine them (:func:`combine`) in
     ``store_dir`` (a new or empty folder, e.g. inside the run's staging folder; the combined
@@ -795,8 +815,11 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
     there. Every partition is built, also when one fails: the input errors of all of them
     are raised together (:class:`InputErrors`), with, for an export in pieces (jobs with a
     ``piece``), every subject found in two pieces. ``on_merged``: told of each dataset merged
-    in the store (:data:`OnMerged`; its files another process can map)."""
+    in the store (:data:`OnMerged`; its files another process can map). ``compression``: of
+    the partitions' datasets in the store (:func:`store_compression`)."""
     store_dir.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        job.compression = compression
     if runner.local:
         written: dict[int, Path] = {}  # a reference form is the same frame in every job: once
         for job in jobs:
@@ -808,7 +831,8 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
                     job.frames[name] = written[id(frame)]
     try:
         level = plan(specs).subject_level
-        results = sorted(runner.run(jobs, lambda result: _into_store(result, store_dir, level)),
+        results = sorted(runner.run(jobs, lambda result: _into_store(result, store_dir, level,
+                                                                      compression)),
                          key=lambda r: r.number)
         for job in jobs:  # built: their inputs in the store are let go (at 1,000,000 subjects
             for part in job.frames.values():  # the input as read, about 10 GB of disk)
@@ -827,8 +851,8 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
         runner.close()
 
 
-def _into_store(result: PartitionResult, store_dir: Path, level: frozenset[str]
-                ) -> PartitionResult:
+def _into_store(result: PartitionResult, store_dir: Path, level: frozenset[str],
+                compression: str | None = STORE_COMPRESSION) -> PartitionResult:
     """``result`` with its subject-level datasets that came back as frames (from a remote
     cluster) written into ``store_dir`` as the builders write them, so the run holds the
     datasets of the partitions in flight only; datasets already stored are left as they are."""
@@ -837,7 +861,7 @@ def _into_store(result: PartitionResult, store_dir: Path, level: frozenset[str]
         for name in [n for n, d in datasets.items() if n in level and isinstance(d, pd.DataFrame)]:
             datasets[name] = store(datasets[name],
                                    store_dir / f"{group}-{name}-{result.number:05d}.arrow",
-                                   STORE_COMPRESSION)
+                                   compression)
     return result
 
 

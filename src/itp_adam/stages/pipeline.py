@@ -469,7 +469,8 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     one partition each. ``store``: each partition's part of a form is written there as it is
     split (``split_frames``, the stage "split")."""
     from ..io.raw import ExportInPieces
-    from .partitions import default_partitions, distinct_subjects, plan_problems, split_frames
+    from .partitions import (default_partitions, distinct_subjects, input_bytes, plan_problems,
+                             split_frames)
 
     if isinstance(export, ExportInPieces):
         count = len(export.pieces)
@@ -496,8 +497,7 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     # one (a quarter of the memory at 100,000 subjects: performance.md)
     count = split.partitions
     if count is None:  # the input's size as read: its columns' bytes in memory
-        count = default_partitions(subjects, sum(int(frame.memory_usage(index=False).sum())
-                                                 for frame in frames.values()))
+        count = default_partitions(subjects, input_bytes(frames))
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
         return [frames]
     problems = plan_problems(specs)
@@ -517,8 +517,8 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     loads plug-ins or one job is asked for) and put together; their issues into ``log``.
     ``store``: the folder of the partitions' files; ``on_merged`` is told of each dataset
     merged there (``partitions.OnMerged``)."""
-    from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, process_pool,
-                             reference_forms)
+    from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, input_bytes,
+                             process_pool, reference_forms, store_compression)
 
     if parts and isinstance(parts[0], Path):  # an export in pieces: each read by its partition
         jobs = [PartitionJob(number=k, specs_dir=Path(specs_dir), frames={}, from_sdtm=False,
@@ -541,11 +541,15 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     # its own file of it
     shared = () if from_sdtm or not export.forms else reference_forms(export.forms,
                                                                        specs.layout.subject_column)
+    # the partitions' datasets kept uncompressed in the store for an input of a known, moderate
+    # size (an export in pieces: not known; partitions.COMPRESS_STORE_ABOVE)
+    compression = store_compression(None if jobs[0].piece is not None else input_bytes(
+        export.datasets if from_sdtm else export.forms))
     if not from_sdtm:
         export.forms.clear()  # the partitions hold the forms now: one copy of the input, not two
     sdtm, adam, found = build_partitions(specs, jobs, runner, store,
                                          dict(export.datasets) if from_sdtm else None, shared,
-                                         on_merged)
+                                         on_merged, compression)
     log.extend(found)
     return sdtm, adam
 
