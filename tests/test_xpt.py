@@ -914,3 +914,30 @@ def test_a_problem_in_a_dataset_the_run_takes_from_the_queue_stops_the_run_the_s
         files.close()
     assert str(here.value) == str(whole.value) and here.value.problems == whole.value.problems
     assert sorted(p.name for p in (tmp_path / "out" / "adam").iterdir()) == ["adsl.xpt"]
+
+
+def test_of_two_bad_merged_datasets_the_first_in_the_datasets_order_stops_the_run(shipped,
+                                                                                  tmp_path):
+    # the merges end in an order that depends on timing (here ADLB before ADSL); the run then
+    # submits its datasets in their order (ADSL, ADLB), and the error raised is ADSL's, the
+    # one a run in one process raises first, whatever the XPT process did first
+    from itp_adam.stages import pipeline
+
+    bad = {name: shipped.adam[name].copy() for name in ("ADSL", "ADLB")}
+    bad["ADSL"].loc[[7], "ARM"] = "Arm \u00e9"
+    bad["ADLB"].loc[[4321], "AVISIT"] = "Wk 2 \u2013 late"
+    with pytest.raises(XptLimitError) as first:
+        pipeline.prepare_dataset(bad["ADSL"], shipped.specs.adam["ADSL"])
+    (tmp_path / "out").mkdir()
+    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
+    try:  # ADLB handed to the (starting) process, ADSL still queued
+        _queue_merged(files, {"ADLB": bad["ADLB"], "ADSL": bad["ADSL"]}, shipped.specs.adam,
+                      tmp_path, left=1)
+        files.submit("adam", {name: bad[name] for name in ("ADSL", "ADLB")}, shipped.specs.adam,
+                     lambda _: None)
+        with pytest.raises(XptLimitError) as here:
+            files.wait(lambda _: None)
+    finally:
+        files.close()
+    assert str(here.value) == str(first.value) and "ADSL" in str(here.value)
+    assert list((tmp_path / "out" / "adam").iterdir()) == []

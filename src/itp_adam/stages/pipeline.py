@@ -610,7 +610,9 @@ class _XptFiles:
         (self.folder / group).mkdir(exist_ok=True)
         for name, frame in datasets.items():
             path = self.folder / group / f"{name.lower()}.xpt"
-            if path not in self.pending:  # else started when it was merged (start_stored)
+            if path in self.pending:  # started when it was merged (start_stored): its place
+                self.pending[path] = self.pending.pop(path)  # in the datasets' order (wait)
+            else:
                 self.submit_one(frame, specs[name], path)
             self.result.rows[name] = len(frame)
             tick(name)
@@ -706,8 +708,10 @@ class _XptFiles:
         return future
 
     def wait(self, tick) -> None:
-        """Wait for every file; the first failed write (in the files' order) is raised here.
-        The merged datasets the XPT process has not started are written here meanwhile."""
+        """Wait for every file; the first failed write in the files' order is raised here: the
+        order of :meth:`submit`, the datasets' (not the order the merges ended in, which
+        depends on timing: the same error whatever the run's processes). The merged datasets
+        the XPT process has not started are written here meanwhile."""
         from concurrent.futures import Future
 
         from .partitions import merged_frame
