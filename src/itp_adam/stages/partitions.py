@@ -852,10 +852,11 @@ def build_partitions(specs: Specs, jobs: list[PartitionJob], runner: Runner, sto
 
 
 def _into_store(result: PartitionResult, store_dir: Path, level: frozenset[str],
-                compression: str | None = STORE_COMPRESSION) -> PartitionResult:
+                compression: str | None) -> PartitionResult:
     """``result`` with its subject-level datasets that came back as frames (from a remote
-    cluster) written into ``store_dir`` as the builders write them, so the run holds the
-    datasets of the partitions in flight only; datasets already stored are left as they are."""
+    cluster) written into ``store_dir`` as the builders write them (``compression``: the
+    run's, :func:`build_partitions`), so the run holds the datasets of the partitions in
+    flight only; datasets already stored are left as they are."""
     for group in ("sdtm", "adam"):
         datasets = getattr(result, group)
         for name in [n for n, d in datasets.items() if n in level and isinstance(d, pd.DataFrame)]:
