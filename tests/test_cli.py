@@ -103,6 +103,24 @@ def test_console_script():
     cmd = [exe] if exe else [sys.executable, "-m", "itp_adam"]
     res = subprocess.run(cmd + ["--version"], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "itp-adam 0.1.0"
+    # the command's exit status is main's: bad usage -> 2, the message and no traceback
+    res = subprocess.run(cmd + ["run", "--partitions", "0", "--out", "x"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.startswith("itp-adam: error: ") and "--partitions" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_command_freezes_the_heap_then_exits_with_mains_status(monkeypatch):
+    import gc
+
+    from itp_adam import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 1)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 1 and calls == ["main", "freeze"]
 
 
 # --- simulate --out follows run's rules; --debug anywhere; options named as options ---------

@@ -1,6 +1,4 @@
-import sys
-
-from .cli import main
+from .cli import command
 
 if __name__ == "__main__":  # not when a worker process of a partitioned run imports it
-    sys.exit(main())
+    command()
