@@ -605,6 +605,55 @@ def test_workbook_holds_the_same_metadata(folder, specs, built, sdtm_xml, adam_x
         adam_xml.xpath("//def:CommentDef", namespaces=NS))
 
 
+def _workbook_openpyxl(meta, path):
+    """The specification workbook by a second implementation: openpyxl's write-only mode,
+    pandas' values as ``to_excel`` writes them (missing as an empty cell, a tuple as text)."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from itp_adam.io.define import SHEETS
+
+    def value(v):
+        if isinstance(v, tuple):
+            return ", ".join(map(str, v))
+        if pd.api.types.is_scalar(v) and pd.isna(v):
+            return None
+        return v.item() if isinstance(v, np.generic) else (None if v == "" else v)
+
+    book = Workbook(write_only=True)
+    for title, table in zip(SHEETS, meta.tables()):
+        sheet = book.create_sheet(title)
+        rows = [[value(v) for v in row] for row in table[list(SHEETS[title])].itertuples(index=False)]
+        for k, heading in enumerate(SHEETS[title].values()):
+            longest = max([len(heading)] + [len(str(row[k])) for row in rows if row[k] is not None])
+            sheet.column_dimensions[get_column_letter(k + 1)].width = min(60, longest + 2)
+        sheet.freeze_panes = "A2"
+        sheet.append(list(SHEETS[title].values()))
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+
+
+def test_workbook_cells_as_a_second_writer_has_them(specs, built, tmp_path):
+    """Every sheet's cells (value and type: text, whole number, empty), column widths and
+    frozen panes are those of the same metadata written with openpyxl."""
+    from itp_adam.io.define import build_metadata, write_workbook
+
+    meta = build_metadata(specs, built[0], built[1], load_define_spec(default_specs_dir(), specs))
+    write_workbook(meta, tmp_path / "ours.xlsx")
+    _workbook_openpyxl(meta, tmp_path / "openpyxl.xlsx")
+    ours, theirs = (openpyxl.load_workbook(tmp_path / name) for name in ("ours.xlsx", "openpyxl.xlsx"))
+    assert ours.sheetnames == theirs.sheetnames
+    for mine, other in zip(ours.worksheets, theirs.worksheets):
+        cells = [[(c.value, type(c.value)) for c in row] for row in mine.iter_rows()]
+        assert cells == [[(c.value, type(c.value)) for c in row] for row in other.iter_rows()], mine.title
+        assert {k: d.width for k, d in mine.column_dimensions.items()} == {
+            k: d.width for k, d in other.column_dimensions.items()}, mine.title
+        assert mine.freeze_panes == other.freeze_panes == "A2"
+    numbers = [c.value for c in ours["Variables"]["C"][1:]]  # Order: whole numbers
+    assert numbers and all(type(v) is int for v in numbers)
+
+
 def test_sdtm_only_run_writes_no_adam_define(specs, built, tmp_path):
     written = write_define(specs, built[0], {}, tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [

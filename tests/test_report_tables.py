@@ -604,3 +604,37 @@ def test_rtf_same_bytes_as_the_row_by_row_writer(table):
     assert _rtf_body(table, edges) == body
     document = rtf_document(table)
     assert document.count(body) == 1 and document.endswith(body + "\\pard\\plain\\f0\\fs2\\par\n}\n")
+
+
+def test_xlsx_workbook_of_several_sheets(tmp_path):
+    """Sheets share the workbook's styles; each keeps its own rows, widths, panes and print
+    titles; numbers are number cells, booleans boolean cells, empty texts empty cells."""
+    import math
+
+    import openpyxl
+
+    from itp_adam.report.xlsx import Workbook
+
+    book = Workbook()
+    first, second = book.sheet("First"), book.sheet("Second's")
+    bold = first.style(("Arial", 10, True))
+    assert second.style(("Arial", 10, True)) == bold  # one style table for the workbook
+    first.row(1, [(1, bold, "Name"), (2, 0, "Count")])
+    first.row(2, [(1, 0, "a"), (2, 0, 3), (3, 0, True)])
+    first.frozen_under, first.widths = 1, [10, 7.5]
+    second.row(1, [(1, 0, "x"), (2, 0, 2.5), (3, 0, "")])
+    second.row(3, [(1, bold, "y")])
+    second.print_rows = (1, 1)
+    book.save(tmp_path / "book.xlsx")
+    read = openpyxl.load_workbook(tmp_path / "book.xlsx")
+    assert read.sheetnames == ["First", "Second's"]
+    one, two = read["First"], read["Second's"]
+    assert [[c.value for c in row] for row in one.iter_rows()] == [["Name", "Count", None], ["a", 3, True]]
+    assert one["A1"].font.b and one["A1"].font.name == "Arial" and not one["A2"].font.b
+    assert one.freeze_panes == "A2" and two.freeze_panes is None
+    assert (one.column_dimensions["A"].width, one.column_dimensions["B"].width) == (10, 7.5)
+    assert [[c.value for c in row] for row in two.iter_rows()] == [["x", 2.5, None], [None, None, None], ["y", None, None]]
+    assert two["A3"].font.b
+    assert str(two.print_title_rows) == "$1:$1" and one.print_title_rows is None
+    with pytest.raises(ValueError, match="B1: a spreadsheet number cannot be nan"):
+        Workbook().sheet("S").row(1, [(1, 0, "a"), (2, 0, math.nan)])

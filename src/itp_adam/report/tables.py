@@ -443,13 +443,14 @@ def write_xlsx(table: Table, path: Path) -> None:
     reads :data:`NO_RECORDS`."""
     import numpy as np
 
-    from .xlsx import Sheet
+    from .xlsx import Workbook
 
     check(table)
     n = table.columns
     characters = column_characters(table.widths, table.landscape)
     total = sum(characters)
-    sheet = Sheet(sheet_title(table.name))
+    book = Workbook()
+    sheet = book.sheet(sheet_title(table.name))
     font = "Times New Roman"
     plain, bold = (font, 9, False), (font, 9, True)
     horizontal = {"l": "left", "c": "center", "r": "right"}
@@ -507,7 +508,7 @@ def write_xlsx(table: Table, path: Path) -> None:
     sheet.landscape = table.landscape
     # the footer: program line at the left, page numbers at the right, 8 pt (Excel: 255 in all)
     sheet.footer = f"&L&8 {_footer_text(table.program[:200])}&R&8 Page &P of &N"
-    sheet.save(path)
+    book.save(path)
 
 
 def _xlsx_body(sheet, table: Table, line: int, characters: list[float], horizontal: dict,

@@ -1,4 +1,4 @@
-"""A small SpreadsheetML (XLSX) writer: one sheet of text cells, written as its XML parts.
+"""A small SpreadsheetML (XLSX) writer: sheets of text and number cells, written as their XML parts.
 
 The reviewer tables (:func:`itp_adam.report.tables.write_xlsx`) need text cells with a few
 styles (font size and weight, a line above or under, alignment, indent, wrap), merged cells,
@@ -16,6 +16,7 @@ characters other than tab and line feed) are left out, as the RTF writer leaves 
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from pathlib import Path
@@ -67,31 +68,25 @@ Alignment = tuple[str, str, bool, int]
 """(horizontal, vertical, wrap text, indent level)."""
 
 
-class Sheet:
-    """One worksheet and its workbook, built top row first, then :meth:`save`.
+class Workbook:
+    """A workbook: its sheets and the cell styles they share, saved as one file (:meth:`save`).
 
-    A cell's style is a number from :meth:`style`; rows are added in increasing order: one
-    with :meth:`row`, or many with :meth:`add`, their XML made by :meth:`row_xml` (a few
-    cells, given one by one) and :meth:`rows_xml` (many rows of the same columns, given as
-    whole columns)."""
+    A cell's style is a number from :meth:`style`; sheets are added with :meth:`sheet`."""
 
-    def __init__(self, title: str) -> None:
-        self.title = title
+    def __init__(self) -> None:
         self.fonts: list[Font] = [("Calibri", 11, False)]  # 0: the workbook's default font
         self.borders: list[tuple[bool, bool]] = [(False, False)]  # (line above, line under)
         self.xfs: list[tuple[int, int, Alignment | None]] = [(0, 0, None)]
         # (kind, value) -> its number in the list of its kind; the defaults above are 0
         self._ids: dict[tuple, int] = {("font", self.fonts[0]): 0, ("border", self.borders[0]): 0,
                                        ("xf", self.xfs[0]): 0}
-        self.parts: list[bytes] = []  # the rows' XML, in order (UTF-8)
-        self.merges: list[str] = []
-        self.last_line = 0
-        self.last_column = 0
-        self.widths: list[float] = []
-        self.frozen_under: int | None = None
-        self.print_rows: tuple[int, int] | None = None
-        self.landscape = False
-        self.footer = ""
+        self.sheets: list[Sheet] = []
+
+    def sheet(self, title: str) -> Sheet:
+        """A new sheet after the others (Excel: at most 31 characters, none of ``\\/?*[]:``)."""
+        added = Sheet(title, self)
+        self.sheets.append(added)
+        return added
 
     def style(self, font: Font | None = None, above: bool = False, under: bool = False,
               alignment: Alignment | None = None) -> int:
@@ -110,17 +105,123 @@ class Sheet:
             found = self._ids[key] = len(listed) - 1
         return found
 
-    def row(self, line: int, cells: Sequence[tuple[int, int, str]],
+    # -- the parts -------------------------------------------------------------------------
+
+    def styles_xml(self) -> str:
+        fonts = "".join(f'<font>{"<b/>" if bold else ""}<sz val="{points(size)}"/>'
+                        f'<name val="{xml_attribute(name)}"/></font>'
+                        for name, size, bold in self.fonts)
+        borders = "".join("<border><left/><right/>"
+                          + ('<top style="thin"/>' if above else "<top/>")
+                          + ('<bottom style="thin"/>' if under else "<bottom/>")
+                          + "<diagonal/></border>" for above, under in self.borders)
+        xfs = []
+        for font, border, alignment in self.xfs:
+            head = (f'<xf numFmtId="0" fontId="{font}" fillId="0" borderId="{border}" xfId="0"'
+                    + (' applyFont="1"' if font else "") + (' applyBorder="1"' if border else ""))
+            if alignment is None:
+                xfs.append(head + "/>")
+                continue
+            horizontal, vertical, wrap, indent = alignment
+            xfs.append(head + ' applyAlignment="1"><alignment'
+                       f' horizontal="{horizontal}" vertical="{vertical}"'
+                       + (' wrapText="1"' if wrap else "")
+                       + (f' indent="{indent}"' if indent else "") + "/></xf>")
+        return (f'{_XML}<styleSheet xmlns="{_MAIN}">'
+                f'<fonts count="{len(self.fonts)}">{fonts}</fonts>'
+                '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+                '<fill><patternFill patternType="gray125"/></fill></fills>'
+                f'<borders count="{len(self.borders)}">{borders}</borders>'
+                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+                f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
+                '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+                "</styleSheet>")
+
+    def workbook_xml(self) -> str:
+        sheets, names = [], []
+        for k, sheet in enumerate(self.sheets):
+            sheets.append(f'<sheet name="{xml_attribute(sheet.title)}" sheetId="{k + 1}" r:id="rId{k + 1}"/>')
+            if sheet.print_rows is not None:
+                quoted = "'" + sheet.title.replace("'", "''") + "'"
+                first, last = sheet.print_rows
+                names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{k}">'
+                             f"{xml_text(quoted)}!${first}:${last}</definedName>")
+        defined = f"<definedNames>{''.join(names)}</definedNames>" if names else ""
+        return (f'{_XML}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews>'
+                f'<sheets>{"".join(sheets)}</sheets>{defined}</workbook>')
+
+    def save(self, path: str | Path) -> None:
+        """Write the workbook to ``path`` (a ZIP of its XML parts, deflated)."""
+        kinds = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+        count = len(self.sheets)
+        worksheets = [f"worksheets/sheet{k}.xml" for k in range(1, count + 1)]
+        parts = {
+            "[Content_Types].xml": (
+                f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                '<Default Extension="xml" ContentType="application/xml"/>'
+                f'<Override PartName="/xl/workbook.xml" ContentType="{kinds}.sheet.main+xml"/>'
+                + "".join(f'<Override PartName="/xl/{name}" ContentType="{kinds}.worksheet+xml"/>'
+                          for name in worksheets)
+                + f'<Override PartName="/xl/styles.xml" ContentType="{kinds}.styles+xml"/></Types>'),
+            "_rels/.rels": (
+                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}"><Relationship Id="rId1" '
+                f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+            "xl/workbook.xml": self.workbook_xml(),
+            "xl/_rels/workbook.xml.rels": (
+                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}">'
+                + "".join(f'<Relationship Id="rId{k}" Type="{_REL}/worksheet" Target="{name}"/>'
+                          for k, name in enumerate(worksheets, start=1))
+                + f'<Relationship Id="rId{count + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
+                "</Relationships>"),
+            "xl/styles.xml": self.styles_xml(),
+            **{f"xl/{name}": sheet.sheet_xml() for name, sheet in zip(worksheets, self.sheets)},
+        }
+        with zipfile.ZipFile(path, "w") as book:
+            for name, text in parts.items():
+                book.writestr(zipfile.ZipInfo(name, _ZIP_TIME),
+                              text if isinstance(text, bytes) else text.encode("utf-8"),
+                              compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL)
+
+
+class Sheet:
+    """One worksheet of a :class:`Workbook` (:meth:`Workbook.sheet`), built top row first.
+
+    Rows are added in increasing order: one with :meth:`row`, or many with :meth:`add`, their
+    XML made by :meth:`row_xml` (a few cells, given one by one) and :meth:`rows_xml` (many rows
+    of the same columns, given as whole columns). Cell styles are the workbook's
+    (:meth:`style`)."""
+
+    def __init__(self, title: str, book: Workbook) -> None:
+        self.title = title
+        self.book = book
+        self.parts: list[bytes] = []  # the rows' XML, in order (UTF-8)
+        self.merges: list[str] = []
+        self.last_line = 0
+        self.last_column = 0
+        self.widths: list[float] = []
+        self.frozen_under: int | None = None
+        self.print_rows: tuple[int, int] | None = None
+        self.landscape = False
+        self.footer = ""
+
+    def style(self, font: Font | None = None, above: bool = False, under: bool = False,
+              alignment: Alignment | None = None) -> int:
+        """The workbook's :meth:`Workbook.style`."""
+        return self.book.style(font, above, under, alignment)
+
+    def row(self, line: int, cells: Sequence[tuple[int, int, str | int | float]],
             height: float | None = None) -> None:
         """Add row ``line`` (after the rows so far): :meth:`row_xml`."""
         self.add(np.array([line]), [self.row_xml(line, cells, height)])
 
-    def row_xml(self, line: int, cells: Sequence[tuple[int, int, str]],
+    def row_xml(self, line: int, cells: Sequence[tuple[int, int, str | int | float]],
                 height: float | None = None) -> str:
-        """The XML of row ``line`` (from 1): its cells as (column from 1, style, text; an empty
-        text writes a styled cell without a value), its height in points (None: the default)."""
-        xml = "".join(_cell(f"{column_letter(column)}{line}", style, text)
-                      for column, style, text in cells)
+        """The XML of row ``line`` (from 1): its cells as (column from 1, style, value: a text,
+        or a number written as a number; an empty text writes a styled cell without a value),
+        its height in points (None: the default)."""
+        xml = "".join(_cell(f"{column_letter(column)}{line}", style, value)
+                      for column, style, value in cells)
         self.last_column = max([self.last_column, *(column for column, _, _ in cells)])
         return f'<row r="{line}"{_height(height)}>{xml}</row>'
 
@@ -192,77 +293,15 @@ class Sheet:
                 "</worksheet>")
         return b"".join([head.encode("utf-8"), *self.parts, tail.encode("utf-8")])
 
-    def styles_xml(self) -> str:
-        fonts = "".join(f'<font>{"<b/>" if bold else ""}<sz val="{points(size)}"/>'
-                        f'<name val="{xml_attribute(name)}"/></font>'
-                        for name, size, bold in self.fonts)
-        borders = "".join("<border><left/><right/>"
-                          + ('<top style="thin"/>' if above else "<top/>")
-                          + ('<bottom style="thin"/>' if under else "<bottom/>")
-                          + "<diagonal/></border>" for above, under in self.borders)
-        xfs = []
-        for font, border, alignment in self.xfs:
-            head = (f'<xf numFmtId="0" fontId="{font}" fillId="0" borderId="{border}" xfId="0"'
-                    + (' applyFont="1"' if font else "") + (' applyBorder="1"' if border else ""))
-            if alignment is None:
-                xfs.append(head + "/>")
-                continue
-            horizontal, vertical, wrap, indent = alignment
-            xfs.append(head + ' applyAlignment="1"><alignment'
-                       f' horizontal="{horizontal}" vertical="{vertical}"'
-                       + (' wrapText="1"' if wrap else "")
-                       + (f' indent="{indent}"' if indent else "") + "/></xf>")
-        return (f'{_XML}<styleSheet xmlns="{_MAIN}">'
-                f'<fonts count="{len(self.fonts)}">{fonts}</fonts>'
-                '<fills count="2"><fill><patternFill patternType="none"/></fill>'
-                '<fill><patternFill patternType="gray125"/></fill></fills>'
-                f'<borders count="{len(self.borders)}">{borders}</borders>'
-                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-                f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
-                '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-                "</styleSheet>")
 
-    def workbook_xml(self) -> str:
-        names = ""
-        if self.print_rows is not None:
-            quoted = "'" + self.title.replace("'", "''") + "'"
-            first, last = self.print_rows
-            names = (f'<definedNames><definedName name="_xlnm.Print_Titles" localSheetId="0">'
-                     f"{xml_text(quoted)}!${first}:${last}</definedName></definedNames>")
-        return (f'{_XML}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews>'
-                f'<sheets><sheet name="{xml_attribute(self.title)}" sheetId="1" r:id="rId1"/></sheets>'
-                f"{names}</workbook>")
-
-    def save(self, path: str | Path) -> None:
-        """Write the workbook to ``path`` (a ZIP of its XML parts, deflated)."""
-        kinds = "application/vnd.openxmlformats-officedocument.spreadsheetml"
-        parts = {
-            "[Content_Types].xml": (
-                f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                '<Default Extension="xml" ContentType="application/xml"/>'
-                f'<Override PartName="/xl/workbook.xml" ContentType="{kinds}.sheet.main+xml"/>'
-                f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{kinds}.worksheet+xml"/>'
-                f'<Override PartName="/xl/styles.xml" ContentType="{kinds}.styles+xml"/></Types>'),
-            "_rels/.rels": (
-                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}"><Relationship Id="rId1" '
-                f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
-            "xl/workbook.xml": self.workbook_xml(),
-            "xl/_rels/workbook.xml.rels": (
-                f'{_XML}<Relationships xmlns="{_PACKAGE_REL}">'
-                f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
-                f'<Relationship Id="rId2" Type="{_REL}/styles" Target="styles.xml"/></Relationships>'),
-            "xl/styles.xml": self.styles_xml(),
-            "xl/worksheets/sheet1.xml": self.sheet_xml(),
-        }
-        with zipfile.ZipFile(path, "w") as book:
-            for name, text in parts.items():
-                book.writestr(zipfile.ZipInfo(name, _ZIP_TIME),
-                              text if isinstance(text, bytes) else text.encode("utf-8"),
-                              compress_type=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL)
-
-
-def _cell(ref: str, style: int, text: str) -> str:
+def _cell(ref: str, style: int, value: str | int | float) -> str:
+    if isinstance(value, bool):
+        return f'<c r="{ref}" s="{style}" t="b"><v>{int(value)}</v></c>'
+    if not isinstance(value, str):  # a number
+        if not math.isfinite(value):
+            raise ValueError(f"cell {ref}: a spreadsheet number cannot be {value}")
+        return f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
+    text = value
     if not text:
         return f'<c r="{ref}" s="{style}"/>'
     return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
