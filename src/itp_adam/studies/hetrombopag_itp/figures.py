@@ -112,17 +112,19 @@ def _png_rows(fig):
     fig.set_dpi(DPI)
     try:
         fig.canvas.draw()
-        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3]  # opaque: the white figure
+        pixels = np.asarray(fig.canvas.buffer_rgba())  # opaque (the white figure): alpha 255
     finally:
         fig.set_dpi(dpi)
     height, width = pixels.shape[:2]
+    # the differences on the whole RGBA rows (contiguous: a third faster than on their RGB
+    # bytes, a strided view), then their RGB bytes into the filtered rows (a view of
+    # ``data``: only its last axis is split)
+    up = np.empty_like(pixels)
+    up[0] = pixels[0]
+    np.subtract(pixels[1:], pixels[:-1], out=up[1:])  # modulo 256, as PNG wants
     data = np.empty((height, width * 3 + 1), dtype=np.uint8)
     data[:, 0] = 2  # filter "Up"; the first row's row above is zeros
-    # the rows' RGB bytes written straight from the RGBA buffer into the filtered rows (a view
-    # of ``data``: only its last axis is split), not copied out of it first
-    filtered = data[:, 1:].reshape(height, width, 3)
-    filtered[0] = pixels[0]
-    np.subtract(pixels[1:], pixels[:-1], out=filtered[1:])  # modulo 256, as PNG wants
+    data[:, 1:].reshape(height, width, 3)[...] = up[..., :3]
     return data
 
 
