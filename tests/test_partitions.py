@@ -165,6 +165,53 @@ def test_a_large_export_read_into_the_store_writes_the_same_files(shipped_out, t
     assert not (out / ".partitions").exists()
 
 
+def test_a_large_export_starts_the_pool_while_it_is_read(shipped_out, tmp_path, monkeypatch):
+    # every export counts as large: the pool's two processes are started before the export is
+    # read, the same pool builds and merges the partitions, and the files are the default run's
+    from dataclasses import replace
+
+    import itp_adam.io.raw as raw_module
+    from itp_adam.stages import partitions
+
+    monkeypatch.setattr(partitions, "READ_INTO_STORE", 0)
+    events = []
+    pool_of = partitions.process_pool
+
+    def process_pool(workers, specs_dir):
+        runner = pool_of(workers, specs_dir)
+        events.append(("pool", workers))
+        start, run = runner.start, runner.run
+        return replace(runner, start=lambda n: events.append(("start", n)) or start(n),
+                       run=lambda jobs, got: events.append(("build", len(jobs))) or run(jobs, got))
+
+    read = raw_module.read_export
+    monkeypatch.setattr(partitions, "process_pool", process_pool)
+    monkeypatch.setattr(raw_module, "read_export", lambda *a, **k: events.append(("read",)) or read(*a, **k))
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--raw", str(shipped_study_dir()), "--partitions", "3",
+                 "--jobs", "2", "--quiet"]) == 0
+    assert events == [("pool", 2), ("start", 2), ("read",), ("build", 3)]
+    mine, default = _files(out), _files(shipped_out)
+    assert sorted(mine) == sorted(default)
+    assert [name for name in default if mine[name] != default[name]] == []
+
+
+def test_a_pool_process_builds_with_the_specs_it_loaded_at_its_start(shipped, export, monkeypatch):
+    from itp_adam.spec import model
+    from itp_adam.stages import partitions
+
+    def not_again(folder):
+        raise AssertionError(f"specs loaded again from {folder}")
+
+    monkeypatch.setitem(partitions._POOL_SPECS, str(SPECS), shipped.specs)
+    monkeypatch.setattr(model, "load_specs", not_again)
+    job = _jobs(shipped, export, 1)[0]
+    assert partitions.build_partition(job).error is None
+    monkeypatch.delitem(partitions._POOL_SPECS, str(SPECS))  # another folder's: loaded (refused here)
+    with pytest.raises(AssertionError, match="specs loaded again"):
+        partitions.build_partition(_jobs(shipped, export, 1)[0])
+
+
 def test_a_large_export_with_bad_input_read_into_the_store_leaves_nothing(tmp_path, monkeypatch,
                                                                           capsys):
     from itp_adam.stages import partitions

@@ -267,7 +267,9 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     from .adam import build_adam
     from .sdtm import build_sdtm, prepare_forms
 
-    specs = specs if specs is not None else load_specs(job.specs_dir)
+    if specs is None:  # a pool's process has them from its start; a Dask worker loads them
+        ready = _POOL_SPECS.get(str(job.specs_dir))
+        specs = ready if ready is not None else load_specs(job.specs_dir)
     frames = {name: load(part) for name, part in job.frames.items()}
     subjects = None
     with issues.collect() as log:
@@ -674,12 +676,14 @@ class Runner:
     """How the partitions are built: ``run`` builds the jobs, handing each result to
     ``received`` as it arrives; ``local``: the builders see this machine's files (the store),
     so inputs and datasets travel as files, not pickled; ``merge`` merges the datasets
-    (results in the jobs' order); ``close`` lets go of the runner's processes."""
+    (results in the jobs' order); ``close`` lets go of the runner's processes; ``start(n)``
+    starts ``n`` of them ahead of the jobs (they get ready while the caller does other work)."""
 
     run: Callable[[list[PartitionJob], Received], list[PartitionResult]]
     local: bool = True
     merge: Merging = _merge_here
     close: Callable[[], None] = lambda: None
+    start: Callable[[int], None] = lambda processes: None
 
 
 def in_process(specs: Specs) -> Runner:
@@ -703,32 +707,62 @@ def use_jemalloc() -> None:
         pass
 
 
-def process_pool(workers: int) -> Runner:
+_POOL_SPECS: dict[str, Specs] = {}
+"""In a process of :func:`process_pool`: the run's specs, by their folder, loaded when the
+process started (every partition it builds uses them; a pool lives for one run only)."""
+
+
+def _start_pool_process(specs_dir: str) -> None:
+    """A pool process's start: jemalloc, the modules that build a partition, the run's specs."""
+    use_jemalloc()
+    from ..spec.model import load_specs
+    from . import adam, sdtm  # noqa: F401  (pandas and the derivations: imported once, now)
+
+    _POOL_SPECS[specs_dir] = load_specs(Path(specs_dir))
+
+
+def _started() -> None:
+    """A task that does nothing: sent to start a pool's processes (:attr:`Runner.start`)."""
+
+
+def process_pool(workers: int, specs_dir: Path) -> Runner:
     """Run the partitions in a pool of ``workers`` fresh processes (``spawn``: a fork is unsafe
     once pyarrow's threads run); results come back in partition order. The same processes
     then merge the datasets (each dataset's merge in one process, the largest started first),
-    so the merges of the large datasets run side by side, outside the run's process."""
+    so the merges of the large datasets run side by side, outside the run's process. Each
+    process imports the derivations and loads the specs in ``specs_dir`` as it starts
+    (:func:`_start_pool_process`; about 1.5 s of CPU), once for all the partitions it builds;
+    :attr:`Runner.start` starts them before the partitions are ready, e.g. while the export is
+    read."""
     from concurrent.futures import ProcessPoolExecutor
 
     pool: list[ProcessPoolExecutor] = []
 
-    def executor(tasks: int) -> ProcessPoolExecutor:
+    def executor() -> ProcessPoolExecutor:
         if not pool:
             import multiprocessing
 
-            pool.append(ProcessPoolExecutor(max_workers=max(1, min(workers, tasks)),
+            # a process is started for each task that finds none free, up to ``workers``: as
+            # many as there are partitions (or merges) when they are fewer
+            pool.append(ProcessPoolExecutor(max_workers=max(1, workers),
                                             mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=use_jemalloc))
+                                            initializer=_start_pool_process,
+                                            initargs=(str(specs_dir),)))
         return pool[0]
 
+    def start(processes: int) -> None:
+        running = executor()
+        for _ in range(min(processes, workers)):
+            running.submit(_started)
+
     def run(jobs: list[PartitionJob], received: Received) -> list[PartitionResult]:
-        return [received(result) for result in executor(len(jobs)).map(build_partition, jobs)]
+        return [received(result) for result in executor().map(build_partition, jobs)]
 
     def merge(jobs: list[MergeJob], done: Callable[[int, Merged], None]) -> list[Merged]:
         from concurrent.futures import as_completed
 
         size = [sum(part.stat().st_size for part in job[0]) for job in jobs]
-        futures = {executor(len(jobs)).submit(merge_stored, *jobs[k]): k
+        futures = {executor().submit(merge_stored, *jobs[k]): k
                    for k in sorted(range(len(jobs)), key=lambda k: -size[k])}
         for future in as_completed(futures):
             done(futures[future], future.result())
@@ -738,7 +772,7 @@ def process_pool(workers: int) -> Runner:
         if pool:
             pool.pop().shutdown(cancel_futures=True)
 
-    return Runner(run, merge=merge, close=close)
+    return Runner(run, merge=merge, close=close, start=start)
 
 
 DASK_IN_FLIGHT = 2

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..spec.plugins import Plugin
     from ..report.render import Worker
     from ..io.xpt import PreparedXpt, XptLayout
+    from .partitions import Runner
 
 
 @dataclass
@@ -341,7 +342,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     from_sdtm = sdtm_dir is not None
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
     store = folder / ".partitions"  # the partitions' files, removed before run.json is written
-    spill = None
+    spill = pool = None
     if from_sdtm:
         domains = specs.study.inputs.sdtm.domains
         into = None if split.partitions == 1 else store / "read"  # a large input: into the store
@@ -350,12 +351,28 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         export, inputs = ExportInPieces(Path(raw), pieces), None
     else:
         spill = _read_spill(Path(raw), split, store)  # a large export: read into the store
-        export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
+        # a large export is built in partitions: a pool's processes start (imports, specs)
+        # while it is read, on the core the reading leaves idle
+        pool = _pool_ahead(specs_dir, split, plugins, Path(raw)) if spill is not None else None
+        try:
+            export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
+        except BaseException:
+            if pool is not None:
+                pool.close()
+            raise
         inputs = None
     result = RunResult(out=folder)
     # each partition's input is split into the store (a remote cluster's partitions are read
     # back from it just before they are sent: partitions._on_cluster)
-    parts = _partitions(specs, export, from_sdtm, split, clock, store)
+    try:
+        parts = _partitions(specs, export, from_sdtm, split, clock, store)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
+    if pool is not None and len(parts) <= 1:  # not partitioned after all: the processes go
+        pool.close()
+        pool = None
     result.partitions = len(parts)
     if spill is not None and len(parts) > 1:
         # the forms are in the partitions' files now (a reference form's frame, still mapped
@@ -379,7 +396,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             if partitioned:  # SDTM and ADaM per partition, then put together
                 sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
                     specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store,
-                    on_merged))
+                    on_merged, pool))
                 if not from_sdtm:
                     clock.steps("sdtm xpt", len(sdtm),
                                 lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
@@ -511,12 +528,43 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
 
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        parts: list[dict[str, pd.DataFrame]], split: Split,
-                       plugins: Sequence[Plugin], log, store: Path, on_merged
-                       ) -> tuple[dict, dict]:
+                       plugins: Sequence[Plugin], log, store: Path, on_merged,
+                       pool: Runner | None = None) -> tuple[dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
     loads plug-ins or one job is asked for) and put together; their issues into ``log``.
     ``store``: the folder of the partitions' files; ``on_merged`` is told of each dataset
-    merged there (``partitions.OnMerged``)."""
+    merged there (``partitions.OnMerged``); ``pool``: the run's process pool if it was
+    started ahead (:func:`_pool_ahead`), closed here in every case."""
+    try:
+        return _build_partitioned_with(specs, specs_dir, export, from_sdtm, parts, split,
+                                       plugins, log, store, on_merged, pool)
+    finally:
+        if pool is not None:
+            pool.close()  # build_partitions closed it already, unless it failed before
+
+
+def _pool_ahead(specs_dir: Path, split: Split, plugins: Sequence[Plugin], raw: Path
+                ) -> Runner | None:
+    """The process pool a partitioned run of these options builds in (None: Dask, plug-ins or
+    one job), with as many processes started now (``Runner.start``) as the run will surely
+    use: ``--partitions``, else one per ``partitions.INPUT_PER_PARTITION`` bytes of the CSV
+    files of the export folder ``raw`` (its columns in memory take at least as much), at
+    most ``--jobs``. More start when the partitions are known, as without this."""
+    cores = _cores(split)
+    if split.scheduler is not None or plugins or cores <= 1:
+        return None
+    from .partitions import INPUT_PER_PARTITION, process_pool
+
+    size = sum(p.stat().st_size for p in raw.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    pool = process_pool(cores, specs_dir)
+    pool.start(min(cores, split.partitions or -(-size // INPUT_PER_PARTITION)))
+    return pool
+
+
+def _build_partitioned_with(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
+                            parts: list[dict[str, pd.DataFrame]], split: Split,
+                            plugins: Sequence[Plugin], log, store: Path, on_merged,
+                            pool: Runner | None) -> tuple[dict, dict]:
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, input_bytes,
                              process_pool, reference_forms, store_compression)
 
@@ -531,12 +579,14 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                              notes=None if from_sdtm or k else export.notes)
                 for k, frames in enumerate(parts)]
     workers = _cores(split)
-    if split.scheduler is not None:
+    if pool is not None:
+        runner = pool
+    elif split.scheduler is not None:
         runner = dask_cluster(split.scheduler)
     elif workers <= 1 or plugins:  # plug-ins are loaded in this process only
         runner = in_process(specs)
     else:
-        runner = process_pool(workers)
+        runner = process_pool(workers, specs_dir)
     # a reference form's issues once (every hash partition has the same one); each piece has
     # its own file of it
     shared = () if from_sdtm or not export.forms else reference_forms(export.forms,
