@@ -15,6 +15,7 @@ from itp_adam.derive.dates import (
     compute_duration,
     derive_var_dy,
     derive_vars_dt,
+    iso_date_parts,
     iso_date_range,
     iso_datetime,
     raw_date_to_iso,
@@ -280,6 +281,18 @@ def test_complete_dates_take_the_first_ten_characters_of_iso_text() -> None:
     day = ts("2024-11-03")
     assert complete_dates(values).tolist() == [day, day, day, pd.NaT, pd.NaT, pd.NaT, pd.NaT,
                                                ts("2024-11-04")]
+
+
+def test_iso_date_parts_of_iso_and_raw_dates() -> None:
+    # ISO text keeps its first ten characters (a partial date as it is); a raw date is
+    # converted (a partial one truncated, a bad one ""); four digits first means ASCII digits:
+    # Arabic-Indic ones are neither ISO nor a raw date
+    assert iso_date_parts(["2024-11-03T08:30", "03 NOV 2024", "UN NOV 2024", "UN UNK 2019",
+                           "2024-11", "", "31 FEB 2024", "\u0661\u0662\u0663\u0664-01-01"]) == [
+        "2024-11-03", "2024-11-03", "2024-11", "2019", "2024-11", "", "", ""]
+    # complete_dates counts only the complete ones (it read the Arabic-Indic year as 1234)
+    assert complete_dates(pd.Series(["03 NOV 2024", "\u0661\u0662\u0663\u0664-01-01"],
+                                    dtype="str")).tolist() == [ts("2024-11-03"), pd.NaT]
 
 
 def test_derive_vars_dt_of_repeated_values_and_blank_variants_keep_each_rows_date() -> None:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .columns import (arrow_text, as_str, column_codes, distinct_rows, has_duplicates,
                       positions, spread_text)
-from .dates import _text, complete_dates, iso_date_range, iso_datetime, raw_date_to_iso
+from .dates import _text, complete_dates, iso_date_parts, iso_date_range, iso_datetime, raw_date_to_iso
 from .core import filter_mask, text_is_in
 from .subject import _mode, _part
 from ..spec.registry import derivation
@@ -177,10 +177,7 @@ def subject_extreme_dtc(df: pd.DataFrame, sources: Sequence[Mapping[str, Any]], 
         require_vars(frame, fn, frame=where, subjid=subjid, date=source["date"])
         codes, distinct = column_codes(_text(frame[source["date"]]))
         distinct = as_str(distinct, pd.RangeIndex(len(distinct)))
-        # ISO text (4 digits first) keeps its date part; anything else is a raw date
-        is_iso = distinct.str.match(r"^\d{4}").to_numpy(dtype=bool)
-        iso = np.where(is_iso, distinct.str.slice(0, 10).to_numpy(dtype=object),
-                       raw_date_to_iso(distinct)[0].to_numpy(dtype=object))
+        iso = np.asarray(iso_date_parts(distinct.tolist()), dtype=object)  # ISO or raw
         usable = iso != ""
         if max_date is not None:
             earliest, _ = iso_date_range(pd.Series(iso, dtype="str"))

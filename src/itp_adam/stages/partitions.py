@@ -268,7 +268,7 @@ def build_partition(job: PartitionJob, specs: Specs | None = None) -> PartitionR
     from .sdtm import build_sdtm, prepare_forms
 
     if specs is None:  # a pool's process has them from its start; a Dask worker loads them
-        ready = _POOL_SPECS.get(str(job.specs_dir))
+        ready = _POOL_SPECS.get(str(Path(job.specs_dir)))
         specs = ready if ready is not None else load_specs(job.specs_dir)
     frames = {name: load(part) for name, part in job.frames.items()}
     subjects = None
@@ -718,7 +718,7 @@ def _start_pool_process(specs_dir: str) -> None:
     from ..spec.model import load_specs
     from . import adam, sdtm  # noqa: F401  (pandas and the derivations: imported once, now)
 
-    _POOL_SPECS[specs_dir] = load_specs(Path(specs_dir))
+    _POOL_SPECS[str(Path(specs_dir))] = load_specs(Path(specs_dir))
 
 
 def _started() -> None:
