@@ -212,6 +212,18 @@ def test_a_pool_process_builds_with_the_specs_it_loaded_at_its_start(shipped, ex
         partitions.build_partition(_jobs(shipped, export, 1)[0])
 
 
+def test_a_pool_process_starts_even_when_its_specs_cannot_be_loaded(tmp_path, monkeypatch):
+    # a failed initializer would break the pool with no message; the specs are then loaded
+    # (and their problem reported, file and line) by the partition itself
+    from itp_adam.stages import partitions
+
+    monkeypatch.setattr(partitions, "_POOL_SPECS", {})
+    partitions._start_pool_process(str(tmp_path / "no-specs"))
+    assert partitions._POOL_SPECS == {}
+    partitions._start_pool_process(str(SPECS))
+    assert list(partitions._POOL_SPECS) == [str(SPECS)]
+
+
 def test_a_large_export_with_bad_input_read_into_the_store_leaves_nothing(tmp_path, monkeypatch,
                                                                           capsys):
     from itp_adam.stages import partitions

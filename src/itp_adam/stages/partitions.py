@@ -718,7 +718,10 @@ def _start_pool_process(specs_dir: str) -> None:
     from ..spec.model import load_specs
     from . import adam, sdtm  # noqa: F401  (pandas and the derivations: imported once, now)
 
-    _POOL_SPECS[str(Path(specs_dir))] = load_specs(Path(specs_dir))
+    try:
+        _POOL_SPECS[str(Path(specs_dir))] = load_specs(Path(specs_dir))
+    except Exception:  # noqa: BLE001  (a failed initializer breaks the whole pool with no
+        pass           # message: the partition that loads them again reports the problem)
 
 
 def _started() -> None:
