@@ -565,6 +565,7 @@ def _build_partitioned_with(specs: Specs, specs_dir: Path, export, from_sdtm: bo
                             parts: list[dict[str, pd.DataFrame]], split: Split,
                             plugins: Sequence[Plugin], log, store: Path, on_merged,
                             pool: Runner | None) -> tuple[dict, dict]:
+    """:func:`_build_partitioned`'s work: the jobs, the runner (``pool`` when given), the build."""
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, input_bytes,
                              process_pool, reference_forms, store_compression)
 
