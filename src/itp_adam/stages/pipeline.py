@@ -256,8 +256,8 @@ def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spi
     if store is None or not folder.is_dir():
         return None
     wanted = {domain.upper() for domain in domains}
-    return _spill_if_large([p for p in folder.iterdir()
-                            if p.suffix.lower() in FORMATS and p.stem.upper() in wanted], store)
+    return _spill_if_large(_file_bytes([p for p in folder.iterdir()
+                                        if p.suffix.lower() in FORMATS and p.stem.upper() in wanted]), store)
 
 
 def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dict[str, str]:
@@ -343,28 +343,24 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
     store = folder / ".partitions"  # the partitions' files, removed before run.json is written
     spill = pool = None
-    if from_sdtm:
-        domains = specs.study.inputs.sdtm.domains
-        into = None if split.partitions == 1 else store / "read"  # a large input: into the store
-        export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains, into))
-    elif pieces:  # an export in pieces: each is read by the partition that builds it
-        export, inputs = ExportInPieces(Path(raw), pieces), None
-    else:
-        spill = _read_spill(Path(raw), split, store)  # a large export: read into the store
-        # a large export is built in partitions: a pool's processes start (imports, specs)
-        # while it is read, on the core the reading leaves idle
-        pool = _pool_ahead(specs_dir, split, plugins, Path(raw)) if spill is not None else None
-        try:
-            export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
-        except BaseException:
-            if pool is not None:
-                pool.close()
-            raise
-        inputs = None
     result = RunResult(out=folder)
-    # each partition's input is split into the store (a remote cluster's partitions are read
-    # back from it just before they are sent: partitions._on_cluster)
     try:
+        if from_sdtm:
+            domains = specs.study.inputs.sdtm.domains
+            into = None if split.partitions == 1 else store / "read"  # a large input: into the store
+            export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains, into))
+        elif pieces:  # an export in pieces: each is read by the partition that builds it
+            export, inputs = ExportInPieces(Path(raw), pieces), None
+        else:
+            csv_bytes = _csv_bytes(Path(raw))
+            spill = _read_spill(Path(raw), split, store, csv_bytes)  # large: read into the store
+            if spill is not None:  # and built in partitions: a pool's processes start (imports,
+                # specs) while it is read, on the core the reading leaves idle
+                pool = _pool_ahead(specs_dir, split, plugins, csv_bytes)
+            export = clock.stage("read", lambda: read_export(raw, specs.layout, spill))
+            inputs = None
+        # each partition's input is split into the store (a remote cluster's partitions are
+        # read back from it just before they are sent: partitions._on_cluster)
         parts = _partitions(specs, export, from_sdtm, split, clock, store)
     except BaseException:
         if pool is not None:
@@ -441,6 +437,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         clock.steps("write", 2 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
     finally:
         files.close()
+        if pool is not None:  # build_partitions closed it, unless the run failed before
+            pool.close()
     # cSDRG and ADRG beside the datasets and their define.xml, while the worker draws
     # (docs/reviewers-guides.md)
     clock.stage("guides", lambda: write_guides(folder, specs, None, log.frame(),
@@ -458,23 +456,49 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     return result
 
 
-def _read_spill(raw: Path, split: Split, store: Path) -> Spill | None:
-    """How a raw export is read: a CSV folder in a run that may build partitions into the
-    store when large (:func:`_spill_if_large`); else None (read into memory)."""
+def _read_spill(raw: Path, split: Split, store: Path, csv_bytes: int) -> Spill | None:
+    """How a raw export is read: a CSV folder (of ``csv_bytes``, :func:`_csv_bytes`) in a run
+    that may build partitions into the store when large (:func:`_spill_if_large`); else None
+    (read into memory)."""
     if split.partitions == 1 or not raw.is_dir():
         return None
-    return _spill_if_large([p for p in raw.iterdir() if p.suffix.lower() == ".csv"], store / "read")
+    return _spill_if_large(csv_bytes, store / "read")
 
 
-def _spill_if_large(files: Sequence[Path], folder: Path) -> Spill | None:
+def _csv_bytes(raw: Path) -> int:
+    """The bytes of the CSV files of the export folder ``raw`` (0: a workbook)."""
+    return _file_bytes([p for p in raw.iterdir() if p.suffix.lower() == ".csv"]) if raw.is_dir() else 0
+
+
+def _file_bytes(files: Sequence[Path]) -> int:
+    return sum(p.stat().st_size for p in files if p.is_file())
+
+
+def _spill_if_large(size: int, folder: Path) -> Spill | None:
     """A Spill in ``folder`` (``io.raw.Spill``: the input read into files there, never held
-    whole in memory) when ``files`` hold at least ``partitions.READ_INTO_STORE`` bytes, else
-    None."""
+    whole in memory) for an input of ``size`` bytes of files of at least
+    ``partitions.READ_INTO_STORE``, else None."""
     from ..io.raw import Spill
     from .partitions import READ_INTO_STORE
 
-    size = sum(p.stat().st_size for p in files if p.is_file())
     return Spill(folder) if size >= READ_INTO_STORE else None
+
+
+def _pool_ahead(specs_dir: Path, split: Split, plugins: Sequence[Plugin], csv_bytes: int
+                ) -> Runner | None:
+    """The process pool a partitioned run of these options builds in (None: Dask, plug-ins or
+    one job), with as many processes started now (``Runner.start``) as the run will surely
+    use: ``--partitions``, else one per ``partitions.INPUT_PER_PARTITION`` of the export's
+    ``csv_bytes`` (its columns in memory take at least as much), at most ``--jobs``. More
+    start when the partitions are known, as without this."""
+    cores = _cores(split)
+    if split.scheduler is not None or plugins or cores <= 1:
+        return None
+    from .partitions import INPUT_PER_PARTITION, process_pool
+
+    pool = process_pool(cores, specs_dir)
+    pool.start(min(cores, split.partitions or -(-csv_bytes // INPUT_PER_PARTITION)))
+    return pool
 
 
 def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Progress,
@@ -534,38 +558,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
     loads plug-ins or one job is asked for) and put together; their issues into ``log``.
     ``store``: the folder of the partitions' files; ``on_merged`` is told of each dataset
     merged there (``partitions.OnMerged``); ``pool``: the run's process pool if it was
-    started ahead (:func:`_pool_ahead`), closed here in every case."""
-    try:
-        return _build_partitioned_with(specs, specs_dir, export, from_sdtm, parts, split,
-                                       plugins, log, store, on_merged, pool)
-    finally:
-        if pool is not None:
-            pool.close()  # build_partitions closed it already, unless it failed before
-
-
-def _pool_ahead(specs_dir: Path, split: Split, plugins: Sequence[Plugin], raw: Path
-                ) -> Runner | None:
-    """The process pool a partitioned run of these options builds in (None: Dask, plug-ins or
-    one job), with as many processes started now (``Runner.start``) as the run will surely
-    use: ``--partitions``, else one per ``partitions.INPUT_PER_PARTITION`` bytes of the CSV
-    files of the export folder ``raw`` (its columns in memory take at least as much), at
-    most ``--jobs``. More start when the partitions are known, as without this."""
-    cores = _cores(split)
-    if split.scheduler is not None or plugins or cores <= 1:
-        return None
-    from .partitions import INPUT_PER_PARTITION, process_pool
-
-    size = sum(p.stat().st_size for p in raw.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-    pool = process_pool(cores, specs_dir)
-    pool.start(min(cores, split.partitions or -(-size // INPUT_PER_PARTITION)))
-    return pool
-
-
-def _build_partitioned_with(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
-                            parts: list[dict[str, pd.DataFrame]], split: Split,
-                            plugins: Sequence[Plugin], log, store: Path, on_merged,
-                            pool: Runner | None) -> tuple[dict, dict]:
-    """:func:`_build_partitioned`'s work: the jobs, the runner (``pool`` when given), the build."""
+    started ahead (:func:`_pool_ahead`)."""
     from .partitions import (PartitionJob, build_partitions, dask_cluster, in_process, input_bytes,
                              process_pool, reference_forms, store_compression)
 
