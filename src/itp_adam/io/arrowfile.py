@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from .pieces import arrow_sink
+
 
 def write_frame(frame: pd.DataFrame, path: Path, compression: str | None = None,
                 rows: int | None = None) -> Path:
@@ -24,7 +26,7 @@ def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Pa
                   compression: str | None = None) -> Path:
     """Write record batches (e.g. a streaming CSV reader's) as an Arrow IPC file."""
     options = pa.ipc.IpcWriteOptions(compression=compression)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema, options=options) as writer:
+    with arrow_sink(path) as sink, pa.ipc.new_file(sink, schema, options=options) as writer:
         for batch in batches:
             writer.write_batch(batch)
     return path

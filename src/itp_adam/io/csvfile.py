@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv
 
+from .pieces import WRITE_PIECE
+
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as one CSV file: the header, then its rows (``write_csv_rows``)."""
@@ -56,4 +58,4 @@ def append_file(source: Path, out: BinaryIO) -> None:
             except OSError:  # e.g. a file system that refuses it: the rest through Python
                 pass
             out.seek(0, os.SEEK_END)  # the buffered file's position after the kernel's writes
-        shutil.copyfileobj(rows, out, 16 << 20)  # what is left (all of it without the kernel copy)
+        shutil.copyfileobj(rows, out, WRITE_PIECE)  # what is left (all without the kernel copy)

@@ -43,6 +43,7 @@ import pandas as pd
 
 from ..errors import InputError, InputErrors
 from ..derive.dates import iso8601_valid
+from .pieces import arrow_sink, write_in_pieces
 from .raw import SPILL_BLOCK, Spill, sha256_file
 
 FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
@@ -172,7 +173,7 @@ class _Stretches:
                              for name, var in variables.items() if var.type == "Num"}
         self._sink, self._writer, self._numbers = None, None, {}
         try:  # a file that cannot be opened: the ones already open are closed
-            self._sink = pa.OSFile(str(self.text_path), "wb")
+            self._sink = arrow_sink(self.text_path)
             self._writer = pa.ipc.new_file(self._sink, self.schema)
             for name, path in self.number_paths.items():
                 self._numbers[name] = open(path, "wb")
@@ -188,7 +189,7 @@ class _Stretches:
         self._writer.write_batch(pa.RecordBatch.from_pandas(
             typed[self.text], schema=self.schema, preserve_index=False))
         for name, handle in self._numbers.items():
-            handle.write(np.ascontiguousarray(typed[name].to_numpy(dtype=np.float64)).data)
+            write_in_pieces(handle, np.ascontiguousarray(typed[name].to_numpy(dtype=np.float64)))
         self.rows += len(typed)
 
     def close(self) -> None:

@@ -26,6 +26,8 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pandas as pd
 
+from .pieces import write_in_pieces
+
 __all__ = ["XptLimitError", "XptMeta", "XptProblem", "check_xpt", "ibm_doubles", "read_xpt", "write_xpt"]
 
 MAX_NAME_LENGTH = 8
@@ -305,7 +307,7 @@ class _HashingWriter:
 
     def write(self, data) -> int:
         self.sha256.update(data)
-        return self.fh.write(data)
+        return write_in_pieces(self.fh, data)
 
 
 def ibm_doubles(values: np.ndarray) -> np.ndarray:

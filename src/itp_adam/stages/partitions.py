@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..io.pieces import arrow_sink, write_in_pieces
 from ..spec.model import Specs, _dataset_references, build_order
 
 SUBJECT = "USUBJID"
@@ -197,7 +198,7 @@ def _split_into_files(frame: pd.DataFrame, subject: str, partitions: int, store_
 
     with contextlib.ExitStack() as opened:
         writers = [opened.enter_context(pa.ipc.new_file(
-            opened.enter_context(pa.OSFile(str(path), "wb")), schema)) for path in files]
+            opened.enter_context(arrow_sink(path)), schema)) for path in files]
         writing = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="itp-adam-split"))
         last: Future | None = None
         for low in range(0, len(frame), SPLIT_ROWS):
@@ -516,7 +517,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
         keys.append(key.take(first))
     blocks = pd.concat(keys, ignore_index=True)
     if blocks.empty:
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, tables[0].schema) as writer:
+        with arrow_sink(path) as sink, pa.ipc.new_file(sink, tables[0].schema) as writer:
             writer.write_table(tables[0].slice(0, 0))
         return Merged(path, tuple(tables[0].schema.names), {}, empty=True)
     order = sort_order([(blocks[c], True) for c in prefix], len(blocks))
@@ -538,7 +539,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
     rest = pa.schema([field for field in schema if field.name not in fixed], schema.metadata)
     traced = path.with_name(f"{path.stem}.trace.csv") if trace and "_ROW" in schema.names else None
     with contextlib.ExitStack() as files_open, \
-            pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, rest) as writer:
+            arrow_sink(path) as sink, pa.ipc.new_file(sink, rest) as writer:
         npy = {name: _npy_writer(files[name], dtype, total, files_open)
                for name, dtype in fixed.items()}
         trace_file = None if traced is None else files_open.enter_context(open(traced, "wb"))
@@ -562,7 +563,7 @@ def merge_files(parts: Sequence[pd.DataFrame | Path], sort: Sequence[str], path:
             stretch = _as_numpy_values(stretch)
             for name, dtype in fixed.items():  # appended: the stretches come in order
                 values = np.ascontiguousarray(stretch.column(name).to_numpy(), dtype=dtype)
-                npy[name].write(values.view(np.uint8).data)
+                write_in_pieces(npy[name], values)
             writer.write_table(stretch.select(rest.names))
     objects = tuple(name for name in schema.names if any(_object_column(t, name) for t in tables))
     return Merged(path, tuple(schema.names), files, objects, trace=traced)

@@ -25,6 +25,7 @@ import pandas as pd
 from .. import __version__, issues
 from ..errors import InputError, InputErrors
 from ..io.csvfile import append_file, write_csv, write_csv_rows
+from ..io.pieces import WRITE_PIECE
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs
 
@@ -285,7 +286,7 @@ def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dic
                 members[name] = info.filename
                 try:
                     with zf.open(info) as source, open(folder / name, "wb") as target:
-                        shutil.copyfileobj(source, target, 1 << 20)
+                        shutil.copyfileobj(source, target, WRITE_PIECE)
                 except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as exc:
                     raise InputError(f"cannot extract {info.filename} ({exc})", file=str(archive),
                                      expected=expected) from exc
