@@ -65,6 +65,15 @@ def test_run_writes_the_output_folder_and_replaces_an_earlier_run(default_run):
     assert {name: packages[name] for name in ("itp-adam", "pandas", "numpy", "pyarrow", "pyreadstat")} == {
         "itp-adam": __version__, "pandas": pandas.__version__, "numpy": numpy.__version__,
         "pyarrow": pyarrow.__version__, "pyreadstat": pyreadstat.__version__}
+    inputs = json.loads((out / "run.json").read_text())["inputs"]  # hashed while XPT is written
+    import hashlib
+    from pathlib import Path
+
+    export = Path(next(iter(inputs))).parent
+    assert sorted(inputs) == sorted(str(p) for p in export.glob("*.csv"))
+    assert all(hashlib.sha256(Path(p).read_bytes()).hexdigest() == digest
+               for p, digest in inputs.items())
+    assert (out / "sdtm" / "csdrg.md").is_file() and (out / "adam" / "adrg.html").is_file()
     assert not (out / "sdtm" / "stale.txt").exists()  # replaced as a whole
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 

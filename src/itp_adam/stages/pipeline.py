@@ -433,18 +433,23 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                          define_spec=define_spec,  # a partitioned run's facts: from its partitions
                          facts={name: made.facts for name, made in merged.items() if made.facts})
             tick("define")
+            # cSDRG and ADRG beside the datasets and their define.xml (docs/reviewers-guides.md),
+            # and the inputs' SHA-256 for run.json (a thread: hashlib lets go of the GIL), while
+            # the XPT files are finished and the worker draws: they need the datasets' row
+            # counts, not their files
+            if inputs is None:
+                hashing.append(_in_thread(export.checksums))
+            write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
+                         guide=guide_text)
+            tick("guides")
             files.wait(tick)
 
-        clock.steps("write", 2 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
+        hashing: list[Future] = []
+        clock.steps("write", 3 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
     finally:
         files.close()
         if pool is not None:  # build_partitions closed it, unless the run failed before
             pool.close()
-    # cSDRG and ADRG beside the datasets and their define.xml, while the worker draws
-    # (docs/reviewers-guides.md)
-    clock.stage("guides", lambda: write_guides(folder, specs, None, log.frame(),
-                                               specs_dir=specs_dir, rows=result.rows,
-                                               guide=guide_text))
     if rendering is not None:  # the wait for the worker, if it is still drawing
         clock.stage("tables", worker.result)
         result.worker_seconds["tables"] = round(worker.seconds, 3)
@@ -452,9 +457,26 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     result.timings = clock.timings
     shutil.rmtree(store, ignore_errors=True)  # the datasets mapped from it are no longer read
     _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
-                    export.checksums() if inputs is None else inputs, result,
+                    hashing[0].result() if inputs is None else inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
+
+
+def _in_thread(action: Callable[[], object]) -> Future:
+    """``action()`` run by a thread of its own; its result (or error) in the future returned."""
+    import threading
+    from concurrent.futures import Future
+
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(action())
+        except BaseException as error:  # noqa: BLE001  (raised by whoever asks the result)
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="itp-adam-hash", daemon=True).start()
+    return future
 
 
 def _read_spill(raw: Path, split: Split, store: Path, csv_bytes: int) -> Spill | None:
