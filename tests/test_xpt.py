@@ -810,20 +810,23 @@ HEADER_TIMES = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 """The creation and modification times of an XPT header, left out when files are compared."""
 
 
-def _queue_merged(files, datasets, specs, folder: Path, left: int) -> None:
+def _queue_merged(files, datasets, specs, folder: Path, left: int) -> dict:
     """Each frame of ``datasets`` stored and merged as a one-partition run would, queued on
     ``files`` (``_XptFiles.start_stored``) in order; returns once the feeder has handed the
-    first to the XPT process, ``left`` datasets still queued."""
+    first to the XPT process, ``left`` datasets still queued: the merged files by XPT file."""
     from itp_adam.stages import partitions
 
+    made = {}
     for name, frame in datasets.items():
         part = partitions.store(frame, folder / f"{name}-0.arrow")
-        files.start_stored("adam", name, partitions.merge_files(
-            [part], specs[name].sort, folder / f"{name}.arrow"), specs[name])
+        made[files.folder / "adam" / f"{name.lower()}.xpt"] = merged = partitions.merge_files(
+            [part], specs[name].sort, folder / f"{name}.arrow")
+        files.start_stored("adam", name, merged, specs[name])
     for _ in range(1000):
         if len(files.stored) == left:
-            return
+            break
         time.sleep(0.01)
+    return made
 
 
 def test_a_merged_dataset_is_written_by_the_xpt_process(shipped, tmp_path):
@@ -889,6 +892,37 @@ def test_the_run_writes_the_merged_datasets_the_xpt_process_has_not_started(ship
         written = tmp_path / "out" / "adam" / f"{name.lower()}.xpt"
         assert HEADER_TIMES.sub(b"", written.read_bytes()) == HEADER_TIMES.sub(b"", here.read_bytes())
         assert files.hashed[written] == hashlib.sha256(written.read_bytes()).hexdigest()
+
+
+def test_each_merged_dataset_goes_from_the_store_once_its_xpt_file_is_written(shipped, tmp_path):
+    # the run removes a merged dataset's files as soon as its XPT file is written (whichever
+    # process wrote it), in the datasets' order, while the others are finished
+    from itp_adam.stages import pipeline
+
+    names = ["ADLB", "ADAE", "ADSL"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "store").mkdir()
+    files = pipeline._XptFiles(tmp_path / "out", pipeline.RunResult(out=tmp_path / "out"))
+    seen = []
+    try:
+        made = _queue_merged(files, {name: shipped.adam[name] for name in names},
+                             shipped.specs.adam, tmp_path / "store", left=2)
+        assert all(merged.fixed for merged in made.values())  # NumPy columns beside each
+
+        def written(path: Path) -> None:
+            merged = made[path]
+            seen.append((path.name, path.is_file() and path in files.hashed,
+                         merged.path.is_file() and all(p.is_file() for p in merged.fixed.values())))
+            merged.remove()
+            merged.remove()  # a second time: nothing left to remove, no error
+
+        files.wait(lambda _: None, written)
+    finally:
+        files.close()
+    assert seen == [(f"{name.lower()}.xpt", True, True) for name in names]
+    # only the partitions' files are left (a run's merge removes those as it merges)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == sorted(
+        f"{name}-0.arrow" for name in names)
 
 
 def test_a_problem_in_a_dataset_the_run_takes_from_the_queue_stops_the_run_the_same_way(

@@ -464,6 +464,14 @@ class Merged:
     trace: Path | None = None  # its rows of sdtm/trace.csv, as CSV without a header
     facts: dict | None = None  # define's ColumnFacts of its variables (combine)
 
+    def remove(self) -> None:
+        """Remove its files (its XPT file is written; what still maps them keeps the pages
+        until it lets go: the system frees them then). One that cannot be removed is left to
+        the removal of the store."""
+        for path in (self.path, *self.fixed.values(), *([self.trace] if self.trace else [])):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
 
 def merged_frame(merged: Merged) -> pd.DataFrame:
     """The merged dataset as a frame whose columns are read-only views of its files."""

@@ -377,6 +377,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         shutil.rmtree(spill.folder, ignore_errors=True)
     partitioned = len(parts) > 1 or bool(pieces)  # else built here, in one piece
     merged: dict = {}  # a partitioned run's merged datasets, as files of the store
+    merged_files: dict = {}  # the same by their XPT file (removed once it is written)
     files = _XptFiles(folder, result)
 
     def on_merged(group: str, name: str, made) -> None:
@@ -384,6 +385,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         process, its XPT file started at once by an XPT process (the merged files are
         still in the page cache, and the other datasets are still being merged)."""
         merged[name] = made
+        merged_files[files.folder / group / f"{name.lower()}.xpt"] = made
         if _cores(split) > 1:
             files.start_stored(group, name, made, (specs.sdtm if group == "sdtm" else specs.adam)[name])
 
@@ -442,7 +444,14 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
                          guide=guide_text)
             tick("guides")
-            files.wait(tick)
+            # every dataset is in its XPT file or on its way there: this process lets go of
+            # them (a partitioned run's merged columns are mapped files), and each merged
+            # dataset's files are removed once its XPT file is written, while the XPT process
+            # finishes the others (the kernel frees their pages now, not after run.json)
+            sdtm.clear()
+            adam.clear()
+            files.wait(tick, lambda path: merged_files[path].remove() if path in merged_files
+                       else None)
 
         hashing: list[Future] = []
         clock.steps("write", 3 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
@@ -774,11 +783,12 @@ class _XptFiles:
         self.waiting += size
         return future
 
-    def wait(self, tick) -> None:
+    def wait(self, tick, written: Callable[[Path], None] = lambda _path: None) -> None:
         """Wait for every file; the first failed write in the files' order is raised here: the
         order of :meth:`submit`, the datasets' (not the order the merges ended in, which
         depends on timing: the same error whatever the run's processes). The merged datasets
-        the XPT process has not started are written here meanwhile."""
+        the XPT process has not started are written here meanwhile. ``written(path)`` is
+        called as each file is done, in that order."""
         from concurrent.futures import Future
 
         from .partitions import merged_frame
@@ -796,6 +806,7 @@ class _XptFiles:
                 self.pending[path] = failed
         for path, future in self.pending.items():
             self.hashed[path] = future.result()
+            written(path)
             tick(path.name)
 
     def close(self) -> None:
