@@ -421,7 +421,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             if rendering is not None:
                 worker.submit(rendering)
 
-        def write(tick) -> None:
+        def write(tick) -> Future | None:
             if not from_sdtm:
                 write_trace(sdtm, specs, folder / "sdtm" / "trace.csv",
                             {name: made.trace for name, made in merged.items() if made.trace})
@@ -439,8 +439,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # and the inputs' SHA-256 for run.json (a thread: hashlib lets go of the GIL), while
             # the XPT files are finished and the worker draws: they need the datasets' row
             # counts, not their files
-            if inputs is None:
-                hashing.append(_in_thread(export.checksums))
+            hashing = _in_thread(export.checksums) if inputs is None else None
             write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
                          guide=guide_text)
             tick("guides")
@@ -452,9 +451,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             adam.clear()
             files.wait(tick, lambda path: merged_files[path].remove() if path in merged_files
                        else None)
+            return hashing  # the inputs' checksums, when still to be read from the files
 
-        hashing: list[Future] = []
-        clock.steps("write", 3 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
+        hashing = clock.steps("write", 3 + (0 if from_sdtm else 1 + len(sdtm)) + len(adam), write)
     finally:
         files.close()
         if pool is not None:  # build_partitions closed it, unless the run failed before
@@ -466,7 +465,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     result.timings = clock.timings
     shutil.rmtree(store, ignore_errors=True)  # the datasets mapped from it are no longer read
     _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
-                    hashing[0].result() if inputs is None else inputs, result,
+                    hashing.result() if hashing is not None else inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
 
