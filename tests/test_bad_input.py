@@ -975,3 +975,39 @@ def test_a_terminated_run_leaves_no_staging_folder(tmp_path):
     assert run.returncode != 0, "the run ended before it was terminated"
     assert b"terminated (signal 15)" in err
     assert list(tmp_path.iterdir()) == []  # neither the output nor its staging folder
+
+
+def test_a_second_sigterm_does_not_stop_the_removal_of_the_staging_folder(tmp_path, monkeypatch):
+    """A large run's staging folder takes seconds to remove; a second SIGTERM meanwhile (a
+    second ``kill``, a scheduler repeating its signal) must not stop the removal half way.
+    The signal is sent from inside the removal, after its first file."""
+    import signal
+    import time
+
+    from itp_adam.cli import _stop_on_terminate
+    from itp_adam.stages.pipeline import remove_staging, staging_beside
+
+    staging = staging_beside(tmp_path / "out")
+    for k in range(5):
+        (staging / f"part-{k}").mkdir()
+        (staging / f"part-{k}" / "data.bin").write_bytes(b"x" * 100)
+    unlink = os.unlink
+    sent = []
+
+    def unlink_then_signal(*args, **kwargs):
+        unlink(*args, **kwargs)
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled here, between two files
+
+    monkeypatch.setattr(os, "unlink", unlink_then_signal)
+    previous = _stop_on_terminate()
+    try:
+        remove_staging(staging)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # the run's handler is back
+        with pytest.raises(KeyboardInterrupt, match="terminated"):  # and stops a later part
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent and list(tmp_path.iterdir()) == []

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -1304,7 +1303,7 @@ def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
     is refused with an :class:`InputError`. Everything is written into a temporary folder
     beside ``out`` and moved into place when complete, so a failure leaves the earlier output
     as it was. ``seed`` is recorded in the marker."""
-    from ..stages.pipeline import publish, staging_beside
+    from ..stages.pipeline import publish, remove_staging, staging_beside
 
     out = Path(out).absolute()
     truth = check_export_out(out, fmt)
@@ -1319,7 +1318,7 @@ def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
             moves = [(staging, out)]
         publish(moves, lambda target: _check_target(target, one_workbook and target == out))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
     home = out.parent if one_workbook else out
     return [home / name for name in names]
 
@@ -1331,7 +1330,7 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
     naming the pieces. One piece is held at a time. Atomic, and the ``--out`` rules of
     ``write_export`` apply; return the paths written."""
     from ..errors import InputError
-    from ..stages.pipeline import publish, staging_beside
+    from ..stages.pipeline import publish, remove_staging, staging_beside
 
     out = Path(out).absolute()
     if out.suffix.lower() == ".xlsx":
@@ -1354,7 +1353,7 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
         written.append(MARKER)
         publish([(staging, out)], lambda target: _check_target(target, False))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
     return [out / name for name in written]
 
 

@@ -80,6 +80,27 @@ def staging_beside(out: Path) -> Path:
                          expected="a folder the user can write to") from exc
 
 
+def remove_staging(staging: Path) -> None:
+    """Remove a staging folder (``staging_beside``) to the end, even when the command is
+    stopped again meanwhile: Ctrl-C and SIGTERM are ignored while it is removed (a large
+    run's takes seconds; a second ``kill``, or a scheduler repeating its SIGTERM, would
+    otherwise stop the removal half way and leave tens of GB beside ``--out``). The command
+    is stopping or done by then, so nothing is lost by ignoring them."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals cannot be set
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        for sig, handler in held.items():
+            if handler is not None:  # None: set outside Python, and left ignored
+                signal.signal(sig, handler)
+
+
 def run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress = lambda _: None,
         worker: Worker | None = None, *, allow_plugins: bool = False,
         sdtm: Path | None = None, partitions: int | None = None, jobs: int | None = None,
@@ -139,7 +160,7 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
         result.out = out
         return result
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
 
 
 def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> None:
