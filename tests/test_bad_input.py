@@ -977,6 +977,36 @@ def test_a_terminated_run_leaves_no_staging_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []  # neither the output nor its staging folder
 
 
+def test_folders_left_by_a_killed_command_are_named_not_removed(tmp_path):
+    """A command killed outright (SIGKILL) cannot remove its staging folder; the next command
+    on the same --out names it and its size on stderr (also with --quiet) and leaves it: it
+    may belong to a command still running there. Another output's folders and plain files
+    are not named."""
+    out = tmp_path / "out"
+    left = tmp_path / ".out.tmp-k1ll3d"
+    (left / "store").mkdir(parents=True)
+    (left / "store" / "lb.arrow").write_bytes(b"x" * 2_500_000)
+    (left / "dm.xpt").write_bytes(b"y" * 600_000)
+    aside = tmp_path / ".out.old-4242"  # an earlier output set aside by publish
+    aside.mkdir()
+    (tmp_path / ".out2.tmp-abc").mkdir()  # another output's
+    (tmp_path / ".out.tmp-file").write_text("a file, not a folder a command made")
+    expected = [f"itp-adam: warning: {left} (3.1 MB) was left by a command writing out that "
+                "was killed or is still running; delete it when no command is writing there",
+                f"itp-adam: warning: {aside} (0.0 MB) was left by a command writing out that "
+                "was killed or is still running; delete it when no command is writing there"]
+    code, said, err = cli("run", "--out", str(out), "--quiet")
+    assert code == 0 and said == "" and err.splitlines() == expected
+    assert (out / "run.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".out.old-4242", ".out.tmp-file", ".out.tmp-k1ll3d", ".out2.tmp-abc", "out"]
+    assert (left / "store" / "lb.arrow").stat().st_size == 2_500_000
+    code, _, err = cli("simulate", "--subjects", "2", "--out", str(tmp_path / "out2"))
+    assert code == 0 and err.splitlines() == [
+        f"itp-adam: warning: {tmp_path / '.out2.tmp-abc'} (0.0 MB) was left by a command writing "
+        "out2 that was killed or is still running; delete it when no command is writing there"]
+
+
 def test_a_second_sigterm_does_not_stop_the_removal_of_the_staging_folder(tmp_path, monkeypatch):
     """A large run's staging folder takes seconds to remove; a second SIGTERM meanwhile (a
     second ``kill``, a scheduler repeating its signal) must not stop the removal half way.

@@ -212,6 +212,7 @@ def _run(args: argparse.Namespace, worker) -> int:
     for option, value in (("--partitions", args.partitions), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise InputError("must be at least 1", option=option, value=str(value))
+    _warn_leftovers(args.out)
     result = run(raw, specs, args.out, Progress(say, terminal), worker,
                  allow_plugins=args.allow_plugins, sdtm=args.sdtm, partitions=args.partitions,
                  jobs=args.jobs, scheduler=args.scheduler)
@@ -221,6 +222,18 @@ def _run(args: argparse.Namespace, worker) -> int:
     say(f"  data issues: {counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings, "
         f"{counts.get('info', 0)} info - see {result.out / 'data-issues.csv'}")
     return 0
+
+
+def _warn_leftovers(out: Path) -> None:
+    """Name on stderr (also with --quiet) the folders an earlier command on ``out`` left
+    beside it when it was killed outright (``pipeline.leftover_staging``)."""
+    from .stages.pipeline import leftover_staging
+
+    for path, size in leftover_staging(Path(out).absolute()):
+        amount = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+        print(f"itp-adam: warning: {path} ({amount}) was left by a command writing "
+              f"{Path(out).name} that was killed or is still running; delete it when no command "
+              "is writing there", file=sys.stderr, flush=True)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -233,6 +246,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not 1 <= args.pieces <= args.subjects:
         raise InputError("must be between 1 and --subjects", option="--pieces", value=str(args.pieces))
     out = args.out
+    _warn_leftovers(out)
     if args.pieces > 1:
         if args.format == "xlsx":
             raise InputError("must be csv for an export in pieces", option="--format",

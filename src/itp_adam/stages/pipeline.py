@@ -80,6 +80,25 @@ def staging_beside(out: Path) -> Path:
                          expected="a folder the user can write to") from exc
 
 
+def leftover_staging(out: Path) -> list[tuple[Path, int]]:
+    """Folders beside ``out`` that a command writing ``out`` made and did not remove, with
+    their sizes in bytes: staging folders (``staging_beside``) and earlier outputs set aside
+    by ``publish``. A command removes its own in every case but one: a process killed
+    outright (SIGKILL, a machine going down). Such a folder may also belong to a command
+    still running on the same ``out`` (here or on another machine sharing the folder), so
+    they are named, not removed (``cli`` warns)."""
+    import glob
+
+    found = []
+    for pattern in (f"{glob.escape('.' + out.name)}.tmp-*", f"{glob.escape('.' + out.name)}.old-*"):
+        for path in sorted(out.parent.glob(pattern)) if out.parent.is_dir() else []:
+            if path.is_dir() and not path.is_symlink():
+                size = sum(f.stat().st_size for f in path.rglob("*")
+                           if f.is_file() and not f.is_symlink())
+                found.append((path, size))
+    return found
+
+
 def remove_staging(staging: Path) -> None:
     """Remove a staging folder (``staging_beside``) to the end, even when the command is
     stopped again meanwhile: Ctrl-C and SIGTERM are ignored while it is removed (a large
