@@ -224,6 +224,22 @@ def test_study_day_across_leap_day() -> None:
     assert derive_var_dy(df, "DY", "REF", "D")["DY"].tolist() == [11]
 
 
+def test_study_day_of_iso_text_counts_complete_dates_only() -> None:
+    """SDTM --DY from ISO 8601 text (SV, SE): a time is dropped, dates with and without a time
+    mix in one column (once a ValueError: pandas took the first value's format for all), and a
+    partial date has no study day (once taken as the 1st of its month or year)."""
+    df = pd.DataFrame({
+        "RFSTDTC": pd.Series(["2024-03-10T08:00", "2024-03-10", "2024-03-10", "2024-03-10",
+                              "2024-03", "", None, "2024-03-10"], dtype="str"),
+        "SVSTDTC": pd.Series(["2024-03-10", "2024-03-12T23:59", "2024-03", "2024", "2024-03-10",
+                              "2024-03-10", "2024-03-10", "2024-03-08T10:00"], dtype="str"),
+    })
+    got = derive_var_dy(df, "SVSTDY", "RFSTDTC", "SVSTDTC")["SVSTDY"].tolist()
+    # by hand: 1 (same day), 3 (12th - 10th + 1), partial / missing -> none, -2 (8th - 10th)
+    assert got[:2] == [1.0, 3.0] and got[7] == -2.0
+    assert all(np.isnan(v) for v in got[2:7])
+
+
 @settings(max_examples=60, deadline=None)
 @given(ref=st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)), offset=st.integers(-800, 800))
 def test_study_day_never_zero(ref: dt.date, offset: int) -> None:

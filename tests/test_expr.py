@@ -415,6 +415,21 @@ def test_cli_run_with_a_filter_of_mixed_types_exits_2_naming_file_and_line(tmp_p
     assert "cannot compare text with a number" in err
 
 
+def test_date_of_repeated_texts_is_each_records_own():
+    """date() parses each distinct date once and spreads it back by record: repeated and
+    interleaved values, the same day with and without a time, missing, blank, partial and
+    impossible dates (worked out by hand)."""
+    day = ["2024-01-31T10:00", "2024-01-31", None, "2024-02-30", "2024-01-31T23:59", "",
+           "2024-03", "2024-03-01", "2024-02-29"]
+    expected = ["2024-01-31", "2024-01-31", None, None, "2024-01-31", None, None, "2024-03-01",
+                "2024-02-29"]
+    frame = pd.DataFrame({"DTC": pd.Series(day * 3 + day[::-1], dtype="str")})
+    got = compile_expression("date(DTC)").evaluate(frame)
+    assert [None if pd.isna(v) else str(v.date()) for v in got] == expected * 3 + expected[::-1]
+    empty = compile_expression("date(DTC)").evaluate(frame.iloc[:0])
+    assert len(empty) == 0
+
+
 def test_title_in_parentheses_and_number_follow_the_pilot_plan():
     """SAP 0.7 of the pilot: words split at blanks only; SAP 3.2: the unit is the text inside
     the last parentheses of PARAM; SAP 4.3: the number after WEEK."""

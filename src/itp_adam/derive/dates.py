@@ -75,7 +75,15 @@ def _distinct_text(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
 
 
 def _to_dates(values: pd.Series) -> np.ndarray:
-    """Dates as a ``datetime64[D]`` array (time of day dropped, NaT for missing)."""
+    """Dates as a ``datetime64[D]`` array (time of day dropped, NaT for missing).
+
+    Text (ISO 8601, or raw dates in the study's format) counts only where its date is
+    complete (:func:`complete_dates`): a partial date such as ``2024-01`` has no day (impute
+    it first with ``derive_vars_dt``; it is not taken as the 1st), and dates with and
+    without a time may be mixed in one column. Parsed once per distinct value."""
+    if pd.api.types.is_string_dtype(values) and (
+            values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")):
+        return complete_dates(values).to_numpy(dtype="datetime64[D]")
     return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
 
 
@@ -659,7 +667,9 @@ def derive_var_dy(df: pd.DataFrame, new_var: str, ref_date: str, date: str) -> p
     """Add study day ``new_var`` of ``date`` relative to ``ref_date`` (SAP "Study day").
 
     ``date - ref + 1`` on or after the reference, ``date - ref`` before it: there is no day 0.
-    Float column, NaN when either date is missing.
+    Float column, NaN when either date is missing. Either may be a date column or ISO 8601
+    text (SDTM --DTC): text counts only where its date is complete, its time dropped (a
+    partial date gives no study day, as SDTMIG asks).
     """
     require_vars(df, "derive_var_dy", ref_date=ref_date, date=date)
     diff = _to_days(df[date]) - _to_days(df[ref_date])

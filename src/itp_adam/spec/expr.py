@@ -683,8 +683,12 @@ def _call(name: str, args: list[_Value], literals: list[float | None], shown: st
         if first.scalar:
             found = _iso_date(first.data[:10])
             return _Value("date", np.datetime64("NaT", "ns") if found is None else found, True)
-        parsed = pd.to_datetime(first.data.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-        return _Value("date", parsed.to_numpy(dtype="datetime64[ns]"), False)
+        # parsed once per distinct date (a study has few days; 3M lab records would take
+        # seconds one by one), spread back by code; a missing text (code -1) takes NaT
+        codes, distinct = pd.factorize(first.data.str.slice(0, 10), use_na_sentinel=True)
+        parsed = pd.to_datetime(pd.Series(distinct, dtype="str"), format="%Y-%m-%d",
+                                errors="coerce").to_numpy(dtype="datetime64[ns]")
+        return _Value("date", np.append(parsed, np.datetime64("NaT", "ns"))[codes], False)
     if name in ("year", "month", "day"):
         if first.kind != "date":
             raise ExpressionError(f"{shown!r}: {name}() needs a date, not {_WORDS[first.kind]}")
