@@ -585,7 +585,7 @@ def _hierarchy(work: _Analysis, factors: list[_Factor]) -> _Result:
     for codes, levels, _ in coded:
         complete &= codes >= 0
         key = key * max(len(levels), 1) + np.maximum(codes, 0)
-        found, inverse = np.unique(key[complete], return_inverse=True)
+        inverse, found = pd.factorize(key[complete], sort=True)  # np.unique's, by hashing
         start = len(paths)
         sizes = [max(len(c[1]), 1) for c in coded[: len(entry_of) + 1]]
         paths += [tuple(int(p) for p in np.unravel_index(k, sizes)) for k in found]

@@ -256,8 +256,12 @@ def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     # computed once per distinct date part, then taken back by code: the first day in Python
     # and the last one with numpy's months and years (pandas' string methods and offsets cost
-    # a millisecond or more per call, and SDTM calls this about 35 times)
-    codes, text = _distinct_text(pc.utf8_slice_codeunits(arrow_text(iso), 0, 10))
+    # a millisecond or more per call, and SDTM calls this about 35 times). The column's own
+    # distinct values are trimmed and cut to their date part (its codes are remembered per
+    # column, so a --DTC read by several derivations is hashed once), not its every record.
+    value_codes, values_distinct = column_codes(iso)
+    codes, text = _distinct_text(pc.utf8_slice_codeunits(arrow_text(values_distinct), 0, 10))
+    codes = codes[value_codes]
     parts = text.tolist()
     sizes = np.array([len(part) for part in parts], dtype=np.int64)
     first = [part if size == 10 else f"{part}-01" if size == 7 else f"{part}-01-01" if size == 4

@@ -199,7 +199,8 @@ def derive_subject_visits(
         order, size = order * (len(distinct) + 1) + (codes + 1), size * (len(distinct) + 1)
     rank, ranks = pd.factorize(order, sort=True)
     # one integer key per subject and visit, ordered as df, then as the visit variables' values
-    groups, visit = np.unique(subject * max(len(ranks), 1) + rank[combo], return_inverse=True)
+    visit, groups = pd.factorize(subject * max(len(ranks), 1) + rank[combo], sort=True)  # np.unique
+    # with return_inverse, by hashing: a subject's few visits repeat over its many records
     per_visit = pd.Series(np.concatenate(days)).groupby(visit, sort=True)
     first_day, last_day = per_visit.min().to_numpy(), per_visit.max().to_numpy()
     first = first_positions(visit, len(groups))  # each visit's first record
