@@ -505,3 +505,25 @@ def test_reference_dates_from_exposure():
     never = exposure.iloc[:0]  # an empty dosing log: nobody treated, no reference dates
     assert ref_start_from_exposure(dm, never).tolist() == ["", "", "", ""]
     assert ref_end_from_exposure(dm, never, cutoff).tolist() == ["", "", "", ""]
+
+
+def test_cases_put_each_groups_values_in_place_whatever_their_types():
+    """A ``cases`` source's groups are evaluated apart and put back by record
+    (``evaluate._assign``): text into text and numbers into numbers on whole buffers, other
+    mixes through Python objects; missing values stay missing (worked out by hand)."""
+    import numpy as np
+
+    from itp_adam.spec.evaluate import _assign, _missing
+
+    index = pd.RangeIndex(5)
+    rows = np.array([False, True, False, True, False])
+    text = _assign(_missing("Char", 5, index), rows, pd.Series(["A", None], dtype="str"))
+    assert text.dtype == "str" and text.tolist()[:4] == ["", "A", "", text.iloc[3]]
+    assert pd.isna(text.iloc[3]) and text.iloc[4] == ""
+    text = _assign(text, ~rows, pd.Series(["x", "y", "z"], dtype="str"))
+    assert text.iloc[[0, 1, 2, 4]].tolist() == ["x", "A", "y", "z"]
+    numbers = _assign(_missing("Num", 5, index), rows, pd.Series([1.5, np.nan]))
+    assert numbers.dtype == np.float64 and numbers.iloc[1] == 1.5
+    assert np.isnan(numbers.to_numpy()[[0, 2, 3, 4]]).all()
+    mixed = _assign(_missing("Char", 5, index), rows, pd.Series([7, 8]))  # numbers into text
+    assert mixed.tolist() == ["", 7, "", 8, ""]

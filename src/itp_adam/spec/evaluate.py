@@ -197,7 +197,7 @@ class _Context:
         var = self.spec.variables[index]
         at: tuple[str | int, ...] = ("variables", index, "source")
         if isinstance(var.source, CasesSource):
-            out = pd.Series(_missing(var.type, len(work)), index=work.index)
+            out = _missing(var.type, len(work), work.index)
             for group, source in var.source.cases.items():
                 rows = (work["_GROUP"] == group).to_numpy(dtype=bool)
                 if rows.any():  # each group's source sees only that group's records
@@ -396,12 +396,24 @@ def _missing_value(values: np.ndarray) -> object:
     return np.nan if values.dtype.kind in "fiub" else None
 
 
-def _missing(kind: str, n: int) -> np.ndarray:
-    return np.full(n, np.nan) if kind == "Num" else np.full(n, "", dtype=object)
+def _missing(kind: str, n: int, index: pd.Index) -> pd.Series:
+    """A column of missing values: NaN (Num) or ``""`` (Char, as ``str``)."""
+    if kind == "Num":
+        return pd.Series(np.full(n, np.nan), index=index)
+    return as_str(pa.repeat(pa.scalar("", TEXT), n), index)
 
 
 def _assign(out: pd.Series, rows: np.ndarray, part: pd.Series) -> pd.Series:
-    """``out`` with the values of ``part`` (the records of ``rows``, in order) put in place."""
+    """``out`` with the values of ``part`` (the records of ``rows``, a boolean mask, in order)
+    put in place: text into text and numbers into numbers on whole buffers (pyarrow's
+    ``replace_with_mask``, NumPy), other mixes through Python objects."""
+    if out.dtype == np.float64 and part.dtype == np.float64:
+        values = out.to_numpy(copy=True)
+        values[rows] = part.to_numpy()
+        return pd.Series(values, index=out.index)
+    if out.dtype == "str" and part.dtype == "str":
+        return as_str(pc.replace_with_mask(arrow_array(out), pa.array(rows, pa.bool_()),
+                                           arrow_array(part)), out.index)
     values = out.to_numpy(dtype=object, copy=True)
     values[rows] = part.to_numpy(dtype=object)
     return pd.Series(values, index=out.index)
