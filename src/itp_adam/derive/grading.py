@@ -232,7 +232,8 @@ def round_significant(values: np.ndarray | float, digits: int = 15) -> np.ndarra
     exponent += magnitude >= 10.0 ** (exponent + 1)  # log10 is off by one next to a power of ten
     exponent -= magnitude < 10.0 ** exponent
     decimals = digits - 1 - exponent
-    for d in np.unique(decimals):  # one pass per order of magnitude, not per record
+    for d in pd.unique(decimals):  # one pass per order of magnitude, not per record (hashed,
+        # not sorted: the order of the passes does not matter)
         rows = decimals == d
         kept[rows] = np.round(kept[rows], int(d))
     x[keep] = kept
