@@ -9,6 +9,7 @@ leaves the previous output as it was. ``--out`` may name an earlier run's folder
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -93,10 +94,19 @@ def leftover_staging(out: Path) -> list[tuple[Path, int]]:
     for pattern in (f"{glob.escape('.' + out.name)}.tmp-*", f"{glob.escape('.' + out.name)}.old-*"):
         for path in sorted(out.parent.glob(pattern)) if out.parent.is_dir() else []:
             if path.is_dir() and not path.is_symlink():
-                size = sum(f.stat().st_size for f in path.rglob("*")
-                           if f.is_file() and not f.is_symlink())
-                found.append((path, size))
+                found.append((path, _folder_bytes(path)))
     return found
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder``; files and folders that go meanwhile (a
+    command still writing there removes them) are left out, not an error."""
+    total = 0
+    for root, _, names in os.walk(folder, onerror=lambda _: None):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def remove_staging(staging: Path) -> None:
