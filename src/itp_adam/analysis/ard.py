@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..derive.columns import positions
+from ..derive.columns import column_codes, positions
 from ..spec.expr import ExpressionError
 from ..spec.model import SpecError, SpecProblem
 from . import stats
@@ -90,7 +90,7 @@ class _Data:
         self._masks: dict[tuple[str, str, str], np.ndarray] = {}
         self.records: dict[tuple[str, str, str | None], _Records] = {}  # (dataset, analysis
         # set, data subset): analyses of the same records share them
-        self._factorized: dict[tuple[str, str], tuple[np.ndarray, pd.Index] | None] = {}
+        self._factorized: dict[tuple[str, str], tuple[np.ndarray, list] | None] = {}
 
     def frame(self, name: str, item: _Item, *keys: str | int) -> pd.DataFrame:
         if name not in self.datasets:
@@ -125,17 +125,20 @@ class _Data:
             return _take(table[column], self.subject_rows(name, subjects, item))
         raise _error(item, f"no variable {column} in dataset {name} or {subjects}", *keys)
 
-    def factorized(self, name: str, column: str) -> tuple[np.ndarray, pd.Index] | None:
+    def factorized(self, name: str, column: str) -> tuple[np.ndarray, list] | None:
         """A text variable of dataset ``name`` as (per record, the index of its value among
-        the distinct values, -1 when missing; the distinct values), factorised once for every
-        analysis; None for a variable the dataset does not have or that is not text."""
+        the distinct values; the distinct values, a missing one as None), encoded once for
+        every analysis (``columns.column_codes``: a merged column chunk by chunk, without
+        joining its chunks first); None for a variable the dataset does not have or that is
+        not text."""
         key = (name, column)
         if key not in self._factorized:
             frame = self.datasets.get(name)
             found = None
             if frame is not None and column in frame.columns \
                     and isinstance(frame[column].dtype, pd.StringDtype):
-                found = pd.factorize(frame[column], use_na_sentinel=True)
+                codes, distinct = column_codes(frame[column])
+                found = codes, distinct.to_pylist()
             self._factorized[key] = found
         return self._factorized[key]
 
