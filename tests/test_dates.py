@@ -240,6 +240,17 @@ def test_study_day_of_iso_text_counts_complete_dates_only() -> None:
     assert all(np.isnan(v) for v in got[2:7])
 
 
+def test_a_date_that_is_not_a_day_of_the_calendar_is_named() -> None:
+    """A derivation called from Python on unchecked text: the column and the value are named
+    (pandas' own message, 'day is out of range for month', named neither)."""
+    df = pd.DataFrame({"RFSTDTC": pd.Series(["2024-03-10"] * 3, dtype="str"),
+                       "SVSTDTC": pd.Series(["2024-03-11", "2024-02-30", "2024-13"], dtype="str")})
+    with pytest.raises(ValueError, match=r"^SVSTDTC: '2024-02-30' is not a day of the calendar"):
+        derive_var_dy(df, "SVSTDY", "RFSTDTC", "SVSTDTC")  # 2024-13 is partial: no study day
+    with pytest.raises(ValueError, match=r"^SVSTDTC: '2024-02-30' .*; 2 such value\(s\)\)$"):
+        iso_date_range(df["SVSTDTC"])  # 2024-13 -> its first day, 2024-13-01: none either
+
+
 @settings(max_examples=60, deadline=None)
 @given(ref=st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)), offset=st.integers(-800, 800))
 def test_study_day_never_zero(ref: dt.date, offset: int) -> None:

@@ -233,8 +233,22 @@ def complete_dates(values: pd.Series) -> pd.Series:
     key = pc.if_else(iso_like, pc.utf8_slice_codeunits(values_text, 0, 10), values_text)
     codes, text = _distinct_text(key)
     days = [day if len(day) == 10 else None for day in iso_date_parts(text.tolist())]
-    dates = pd.to_datetime(pd.Series(days, dtype="str"), format="%Y-%m-%d")
-    return pd.Series(dates.to_numpy()[codes][value_codes], index=values.index)
+    dates = _calendar_days(days, values)
+    return pd.Series(dates[codes][value_codes], index=values.index)
+
+
+def _calendar_days(days: list[str | None], column: pd.Series) -> np.ndarray:
+    """``YYYY-MM-DD`` texts (None: missing) as ``datetime64[ns]``; a text that is not a day
+    of the calendar (``2024-02-30``, ``2024-13-01``) is a ValueError naming ``column`` and
+    the value (once pandas' own message, which named neither)."""
+    dates = pd.to_datetime(pd.Series(days, dtype="str"), format="%Y-%m-%d", errors="coerce")
+    bad = dates.isna().to_numpy() & np.array([day is not None for day in days], dtype=bool)
+    if bad.any():
+        name = column.name if isinstance(column.name, str) else "a date column"
+        found = [day for day, wrong in zip(days, bad) if wrong]
+        raise ValueError(f"{name}: {found[0]!r} is not a day of the calendar (expected an ISO "
+                         f"8601 date YYYY-MM-DD of a real day; {len(found)} such value(s))")
+    return dates.to_numpy(dtype="datetime64[ns]")
 
 
 def iso_date_parts(texts: Sequence[str]) -> list[str]:
@@ -266,7 +280,7 @@ def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
     sizes = np.array([len(part) for part in parts], dtype=np.int64)
     first = [part if size == 10 else f"{part}-01" if size == 7 else f"{part}-01-01" if size == 4
              else None for part, size in zip(parts, sizes)]
-    earliest = pd.to_datetime(pd.Series(first, dtype="str"), format="%Y-%m-%d").to_numpy()
+    earliest = _calendar_days(first, iso)
     day = np.timedelta64(1, "D")
     month_end = ((earliest.astype("datetime64[M]") + 1).astype("datetime64[D]") - day)
     year_end = ((earliest.astype("datetime64[Y]") + 1).astype("datetime64[D]") - day)
