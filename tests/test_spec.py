@@ -518,8 +518,8 @@ def test_cases_put_each_groups_values_in_place_whatever_their_types():
     index = pd.RangeIndex(5)
     rows = np.array([False, True, False, True, False])
     text = _assign(_missing("Char", 5, index), rows, pd.Series(["A", None], dtype="str"))
-    assert text.dtype == "str" and text.tolist()[:4] == ["", "A", "", text.iloc[3]]
-    assert pd.isna(text.iloc[3]) and text.iloc[4] == ""
+    assert text.dtype == "str" and text.iloc[[0, 1, 2, 4]].tolist() == ["", "A", "", ""]
+    assert pd.isna(text.iloc[3])  # the part's missing value
     text = _assign(text, ~rows, pd.Series(["x", "y", "z"], dtype="str"))
     assert text.iloc[[0, 1, 2, 4]].tolist() == ["x", "A", "y", "z"]
     numbers = _assign(_missing("Num", 5, index), rows, pd.Series([1.5, np.nan]))
