@@ -238,6 +238,10 @@ def test_study_day_of_iso_text_counts_complete_dates_only() -> None:
     # by hand: 1 (same day), 3 (12th - 10th + 1), partial / missing -> none, -2 (8th - 10th)
     assert got[:2] == [1.0, 3.0] and got[7] == -2.0
     assert all(np.isnan(v) for v in got[2:7])
+    # the same texts in object columns (a frame built by hand in Python) count the same way
+    as_objects = df.astype(object).where(df.notna(), None)
+    again = derive_var_dy(as_objects, "SVSTDY", "RFSTDTC", "SVSTDTC")["SVSTDY"].tolist()
+    assert again[:2] == [1.0, 3.0] and again[7] == -2.0 and all(np.isnan(v) for v in again[2:7])
 
 
 def test_a_date_that_is_not_a_day_of_the_calendar_is_named() -> None:

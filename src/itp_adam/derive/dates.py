@@ -81,8 +81,8 @@ def _to_dates(values: pd.Series) -> np.ndarray:
     complete (:func:`complete_dates`): a partial date such as ``2024-01`` has no day (impute
     it first with ``derive_vars_dt``; it is not taken as the 1st), and dates with and
     without a time may be mixed in one column. Parsed once per distinct value."""
-    if pd.api.types.is_string_dtype(values) and (
-            values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")):
+    if isinstance(values.dtype, pd.StringDtype) or (
+            values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")):
         return complete_dates(values).to_numpy(dtype="datetime64[D]")
     return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
 
