@@ -255,6 +255,17 @@ def test_a_date_that_is_not_a_day_of_the_calendar_is_named() -> None:
         iso_date_range(df["SVSTDTC"])  # 2024-13 -> its first day, 2024-13-01: none either
 
 
+def test_a_bound_date_that_is_not_a_day_of_the_calendar_is_named() -> None:
+    """An ISO text bound counts by its complete dates; an impossible one stops the derivation
+    with its name and value, not a silent 'no bound' (which would leave the start uncapped)."""
+    df = pd.DataFrame({"AESTDTC": ["2024-03", "2024-03"], "AEENDTC": ["2024-03-05", "2024-02-30"]})
+    with pytest.raises(ValueError, match=r"^AEENDTC: '2024-02-30' is not a day of the calendar"):
+        derive_vars_dt(df, "AST", "AESTDTC", date_imputation="first", max_dates=["AEENDTC"])
+    ok = derive_vars_dt(df.iloc[:1], "AST", "AESTDTC", date_imputation="last",
+                        max_dates=["AEENDTC"])
+    assert ok["ASTDT"].tolist() == [ts("2024-03-05")]  # 31 March capped at the end 5 March
+
+
 @settings(max_examples=60, deadline=None)
 @given(ref=st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)), offset=st.integers(-800, 800))
 def test_study_day_never_zero(ref: dt.date, offset: int) -> None:

@@ -299,12 +299,7 @@ def _bound_dates(df: pd.DataFrame, bound: DateBound) -> np.ndarray:
     """
     if isinstance(bound, (dt.date, np.datetime64)):
         return np.full(len(df), np.datetime64(pd.Timestamp(bound).date(), "D"))
-    column = df[bound]
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return _to_dates(column)
-    codes, date_part = _distinct_text(pc.utf8_slice_codeunits(arrow_text(column), 0, 10))
-    complete = date_part.where(date_part.str.fullmatch(_COMPLETE_DATE))
-    return _to_dates(pd.to_datetime(complete, format="%Y-%m-%d", errors="coerce"))[codes]
+    return _to_dates(df[bound])  # text: complete dates only; 2024-02-30 a named ValueError
 
 
 def _imputed_year_only(years: np.ndarray, rule: str) -> np.ndarray:
