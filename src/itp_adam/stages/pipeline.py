@@ -83,8 +83,8 @@ def staging_beside(out: Path) -> Path:
 
 def leftover_staging(out: Path) -> list[tuple[Path, int]]:
     """Folders beside ``out`` that a command writing ``out`` made and did not remove, with
-    their sizes in bytes: staging folders (``staging_beside``) and earlier outputs set aside
-    by ``publish``. A command removes its own in every case but one: a process killed
+    their sizes in bytes: staging folders (``staging_beside``), a partitioned run's store
+    (``store_beside``) and earlier outputs set aside by ``publish``. A command removes its own in every case but one: a process killed
     outright (SIGKILL, a machine going down). Such a folder may also belong to a command
     still running on the same ``out`` (here or on another machine sharing the folder), so
     they are named, not removed (``cli`` warns)."""
@@ -190,6 +190,15 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
         return result
     finally:
         remove_staging(staging)
+        remove_staging(store_beside(staging))  # removed earlier, unless a file of it was held
+
+
+def store_beside(staging: Path) -> Path:
+    """The folder of a partitioned run's store (``stages/partitions.py``): beside the staging
+    folder, not inside it, so that whatever of it cannot be removed (e.g. on Windows a file
+    still memory-mapped) is never published with the output; its name starts as the staging
+    folder's, so :func:`leftover_staging` names it if the command is killed outright."""
+    return staging.with_name(f"{staging.name}.partitions")
 
 
 def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> None:
@@ -392,7 +401,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         raise problem
     from_sdtm = sdtm_dir is not None
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
-    store = folder / ".partitions"  # the partitions' files, removed before run.json is written
+    store = store_beside(folder)  # the partitions' files, removed before run.json is written
     spill = pool = None
     result = RunResult(out=folder)
     try:
