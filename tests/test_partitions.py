@@ -159,6 +159,7 @@ def test_a_large_export_read_into_the_store_writes_the_same_files(shipped_out, t
                  "--quiet"]) == 0
     info = json.loads((out / "run.json").read_text())
     assert info["partitions"] == (2 if split else 1)
+    assert info["partitions_built"] == {"in": "the run's process"}  # --jobs 1, or one partition
     assert ("split" in info["timings_seconds"]) == bool(split)
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
@@ -475,7 +476,9 @@ def test_a_run_in_7_partitions_in_a_pool_writes_the_same_files(shipped_out, tmp_
     assert main(["run", "--out", str(out), "--partitions", "7", "--jobs", "2", "--quiet"]) == 0
     import json
 
-    assert json.loads((out / "run.json").read_text())["partitions"] == 7
+    info = json.loads((out / "run.json").read_text())
+    assert info["partitions"] == 7
+    assert info["partitions_built"] == {"in": "a process pool", "jobs": 2}
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []
@@ -491,6 +494,10 @@ def test_a_run_on_a_remote_dask_cluster_writes_the_same_files(shipped_out, tmp_p
                                   dashboard_address=None) as cluster:
         assert main(["run", "--out", str(out), "--partitions", "3", "--scheduler",
                      cluster.scheduler_address, "--quiet"]) == 0
+        import json
+
+        assert json.loads((out / "run.json").read_text())["partitions_built"] == {
+            "in": "Dask", "scheduler": cluster.scheduler_address}
     mine, default = _files(out), _files(shipped_out)
     assert sorted(mine) == sorted(default)
     assert [name for name in default if mine[name] != default[name]] == []
@@ -748,6 +755,31 @@ def test_a_study_that_cannot_be_split_says_why(shipped, tmp_path, capsys):
                  "--partitions", "2", "--quiet"]) == 2
     assert "cannot be built per partition of subjects: AE is not sorted by USUBJID" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_more_partitions_than_subjects_are_refused(tmp_path, capsys):
+    # the shipped study has 167 subjects: 168 partitions would leave at least one empty (each a
+    # process's work for nothing); refused with the count, nothing written
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--partitions", "168", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--partitions asks for more partitions than the input has subjects (167): found " \
+        "'168'; expected at most 167" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_scheduler_for_a_run_in_one_partition_is_said_not_used(tmp_path, capsys):
+    # a small study is one partition by default: built in the run's process, and the command
+    # says that the address given (here one nothing listens at) was not used
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) == 0
+    said = capsys.readouterr().out
+    assert "one partition: built in this process (--scheduler applies to a run in partitions: " \
+        "--partitions N)" in said
+    import json
+
+    info = json.loads((out / "run.json").read_text())
+    assert info["partitions"] == 1 and info["partitions_built"] == {"in": "the run's process"}
 
 
 @pytest.mark.parametrize("kernel", ["copy_file_range", "refused", "missing"])

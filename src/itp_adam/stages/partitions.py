@@ -30,7 +30,7 @@ import itertools
 import operator
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -693,6 +693,8 @@ class Runner:
     merge: Merging = _merge_here
     close: Callable[[], None] = lambda: None
     start: Callable[[int], None] = lambda processes: None
+    built_in: dict = field(default_factory=lambda: {"in": "the run's process"})
+    """Where the partitions are built, as ``run.json`` says (``partitions_built``)."""
 
 
 def in_process(specs: Specs) -> Runner:
@@ -784,7 +786,8 @@ def process_pool(workers: int, specs_dir: Path) -> Runner:
         if pool:
             pool.pop().shutdown(cancel_futures=True)
 
-    return Runner(run, merge=merge, close=close, start=start)
+    return Runner(run, merge=merge, close=close, start=start,
+                  built_in={"in": "a process pool", "jobs": workers})
 
 
 DASK_IN_FLIGHT = 2
@@ -814,7 +817,7 @@ def dask_cluster(scheduler: str) -> Runner:
                 return _on_cluster(client, jobs, received, local=True)
         with Client(scheduler) as client:
             return _on_cluster(client, jobs, received, local=False)
-    return Runner(run, local=scheduler == "local")
+    return Runner(run, local=scheduler == "local", built_in={"in": "Dask", "scheduler": scheduler})
 
 
 def _on_cluster(client, jobs: list[PartitionJob], received: Received, local: bool

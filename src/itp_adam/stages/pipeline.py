@@ -51,6 +51,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     worker_seconds: dict[str, float] = field(default_factory=dict)
     partitions: int = 1  # partitions of subjects SDTM and ADaM were built in
+    partitions_built: dict = field(default_factory=lambda: {"in": "the run's process"})  # where
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
@@ -430,6 +431,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         pool.close()
         pool = None
     result.partitions = len(parts)
+    if len(parts) <= 1 and (split.scheduler is not None or split.jobs is not None):
+        clock(f"one partition: built in this process ({'--scheduler' if split.scheduler else '--jobs'}"
+              " applies to a run in partitions: --partitions N)")
     if spill is not None and len(parts) > 1:
         # the forms are in the partitions' files now (a reference form's frame, still mapped
         # from these files, stays readable until let go)
@@ -452,9 +456,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         with issues.collect() as log:
             adam: dict[str, pd.DataFrame] = {}
             if partitioned:  # SDTM and ADaM per partition, then put together
-                sdtm, adam = clock.stage("partitions", lambda: _build_partitioned(
-                    specs, specs_dir, export, from_sdtm, parts, split, plugins, log, store,
-                    on_merged, pool))
+                sdtm, adam, result.partitions_built = clock.stage("partitions", lambda: (
+                    _build_partitioned(specs, specs_dir, export, from_sdtm, parts, split, plugins,
+                                       log, store, on_merged, pool)))
                 if not from_sdtm:
                     clock.steps("sdtm xpt", len(sdtm),
                                 lambda tick: files.submit("sdtm", sdtm, specs.sdtm, tick))
@@ -627,6 +631,10 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
     # bytes of input: one for a small study (no pool, nothing imported), several for a large
     # one (a quarter of the memory at 100,000 subjects: performance.md)
     count = split.partitions
+    if count is not None and count > subjects > 0:  # most of them would be empty, each a cost
+        raise InputError(f"asks for more partitions than the input has subjects ({subjects})",
+                         option="--partitions", value=str(count),
+                         expected=f"at most {subjects}, or no --partitions")
     if count is None:  # the input's size as read: its columns' bytes in memory
         count = default_partitions(subjects, input_bytes(frames))
     if count <= 1 or subjects == 0:  # no subjects at all: the one-partition run says so
@@ -643,9 +651,10 @@ def _partitions(specs: Specs, export, from_sdtm: bool, split: Split, clock: Prog
 def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                        parts: list[dict[str, pd.DataFrame]], split: Split,
                        plugins: Sequence[Plugin], log, store: Path, on_merged,
-                       pool: Runner | None = None) -> tuple[dict, dict]:
+                       pool: Runner | None = None) -> tuple[dict, dict, dict]:
     """SDTM and ADaM built per partition (in a process pool, on Dask, or here when the study
-    loads plug-ins or one job is asked for) and put together; their issues into ``log``.
+    loads plug-ins or one job is asked for) and put together; their issues into ``log``; the
+    third item says where they were built (``Runner.built_in``, for run.json).
     ``store``: the folder of the partitions' files; ``on_merged`` is told of each dataset
     merged there (``partitions.OnMerged``); ``pool``: the run's process pool if it was
     started ahead (:func:`_pool_ahead`)."""
@@ -685,7 +694,7 @@ def _build_partitioned(specs: Specs, specs_dir: Path, export, from_sdtm: bool,
                                          dict(export.datasets) if from_sdtm else None, shared,
                                          on_merged, compression)
     log.extend(found)
-    return sdtm, adam
+    return sdtm, adam, runner.built_in
 
 
 def _cores(split: Split) -> int:
@@ -983,5 +992,6 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "timings_seconds": result.timings,
         "worker_seconds": result.worker_seconds,
         "partitions": result.partitions,
+        "partitions_built": result.partitions_built,
     }
     (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
