@@ -833,6 +833,20 @@ def test_raw_points_at_nothing(tmp_path, what):
     assert refused(raw, tmp_path) == f"itp-adam: error: {raw}: {expected}"
 
 
+@pytest.mark.parametrize("option", ["--raw", "--sdtm"])
+def test_an_out_inside_a_missing_input_is_not_taken_for_an_empty_one(tmp_path, option):
+    # the staging folder's parents are made first thing: --out inside the missing input made
+    # it, and the run then found every form missing in an empty folder (and left it there)
+    given = tmp_path / "export"
+    study = ["--study", "cdiscpilot01"] if option == "--sdtm" else []
+    code, said, err = cli("run", *study, option, str(given), "--out", str(given / "out"), "--quiet")
+    what = ("raw export not found; expected an existing folder of form CSV files or an .xlsx "
+            "workbook" if option == "--raw" else "SDTM folder not found; expected a folder of "
+            "SDTM datasets, one file per domain (.xpt, .sas7bdat, .csv, .parquet)")
+    assert (code, said, err) == (2, "", f"itp-adam: error: {given}: {what}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(InputError, match="raw export not found"):
         main(["--debug", "run", "--raw", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")])

@@ -112,6 +112,12 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def export_not_found(path: Path) -> InputError:
+    """The error for a raw export path that does not exist."""
+    return InputError("raw export not found", file=str(path),
+                      expected="an existing folder of form CSV files or an .xlsx workbook")
+
+
 def read_export(path: Path, layout: RawLayout, spill: Spill | None = None) -> RawExport:
     """Read a CSV folder or one ``.xlsx`` workbook and check it against the layout.
     ``spill``: a CSV folder's forms are kept in files there while read, not in memory (a
@@ -128,8 +134,7 @@ def read_export(path: Path, layout: RawLayout, spill: Spill | None = None) -> Ra
         raise InputError("not a raw export", file=str(path),
                          expected="a folder of form CSV files or one .xlsx workbook")
     else:
-        raise InputError("raw export not found", file=str(path),
-                         expected="an existing folder of form CSV files or an .xlsx workbook")
+        raise export_not_found(path)
     forms = {}
     for name, (header, table) in raw.items():
         where = str(files[name]) + ("" if kind == "csv" else f" [sheet {name}]")

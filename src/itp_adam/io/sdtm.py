@@ -48,6 +48,7 @@ from .raw import SPILL_BLOCK, Spill, sha256_file
 
 FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
 """The file suffixes read as SDTM datasets (any case)."""
+_FOLDER = f"a folder of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
 REQUIRED = ("STUDYID", "USUBJID")
 """Variables every input domain must have."""
 TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RDOMAIN", "IDVARVAL"})
@@ -83,16 +84,20 @@ class SdtmInput:
         return {str(p): sha256_file(p) for p in sorted(self.files.values())}
 
 
+def sdtm_not_found(folder: Path) -> InputError:
+    """The error for an SDTM folder (or .zip) path that does not exist."""
+    return InputError("SDTM folder not found", file=str(folder), expected=_FOLDER)
+
+
 def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) -> SdtmInput:
     """Read and check the ``domains`` of the SDTM folder ``folder``; every problem found is
     raised together as one InputErrors. ``spill``: the domains are read into files there, a
     stretch of records at a time, and mapped back (the folder must outlive the frames)."""
     folder = Path(folder)
-    expected = f"a folder of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
     if not folder.exists():
-        raise InputError("SDTM folder not found", file=str(folder), expected=expected)
+        raise sdtm_not_found(folder)
     if not folder.is_dir():
-        raise InputError("not a folder", file=str(folder), expected=expected)
+        raise InputError("not a folder", file=str(folder), expected=_FOLDER)
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in FORMATS:

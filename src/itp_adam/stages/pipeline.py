@@ -182,6 +182,9 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
     clock = say if isinstance(say, Progress) else Progress(say)
     out = Path(out).absolute()
     check_out(out)
+    missing = _missing_input(raw, sdtm)
+    if missing is not None:  # before the staging folder's parents are made: --out may be in it
+        raise missing
     staging = staging_beside(out)
     try:
         with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
@@ -200,6 +203,20 @@ def store_beside(staging: Path) -> Path:
     still memory-mapped) is never published with the output; its name starts as the staging
     folder's, so :func:`leftover_staging` names it if the command is killed outright."""
     return staging.with_name(f"{staging.name}.partitions")
+
+
+def _missing_input(raw: Path | None, sdtm: Path | None) -> InputError | None:
+    """The readers' error for a ``--raw`` or ``--sdtm`` path that does not exist, found before
+    anything is made: the staging folder's parent folders are created first thing, and an
+    ``--out`` inside the missing path would create it (then read as an empty export)."""
+    from ..io.raw import export_not_found
+    from ..io.sdtm import sdtm_not_found
+
+    if raw is not None and not Path(raw).exists():
+        return export_not_found(Path(raw))
+    if sdtm is not None and not Path(sdtm).exists():
+        return sdtm_not_found(Path(sdtm))
+    return None
 
 
 def publish(moves: list[tuple[Path, Path]], check: Callable[[Path], None]) -> None:
