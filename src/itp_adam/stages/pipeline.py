@@ -55,7 +55,9 @@ class RunResult:
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
-    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``.
+    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``, and an
+    earlier run's output holding files its ``run.json`` does not list (a user's notes, an
+    export put inside it): replacing the folder would delete files the command did not write.
 
     ``marker`` is the file the command writes into every output folder, so a folder holding it
     is the command's own earlier output (``run.json`` for ``run``, ``simulate.json`` for
@@ -66,6 +68,32 @@ def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         raise InputError(f"is a non-empty folder without a {marker}, so it is not {what}; "
                          "refusing to replace it", file=str(out), expected=expected)
+    if marker == "run.json" and (out / marker).is_file():
+        foreign = _not_written_by_run(out)
+        if foreign is None:
+            raise InputError("has a run.json that cannot be read, so which files the earlier run "
+                             "wrote is not known; refusing to replace it", file=str(out),
+                             expected=expected)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise InputError(f"holds files the earlier run did not write ({shown}), which replacing "
+                             "it would delete; refusing to replace it", file=str(out),
+                             expected=f"{what} folder holding only what that run wrote (move "
+                             "the other files out, or give another --out)")
+
+
+def _not_written_by_run(out: Path) -> list[str] | None:
+    """The files under ``out`` (an earlier run's output) that its ``run.json`` does not list
+    among its ``outputs``, as paths relative to ``out`` (None: run.json cannot be read)."""
+    try:
+        listed = json.loads((out / "run.json").read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(listed, dict):
+        return None
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p != out / "run.json"
+                  and str(p.relative_to(out)) not in listed)
 
 
 def staging_beside(out: Path) -> Path:
