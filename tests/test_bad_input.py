@@ -773,10 +773,13 @@ def test_an_earlier_output_holding_files_it_did_not_write_is_not_replaced(forms,
     assert code == 2 and err == (
         f"itp-adam: error: {out}: has a run.json that cannot be read, so which files the earlier "
         f"run wrote is not known; refusing to replace it; expected {EXPECTED_OUT}\n")
-    # the earlier output as the run wrote it is replaced
+    # the earlier output as the run wrote it, with `itp-adam validate`'s report on it, is
+    # replaced (the report with it: it was about the earlier output)
     (out / "run.json").write_text((shipped_out / "run.json").read_text())
+    (out / "validation.csv").write_text("check,severity\n")
     assert cli("run", "--raw", str(raw), "--out", str(out), "--quiet")[0] == 0
     assert json.loads((out / "run.json").read_text())["rows"]["DM"] == SUBJECTS
+    assert not (out / "validation.csv").exists()
 
 
 def test_out_is_a_file_or_inside_one(forms, tmp_path):

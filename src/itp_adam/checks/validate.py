@@ -957,14 +957,14 @@ def summary(findings: pd.DataFrame, first: int = 15) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """``itp-adam validate FOLDER [--specs DIR] [--report CSV]``: 1 on errors, else 0."""
-    from ..paths import default_specs_dir
+    from ..paths import VALIDATION_REPORT, default_specs_dir
     from ..spec.model import load_specs
 
     specs_dir = Path(args.specs) if args.specs else default_specs_dir()
     folder = Path(args.folder)
     _check_folder(folder)
     findings = validate_folder(folder, load_specs(specs_dir), load_conformance(specs_dir))
-    report = Path(args.report) if args.report else folder / "validation.csv"
+    report = Path(args.report) if args.report else folder / VALIDATION_REPORT
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
         findings.to_csv(report, index=False)

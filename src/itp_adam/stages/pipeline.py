@@ -84,15 +84,19 @@ def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's
 
 def _not_written_by_run(out: Path) -> list[str] | None:
     """The files under ``out`` (an earlier run's output) that its ``run.json`` does not list
-    among its ``outputs``, as paths relative to ``out`` (None: run.json cannot be read)."""
+    among its ``outputs``, as paths relative to ``out`` (None: run.json cannot be read);
+    ``itp-adam validate``'s report on that output (``paths.VALIDATION_REPORT``) belongs to it."""
+    from ..paths import VALIDATION_REPORT
+
     try:
         listed = json.loads((out / "run.json").read_text(encoding="utf-8"))["outputs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not isinstance(listed, dict):
         return None
+    own = {out / "run.json", out / VALIDATION_REPORT}
     return sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                  if (p.is_file() or p.is_symlink()) and p != out / "run.json"
+                  if (p.is_file() or p.is_symlink()) and p not in own
                   and str(p.relative_to(out)) not in listed)
 
 
