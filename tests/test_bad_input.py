@@ -760,10 +760,10 @@ def test_an_earlier_output_holding_files_it_did_not_write_is_not_replaced(forms,
     before = tree_bytes(out)
     code, _, err = cli("run", "--raw", str(raw), "--out", str(out), "--quiet")
     assert code == 2 and err == (
-        f"itp-adam: error: {out}: holds files the earlier run did not write "
+        f"itp-adam: error: {out}: holds files the earlier output does not list "
         f"({Path('adam/my-check.sas')}, notes.txt), which replacing it would delete; refusing to "
-        "replace it; expected an earlier run's output folder holding only what that run wrote "
-        "(move the other files out, or give another --out)\n")
+        "replace it; expected an earlier run's output folder holding only its own files (move "
+        "the other files out, or give another --out)\n")
     assert tree_bytes(out) == before
     # a run.json that cannot be read: what the run wrote is not known, so the same refusal
     (out / "notes.txt").unlink()
@@ -771,8 +771,9 @@ def test_an_earlier_output_holding_files_it_did_not_write_is_not_replaced(forms,
     (out / "run.json").write_text("{ not json")
     code, _, err = cli("run", "--raw", str(raw), "--out", str(out), "--quiet")
     assert code == 2 and err == (
-        f"itp-adam: error: {out}: has a run.json that cannot be read, so which files the earlier "
-        f"run wrote is not known; refusing to replace it; expected {EXPECTED_OUT}\n")
+        f"itp-adam: error: {out}: has a run.json that cannot be read or does not list the files "
+        "it wrote (an earlier version's), so which files are its own is not known; refusing to "
+        f"replace it; expected {EXPECTED_OUT} (delete that folder first if it is yours to delete)\n")
     # the earlier output as the run wrote it, with `itp-adam validate`'s report on it, is
     # replaced (the report with it: it was about the earlier output)
     (out / "run.json").write_text((shipped_out / "run.json").read_text())
