@@ -119,6 +119,19 @@ def test_console_script():
     assert "Traceback" not in res.stderr
 
 
+def test_a_closed_pipe_ends_a_command_quietly(shipped_out):
+    # `itp-adam compare A B | head -1`: the reader goes before the report is printed; the
+    # command stops with 141 (128 + SIGPIPE, as a shell reports it) and no error message
+    dm = shipped_out / "sdtm" / "dm.xpt"
+    exe = shutil.which("itp-adam")
+    cmd = [exe] if exe else [sys.executable, "-m", "itp_adam"]
+    proc = subprocess.Popen(cmd + ["compare", str(dm), str(dm)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has started: its first print finds no reader
+    err = proc.stderr.read()
+    assert (proc.wait(), err) == (141, b"")
+
+
 def test_command_freezes_the_heap_then_exits_with_mains_status(monkeypatch):
     import gc
 

@@ -233,6 +233,19 @@ def test_cli_exit_status_0_equal_1_different_2_bad_input(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Unequal values of FLAG (Char): 1 record(s); first 1" in printed
     assert report.read_text() == printed
+    # an earlier report is replaced; a file of the user's is not, and it is said before comparing
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "a.xpt"), "--keys", "USUBJID,SEQ",
+                 "--report", str(report)]) == 0
+    assert report.read_text() == capsys.readouterr().out and "RESULT: TEST EQUAL" in report.read_text()
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes\n")
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "a.xpt"), "--keys", "USUBJID,SEQ",
+                 "--report", str(mine)]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (
+        f"itp-adam: error: {mine}: exists and was not written by itp-adam compare; not replaced; "
+        "expected a new file name, or an earlier report of itp-adam compare\n")
+    assert mine.read_text() == "my notes\n"
     assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "missing.xpt"),
                  "--keys", "USUBJID"]) == 2
     assert "missing.xpt: no such file or folder" in capsys.readouterr().err

@@ -356,6 +356,20 @@ def test_cli_passes_the_shipped_output_and_writes_the_default_report(out, capsys
     said = capsys.readouterr().out
     assert "0 errors" in said and "pointblank SDTMIG 3.4 rules" in said
     assert list(pd.read_csv(folder / "validation.csv").columns) == COLUMNS
+    # again: its own earlier report is replaced; a file of the user's at --report is not, and
+    # nothing is checked (it is said first)
+    (folder / "validation.csv").write_text(",".join(COLUMNS) + "\nearlier,,,,,,,,,\n")
+    assert main(["validate", str(folder)]) == 0
+    assert "earlier" not in (folder / "validation.csv").read_text()
+    mine = tmp_path / "mine.csv"
+    mine.write_text("subject,comment\n")
+    capsys.readouterr()
+    assert main(["validate", str(folder), "--report", str(mine)]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (
+        f"itp-adam: error: {mine}: exists and was not written by itp-adam validate; not replaced; "
+        "expected a new file name, or an earlier report of itp-adam validate\n")
+    assert mine.read_text() == "subject,comment\n"
 
 
 def test_cli_refuses_what_is_not_a_run_folder(tmp_path, out, capsys):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -321,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             more = f"... and {count - shown} more" if count > shown else f"{count} problems"
             print(f"itp-adam: {more}" + (f"; {where}" if where else ""), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # whoever read the printed report stopped (`| head`): stop quietly,
+        # as other commands do, and let the interpreter's last flush go nowhere
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
     except OSError as exc:  # a file or folder the command cannot read or write (e.g. --out)
         if args.debug:
             raise

@@ -8,9 +8,11 @@ beside ``--out`` (:func:`write_error_file`, ``docs/bad-input.md``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -85,34 +87,74 @@ def error_file(out: Path) -> Path:
     return out.with_name(f"{out.name}.errors.csv")
 
 
-def is_error_file(path: Path) -> bool:
-    """True if ``path`` is a file this tool wrote (its first line is the error-file header)."""
+def first_line(path: Path) -> str | None:
+    """The first line of the text file ``path`` (None: no such file, or not UTF-8 text)."""
     try:
         with open(path, encoding="utf-8", newline="") as fh:
-            return fh.readline().rstrip("\r\n") == _HEADER
+            return fh.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
 
 
-def write_error_file(errors: list[InputError], path: Path) -> None:
-    """Write ``errors`` to ``path`` atomically (a temporary file beside it, then renamed).
+def is_error_file(path: Path) -> bool:
+    """True if ``path`` is a file this tool wrote (its first line is the error-file header)."""
+    return first_line(path) == _HEADER
 
-    Refuses (``FileExistsError``) to replace a file the tool did not write; other failures
-    raise ``OSError`` and leave no partial file."""
+
+def check_replaceable(path: Path, own: Callable[[str | None], bool]) -> None:
+    """``FileExistsError`` when ``path`` exists and is not a file this tool wrote (``own`` of
+    its first line): a command checks its report's path before the work, not after."""
     path = Path(path)
-    if path.exists() and not is_error_file(path):
+    if path.exists() and (path.is_dir() or not own(first_line(path))):
         raise FileExistsError(17, "exists and was not written by itp-adam; not replaced", str(path))
+
+
+def replace_own_file(path: Path, text: str, own: Callable[[str | None], bool]) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then renamed). An
+    existing file is replaced only when ``own(its first line)`` says this tool wrote it (a
+    report's header): a user's file of that name is never overwritten (``FileExistsError``).
+    Other failures raise ``OSError`` and leave no partial file."""
+    path = Path(path)
+    check_replaceable(path, own)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            out = csv.writer(fh, lineterminator="\n")
-            out.writerow(ERROR_COLUMNS)
-            out.writerows([e.file, e.row, e.column, e.value, e.expected,
-                           getattr(e, "message", str(e))] for e in errors)
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def report_errors(path: Path, command: str):
+    """A failure to write ``itp-adam COMMAND``'s report at ``path`` as an :class:`InputError`
+    naming the file (exit 2 with one message)."""
+    try:
+        yield
+    except FileExistsError as exc:
+        if exc.filename != str(path):  # e.g. a file where a parent folder should be
+            raise InputError(f"cannot write the report ({exc.strerror})", file=str(path),
+                             expected="a file path the user can write to") from exc
+        raise InputError(f"exists and was not written by itp-adam {command}; not replaced",
+                         file=str(path), expected=f"a new file name, or an earlier report of "
+                         f"itp-adam {command}") from None
+    except OSError as exc:
+        raise InputError(f"cannot write the report ({exc.strerror})", file=str(path),
+                         expected="a file path the user can write to") from exc
+
+
+def write_error_file(errors: list[InputError], path: Path) -> None:
+    """Write ``errors`` to ``path`` (:func:`replace_own_file`: an earlier list is replaced, a
+    file the tool did not write is not: ``FileExistsError``)."""
+    import io
+
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(ERROR_COLUMNS)
+    out.writerows([e.file, e.row, e.column, e.value, e.expected, getattr(e, "message", str(e))]
+                  for e in errors)
+    replace_own_file(path, text.getvalue(), lambda line: line == _HEADER)
 
 
 def remove_error_file(path: Path) -> None:

@@ -345,19 +345,24 @@ def compare_paths(base: str | Path, compare: str | Path, keys: Sequence[str] | N
 
 def command(args: argparse.Namespace) -> int:
     """``itp-adam compare``: print the report (and write it to --report); 0 equal, 1 not."""
+    from ..errors import check_replaceable, replace_own_file, report_errors
+
+    def own(line: str | None) -> bool:  # an earlier report of compare
+        return line is not None and line.startswith("COMPARE ")
+
     keys = None
     if args.keys:
         keys = [k.strip() for item in args.keys for k in item.split(",") if k.strip()]
+    if args.report:  # a file of the user's there: refused before the comparison
+        with report_errors(Path(args.report), "compare"):
+            check_replaceable(Path(args.report), own)
     result = compare_paths(args.base, args.compare, keys, tolerance=args.tolerance,
                            max_diffs=args.max_diffs, specs_dir=getattr(args, "specs", None))
     text = result.text()
     print(text)
     if args.report:
-        try:
-            Path(args.report).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write the report ({exc.strerror})", file=str(args.report),
-                             expected="a file path the user can write to") from exc
+        with report_errors(Path(args.report), "compare"):
+            replace_own_file(Path(args.report), text + "\n", own)
     return 0 if result.equal else 1
 
 

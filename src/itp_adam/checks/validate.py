@@ -955,22 +955,28 @@ def summary(findings: pd.DataFrame, first: int = 15) -> str:
             "findings:\n" + shown.to_string(index=False))
 
 
+def _own_report(line: str | None) -> bool:
+    """Whether a file's first line is a findings report's header (``replace_own_file``)."""
+    return line == ",".join(COLUMNS)
+
+
 def command(args: argparse.Namespace) -> int:
-    """``itp-adam validate FOLDER [--specs DIR] [--report CSV]``: 1 on errors, else 0."""
+    """``itp-adam validate FOLDER [--specs DIR] [--report CSV]``: 1 on errors, else 0. The
+    report replaces an earlier report only, never a file of the user's."""
+    from ..errors import check_replaceable, replace_own_file, report_errors
     from ..paths import VALIDATION_REPORT, default_specs_dir
     from ..spec.model import load_specs
 
     specs_dir = Path(args.specs) if args.specs else default_specs_dir()
     folder = Path(args.folder)
     _check_folder(folder)
-    findings = validate_folder(folder, load_specs(specs_dir), load_conformance(specs_dir))
     report = Path(args.report) if args.report else folder / VALIDATION_REPORT
-    try:
+    with report_errors(report, "validate"):  # a file of the user's there: refused first
+        check_replaceable(report, _own_report)
+    findings = validate_folder(folder, load_specs(specs_dir), load_conformance(specs_dir))
+    with report_errors(report, "validate"):
         report.parent.mkdir(parents=True, exist_ok=True)
-        findings.to_csv(report, index=False)
-    except OSError as exc:
-        raise InputError(f"cannot write the report ({exc.strerror})", file=str(report),
-                         expected="a file path the user can write to") from exc
+        replace_own_file(report, findings.to_csv(index=False, lineterminator="\n"), _own_report)
     counts = findings["severity"].value_counts()
     if findings.attrs.get("sdtmig"):
         print(findings.attrs["sdtmig"] + "\n")
