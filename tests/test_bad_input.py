@@ -12,7 +12,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import os
 import shutil
 from pathlib import Path
@@ -746,41 +745,6 @@ def test_out_is_a_foreign_non_empty_folder(forms, tmp_path):
         f"itp-adam: error: {out}: is a non-empty folder without a run.json, so it is not an earlier "
         f"run's output; refusing to replace it; expected {EXPECTED_OUT}\n")
     assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
-
-
-def test_an_earlier_output_holding_files_it_did_not_write_is_not_replaced(forms, tmp_path,
-                                                                           shipped_out):
-    # an earlier run's folder (its run.json) where the user has put files of their own: the
-    # replacement would delete them with the old output, so the run refuses and names them
-    raw = write_export(forms, tmp_path / "raw")
-    out = tmp_path / "out"
-    shutil.copytree(shipped_out, out)
-    (out / "notes.txt").write_text("keep me")
-    (out / "adam" / "my-check.sas").write_text("proc compare;")
-    before = tree_bytes(out)
-    code, _, err = cli("run", "--raw", str(raw), "--out", str(out), "--quiet")
-    assert code == 2 and err == (
-        f"itp-adam: error: {out}: holds files the earlier output does not list "
-        f"({Path('adam/my-check.sas')}, notes.txt), which replacing it would delete; refusing to "
-        "replace it; expected an earlier run's output folder holding only its own files (move "
-        "the other files out, or give another --out)\n")
-    assert tree_bytes(out) == before
-    # a run.json that cannot be read: what the run wrote is not known, so the same refusal
-    (out / "notes.txt").unlink()
-    (out / "adam" / "my-check.sas").unlink()
-    (out / "run.json").write_text("{ not json")
-    code, _, err = cli("run", "--raw", str(raw), "--out", str(out), "--quiet")
-    assert code == 2 and err == (
-        f"itp-adam: error: {out}: has a run.json that cannot be read or does not list the files "
-        "it wrote (an earlier version's), so which files are its own is not known; refusing to "
-        f"replace it; expected {EXPECTED_OUT} (delete that folder first if it is yours to delete)\n")
-    # the earlier output as the run wrote it, with `itp-adam validate`'s report on it, is
-    # replaced (the report with it: it was about the earlier output)
-    (out / "run.json").write_text((shipped_out / "run.json").read_text())
-    (out / "validation.csv").write_text("check,severity\n")
-    assert cli("run", "--raw", str(raw), "--out", str(out), "--quiet")[0] == 0
-    assert json.loads((out / "run.json").read_text())["rows"]["DM"] == SUBJECTS
-    assert not (out / "validation.csv").exists()
 
 
 def test_out_is_a_file_or_inside_one(forms, tmp_path):

@@ -68,8 +68,7 @@ SDTM_ZIP = "sdtm.zip"
 """The file of a shipped SDTM study's domain files in its data folder."""
 
 VALIDATION_REPORT = "validation.csv"
-"""``itp-adam validate FOLDER``'s findings, written into the run's output folder by default; a
-run replacing that folder replaces it with the rest (``pipeline.check_out``)."""
+"""``itp-adam validate FOLDER``'s findings, written into the run's output folder by default."""
 
 
 def shipped_name(specs_dir: Path) -> str | None:

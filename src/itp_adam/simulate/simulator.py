@@ -1348,7 +1348,7 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
                         _write_into(study, "csv", home, home / "truth", seed, False, piece=name)]
             del study
         about = {"written_by": CREATOR, "version": _version(), "seed": seed, "subjects": n,
-                 "format": "csv", "pieces": names, "files": sorted(written)}
+                 "format": "csv", "pieces": names}
         (staging / MARKER).write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
         written.append(MARKER)
         publish([(staging, out)], lambda target: _check_target(target, False))
@@ -1426,10 +1426,7 @@ def _write_into(study: SimulatedStudy, fmt: str, export: Path, truth: Path,
     about = {"written_by": CREATOR, "version": _version(), "seed": seed,
              "subjects": int(study.truth_subjects["SUBJID"].nunique()), "format": fmt,
              **({"piece": piece} if piece else {}), "export": exported,
-             "truth": truth.relative_to(home).as_posix(),
-             # what a later simulate may replace with this folder (pipeline.check_out)
-             "files": sorted(p.relative_to(marker.parent).as_posix() for p in files
-                             if marker.parent in p.parents)}
+             "truth": truth.relative_to(home).as_posix()}
     marker.write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
     files.append(marker)
     return [p.relative_to(home).as_posix() for p in files]

@@ -55,55 +55,18 @@ class RunResult:
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
-    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``, and an
-    earlier output holding files its marker does not list (a user's notes, an export put
-    inside it): replacing the folder would delete files the command did not write.
+    """Refuse an ``--out`` that is a file or a non-empty folder without ``marker``.
 
     ``marker`` is the file the command writes into every output folder, so a folder holding it
-    is the command's own earlier output (``run.json`` for ``run``, listing its ``outputs``;
-    ``simulate.json`` for ``simulate``, listing its ``files``); ``what`` names that output in
-    the message."""
+    is the command's own earlier output (``run.json`` for ``run``, ``simulate.json`` for
+    ``simulate``); ``what`` names that output in the message. Such a folder is replaced as a
+    whole (the contract's rule), including any file put into it since."""
     expected = f"a new folder, an empty folder or {what} folder"
     if out.exists() and not out.is_dir():
         raise InputError("exists and is a file", file=str(out), expected=expected)
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         raise InputError(f"is a non-empty folder without a {marker}, so it is not {what}; "
                          "refusing to replace it", file=str(out), expected=expected)
-    if (out / marker).is_file():
-        foreign = _not_written(out, marker)
-        if foreign is None:
-            raise InputError(f"has a {marker} that cannot be read or does not list the files it "
-                             "wrote (an earlier version's), so which files are its own is not "
-                             "known; refusing to replace it", file=str(out),
-                             expected=f"{expected} (delete that folder first if it is yours to "
-                             "delete)")
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise InputError(f"holds files the earlier output does not list ({shown}), which "
-                             "replacing it would delete; refusing to replace it", file=str(out),
-                             expected=f"{what} folder holding only its own files (move the "
-                             "other files out, or give another --out)")
-
-
-def _not_written(out: Path, marker: str) -> list[str] | None:
-    """The files under ``out`` (an earlier output) that its ``marker`` does not list (run.json's
-    ``outputs``, simulate.json's ``files``), as paths relative to ``out``; None when the
-    marker cannot be read or lists none. ``itp-adam validate``'s report on a run's output
-    (``paths.VALIDATION_REPORT``) belongs to that output."""
-    from ..paths import VALIDATION_REPORT
-
-    try:
-        about = json.loads((out / marker).read_text(encoding="utf-8"))
-        listed = about.get("outputs", about.get("files"))
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(listed, (dict, list)):
-        return None
-    listed = {str(Path(name)) for name in listed}
-    own = {out / marker} | ({out / VALIDATION_REPORT} if marker == "run.json" else set())
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                  if (p.is_file() or p.is_symlink()) and p not in own
-                  and str(p.relative_to(out)) not in listed)
 
 
 def staging_beside(out: Path) -> Path:
@@ -123,10 +86,10 @@ def staging_beside(out: Path) -> Path:
 def leftover_staging(out: Path) -> list[tuple[Path, int]]:
     """Folders beside ``out`` that a command writing ``out`` made and did not remove, with
     their sizes in bytes: staging folders (``staging_beside``), a partitioned run's store
-    (``store_beside``) and earlier outputs set aside by ``publish``. A command removes its own in every case but one: a process killed
-    outright (SIGKILL, a machine going down). Such a folder may also belong to a command
-    still running on the same ``out`` (here or on another machine sharing the folder), so
-    they are named, not removed (``cli`` warns)."""
+    (``store_beside``) and earlier outputs set aside by ``publish``. A command removes its own
+    in every case but one: a process killed outright (SIGKILL, a machine going down). Such a
+    folder may also belong to a command still running on the same ``out`` (here or on another
+    machine sharing the folder), so they are named, not removed (``cli`` warns)."""
     import glob
 
     found = []
