@@ -125,7 +125,10 @@ def test_a_closed_pipe_ends_a_command_quietly(shipped_out):
     dm = shipped_out / "sdtm" / "dm.xpt"
     exe = shutil.which("itp-adam")
     cmd = [exe] if exe else [sys.executable, "-m", "itp_adam"]
-    proc = subprocess.Popen(cmd + ["compare", str(dm), str(dm)],
+    import os
+
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as usual
+    proc = subprocess.Popen(cmd + ["compare", str(dm), str(dm)], env=buffered,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # before the command has started: its first print finds no reader
     err = proc.stderr.read()

@@ -301,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
     try:
         _resolve_study(args)
-        return _commands()[args.command](args)
+        code = _commands()[args.command](args)
+        sys.stdout.flush()  # a pipe's buffer: a reader gone is found here, not at exit
+        return code
     except InputError as exc:
         found = exc.errors if isinstance(exc, InputErrors) else [exc]
         count = exc.count if isinstance(exc, InputErrors) else 1
