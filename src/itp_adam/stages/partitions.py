@@ -680,6 +680,12 @@ Received = Callable[[PartitionResult], PartitionResult]
 its datasets written into the store when they came back as frames)."""
 
 
+def built_here() -> dict:
+    """``run.json``'s ``partitions_built`` of a run built in its own process (one partition,
+    ``--jobs 1`` or plug-ins)."""
+    return {"in": "the run's process"}
+
+
 @dataclass(frozen=True)
 class Runner:
     """How the partitions are built: ``run`` builds the jobs, handing each result to
@@ -693,7 +699,7 @@ class Runner:
     merge: Merging = _merge_here
     close: Callable[[], None] = lambda: None
     start: Callable[[int], None] = lambda processes: None
-    built_in: dict = field(default_factory=lambda: {"in": "the run's process"})
+    built_in: dict = field(default_factory=built_here)
     """Where the partitions are built, as ``run.json`` says (``partitions_built``)."""
 
 

@@ -29,6 +29,7 @@ from ..io.csvfile import append_file, write_csv, write_csv_rows
 from ..io.pieces import WRITE_PIECE
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs
+from .partitions import built_here
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -51,7 +52,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     worker_seconds: dict[str, float] = field(default_factory=dict)
     partitions: int = 1  # partitions of subjects SDTM and ADaM were built in
-    partitions_built: dict = field(default_factory=lambda: {"in": "the run's process"})  # where
+    partitions_built: dict = field(default_factory=built_here)  # where (partitions.Runner)
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
