@@ -12,6 +12,7 @@ import pytest
 from itp_adam.cli import main
 from itp_adam.checks.compare import (DatasetMeta, VarMeta, compare_files, compare_folders,
                               compare_frames, read_dataset)
+from itp_adam.checks.validate import run_folder_of
 from itp_adam.errors import InputError
 from itp_adam.io.xpt import write_xpt
 
@@ -278,6 +279,18 @@ def test_cli_default_keys_come_from_the_dataset_spec(tmp_path, capsys):
               {"STUDYID": "Study", "USUBJID": "Subject", "AGE": "Age"})
     assert main(["compare", str(tmp_path / "adsl.xpt"), str(tmp_path / "adsl.xpt")]) == 0
     assert "keys:    STUDYID USUBJID" in capsys.readouterr().out
+
+
+def test_cli_keys_of_a_runs_dataset_come_from_the_specs_that_made_it(pilot_out, capsys):
+    """The pilot's ADAE without --keys or --study: the pilot's keys, as its adae.yaml writes
+    them (USUBJID AESEQ), not the default study's (STUDYID USUBJID AESEQ; for ADLB they name
+    SRCSEQ, which the pilot has not, and the comparison stopped with exit 2). A folder of a
+    run's datasets (``OUT/adam``) belongs to its run folder too."""
+    adae = pilot_out / "adam" / "adae.xpt"
+    assert main(["compare", str(adae), str(adae)]) == 0
+    assert "keys:    USUBJID AESEQ\n" in capsys.readouterr().out
+    assert run_folder_of(pilot_out / "adam") == run_folder_of(adae) == pilot_out.absolute()
+    assert run_folder_of(pilot_out.parent) is None
 
 
 def test_dates_before_1960_and_datetimes_compare(tmp_path):

@@ -21,7 +21,7 @@ import pytest
 from itp_adam.derive.dates import iso8601_valid
 from itp_adam.cli import main
 from itp_adam.errors import InputError
-from itp_adam.paths import default_specs_dir
+from itp_adam.paths import default_specs_dir, shipped_study_dir, study_dir
 from itp_adam.spec.model import load_specs
 from itp_adam.checks.validate import (
     COLUMNS,
@@ -345,6 +345,95 @@ def test_seeded_folder_fails_the_cli_and_writes_the_report(broken, tmp_path, cap
     assert not (folder / "validation.csv").exists()
 
 
+def test_the_folders_files_are_checked_against_run_json(broken):
+    """The fixture rewrote ten datasets and deleted mh.xpt: exactly those are OUTPUT-CHANGED and
+    OUTPUT-MISSING errors (the list below is the fixture's own edits, read off its code)."""
+    _, findings, _ = broken
+    rewritten = {"AE", "DS", "LB", "RS", "DM", "CM", "EX", "ADSL", "ADAE", "ADLB"}
+    changed = findings[findings["check"] == "OUTPUT-CHANGED"]
+    assert set(changed["dataset"]) == rewritten and len(changed) == len(rewritten)
+    assert set(changed["severity"]) == {"error"}
+    assert set(changed["value"]) == {f"{'adam' if n.startswith('AD') else 'sdtm'}/{n.lower()}.xpt"
+                                     for n in rewritten}
+    missing = findings[findings["check"] == "OUTPUT-MISSING"]
+    assert missing[["severity", "dataset", "value"]].values.tolist() == [["error", "MH", "sdtm/mh.xpt"]]
+    assert not (findings["check"] == "OUTPUT-EXTRA").any()
+
+
+def test_a_changed_table_and_a_file_put_into_the_folder(out, specs, conformance, tmp_path):
+    """Not only datasets: a reviewer table changed by one byte is an error, a file the run did
+    not write a note; the findings report of validate is neither."""
+    folder = tmp_path / "out"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("validation.csv"))
+    table = folder / "tables" / "response.rtf"
+    table.write_bytes(table.read_bytes() + b" ")
+    (folder / "notes.txt").write_text("checked by hand\n")
+    (folder / "validation.csv").write_text(",".join(COLUMNS) + "\n")
+    findings = validate_folder(folder, specs, conformance, sdtmig=False)
+    own = findings[findings["check"].str.startswith("OUTPUT-")]
+    assert own[["severity", "check", "value"]].values.tolist() == [
+        ["error", "OUTPUT-CHANGED", "tables/response.rtf"], ["note", "OUTPUT-EXTRA", "notes.txt"]]
+
+
+def test_cli_checks_the_pilot_against_its_own_specs(pilot_out, tmp_path, capsys):
+    """No --study: the pilot's folder is checked against the pilot's specs, which run.json names
+    (the default study's specs found 206,162 errors in it)."""
+    report = tmp_path / "pilot.csv"
+    assert main(["validate", str(pilot_out), "--report", str(report)]) == 0
+    said = capsys.readouterr().out
+    assert said.splitlines()[0] == (f"specs: {study_dir('cdiscpilot01')} "
+                                    "(the specs that made the folder, by run.json)")
+    assert pd.read_csv(report).empty
+
+
+def test_cli_refuses_specs_edited_since_the_run_unless_named(tmp_path, capsys):
+    """A run made with a copy of the specs; the copy is edited after the run: validate stops
+    (exit 2, the edited file named, no report) unless --specs names the specs to use; a specs
+    folder gone is said too."""
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS_DIR, specs)
+    with open(specs / "study.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# a local copy\n")
+    folder, report = tmp_path / "out", tmp_path / "findings.csv"
+    assert main(["simulate", "--out", str(tmp_path / "raw"), "--subjects", "5"]) == 0
+    assert main(["run", "--specs", str(specs), "--raw", str(tmp_path / "raw"), "--out", str(folder),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(folder), "--report", str(report)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"specs: {specs} (the specs that made the folder, by run.json)")
+    with open(specs / "adam" / "adsl.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# edited after the run\n")
+    report.unlink()
+    assert main(["validate", str(folder), "--report", str(report)]) == 2
+    assert capsys.readouterr().err == (
+        f"itp-adam: error: {folder / 'run.json'}: was made with the specs in {specs.absolute()}, "
+        "but its spec files changed since the run (adam/adsl.yaml changed), and no shipped "
+        "study has the spec files run.json lists; expected --specs DIR or --study NAME: the "
+        "specs to check the folder against\n")
+    assert not report.exists()
+    assert main(["validate", str(folder), "--report", str(report), "--specs", str(specs)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"specs: {specs} (named on the command line; not the specs that made the folder: "
+        "adam/adsl.yaml changed)")
+    specs.rename(tmp_path / "moved")
+    assert main(["validate", str(folder), "--report", str(report)]) == 2
+    assert "but that folder is not found" in capsys.readouterr().err
+
+
+def test_cli_finds_a_shipped_study_with_the_runs_spec_files(out, tmp_path, capsys):
+    """A folder made by another installation: the specs folder run.json names is not on this
+    machine, but the shipped study has the same spec files, so they are used."""
+    folder = tmp_path / "out"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("validation.csv"))
+    record = json.loads((folder / "run.json").read_text())
+    record["specs"] = str(tmp_path / "elsewhere" / "specs")
+    (folder / "run.json").write_text(json.dumps(record))
+    assert main(["validate", str(folder), "--report", str(tmp_path / "r.csv")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"specs: {SPECS_DIR} (the specs that made the folder, by run.json)")
+
+
 # --------------------------------------------------------------------------------------------
 # CLI and smaller units
 
@@ -382,6 +471,16 @@ def test_cli_refuses_what_is_not_a_run_folder(tmp_path, out, capsys):
     (broken / "sdtm" / "dm.xpt").write_bytes(b"not a transport file")
     assert main(["validate", str(broken)]) == 2
     assert f"{broken / 'sdtm' / 'dm.xpt'}: cannot be read" in capsys.readouterr().err
+    record = json.loads((broken / "run.json").read_text())
+    (broken / "run.json").write_text(json.dumps({"package": "itp-adam", "specs": record["specs"]}))
+    assert main(["validate", str(broken)]) == 2
+    assert capsys.readouterr().err == (
+        f"itp-adam: error: {broken / 'run.json'}: has no spec_files, outputs of the expected kind; "
+        "expected the run.json written by itp-adam run\n")
+    (broken / "run.json").write_text("{not json")
+    assert main(["validate", str(broken)]) == 2
+    assert capsys.readouterr().err.startswith(f"itp-adam: error: {broken / 'run.json'}: cannot be "
+                                              "read (Expecting property name")
 
 
 @pytest.mark.parametrize("value, ok", [

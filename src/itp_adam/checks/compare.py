@@ -356,8 +356,17 @@ def command(args: argparse.Namespace) -> int:
     if args.report:  # a file of the user's there: refused before the comparison
         with report_errors(Path(args.report), "compare"):
             check_replaceable(Path(args.report), own)
+    specs_dir = getattr(args, "specs", None)  # --specs DIR, or --study NAME's folder
+    if specs_dir is None and keys is None and Path(args.base).exists():
+        from .validate import run_folder_of, specs_of_run
+
+        # BASE in a run's output folder: the keys of the specs that made it (run.json)
+        folder = run_folder_of(Path(args.base))
+        if folder is not None:
+            specs_dir = specs_of_run(folder, expected="--keys, or --specs DIR or --study NAME "
+                                     "for the keys of their specs")
     result = compare_paths(args.base, args.compare, keys, tolerance=args.tolerance,
-                           max_diffs=args.max_diffs, specs_dir=getattr(args, "specs", None))
+                           max_diffs=args.max_diffs, specs_dir=specs_dir)
     text = result.text()
     print(text)
     if args.report:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,9 @@ OWN, POINTBLANK = "itp-adam", "pointblank"
 
 # Every check of the package: id -> what it finds (the table in docs/conformance.md).
 CHECKS: dict[str, str] = {
+    "OUTPUT-CHANGED": "a file differs from the one the run wrote (its SHA-256 in run.json)",
+    "OUTPUT-MISSING": "a file the run wrote (listed in run.json) is not in the folder",
+    "OUTPUT-EXTRA": "a file in the folder was not written by the run (not in run.json)",
     "DATASET-MISSING": "a dataset of the specs has no XPT file",
     "DATASET-EXTRA": "an XPT file has no dataset spec",
     "DATASET-NAME": "the XPT member name differs from the spec name",
@@ -262,6 +266,109 @@ def _check_folder(folder: Path) -> None:
         raise InputError("is not an output folder of itp-adam run (no run.json, or neither "
                          "sdtm/ nor adam/)", file=str(folder),
                          expected="a folder written by itp-adam run --out")
+
+
+# --------------------------------------------------------------------------------------------
+# The run's record (run.json): the specs that made the folder, and the files it wrote
+
+
+def run_record(folder: Path) -> dict:
+    """The run.json of an output folder; an InputError when it is not one itp-adam run wrote
+    (not JSON, or without the ``specs``, ``spec_files`` and ``outputs`` it records)."""
+    path = Path(folder) / "run.json"
+    expected = "the run.json written by itp-adam run"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot be read ({exc})", file=str(path), expected=expected) from None
+    kinds = {"specs": str, "spec_files": dict, "outputs": dict}
+    wrong = [key for key, kind in kinds.items()
+             if not isinstance(record, dict) or not isinstance(record.get(key), kind)]
+    if wrong:
+        raise InputError(f"has no {', '.join(wrong)} of the expected kind", file=str(path),
+                         expected=expected)
+    return record
+
+
+def _differences(found: dict[str, str], recorded: dict[str, str]) -> str:
+    """What differs between two {file: SHA-256} lists, in a few words."""
+    words = [f"{name} changed" for name in recorded if name in found and found[name] != recorded[name]]
+    words += [f"{name} missing" for name in recorded if name not in found]
+    words += [f"{name} added" for name in found if name not in recorded]
+    return ", ".join(words[:3]) + (f" and {len(words) - 3} more" if len(words) > 3 else "")
+
+
+def run_folder_of(path: Path) -> Path | None:
+    """The output folder of ``itp-adam run`` that holds ``path`` (``OUT/adam/adsl.xpt``,
+    ``OUT/adam`` or ``OUT``): the first of its folders, nearest first, with a run.json that
+    itp-adam wrote; None when there is none."""
+    path = Path(path).absolute()
+    for folder in ([path] if path.is_dir() else []) + [path.parent, path.parent.parent]:
+        try:
+            record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("package") == "itp-adam":
+            return folder
+    return None
+
+
+def specs_of_run(folder: Path, *,
+                 expected: str = "--specs DIR or --study NAME: the specs to check the folder "
+                                 "against") -> Path:
+    """The specs folder that made an output folder: the one run.json names when its spec files
+    are still those run.json lists (same SHA-256), else a shipped study's with those files (the
+    folder came from another installation). Neither: an InputError saying what differs, so a
+    folder is never checked against specs it was not made with unless the user names them."""
+    from ..paths import shipped_studies
+    from ..spec.model import spec_file_digests
+
+    record = run_record(folder)
+    recorded = record["spec_files"]
+    named = Path(record["specs"])
+    for candidate in [named, *shipped_studies().values()]:
+        if candidate.is_dir() and spec_file_digests(candidate) == recorded:
+            return candidate
+    if named.is_dir():
+        why = (f"its spec files changed since the run "
+               f"({_differences(spec_file_digests(named), recorded)})")
+    else:
+        why = "that folder is not found"
+    raise InputError(f"was made with the specs in {named}, but {why}, and no shipped study has "
+                     "the spec files run.json lists", file=str(Path(folder) / "run.json"),
+                     expected=expected)
+
+
+def _outputs(folder: Path, recorded: dict[str, str]) -> list[pd.DataFrame]:
+    """The folder's files against the SHA-256 run.json lists: a file changed or missing since
+    the run is an error (the datasets checked are then not those the run made), a file the run
+    did not write a note. run.json itself and the findings reports of validate are left out."""
+    from ..errors import first_line
+    from ..io.raw import sha256_file
+
+    folder = Path(folder)
+    recorded = {name.replace("\\", "/"): digest for name, digest in recorded.items()}
+    present = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    parts = []
+
+    def finding(severity: str, check: str, name: str, message: str) -> pd.DataFrame:
+        dataset = Path(name).stem.upper() if name.endswith(".xpt") else ""
+        return _findings(severity, check, dataset, "", message, value=name)
+
+    for name, digest in recorded.items():
+        if name not in present:
+            parts.append(finding("error", "OUTPUT-MISSING", name,
+                                 "listed in run.json as written by the run, not in the folder"))
+        elif sha256_file(present[name]) != digest:
+            parts.append(finding("error", "OUTPUT-CHANGED", name,
+                                 "changed since the run: its SHA-256 differs from run.json's"))
+    for name, path in present.items():
+        report = path.suffix == ".csv" and _own_report(first_line(path))
+        if name not in recorded and name != "run.json" and not report:
+            parts.append(finding("note", "OUTPUT-EXTRA", name,
+                                 "not written by the run (not in run.json); a later run into "
+                                 "this folder replaces the folder with it"))
+    return parts
 
 
 # --------------------------------------------------------------------------------------------
@@ -865,7 +972,7 @@ def validate_folder(folder: Path, specs: Specs, conformance: Conformance | None 
     folder = Path(folder)
     _check_folder(folder)
     conformance = conformance or Conformance()
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame] = _outputs(folder, run_record(folder)["outputs"])
     files: dict[str, XptFile] = {}
     sdtm_files: dict[str, Path] = {}
     for group, datasets in (("sdtm", specs.sdtm), ("adam", specs.adam)):
@@ -960,16 +1067,33 @@ def _own_report(line: str | None) -> bool:
     return line == ",".join(COLUMNS)
 
 
+def _specs_line(specs_dir: Path, folder: Path, named: bool) -> str:
+    """The report's first line: the specs checked against, and whether they made the folder."""
+    from ..spec.model import spec_file_digests
+
+    line = f"specs: {specs_dir}"
+    if not named:
+        return line + " (the specs that made the folder, by run.json)"
+    recorded = run_record(folder)["spec_files"]
+    found = spec_file_digests(specs_dir)
+    if found == recorded:
+        return line + " (the specs that made the folder, by run.json)"
+    return line + (" (named on the command line; not the specs that made the folder: "
+                   f"{_differences(found, recorded)})")
+
+
 def command(args: argparse.Namespace) -> int:
-    """``itp-adam validate FOLDER [--specs DIR] [--report CSV]``: 1 on errors, else 0. The
-    report replaces an earlier report only, never a file of the user's."""
+    """``itp-adam validate FOLDER [--study NAME | --specs DIR] [--report CSV]``: 1 on errors,
+    else 0. Without --study or --specs, the specs that made the folder (:func:`specs_of_run`).
+    The report replaces an earlier report only, never a file of the user's."""
     from ..errors import check_replaceable, replace_own_file, report_errors
-    from ..paths import VALIDATION_REPORT, default_specs_dir
+    from ..paths import VALIDATION_REPORT
     from ..spec.model import load_specs
 
-    specs_dir = Path(args.specs) if args.specs else default_specs_dir()
     folder = Path(args.folder)
     _check_folder(folder)
+    named = args.specs is not None  # --specs DIR, or --study NAME (its folder, cli._resolve_study)
+    specs_dir = Path(args.specs) if named else specs_of_run(folder)
     report = Path(args.report) if args.report else folder / VALIDATION_REPORT
     with report_errors(report, "validate"):  # a file of the user's there: refused first
         check_replaceable(report, _own_report)
@@ -978,6 +1102,7 @@ def command(args: argparse.Namespace) -> int:
         report.parent.mkdir(parents=True, exist_ok=True)
         replace_own_file(report, findings.to_csv(index=False, lineterminator="\n"), _own_report)
     counts = findings["severity"].value_counts()
+    print(_specs_line(specs_dir, folder, named))
     if findings.attrs.get("sdtmig"):
         print(findings.attrs["sdtmig"] + "\n")
     print(summary(findings))

@@ -1234,6 +1234,16 @@ def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str
     return f"unknown {what} {name!r}{' ' + where if where else ''}; known: {known_list}"
 
 
+def spec_file_digests(specs_dir: Path) -> dict[str, str]:
+    """SHA-256 of every spec file (``*.yaml``) of a specs folder, by its path in the folder:
+    what run.json records as ``spec_files``, and how ``validate`` finds the specs of a run."""
+    from ..io.raw import sha256_file
+
+    specs_dir = Path(specs_dir)
+    return {p.relative_to(specs_dir).as_posix(): sha256_file(p)
+            for p in sorted(specs_dir.rglob("*.yaml")) if p.is_file()}
+
+
 def load_specs(specs_dir: Path) -> Specs:
     """Read and check a whole specs folder: layout, study, codelists, ``sdtm/*.yaml``, ``adam/*.yaml``.
 

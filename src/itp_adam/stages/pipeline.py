@@ -28,7 +28,7 @@ from ..errors import InputError, InputErrors
 from ..io.csvfile import append_file, write_csv, write_csv_rows
 from ..io.pieces import WRITE_PIECE
 from ..report.progress import Progress, Say
-from ..spec.model import Dataset, Specs, load_specs
+from ..spec.model import Dataset, Specs, load_specs, spec_file_digests
 from .partitions import built_here
 
 if TYPE_CHECKING:
@@ -991,7 +991,6 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
     from ..io.raw import sha256_file
 
     specs_dir = Path(specs_dir)
-    spec_files = sorted(p for p in specs_dir.rglob("*.yaml") if p.is_file())
     outputs = sorted(p for p in folder.rglob("*") if p.is_file())
     info = {
         "package": "itp-adam",
@@ -1003,9 +1002,10 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         kind: str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
         "inputs": inputs,
-        "spec_files": {str(p.relative_to(specs_dir)): sha256_file(p) for p in spec_files},
+        "spec_files": spec_file_digests(specs_dir),
         "plugins": {plugin.name: plugin.sha256 for plugin in plugins},  # the code it ran
-        "outputs": {str(p.relative_to(folder)): hashed.get(p) or sha256_file(p) for p in outputs},
+        "outputs": {p.relative_to(folder).as_posix(): hashed.get(p) or sha256_file(p)
+                    for p in outputs},
         "rows": result.rows,
         "data_issues": result.issue_counts,
         "timings_seconds": result.timings,
