@@ -847,6 +847,28 @@ def test_an_out_inside_a_missing_input_is_not_taken_for_an_empty_one(tmp_path, o
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("kept", ["--raw", "--specs"])
+def test_an_earlier_run_folder_holding_the_runs_input_is_refused(forms, tmp_path, kept):
+    # an earlier run's folder is replaced as a whole: a raw export or specs kept in it were
+    # read, then deleted with it when the run published its output
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text("{}")  # an earlier run's folder, as check_out knows one
+    raw = write_export(forms, (out if kept == "--raw" else tmp_path) / "raw")
+    specs = tmp_path / "specs"
+    shutil.copytree(default_specs_dir(), out / "specs" if kept == "--specs" else specs)
+    specs = out / "specs" if kept == "--specs" else specs
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, said, err = cli("run", "--raw", str(raw), "--specs", str(specs), "--out", str(out),
+                          "--quiet")
+    given, what = (raw, "raw export (--raw)") if kept == "--raw" else (specs, "specs (--specs)")
+    assert (code, said, err) == (2, "", (
+        f"itp-adam: error: --out {out} holds the run's {what}, {given}: replacing the folder "
+        "with this run's output would delete it; expected an output folder apart from the "
+        "run's input and specs\n"))
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(InputError, match="raw export not found"):
         main(["--debug", "run", "--raw", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")])

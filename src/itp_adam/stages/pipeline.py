@@ -187,6 +187,8 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
     missing = _missing_input(raw, sdtm)
     if missing is not None:  # before the staging folder's parents are made: --out may be in it
         raise missing
+    check_inputs_apart(out, {"raw export (--raw)": raw, "SDTM input (--sdtm)": sdtm,
+                             "specs (--specs)": specs_dir})
     staging = staging_beside(out)
     try:
         with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
@@ -205,6 +207,18 @@ def store_beside(staging: Path) -> Path:
     still memory-mapped) is never published with the output; its name starts as the staging
     folder's, so :func:`leftover_staging` names it if the command is killed outright."""
     return staging.with_name(f"{staging.name}.partitions")
+
+
+def check_inputs_apart(out: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an ``--out`` that holds one of the run's inputs (``{what: path}``): an earlier
+    run's folder is replaced as a whole, so a raw export or specs kept in it would be deleted
+    by the run that reads them."""
+    where = Path(out).resolve()
+    for what, path in inputs.items():
+        if path is not None and Path(path).resolve().is_relative_to(where):
+            raise InputError(f"{out} holds the run's {what}, {path}: replacing the folder with "
+                             "this run's output would delete it", option="--out",
+                             expected="an output folder apart from the run's input and specs")
 
 
 def _missing_input(raw: Path | None, sdtm: Path | None) -> InputError | None:
