@@ -782,6 +782,50 @@ def test_a_scheduler_for_a_run_in_one_partition_is_said_not_used(tmp_path, capsy
     assert info["partitions"] == 1 and info["partitions_built"] == {"in": "the run's process"}
 
 
+@pytest.mark.parametrize("address, why", [
+    ("bogus", "missing port number in address 'bogus'"),
+    ("http://host:8786", "unknown scheme http://"),
+    ("tcp://host:port", "invalid literal for int() with base 10: 'port'")])
+def test_a_scheduler_address_dask_cannot_use_is_refused_before_the_input_is_read(
+        tmp_path, capsys, address, why):
+    # 'bogus' went through the whole read and build to a ValueError traceback (exit 1) in
+    # Dask's client; now exit 2 first thing: the missing --raw is not even looked at
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(tmp_path / "no-export"), "--out", str(out), "--scheduler",
+                 address, "--partitions", "2", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"itp-adam: error: --scheduler is not an address Dask can connect to ({why}): found "
+        f"'{address}'; expected a Dask scheduler's address, e.g. tcp://host:8786, or local\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scheduler_without_dask_installed_is_refused_first(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed.comm.addressing", None)  # import fails
+    assert main(["run", "--raw", str(tmp_path / "no-export"), "--out", str(tmp_path / "out"),
+                 "--scheduler", "local"]) == 2
+    assert capsys.readouterr().err == ("itp-adam: error: --scheduler needs Dask: pip install "
+                                       "itp-adam[dask]; expected the dask[distributed] package "
+                                       "installed\n")
+
+
+def test_a_scheduler_nobody_answers_at_is_a_message_naming_the_option(tmp_path, capsys):
+    # a TimeoutError (an OSError) came out as a file's error: "itp-adam: error: Timed out ..."
+    import dask
+
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(["run", "--out", str(out), "--scheduler", "tcp://127.0.0.1:9",
+                     "--partitions", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("itp-adam: error: --scheduler cannot be reached (Timed out trying to "
+                          "connect to tcp://127.0.0.1:9 after 1 s): found 'tcp://127.0.0.1:9'; "
+                          "expected a running Dask scheduler that this machine can reach at "
+                          "that address\n"), err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("kernel", ["copy_file_range", "refused", "missing"])
 def test_append_file_puts_the_rows_between_what_was_written(tmp_path, monkeypatch, kernel):
     """trace.csv's rows written by the merges are appended by the kernel where it can

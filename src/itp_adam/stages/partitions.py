@@ -802,6 +802,34 @@ results of these only (each input read from the store just before it is sent, ea
 written into the store as it arrives), whatever the number of partitions."""
 
 
+SCHEDULER_EXPECTED = "a Dask scheduler's address, e.g. tcp://host:8786, or local"
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Refuse, before any input is read, a ``--scheduler`` that cannot be used: Dask not
+    installed, or not an address Dask connects to (a known scheme; a host and a port where the
+    scheme needs them). Whether the scheduler answers is found when the partitions are sent."""
+    from ..errors import InputError
+
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import backends
+    except ImportError:
+        raise InputError("needs Dask: pip install itp-adam[dask]", option="--scheduler",
+                         expected="the dask[distributed] package installed") from None
+    if scheduler == "local":
+        return
+    try:
+        scheme, where = parse_address(scheduler)
+        if scheme not in backends:
+            raise ValueError(f"unknown scheme {scheme}://")
+        if scheme != "inproc":
+            parse_host_port(where)
+    except ValueError as exc:
+        raise InputError(f"is not an address Dask can connect to ({exc})", option="--scheduler",
+                         value=scheduler, expected=SCHEDULER_EXPECTED) from None
+
+
 def dask_cluster(scheduler: str) -> Runner:
     """Run the partitions on a Dask cluster: ``scheduler`` is its address (``tcp://host:8786``)
     or ``local`` (a local cluster of one worker per core). Needs ``pip install itp-adam[dask]``.
@@ -809,19 +837,23 @@ def dask_cluster(scheduler: str) -> Runner:
     and datasets travel to and from the workers, which read and write no files: the client
     sends :data:`DASK_IN_FLIGHT` partitions per worker at a time (:func:`_on_cluster`)."""
     def run(jobs: list[PartitionJob], received: Received) -> list[PartitionResult]:
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            from ..errors import InputError
+        check_scheduler(scheduler)
+        from dask.distributed import Client, LocalCluster
 
-            raise InputError("--scheduler needs Dask: pip install itp-adam[dask]",
-                             expected="the dask[distributed] package installed") from None
         if scheduler == "local":
             with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                               processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
                 return _on_cluster(client, jobs, received, local=True)
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except OSError as exc:  # no scheduler answers there (a TimeoutError after Dask's wait)
+            from ..errors import InputError
+
+            raise InputError(f"cannot be reached ({exc})", option="--scheduler",
+                             value=scheduler, expected="a running Dask scheduler that this "
+                             "machine can reach at that address") from None
+        with client:
             return _on_cluster(client, jobs, received, local=False)
     return Runner(run, local=scheduler == "local", built_in={"in": "Dask", "scheduler": scheduler})
 
