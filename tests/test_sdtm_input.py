@@ -307,6 +307,48 @@ def test_read_into_the_store_gives_the_same_domains(tmp_path: Path, monkeypatch,
     assert len(list((tmp_path / "store").iterdir())) > 3
 
 
+def _lower(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns=str.lower)
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_variable_names_in_lower_case_are_the_same_variables(tmp_path: Path, monkeypatch,
+                                                             spilled: bool) -> None:
+    """SAS names are case-insensitive: a CSV, Parquet and XPT v8 file written by another tool
+    with lower-case names (usubjid, exdose) read as the upper-case file would be; a site id of
+    digits in a lower-case CSV column (siteid) stays text, as SITEID does; the toy ADaM built
+    from the lower-case folder is the one worked out by hand. Two names differing only in
+    case are refused."""
+    from itp_adam.errors import InputErrors
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    spill = Spill(tmp_path / "store") if spilled else None
+    upper = write_sdtm(tmp_path / "upper", "mixed", dm=DM.assign(SITEID=["01", "01", "02", "02", "03"]))
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    _lower(DM.assign(SITEID=["01", "01", "02", "02", "03"])).to_csv(lower / "dm.csv", index=False)
+    _lower(EX).to_parquet(lower / "ex.parquet", index=False)
+    pyreadstat.write_xport(_lower(AE), str(lower / "ae.xpt"), file_format_version=8,
+                           table_name="AE", column_labels=[LABELS[c] for c in AE.columns])
+    want = sdtm.read_sdtm(upper, ["DM", "EX", "AE"])
+    got = sdtm.read_sdtm(lower, ["DM", "EX", "AE"], spill)
+    for domain in ("DM", "EX", "AE"):
+        pd.testing.assert_frame_equal(got.datasets[domain], want.datasets[domain])
+    assert got.variables == want.variables
+    assert got.datasets["DM"]["SITEID"].tolist() == ["01", "01", "02", "02", "03"]
+    code, out = run(tmp_path, lower)
+    assert code == 0
+    assert_toy_adam(out)
+    DM.assign(usubjid=DM["USUBJID"]).to_csv(lower / "dm.csv", index=False)
+    with pytest.raises(InputErrors) as raised:
+        sdtm.read_sdtm(lower, ["DM", "EX", "AE"], spill)
+    assert str(raised.value) == (
+        f"{lower / 'dm.csv'}, column USUBJID: two variables whose names differ only in case: "
+        "USUBJID and usubjid; expected one variable per name (SAS names are case-insensitive)")
+
+
 def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:
     from itp_adam.io import sdtm
     from itp_adam.io.raw import Spill

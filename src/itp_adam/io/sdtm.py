@@ -14,7 +14,9 @@ format     read with                                   types and labels
                                                        number (never for identifiers, --DTC)
 ========== =========================================== =====================================
 
-Frames follow the package's convention (``docs/design.md``): Char as ``str`` with ``""`` for
+Variable names are read in upper case (SAS names are case-insensitive; a Parquet or CSV file
+written by another tool may have ``usubjid``); two names of one file that differ only in case
+are an error. Frames follow the package's convention (``docs/design.md``): Char as ``str`` with ``""`` for
 missing (trailing blanks removed, as SAS compares), Num as float with NaN. Checks, all
 reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared domain has one
 file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every ``--DTC`` value is
@@ -148,10 +150,10 @@ def _read(path: Path, spill: Spill | None = None,
     suffix = path.suffix.lower()
     try:
         if suffix in (".xpt", ".sas7bdat"):
-            return _read_sas(path, suffix, spill, domain)
+            return _upper_names(path, *_read_sas(path, suffix, spill, domain))
         if suffix == ".parquet":
-            return _read_parquet(path, spill, domain)
-        return _read_csv(path, spill, domain)
+            return _upper_names(path, *_read_parquet(path, spill, domain))
+        return _upper_names(path, *_read_csv(path, spill, domain))
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is an unreadable file
@@ -160,6 +162,27 @@ def _read(path: Path, spill: Spill | None = None,
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"cannot be read as {what}: {reason}", file=str(path),
                          expected=f"a {what} file of one SDTM domain") from exc
+
+
+def _upper_names(path: Path, frame: pd.DataFrame, label: str,
+                 variables: dict[str, SdtmVariable]
+                 ) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """Variable names in upper case: SAS names are case-insensitive and SDTM's are upper case,
+    so ``usubjid`` of a Parquet or CSV file written by another tool is USUBJID. Two variables
+    of one file whose names differ only in case are refused (which one is meant is unknown)."""
+    upper = [str(name).upper() for name in frame.columns]
+    if upper == list(frame.columns):
+        return frame, label, variables
+    seen: dict[str, str] = {}
+    for name in frame.columns:
+        if str(name).upper() in seen:
+            raise InputError(f"two variables whose names differ only in case: "
+                             f"{seen[str(name).upper()]} and {name}", file=str(path),
+                             column=str(name).upper(),
+                             expected="one variable per name (SAS names are case-insensitive)")
+        seen[str(name).upper()] = str(name)
+    return (frame.set_axis(upper, axis=1), label,
+            {name.upper(): var for name, var in variables.items()})
 
 
 class _Stretches:
@@ -336,8 +359,8 @@ def _read_csv(path: Path, spill: Spill | None = None,
         values = pd.Series(pd.array(table.column(name), dtype="str"), copy=False).str.strip()
         filled = values[values.ne("")]
         numeric = pd.to_numeric(filled, errors="coerce")
-        is_num = (name not in TEXT_ALWAYS and not name.endswith("DTC") and len(filled) > 0
-                  and not numeric.isna().any())
+        is_num = (name.upper() not in TEXT_ALWAYS and not name.upper().endswith("DTC")
+                  and len(filled) > 0 and not numeric.isna().any())
         variables[name] = SdtmVariable("Num" if is_num else "Char")
     if spill is None:
         return _typed(table.to_pandas(), variables), "", variables
