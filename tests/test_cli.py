@@ -25,6 +25,11 @@ def test_simulate_writes_csv_and_truth(tmp_path, capsys):
     assert "wrote 40 subjects (seed 5)" in capsys.readouterr().out
 
 
+def test_simulate_says_one_subject(tmp_path, capsys):
+    assert main(["simulate", "--out", str(tmp_path / "s"), "--subjects", "1", "--seed", "5"]) == 0
+    assert "wrote 1 subject (seed 5)" in capsys.readouterr().out
+
+
 def test_simulate_xlsx(tmp_path):
     assert main(["simulate", "--out", str(tmp_path), "--subjects", "20", "--format", "xlsx"]) == 0
     assert (tmp_path / "raw-export.xlsx").stat().st_size > 10_000

@@ -418,12 +418,16 @@ def test_bad_dtc_values_all_reported(tmp_path: Path, capsys) -> None:
     assert not out.exists()
 
 
-@pytest.mark.parametrize("case", ["folder", "domain", "garbage_xpt", "garbage_sas7bdat",
+@pytest.mark.parametrize("case", ["folder", "zip", "domain", "garbage_xpt", "garbage_sas7bdat",
                                   "no_usubjid", "two_files"])
 def test_bad_sdtm_folder(tmp_path: Path, capsys, case: str) -> None:
     sdtm = tmp_path / "sdtm"
     if case == "folder":
         expected = f"{sdtm}: SDTM folder not found"
+    elif case == "zip":  # was "SDTM folder not found" for a zip's path
+        sdtm = tmp_path / "sdtm.zip"
+        expected = (f"{sdtm}: SDTM zip not found; expected an existing .zip of SDTM datasets, or "
+                    "a folder of SDTM datasets, one file per domain")
     else:
         write_sdtm(sdtm)
     if case == "domain":

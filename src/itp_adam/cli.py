@@ -242,6 +242,10 @@ def _warn_leftovers(out: Path) -> None:
               "is writing there", file=sys.stderr, flush=True)
 
 
+def _subjects(n: int) -> str:
+    return f"{n} subject" if n == 1 else f"{n} subjects"
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import MARKER, build, check_export_out, write_export, write_pieces
 
@@ -258,13 +262,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise InputError("must be csv for an export in pieces", option="--format",
                              value="xlsx", expected="csv, or --pieces 1 for one workbook")
         write_pieces(args.subjects, args.seed, args.pieces, out)
-        print(f"wrote {args.subjects} subjects (seed {args.seed}) to {out} in {args.pieces} "
+        print(f"wrote {_subjects(args.subjects)} (seed {args.seed}) to {out} in {args.pieces} "
               f"pieces: {out / 'piece-000'} ..., truth in each piece's truth folder")
         return 0
     fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
     truth = check_export_out(out, fmt)  # before the simulation, which takes a while when large
     written = write_export(build(args.subjects, args.seed), out, fmt, seed=args.seed)
-    said = f"wrote {args.subjects} subjects (seed {args.seed}) to "
+    said = f"wrote {_subjects(args.subjects)} (seed {args.seed}) to "
     if out.is_file():
         print(f"{said}the workbook {out}, truth in {out.parent / truth.name}")
     else:

@@ -88,6 +88,9 @@ class SdtmInput:
 
 def sdtm_not_found(folder: Path) -> InputError:
     """The error for an SDTM folder (or .zip) path that does not exist."""
+    if Path(folder).suffix.lower() == ".zip":
+        return InputError("SDTM zip not found", file=str(folder),
+                          expected=f"an existing .zip of SDTM datasets, or {_FOLDER}")
     return InputError("SDTM folder not found", file=str(folder), expected=_FOLDER)
 
 
