@@ -9,6 +9,7 @@ here, not by the package): the SDTM and ADaM datasets must be those of the shipp
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 from typing import get_args
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 from itp_adam import issues
-from itp_adam.derive.dates import RAW_DATE_FORMATS, raw_date_to_iso
+from itp_adam.derive.dates import RAW_DATE_FORMATS, raw_date_text, raw_date_to_iso
 from itp_adam.errors import InputErrors
 from itp_adam.io.layout import DateFormat, RawLayout
 from itp_adam.io.raw import read_export
@@ -203,3 +204,11 @@ def test_the_shipped_study_in_another_date_format_gives_the_same_sdtm_and_adam(
     found = log.frame()
     assert len(found) == len(shipped.issues) > 100
     pd.testing.assert_frame_equal(found.drop(columns="value"), shipped.issues.drop(columns="value"))
+
+
+@pytest.mark.parametrize("date_format", sorted(RAW_DATE_FORMATS))
+def test_a_date_cell_is_written_as_the_formats_own_example(date_format):
+    """An Excel date cell of 3 November 2024 becomes the text of the format's example, which
+    the table writes by hand for messages (03 NOV 2024, 11/03/2024, ...)."""
+    assert raw_date_text(dt.date(2024, 11, 3), date_format) == \
+        RAW_DATE_FORMATS[date_format]["example"]

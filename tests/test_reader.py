@@ -65,6 +65,56 @@ def test_workbook_and_csv_folder_read_the_same(layout, tmp_path):
         pd.testing.assert_frame_equal(a.forms[name], b.forms[name], check_dtype=True)
 
 
+def test_date_and_time_cells_excel_made_read_as_the_text_they_were(layout, small_workbook,
+                                                                     tmp_path):
+    """A workbook saved by Excel holds date and time cells where the export had text (Excel
+    recognises '12 APR 2023' and '14:30' when it opens a CSV): every complete date of a date
+    or pdate column and every time of a time column is turned into such a cell here (by
+    openpyxl, from the text with strptime), and the forms read are those of the text workbook.
+    A date cell with a time of day is not a raw date: reported, with its value."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+    want = read_export(small_workbook, layout)
+    path = _workbook_copy(small_workbook, tmp_path)
+    book = load_workbook(path)
+    converted = 0
+    for form, spec in layout.forms.items():
+        sheet = book[form]
+        header = [c.value for c in sheet[1]]
+        for name, column in spec.columns.items():
+            if column.type not in ("date", "pdate", "time") or name not in header:
+                continue
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=header.index(name) + 1,
+                                           max_col=header.index(name) + 1):
+                text = cell.value
+                try:
+                    if column.type == "time":
+                        cell.value = dt.datetime.strptime(text, "%H:%M").time()
+                    else:
+                        day, month, year = text.split(" ")  # DD MON YYYY, not the locale's
+                        cell.value = dt.datetime(int(year), MONTHS.index(month) + 1, int(day))
+                except (AttributeError, TypeError, ValueError):  # blank, partial, bad: kept
+                    continue
+                converted += 1
+    book.save(path)
+    assert converted > 1000  # the cells really are dates and times now
+    got = read_export(path, layout)
+    for form in layout.forms:
+        pd.testing.assert_frame_equal(got.forms[form], want.forms[form], check_dtype=True)
+
+    book = load_workbook(path)
+    header = [c.value for c in book["AE"][1]]
+    book["AE"].cell(row=2, column=header.index("AESTDAT") + 1).value = dt.datetime(2024, 5, 6, 10, 30)
+    book.save(path)
+    with pytest.raises(InputErrors) as raised:
+        read_export(path, layout)
+    assert "[sheet AE], row 2, column AESTDAT: invalid value: found '2024-05-06 10:30:00'" \
+        in str(raised.value)
+
+
 def test_column_order_and_bom_do_not_matter(layout, export):
     dm = pd.read_csv(export / "DM.csv", dtype=str, keep_default_na=False)
     dm[dm.columns[::-1]].to_csv(export / "DM.csv", index=False, encoding="utf-8-sig")

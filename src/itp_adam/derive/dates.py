@@ -52,6 +52,15 @@ RAW_DATE_FORMATS: dict[str, dict[str, str]] = {
                    "partial": "UN.MM.YYYY, UN.UN.YYYY", "example": "03.11.2024"},
 }
 """The raw date formats a study's ``raw.yaml`` can declare (``date_format``), a closed list."""
+
+
+def raw_date_text(day: dt.date, date_format: str) -> str:
+    """A complete date written in the raw ``date_format`` (``DD MON YYYY``: ``03 NOV 2024``):
+    the format's name is its template. Month names from the package's table, never the
+    locale's (``strftime('%b')`` depends on it)."""
+    month = list(_MONTHS)[day.month - 1]
+    return (date_format.replace("YYYY", f"{day.year:04d}").replace("MON", month)
+            .replace("MM", f"{day.month:02d}").replace("DD", f"{day.day:02d}"))
 RAW_DATE_FORMAT: ContextVar[str] = ContextVar("raw_date_format", default=DEFAULT_DATE_FORMAT)
 """The raw date format of the study whose SDTM is being built, for :func:`raw_date_to_iso`
 called without one (set by ``stages.sdtm.build_sdtm`` from ``raw.yaml``)."""

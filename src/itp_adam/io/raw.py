@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable
@@ -57,7 +58,7 @@ import pandas as pd
 import pyarrow as pa  # pandas imports both already
 import pyarrow.compute as pc
 
-from ..derive.dates import RAW_DATE_FORMATS, raw_date_to_iso
+from ..derive.dates import RAW_DATE_FORMATS, raw_date_text, raw_date_to_iso
 from ..errors import InputError, InputErrors
 from .arrowfile import mapped, write_batches, write_frame
 from .layout import RawLayout
@@ -404,7 +405,9 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
             width = max(len(r) for r in rows)
             header = [("" if v is None else str(v)) for v in rows[0]] + [""] * (width - len(rows[0]))
             # one pass over the cells is how openpyxl hands them out
-            body = [[_cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
+            date_format = layout.date_format
+            body = [[_cell_text(v, date_format) for v in r] + [""] * (width - len(r))
+                    for r in rows[1:]]
             columns = zip(*body) if body else [()] * width
             raw[form] = header, pa.table({f"c{i}": pa.array(values, TEXT)
                                           for i, values in enumerate(columns)})
@@ -418,12 +421,24 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     return raw, files, notes
 
 
-def _cell_text(v) -> str:
-    """A cell as the text the capture system wrote (numbers typed in Excel lose '.0')."""
+def _cell_text(v, date_format: str) -> str:
+    """A cell as the text the capture system wrote. A workbook saved by Excel holds what Excel
+    recognised when the export was opened: numbers (``47.0`` is ``47``), dates (a date cell,
+    at midnight, is the date written in the study's ``date_format``: ``12 APR 2023``) and
+    times (``14:30``). A date cell with a time of day keeps it, and is then not a date of the
+    raw format (reported by the column's check)."""
     if v is None:
         return ""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, dt.datetime):
+        if v.time() == dt.time(0) and v.tzinfo is None:
+            return raw_date_text(v.date(), date_format)
+        return str(v)
+    if isinstance(v, dt.date):
+        return raw_date_text(v, date_format)
+    if isinstance(v, dt.time) and not v.second and not v.microsecond:
+        return f"{v.hour:02d}:{v.minute:02d}"
     return str(v)
 
 
