@@ -412,6 +412,7 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
             raw[form] = header, pa.table({f"c{i}": pa.array(values, TEXT)
                                           for i, values in enumerate(columns)})
             files[form] = path
+            notes += _number_cells_in_text_columns(form, header, rows[1:], layout)
         for extra in sorted(set(sheets) - set(layout.forms)):
             for name in sheets[extra]:
                 notes.append({"form": name, "rule": "sheet not in the layout: ignored", "severity": "NOTE",
@@ -419,6 +420,28 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     finally:
         wb.close()
     return raw, files, notes
+
+
+def _number_cells_in_text_columns(form: str, header: list[str], body: list[tuple],
+                                  layout: RawLayout) -> list[dict]:
+    """A warning per text column of the layout that holds number cells: the workbook went
+    through Excel, which reads '03' as 3 and '7.50' as 7.5 when it opens a CSV file, and a
+    zero it dropped cannot be restored (a site id 03 is then 3)."""
+    columns = layout.forms[form].columns
+    notes = []
+    for index, name in enumerate(header):
+        name = name.strip().upper()
+        if name not in columns or columns[name].type != "text":
+            continue
+        rows = [row for row, cells in enumerate(body, start=2) if index < len(cells)
+                and isinstance(cells[index], (int, float)) and not isinstance(cells[index], bool)]
+        if rows:
+            notes.append({"form": form, "column": name, "row": rows[0],
+                          "value": _cell_text(body[rows[0] - 2][index], layout.date_format),
+                          "rule": f"{len(rows)} number cell(s) in a text column: kept as the "
+                          "number reads; a zero Excel dropped ('03' read as 3, '7.50' as 7.5) "
+                          "cannot be restored, so check against the source", "severity": "WARNING"})
+    return notes
 
 
 def _cell_text(v, date_format: str) -> str:
