@@ -117,6 +117,26 @@ def test_shipped_sdtmig_findings_are_each_accepted_with_a_reason(base):
     assert "with sdtm/define.xml" in base.attrs["sdtmig"]  # the define.xml beside the datasets
 
 
+def test_records_pointblank_does_not_list_are_accepted_with_the_listed_ones(out, conformance):
+    """Every AE uncoded: pointblank lists the first records and counts the others in one
+    finding. That finding names the variable too, so conformance.yaml's acceptance of
+    SDTM-017 on AE.AEDECOD covers it (it stayed an error: 100,000 subjects failed validate)."""
+    ae, _, _ = _read(out, "sdtm", "AE")
+    ae["AEDECOD"] = ""
+    found = v._sdtmig({"AE": ae}, None, conformance.standards, "HETROM-ITP-RWS")
+    uncoded = found[found["check"] == "SDTM-017"]
+    listed = uncoded[uncoded["row"].notna()]
+    assert 0 < len(listed) < len(ae)  # some records are not listed
+    summary = uncoded[uncoded["row"].isna()]
+    assert summary[["dataset", "variable"]].values.tolist() == [["AE", "AEDECOD"]]
+    assert summary["message"].iloc[0].endswith(
+        f"({len(ae) - len(listed)} more records not listed by pointblank)")
+    accepted = apply_exceptions(uncoded, conformance)
+    accepted = accepted[accepted["check"] == "SDTM-017"]  # not the other exceptions, unused here
+    assert len(accepted) == len(uncoded)
+    assert set(accepted["severity"]) == {"warning"} and (accepted["exception"] != "").all()
+
+
 def test_shipped_study_has_every_expected_variable(base, specs):
     # SDTMIG 3.4 Expected variables the specs lacked before issue 17 (worked out from the IG
     # by hand): DM RFPENDTC, DTHDTC, DTHFL, ACTARMUD; AE AEHLT, AEHLTCD, AEHLGT, AEHLGTCD

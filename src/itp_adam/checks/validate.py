@@ -913,8 +913,14 @@ def _sdtmig(frames: dict[str, pd.DataFrame], define: Path | None, standards: Sta
                  "message": f.message or text, "exception": ""} for f in rule.row_findings]
         if not rows or rule.n_issues > len(rows):
             more = rule.n_issues - len(rows)
+            # the records pointblank does not list: those of one dataset have the listed ones'
+            # variable (a rule checks one column per dataset), so an exception accepting the
+            # listed ones accepts them too
+            checked = {f.checked_column for f in rule.row_findings}
+            variable = checked.pop() if len(checked) == 1 and "," not in rule.dataset else ""
             rows.append({"severity": severity, "check": rule.rule_id, "source": POINTBLANK,
-                         "dataset": rule.dataset, "variable": "", "row": pd.NA, "key": "",
+                         "dataset": rule.dataset, "variable": variable or "", "row": pd.NA,
+                         "key": "",
                          "value": "", "message": text if not rows else
                          f"{text} ({more} more records not listed by pointblank)",
                          "exception": ""})
