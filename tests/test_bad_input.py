@@ -847,6 +847,27 @@ def test_an_out_inside_a_missing_input_is_not_taken_for_an_empty_one(tmp_path, o
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_run_leaves_no_parent_folder_it_made(forms, tmp_path):
+    # --out new/deep/out: the staging folder's parents were made, and a failed run left them
+    raw = write_export(forms, tmp_path / "raw")
+    (tmp_path / "kept").mkdir()  # there before the run: stays, even empty
+    for out in (tmp_path / "new" / "deep" / "out", tmp_path / "kept" / "deep" / "out"):
+        code, said, err = cli("run", "--raw", str(raw), "--specs", str(tmp_path / "no-specs"),
+                              "--out", str(out), "--quiet")
+        assert (code, said) == (2, "") and "specs folder not found" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "raw"]
+    assert list((tmp_path / "kept").iterdir()) == []
+    # the export's problems are listed beside --out: that file's folder is made for it
+    exposure = with_value(forms["EXPOSURE"], 3, "EXSTDAT", "32 JAN 2024")
+    bad = write_export(forms, tmp_path / "bad", EXPOSURE=exposure)
+    code, _, err = cli("run", "--raw", str(bad), "--out", str(tmp_path / "new" / "deep" / "out"),
+                       "--quiet")
+    assert code == 2 and "column EXSTDAT: invalid value: found '32 JAN 2024'" in err
+    assert [p.name for p in (tmp_path / "new" / "deep").iterdir()] == ["out.errors.csv"]
+    listed = error_rows(tmp_path / "new" / "deep" / "out.errors.csv")
+    assert [(r["row"], r["column"], r["value"]) for r in listed] == [("5", "EXSTDAT", "32 JAN 2024")]
+
+
 @pytest.mark.parametrize("kept", ["--raw", "--specs"])
 def test_an_earlier_run_folder_holding_the_runs_input_is_refused(forms, tmp_path, kept):
     # an earlier run's folder is replaced as a whole: a raw export or specs kept in it were

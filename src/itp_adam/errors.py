@@ -154,6 +154,7 @@ def write_error_file(errors: list[InputError], path: Path) -> None:
     out.writerow(ERROR_COLUMNS)
     out.writerows([e.file, e.row, e.column, e.value, e.expected, getattr(e, "message", str(e))]
                   for e in errors)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # removed with a failed run's staging
     replace_own_file(path, text.getvalue(), lambda line: line == _HEADER)
 
 

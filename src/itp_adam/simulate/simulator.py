@@ -1303,13 +1303,12 @@ def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
     is refused with an :class:`InputError`. Everything is written into a temporary folder
     beside ``out`` and moved into place when complete, so a failure leaves the earlier output
     as it was. ``seed`` is recorded in the marker."""
-    from ..stages.pipeline import publish, remove_staging, staging_beside
+    from ..stages.pipeline import publish, staged
 
     out = Path(out).absolute()
     truth = check_export_out(out, fmt)
     one_workbook = out.suffix.lower() == ".xlsx"  # else a folder (check_export_out)
-    staging = staging_beside(out)
-    try:
+    with staged(out) as staging:
         if one_workbook:
             names = _write_into(study, fmt, staging / out.name, staging / truth.name, seed, True)
             moves = [(staging / out.name, out), (staging / truth.name, truth)]
@@ -1317,8 +1316,6 @@ def write_export(study: SimulatedStudy, out: Path, fmt: str = "csv", *,
             names = _write_into(study, fmt, staging, staging / "truth", seed, False)
             moves = [(staging, out)]
         publish(moves, lambda target: _check_target(target, one_workbook and target == out))
-    finally:
-        remove_staging(staging)
     home = out.parent if one_workbook else out
     return [home / name for name in names]
 
@@ -1330,7 +1327,7 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
     naming the pieces. One piece is held at a time. Atomic, and the ``--out`` rules of
     ``write_export`` apply; return the paths written."""
     from ..errors import InputError
-    from ..stages.pipeline import publish, remove_staging, staging_beside
+    from ..stages.pipeline import publish, staged
 
     out = Path(out).absolute()
     if out.suffix.lower() == ".xlsx":
@@ -1338,8 +1335,7 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
                          "folder of CSV folders", file=str(out),
                          expected="a folder name, or --pieces 1 for one workbook")
     check_export_out(out, "csv")
-    staging = staging_beside(out)
-    try:
+    with staged(out) as staging:
         written: list[str] = []
         names = [f"piece-{k:03d}" for k in range(pieces)]
         for name, study in zip(names, build_pieces(n, seed, pieces)):
@@ -1352,8 +1348,6 @@ def write_pieces(n: int, seed: int, pieces: int, out: Path) -> list[Path]:
         (staging / MARKER).write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
         written.append(MARKER)
         publish([(staging, out)], lambda target: _check_target(target, False))
-    finally:
-        remove_staging(staging)
     return [out / name for name in written]
 
 

@@ -84,6 +84,31 @@ def staging_beside(out: Path) -> Path:
                          expected="a folder the user can write to") from exc
 
 
+@contextlib.contextmanager
+def staged(out: Path):
+    """A staging folder beside ``out`` (:func:`staging_beside`) for a command's outputs,
+    removed on leaving. When the command fails, the parent folders of ``out`` that it created
+    for the staging folder are removed too, the deepest first, as long as they are empty: a
+    failed ``--out new/deep/out`` leaves no ``new/deep/`` behind (``OUT.errors.csv``, the list
+    of a failed run's problems, makes its folder again when there is one to write)."""
+    created = [p for p in Path(out).parents if not p.exists()]  # the deepest first
+    done = False
+    try:
+        staging = staging_beside(out)
+        try:
+            yield staging
+            done = True
+        finally:
+            remove_staging(staging)
+    finally:
+        if not done:
+            for folder in created:
+                try:
+                    folder.rmdir()  # only an empty folder: nothing of anyone else's is lost
+                except OSError:
+                    break
+
+
 def leftover_staging(out: Path) -> list[tuple[Path, int]]:
     """Folders beside ``out`` that a command writing ``out`` made and did not remove, with
     their sizes in bytes: staging folders (``staging_beside``), a partitioned run's store
@@ -189,16 +214,15 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
         raise missing
     check_inputs_apart(out, {"raw export (--raw)": raw, "SDTM input (--sdtm)": sdtm,
                              "specs (--specs)": specs_dir})
-    staging = staging_beside(out)
-    try:
-        with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: for this run only
-            result = _run_into(raw, specs_dir, staging, clock, worker, plugins, sdtm, split)
-        publish([(staging, out)], check_out)
-        result.out = out
-        return result
-    finally:
-        remove_staging(staging)
-        remove_staging(store_beside(staging))  # removed earlier, unless a file of it was held
+    with staged(out) as staging:
+        try:
+            with loaded(specs_dir, allow_plugins) as plugins:  # their derivations: this run only
+                result = _run_into(raw, specs_dir, staging, clock, worker, plugins, sdtm, split)
+            publish([(staging, out)], check_out)
+            result.out = out
+            return result
+        finally:
+            remove_staging(store_beside(staging))  # removed earlier, unless a file was held
 
 
 def store_beside(staging: Path) -> Path:
