@@ -196,6 +196,31 @@ def test_csv_takes_the_types_of_the_other_side(tmp_path):
     assert compare_files(tmp_path / "a.csv", tmp_path / "c.csv", ["USUBJID", "SEQ"]).equal
 
 
+def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
+    """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
+    production's upper-case XPT: SAS names are case-insensitive (the key USUBJID was not found
+    in it before). The one different value is found at its key; two names of one file that
+    differ only in case are bad input."""
+    frame = _base()
+    _write(tmp_path / "a.xpt", frame, dates=["ADT"])
+    qc = frame.assign(AVAL=[10.0, 20.0, NAN, 6.0]).rename(columns=str.lower)
+    qc.to_parquet(tmp_path / "qc.parquet")
+    qc.assign(adt=["2024-01-01", "2024-01-02", "", "2024-03-01"]).to_csv(tmp_path / "qc.csv",
+                                                                          index=False)
+    for path in (tmp_path / "qc.parquet", tmp_path / "qc.csv"):
+        result = compare_files(tmp_path / "a.xpt", path, ["USUBJID", "SEQ"])
+        assert list(result.diffs) == ["AVAL"] and not result.vars_only_compare
+        assert result.diffs["AVAL"][["USUBJID", "SEQ", "BASE", "COMPARE"]].values.tolist() == [
+            ["S3", 1.0, 5.0, 6.0]]
+    qc.assign(AVAL=qc["aval"]).to_parquet(tmp_path / "both.parquet")
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "both.parquet"),
+                 "--keys", "USUBJID,SEQ"]) == 2
+    assert capsys.readouterr().err == (
+        f"itp-adam: error: {tmp_path / 'both.parquet'}, column AVAL: two variables whose names "
+        "differ only in case: aval and AVAL; expected one variable per name (SAS names are "
+        "case-insensitive)\n")
+
+
 def test_parquet_is_read_with_its_types(tmp_path):
     _base().to_parquet(tmp_path / "a.parquet")
     other = _base()

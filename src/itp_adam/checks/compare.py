@@ -13,6 +13,7 @@ blank text); trailing blanks of text do not count; numbers and dates are equal w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io.sdtm import upper_names
 from ..io.xpt import read_xpt
 
 __all__ = [
@@ -143,8 +145,16 @@ class FolderComparison:
 
 
 def read_dataset(path: str | Path) -> tuple[pd.DataFrame, DatasetMeta]:
-    """Read an .xpt (with its metadata), .csv (all text, untyped) or .parquet dataset."""
-    path = Path(path)
+    """Read an .xpt (with its metadata), .csv (all text, untyped) or .parquet dataset; variable
+    names in upper case, as SAS matches them (``io.sdtm.upper_names``: a QC dataset written by
+    R with ``usubjid`` compares with production's USUBJID)."""
+    frame, meta = _read_dataset(Path(path))
+    frame = upper_names(frame, Path(path))
+    return frame, dataclasses.replace(
+        meta, variables={str(name).upper(): var for name, var in meta.variables.items()})
+
+
+def _read_dataset(path: Path) -> tuple[pd.DataFrame, DatasetMeta]:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise InputError("unsupported dataset file type", file=str(path), value=path.suffix,

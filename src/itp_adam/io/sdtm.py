@@ -167,15 +167,15 @@ def _read(path: Path, spill: Spill | None = None,
                          expected=f"a {what} file of one SDTM domain") from exc
 
 
-def _upper_names(path: Path, frame: pd.DataFrame, label: str,
-                 variables: dict[str, SdtmVariable]
-                 ) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
-    """Variable names in upper case: SAS names are case-insensitive and SDTM's are upper case,
-    so ``usubjid`` of a Parquet or CSV file written by another tool is USUBJID. Two variables
-    of one file whose names differ only in case are refused (which one is meant is unknown)."""
+def upper_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The frame with its variable names in upper case: SAS names are case-insensitive and
+    SDTM's and ADaM's are upper case, so ``usubjid`` of a Parquet or CSV file written by
+    another tool (R, Python) is USUBJID. Two variables of one file whose names differ only in
+    case are refused (which one is meant is unknown). Used by every reader of datasets the
+    user gives (``--sdtm``, ``compare``)."""
     upper = [str(name).upper() for name in frame.columns]
     if upper == list(frame.columns):
-        return frame, label, variables
+        return frame
     seen: dict[str, str] = {}
     for name in frame.columns:
         if str(name).upper() in seen:
@@ -184,7 +184,14 @@ def _upper_names(path: Path, frame: pd.DataFrame, label: str,
                              column=str(name).upper(),
                              expected="one variable per name (SAS names are case-insensitive)")
         seen[str(name).upper()] = str(name)
-    return (frame.set_axis(upper, axis=1), label,
+    return frame.set_axis(upper, axis=1)
+
+
+def _upper_names(path: Path, frame: pd.DataFrame, label: str,
+                 variables: dict[str, SdtmVariable]
+                 ) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """:func:`upper_names` for a domain read, its variables' metadata renamed alike."""
+    return (upper_names(frame, path), label,
             {name.upper(): var for name, var in variables.items()})
 
 
