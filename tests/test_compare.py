@@ -198,8 +198,8 @@ def test_csv_takes_the_types_of_the_other_side(tmp_path):
 
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
-    production's upper-case XPT: SAS names are case-insensitive (the key USUBJID was not found
-    in it before). The one different value is found at its key; two names of one file that
+    production's upper-case XPT, with keys named in any case: SAS names are case-insensitive
+    (the key USUBJID was not found in it before). The one different value is found at its key; two names of one file that
     differ only in case are bad input."""
     frame = _base()
     _write(tmp_path / "a.xpt", frame, dates=["ADT"])
@@ -207,8 +207,9 @@ def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     qc.to_parquet(tmp_path / "qc.parquet")
     qc.assign(adt=["2024-01-01", "2024-01-02", "", "2024-03-01"]).to_csv(tmp_path / "qc.csv",
                                                                           index=False)
-    for path in (tmp_path / "qc.parquet", tmp_path / "qc.csv"):
-        result = compare_files(tmp_path / "a.xpt", path, ["USUBJID", "SEQ"])
+    for path, keys in ((tmp_path / "qc.parquet", ["USUBJID", "SEQ"]),
+                       (tmp_path / "qc.csv", ["usubjid", "Seq"])):  # --keys in any case too
+        result = compare_files(tmp_path / "a.xpt", path, keys)
         assert list(result.diffs) == ["AVAL"] and not result.vars_only_compare
         assert result.diffs["AVAL"][["USUBJID", "SEQ", "BASE", "COMPARE"]].values.tolist() == [
             ["S3", 1.0, 5.0, 6.0]]

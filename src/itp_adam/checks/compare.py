@@ -313,6 +313,8 @@ def compare_files(base: str | Path, compare: str | Path, keys: Sequence[str] | N
     name = meta_b.name or Path(base).stem.upper()
     if keys is None:
         keys = _spec_keys(name, specs_dir)
+    else:  # the files' names are upper case (read_dataset), --keys usubjid is USUBJID
+        keys = [key.upper() for key in keys]
     return compare_frames(frame_b, frame_c, keys, tolerance=tolerance, max_diffs=max_diffs,
                           base_meta=meta_b, compare_meta=meta_c, name=name,
                           base_source=str(base), compare_source=str(compare))
