@@ -272,6 +272,34 @@ def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
     assert set(info["rows"]) == {"ADSL", "ADAE"}
 
 
+def test_records_of_a_subject_not_in_dm_are_left_out_and_reported(tmp_path: Path) -> None:
+    """An AE record of a subject DM does not have (SDTMIG: every subject is in DM) is left out
+    of ADaM with a warning naming the domain, its record number and the subject, as the raw
+    rules leave out a form's row; the toy ADaM is then the one worked out by hand, in one
+    partition and in two."""
+    orphan = AE.iloc[[0]].assign(USUBJID="TOY-09-999", AESEQ=1.0)
+    ae = pd.concat([AE.iloc[:2], orphan, AE.iloc[2:]], ignore_index=True)  # record 3
+    sdtm, specs = write_sdtm(tmp_path / "sdtm", ae=ae), write_specs(tmp_path / "specs")
+    for extra in ([], ["--partitions", "2"]):
+        code, out = run(tmp_path, sdtm, specs, *extra)
+        assert code == 0
+        assert_toy_adam(out)
+        log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+        left = log[log["rule"] == "subject not in DM: record left out of ADaM"]
+        assert left[["severity", "form", "SUBJID", "row", "column", "value"]].values.tolist() == [
+            ["warning", "AE", "TOY-09-999", "3", "USUBJID", "TOY-09-999"]]
+
+
+def test_two_dm_records_of_one_subject_are_bad_input(tmp_path: Path, capsys) -> None:
+    dm = pd.concat([DM, DM.iloc[[1]]], ignore_index=True)  # record 6 repeats record 2's subject
+    code, out = run(tmp_path, write_sdtm(tmp_path / "sdtm", dm=dm))
+    assert code == 2 and not out.exists()
+    assert _error(capsys) == (
+        f"itp-adam: error: {tmp_path / 'sdtm' / 'dm.xpt'}, row 6, column USUBJID: a second "
+        "record of the subject (its first: row 2): found 'TOY-01-002'; expected one record per "
+        "subject in DM (SDTMIG)\n")
+
+
 def test_reader_types_and_labels(tmp_path: Path) -> None:
     """Char as str with "" missing, Num as float; labels from XPT; CSV numbers inferred."""
     from itp_adam.io.sdtm import read_sdtm

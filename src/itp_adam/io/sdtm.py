@@ -136,6 +136,10 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
         bad, total = _check_dtc(frame, variables, path)
         errors += bad
         count += total
+        if domain.upper() == "DM" and "USUBJID" in frame.columns:
+            bad, total = _one_record_per_subject(frame, path)
+            errors += bad
+            count += total
         result.datasets[domain] = frame
         result.files[domain] = path
         result.labels[domain] = label
@@ -389,6 +393,20 @@ def _typed(raw: pd.DataFrame, variables: dict[str, SdtmVariable]) -> pd.DataFram
         else:
             columns[name] = values.astype("str").fillna("").str.rstrip()
     return pd.DataFrame(columns, index=pd.RangeIndex(len(raw)))
+
+
+def _one_record_per_subject(dm: pd.DataFrame, path: Path) -> tuple[list[InputError], int]:
+    """DM's records after a subject's first (SDTMIG: one record per subject), as errors naming
+    the record and its subject's first (the first MAX_LISTED of them), and how many in all."""
+    subjects = dm["USUBJID"]
+    again = np.flatnonzero(subjects.duplicated(keep="first").to_numpy(dtype=bool))
+    first = pd.Series(np.arange(len(dm)), index=subjects.to_numpy()).groupby(level=0).min()
+    errors = [InputError(f"a second record of the subject (its first: row "
+                         f"{int(first[subjects.iat[row]]) + 1})", file=str(path), row=int(row) + 1,
+                         column="USUBJID", value=str(subjects.iat[row]),
+                         expected="one record per subject in DM (SDTMIG)")
+              for row in again[:MAX_LISTED]]
+    return errors, len(again)
 
 
 def _check_dtc(frame: pd.DataFrame, variables: dict[str, SdtmVariable],

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__, issues
@@ -366,6 +367,33 @@ def read_sdtm_input(path: Path, domains: Sequence[str],
     return data, inputs
 
 
+NOT_IN_DM = "subject not in DM: record left out of ADaM"
+
+
+def leave_out_subjects_not_in_dm(data: SdtmInput) -> list[pd.DataFrame]:
+    """The input SDTM's records whose subject DM does not have (SDTMIG: every subject of a
+    domain is in DM) are left out of its domains, as the raw rules leave out a form's rows
+    (``subject not in DM``): no ADaM record without its ADSL subject. Returns them, each with
+    its domain (``_FORM``) and record number (``_ROW``), for ``data-issues.csv`` (a warning
+    each, reported when the run's log is open). Done on the whole input before it is split,
+    so the same records are left out whatever the partitions."""
+    dm = data.datasets.get("DM")
+    if dm is None or "USUBJID" not in dm.columns:
+        return []
+    left: list[pd.DataFrame] = []
+    for domain, frame in data.datasets.items():
+        if domain == "DM" or "USUBJID" not in frame.columns:
+            continue
+        known = frame["USUBJID"].isin(dm["USUBJID"]).to_numpy(dtype=bool)
+        if known.all():
+            continue
+        rows = np.flatnonzero(~known)
+        left.append(pd.DataFrame({"_FORM": domain, "_ROW": rows + 1,
+                                  "USUBJID": frame["USUBJID"].to_numpy()[rows]}))
+        data.datasets[domain] = frame.loc[known].reset_index(drop=True)
+    return left
+
+
 def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spill | None:
     """How an SDTM folder is read: into ``store`` when its files of the ``domains`` are large
     (:func:`_spill_if_large`), else in memory (None)."""
@@ -461,12 +489,14 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
     store = store_beside(folder)  # the partitions' files, removed before run.json is written
     spill = pool = None
+    not_in_dm: list[pd.DataFrame] = []  # an SDTM input's records left out (reported below)
     result = RunResult(out=folder)
     try:
         if from_sdtm:
             domains = specs.study.inputs.sdtm.domains
             into = None if split.partitions == 1 else store / "read"  # a large input: into the store
             export, inputs = clock.stage("read", lambda: read_sdtm_input(sdtm_dir, domains, into))
+            not_in_dm = leave_out_subjects_not_in_dm(export)
         elif pieces:  # an export in pieces: each is read by the partition that builds it
             export, inputs = ExportInPieces(Path(raw), pieces), None
         else:
@@ -511,6 +541,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
     try:
         with issues.collect() as log:
+            for rows in not_in_dm:
+                issues.report(rows, rule=NOT_IN_DM, severity="warning", column="USUBJID",
+                              values=rows["USUBJID"])
             adam: dict[str, pd.DataFrame] = {}
             if partitioned:  # SDTM and ADaM per partition, then put together
                 sdtm, adam, result.partitions_built = clock.stage("partitions", lambda: (
