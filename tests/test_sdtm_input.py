@@ -300,6 +300,17 @@ def test_two_dm_records_of_one_subject_are_bad_input(tmp_path: Path, capsys) -> 
         "subject in DM (SDTMIG)\n")
 
 
+def test_a_variable_the_specs_copy_missing_from_the_input_is_named(tmp_path: Path, capsys) -> None:
+    # was "from AE.AETERM: not (yet) made; a variable can copy only variables above it or of
+    # the input dataset", as if the spec were wrong; line 24 of ADAE_YAML is AETERM's entry
+    code, _ = run(tmp_path, write_sdtm(tmp_path / "sdtm", ae=AE.drop(columns="AETERM")))
+    assert code == 2
+    specs = tmp_path / "specs" / "adam" / "adae.yaml"
+    assert _error(capsys) == (
+        f"itp-adam: error: {specs}, line 24: dataset ADAE, variable AETERM: from AE.AETERM: "
+        "dataset AE has no variable AETERM (it has STUDYID, DOMAIN, USUBJID, AESEQ, AESTDTC)\n")
+
+
 def test_reader_types_and_labels(tmp_path: Path) -> None:
     """Char as str with "" missing, Num as float; labels from XPT; CSV numbers inferred."""
     from itp_adam.io.sdtm import read_sdtm

@@ -246,6 +246,10 @@ class _Context:
                                           and source.dataset == self.spec.input.dataset)
         if same:
             if name not in work:
+                given = self.built.get(source.dataset) if source.dataset is not None else None
+                if given is not None and name not in given:  # e.g. an SDTM input without it
+                    raise self.error(at, f"from {source.from_}: dataset {source.dataset} has no "
+                                     f"variable {name} (it has {', '.join(map(str, given.columns))})")
                 raise self.error(at, f"from {source.from_}: not (yet) made; a variable can copy "
                                  "only variables above it or of the input dataset")
             return work[name]
