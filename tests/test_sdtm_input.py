@@ -311,6 +311,25 @@ def test_a_variable_the_specs_copy_missing_from_the_input_is_named(tmp_path: Pat
         "dataset AE has no variable AETERM (it has STUDYID, DOMAIN, USUBJID, AESEQ, AESTDTC)\n")
 
 
+def test_a_number_held_as_text_in_the_input(tmp_path: Path, capsys) -> None:
+    """DM's AGE written as text by another tool: a blank is a missing age (as SAS reads one;
+    it stopped the run before), numbers are numbers, and a value that is not a number is named
+    with its subject and counted (the message gave a 0-based position only)."""
+    specs = write_specs(tmp_path / "specs")
+    ages = DM.assign(AGE=["34", "70", "", "65", "80"])
+    code, out = run(tmp_path, write_sdtm(tmp_path / "blank", dm=ages), specs)
+    assert code == 0
+    adsl, _ = pyreadstat.read_xport(str(out / "adam" / "adsl.xpt"))
+    assert adsl["AGE"].tolist()[:2] + adsl["AGE"].tolist()[3:] == [34.0, 70.0, 65.0, 80.0]
+    assert np.isnan(adsl["AGE"].iloc[2])
+    code, _ = run(tmp_path, write_sdtm(tmp_path / "bad", dm=ages.assign(AGE=["34", "70", "", "65", "8O"])),
+                  specs)
+    assert code == 2
+    assert _error(capsys).endswith(
+        "dataset ADSL, variable AGE: type Num, but 1 value(s) are not numbers: '8O' (USUBJID "
+        "TOY-01-005)\n")
+
+
 def test_reader_types_and_labels(tmp_path: Path) -> None:
     """Char as str with "" missing, Num as float; labels from XPT; CSV numbers inferred."""
     from itp_adam.io.sdtm import read_sdtm

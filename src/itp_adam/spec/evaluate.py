@@ -316,15 +316,29 @@ class _Context:
                 return values.astype("datetime64[us]")
             if pd.api.types.infer_dtype(values, skipna=True) == "date":
                 return pd.to_datetime(values).astype("datetime64[us]")
+            if pd.api.types.is_string_dtype(values):  # text: a blank is a missing value, as
+                values = values.where(values.str.strip().ne(""))  # SAS reads one
             try:
                 return pd.to_numeric(values).astype("float64")
             except (TypeError, ValueError) as exc:
                 raise self.error(("variables", index, "type"),
-                                 f"type Num, but the values are not numbers ({exc})") from exc
+                                 f"type Num, but {self._not_numbers(values, work)}") from exc
         if values.dtype == "str" and not values.hasnans:  # already typed: the same array, so
             return pd.Series(values.array, index=work.index, copy=False)  # its codes are kept
         array = arrow_array(values)  # as astype("string"), then "" for missing
         return as_str(pc.fill_null(array, "") if array.null_count else array, work.index)
+
+    @staticmethod
+    def _not_numbers(values: pd.Series, work: pd.DataFrame) -> str:
+        """How many values are not numbers, and the first few with their subjects."""
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna() & values.notna()).to_numpy(dtype=bool)
+        shown = [f"{value!r}" + (f" ({SUBJECT_KEY} {subject})" if subject is not None else "")
+                 for value, subject in zip(
+                     values[bad].head(3),
+                     work.loc[bad, SUBJECT_KEY].head(3) if SUBJECT_KEY in work else [None] * 3)]
+        return (f"{int(bad.sum())} value(s) are not numbers: {', '.join(shown)}"
+                + (", ..." if bad.sum() > 3 else ""))
 
     # -- arguments -----------------------------------------------------------------------
 
