@@ -116,9 +116,12 @@ def test_date_and_time_cells_excel_made_read_as_the_text_they_were(layout, small
 
 
 def test_number_cells_in_a_text_column_are_a_warning(layout, small_workbook, tmp_path):
-    """Excel reads a site id '03' as the number 3: the text column SITEID then holds number
-    cells, which read as '3' (the zero is gone for good) and are reported once for the column,
-    with their count, the first row and its value; number columns (AGE) are not reported."""
+    """Excel reads a site id '03' as the number 3 (and an id '01-10' as a date): the text
+    column SITEID then holds number cells, which read as '3' (the zero is gone for good) and
+    are reported once for the column, with their count, the first row and its value; a date
+    cell in the text column AETERM too; number columns (AGE) are not reported."""
+    import datetime as dt
+
     from openpyxl import load_workbook
 
     want = read_export(small_workbook, layout)
@@ -129,24 +132,29 @@ def test_number_cells_in_a_text_column_are_a_warning(layout, small_workbook, tmp
         for (cell,) in book["DM"].iter_rows(min_row=2, min_col=header.index(name) + 1,
                                             max_col=header.index(name) + 1):
             cell.value = int(cell.value)
+    ae = [c.value for c in book["AE"][1]]
+    book["AE"].cell(row=3, column=ae.index("AETERM") + 1).value = dt.datetime(2026, 1, 10)
     book.save(path)
     got = read_export(path, layout)
     sites = want.forms["DM"]["SITEID"]
     assert got.forms["DM"]["SITEID"].tolist() == [str(int(site)) for site in sites]
     assert got.forms["DM"]["AGE"].tolist() == want.forms["DM"]["AGE"].tolist()
-    noted = [n for n in got.notes if n.get("column") in ("SITEID", "AGE")]
-    assert noted == [{"form": "DM", "column": "SITEID", "row": 2, "value": str(int(sites[0])),
-                      "severity": "WARNING",
-                      "rule": f"{len(sites)} number cell(s) in a text column: kept as the number "
-                      "reads; a zero Excel dropped ('03' read as 3, '7.50' as 7.5) cannot be "
-                      "restored, so check against the source"}]
+    noted = [n for n in got.notes if n.get("column") in ("SITEID", "AGE", "AETERM")]
+    rule = ("number or date cell(s) in a text column: kept as the cell reads; what Excel "
+            "changed ('03' read as 3, '7.50' as 7.5, '01-10' as a date) cannot be restored, so "
+            "check against the source")
+    assert noted == [
+        {"form": "DM", "column": "SITEID", "row": 2, "value": str(int(sites[0])),
+         "severity": "WARNING", "rule": f"{len(sites)} {rule}"},
+        {"form": "AE", "column": "AETERM", "row": 3, "value": "10 JAN 2026", "severity": "WARNING",
+         "rule": f"1 {rule}"}]
     from itp_adam import issues
     from itp_adam.stages.sdtm import _report_notes
 
     with issues.collect() as log:  # into data-issues.csv as a warning, the others as info
         _report_notes(noted + [{"form": "X", "rule": "sheet not in the layout: ignored",
                                 "severity": "NOTE"}])
-    assert log.frame()["severity"].tolist() == ["warning", "info"]
+    assert log.frame()["severity"].tolist() == ["warning", "warning", "info"]
 
 
 def test_column_order_and_bom_do_not_matter(layout, export):

@@ -424,9 +424,9 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
 
 def _number_cells_in_text_columns(form: str, header: list[str], body: list[tuple],
                                   layout: RawLayout) -> list[dict]:
-    """A warning per text column of the layout that holds number cells: the workbook went
-    through Excel, which reads '03' as 3 and '7.50' as 7.5 when it opens a CSV file, and a
-    zero it dropped cannot be restored (a site id 03 is then 3)."""
+    """A warning per text column of the layout that holds number or date cells: the workbook
+    went through Excel, which reads '03' as 3, '7.50' as 7.5 and '01-10' as a date when it
+    opens a CSV file, and what it changed cannot be restored (a site id 03 is then 3)."""
     columns = layout.forms[form].columns
     notes = []
     for index, name in enumerate(header):
@@ -434,13 +434,15 @@ def _number_cells_in_text_columns(form: str, header: list[str], body: list[tuple
         if name not in columns or columns[name].type != "text":
             continue
         rows = [row for row, cells in enumerate(body, start=2) if index < len(cells)
-                and isinstance(cells[index], (int, float)) and not isinstance(cells[index], bool)]
+                and isinstance(cells[index], (int, float, dt.date, dt.time))
+                and not isinstance(cells[index], bool)]
         if rows:
             notes.append({"form": form, "column": name, "row": rows[0],
                           "value": _cell_text(body[rows[0] - 2][index], layout.date_format),
-                          "rule": f"{len(rows)} number cell(s) in a text column: kept as the "
-                          "number reads; a zero Excel dropped ('03' read as 3, '7.50' as 7.5) "
-                          "cannot be restored, so check against the source", "severity": "WARNING"})
+                          "rule": f"{len(rows)} number or date cell(s) in a text column: kept as "
+                          "the cell reads; what Excel changed ('03' read as 3, '7.50' as 7.5, "
+                          "'01-10' as a date) cannot be restored, so check against the source",
+                          "severity": "WARNING"})
     return notes
 
 
