@@ -6,8 +6,8 @@ to ``data-issues.csv`` (so every raw row is either a record or an entry there; e
 that leaves a row out says "left out of SDTM" or "collapsed to the first"):
 
 0. **Reader notes** (extra files, sheets or columns ignored, byte-order marks removed) are
-   reported (info): nothing is lost, but the reviewer sees what the export held; number
-   cells of a workbook in a text column are a warning (Excel may have dropped a zero).
+   reported (info): nothing is lost, but the reviewer sees what the export held; number or date
+   cells of a workbook in a text column are a warning (Excel may have changed them).
 1. **Empty rows** (blank in every column of the layout) are left out (info).
 2. **Rows without their key**: a blank subject id (``subject_column`` of ``raw.yaml``, e.g.
    ``SUBJID``), or a blank ``one_row_per`` key, cannot
@@ -140,7 +140,7 @@ def _report(frame: pd.DataFrame, rows: np.ndarray, subject: str, **how: object) 
 
 def _report_notes(notes: list[dict]) -> None:
     """The reader's structural notes as data issues, one entry per note: info, or a warning
-    for a note the reader marks ``WARNING`` (number cells in a text column)."""
+    for a note the reader marks ``WARNING`` (number or date cells in a text column)."""
     for note in notes:  # a handful per export, not one per record
         issues.report(pd.DataFrame({"_FORM": [note.get("form", "")],
                                     "_ROW": pd.array([note.get("row")], dtype="Int64")}),
