@@ -16,8 +16,9 @@ format     read with                                   types and labels
 
 Variable names are read in upper case (SAS names are case-insensitive; a Parquet or CSV file
 written by another tool may have ``usubjid``); two names of one file that differ only in case
-are an error. Frames follow the package's convention (``docs/design.md``): Char as ``str`` with ``""`` for
-missing (trailing blanks removed, as SAS compares), Num as float with NaN. Checks, all
+are an error. Frames follow the package's convention (``docs/design.md``): Char as ``str``
+with ``""`` for missing (trailing blanks removed, as SAS compares), Num as float with NaN.
+Checks, all
 reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared domain has one
 file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every ``--DTC`` value is
 ISO 8601 (a complete or right-truncated date or date/time: ``2024``, ``2024-03``,
