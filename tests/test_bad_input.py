@@ -689,7 +689,7 @@ def test_spec_with_unknown_derivation(forms, tmp_path, specs_copy):
     message = refused(write_export(forms, tmp_path / "raw"), tmp_path, "--specs", str(specs_copy))
     assert message.startswith(f"itp-adam: error: {path}, line {line}: dataset AE: unknown derivation "
                               "'derive_var_sq' in the registry; known: ")
-    assert "derive_var_seq" in message
+    assert message.endswith("; did you mean 'derive_var_seq'?")  # the slip, by its spelling
 
 
 def test_spec_not_utf8_or_missing(forms, tmp_path, specs_copy):
