@@ -233,4 +233,5 @@ def test_a_failing_step_names_its_spec_file_and_line(tmp_path, shipped):
     assert str(info.value).startswith(
         f"{adlb}, line 17: dataset ADLB: step adt: derive_vars_dt: variable LBDTCX (argument dtc) "
         "is not in the dataset; it has: STUDYID, DOMAIN, USUBJID, LBSEQ, ")
+    assert str(info.value).endswith("; did you mean 'LBDTC'?")  # the slip, by its spelling
     assert isinstance(info.value.__cause__, KeyError)  # MissingVariable, also a KeyError

@@ -236,6 +236,7 @@ def test_parsed_once_and_what_it_reads():
     ("PARAMCD * 2", "cannot compute with text"),
     ("AVAL and FLAG", "'and' needs conditions"),
     ("MISSING == 1", "no variable 'MISSING'"),
+    ("BASEX > 1", "(variables: AVAL, BASE, N, PARAMCD, NAME, ADT, DTC, FLAG); did you mean 'BASE'?"),
     ("PARAMCD == @absent", "@absent is not passed"),
     ("AVAL in ['A']", "'in' compares a number with a list"),
     ("year(AVAL) == 1", "year() needs a date"),

@@ -51,6 +51,15 @@ class InputError(Exception):
         return (_restored, (type(self), self.args, self.__dict__))
 
 
+def did_you_mean(name: str, known) -> str:
+    """``; did you mean 'X'?`` for the known name nearest ``name`` when one is close (a typing
+    slip: ``BASEX`` -> ``BASE``), else ``""``: the end of an unknown-name message."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.8)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 class InputErrors(InputError):
     """Several problems of one input, all found in one pass (the raw export's checks).
 

@@ -37,8 +37,11 @@ class MissingVariable(InputError, KeyError):
         shown = ", ".join(self.columns[:MAX_LISTED])
         if len(self.columns) > MAX_LISTED:
             shown += f", ... ({len(self.columns) - MAX_LISTED} more)"
+        from ..errors import did_you_mean
+
         super().__init__(f"{function}: variable {variable} (argument {argument}) is not in "
-                         f"{frame}; it has: {shown or 'no columns'}")
+                         f"{frame}; it has: {shown or 'no columns'}"
+                         f"{did_you_mean(variable, self.columns)}")
         self.column = variable  # for the error file (errors.csv)
 
     def __str__(self) -> str:  # KeyError's would quote the whole message

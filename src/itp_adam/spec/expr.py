@@ -468,8 +468,11 @@ def _column(env: _Env, name: str) -> _Value:
         return env.cache[name]
     frame = env.frame
     if name not in frame.columns:
+        from ..errors import did_you_mean
+
         known = ", ".join(map(str, frame.columns[:40]))
-        raise ExpressionError(f"{env.text!r}: no variable {name!r} in the data (variables: {known})")
+        raise ExpressionError(f"{env.text!r}: no variable {name!r} in the data (variables: "
+                              f"{known}){did_you_mean(name, frame.columns)}")
     series = frame[name]
     if isinstance(series, pd.DataFrame):
         raise ExpressionError(f"{env.text!r}: the data has two columns called {name!r}")

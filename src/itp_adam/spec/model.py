@@ -1232,12 +1232,11 @@ def _study_refs(value: Any, seen: frozenset[int] = frozenset()) -> list[str]:
 def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str:
     """``unknown WHAT 'name' WHERE; known: ...``, and the nearest known name when one is
     close (a typing slip: ``derive_vars_computex`` -> ``derive_vars_compute``)."""
-    import difflib
+    from ..errors import did_you_mean
 
     known = sorted(known)
-    near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.8)
     return (f"unknown {what} {name!r}{' ' + where if where else ''}; known: {', '.join(known)}"
-            + (f"; did you mean {near[0]!r}?" if near else ""))
+            + did_you_mean(name, known))
 
 
 def spec_file_digests(specs_dir: Path) -> dict[str, str]:
