@@ -116,7 +116,7 @@ def test_require_vars_message_names_function_argument_variable_and_columns():
         require_vars(df, "derive_var_dy", ref_date="TRTSDTX", date="ADT")
     err = caught.value
     assert str(err) == ("derive_var_dy: variable TRTSDTX (argument ref_date) is not in the "
-                        "dataset; it has: USUBJID, TRTSDT, ADT")
+                        "dataset; it has: USUBJID, TRTSDT, ADT; did you mean 'TRTSDT'?")
     assert isinstance(err, InputError) and isinstance(err, KeyError)
     assert (err.function, err.argument, err.variable, err.column) == (
         "derive_var_dy", "ref_date", "TRTSDTX", "TRTSDTX")
