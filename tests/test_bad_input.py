@@ -847,6 +847,29 @@ def test_an_out_inside_a_missing_input_is_not_taken_for_an_empty_one(tmp_path, o
     assert list(tmp_path.iterdir()) == []
 
 
+def test_out_that_is_or_holds_the_current_folder_is_refused(forms, tmp_path, monkeypatch):
+    # --out . in an empty folder was published by renaming a new folder into its place: the
+    # run said done, and the shell stood in the removed folder, where ls showed nothing
+    raw = write_export(forms, tmp_path / "raw")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    expected = ("is the current folder or holds it: the folder is replaced as a whole, which "
+                "would leave this shell in a removed folder; expected a folder below the current "
+                "one, e.g. --out itp-adam-out\n")
+    for command in (["run", "--raw", str(raw), "--quiet"], ["simulate", "--subjects", "3"]):
+        code, said, err = cli(*command, "--out", ".")
+        assert (code, said, err) == (2, "", f"itp-adam: error: {here}: {expected}")
+    assert list(here.iterdir()) == []
+    # an earlier run's folder holding the current folder: the same
+    (here / "run.json").write_text("{}")
+    (here / "adam").mkdir()
+    monkeypatch.chdir(here / "adam")
+    code, said, err = cli("run", "--raw", str(raw), "--quiet", "--out", str(here))
+    assert (code, said, err) == (2, "", f"itp-adam: error: {here}: {expected}")
+    assert sorted(p.name for p in here.iterdir()) == ["adam", "run.json"]
+
+
 def test_a_failed_run_leaves_no_parent_folder_it_made(forms, tmp_path):
     # --out new/deep/out: the staging folder's parents were made, and a failed run left them
     raw = write_export(forms, tmp_path / "raw")

@@ -66,6 +66,12 @@ def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's
     expected = f"a new folder, an empty folder or {what} folder"
     if out.exists() and not out.is_dir():
         raise InputError("exists and is a file", file=str(out), expected=expected)
+    with contextlib.suppress(OSError):  # the working folder gone (a shell left in one)
+        if out.is_dir() and Path.cwd().resolve().is_relative_to(out.resolve()):
+            raise InputError("is the current folder or holds it: the folder is replaced as a "
+                             "whole, which would leave this shell in a removed folder",
+                             file=str(out), expected="a folder below the current one, e.g. "
+                             "--out itp-adam-out")
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         raise InputError(f"is a non-empty folder without a {marker}, so it is not {what}; "
                          "refusing to replace it", file=str(out), expected=expected)
