@@ -105,9 +105,14 @@ def first_line(path: Path) -> str | None:
         return None
 
 
+def _own_error_list(line: str | None) -> bool:
+    """Whether a file's first line is the error list's header (``replace_own_file``)."""
+    return line == _HEADER
+
+
 def is_error_file(path: Path) -> bool:
     """True if ``path`` is a file this tool wrote (its first line is the error-file header)."""
-    return first_line(path) == _HEADER
+    return _own_error_list(first_line(path))
 
 
 def check_replaceable(path: Path, own: Callable[[str | None], bool]) -> None:
@@ -141,14 +146,12 @@ def report_errors(path: Path, command: str):
     naming the file (exit 2 with one message)."""
     try:
         yield
-    except FileExistsError as exc:
-        if exc.filename != str(path):  # e.g. a file where a parent folder should be
-            raise InputError(f"cannot write the report ({exc.strerror})", file=str(path),
-                             expected="a file path the user can write to") from exc
-        raise InputError(f"exists and was not written by itp-adam {command}; not replaced",
-                         file=str(path), expected=f"a new file name, or an earlier report of "
-                         f"itp-adam {command}") from None
     except OSError as exc:
+        # the report itself is a user's file (not a file where a parent folder should be)
+        if isinstance(exc, FileExistsError) and exc.filename == str(path):
+            raise InputError(f"exists and was not written by itp-adam {command}; not replaced",
+                             file=str(path), expected=f"a new file name, or an earlier report "
+                             f"of itp-adam {command}") from None
         raise InputError(f"cannot write the report ({exc.strerror})", file=str(path),
                          expected="a file path the user can write to") from exc
 
@@ -164,7 +167,7 @@ def write_error_file(errors: list[InputError], path: Path) -> None:
     out.writerows([e.file, e.row, e.column, e.value, e.expected, getattr(e, "message", str(e))]
                   for e in errors)
     Path(path).parent.mkdir(parents=True, exist_ok=True)  # removed with a failed run's staging
-    replace_own_file(path, text.getvalue(), lambda line: line == _HEADER)
+    replace_own_file(path, text.getvalue(), _own_error_list)
 
 
 def remove_error_file(path: Path) -> None:
