@@ -214,10 +214,6 @@ def _run(args: argparse.Namespace, worker) -> int:
     for option, value in (("--partitions", args.partitions), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise InputError("must be at least 1", option=option, value=str(value))
-    if args.scheduler is not None:
-        from .stages.partitions import check_scheduler
-
-        check_scheduler(args.scheduler)  # before the input is read
     _warn_leftovers(args.out)
     result = run(raw, specs, args.out, Progress(say, terminal), worker,
                  allow_plugins=args.allow_plugins, sdtm=args.sdtm, partitions=args.partitions,

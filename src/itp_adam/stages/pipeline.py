@@ -216,6 +216,10 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
     clock = say if isinstance(say, Progress) else Progress(say)
     out = Path(out).absolute()
     check_out(out)
+    if split.scheduler is not None:  # before the input is looked at
+        from .partitions import check_scheduler
+
+        check_scheduler(split.scheduler)
     missing = _missing_input(raw, sdtm)
     if missing is not None:  # before the staging folder's parents are made: --out may be in it
         raise missing
