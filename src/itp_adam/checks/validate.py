@@ -277,10 +277,7 @@ def run_record(folder: Path) -> dict:
     (not JSON, or without the ``specs``, ``spec_files`` and ``outputs`` it records)."""
     path = Path(folder) / "run.json"
     expected = "the run.json written by itp-adam run"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"cannot be read ({exc})", file=str(path), expected=expected) from None
+    record = _json_of(path, expected)
     kinds = {"specs": str, "spec_files": dict, "outputs": dict}
     wrong = [key for key, kind in kinds.items()
              if not isinstance(record, dict) or not isinstance(record.get(key), kind)]
@@ -288,6 +285,14 @@ def run_record(folder: Path) -> dict:
         raise InputError(f"has no {', '.join(wrong)} of the expected kind", file=str(path),
                          expected=expected)
     return record
+
+
+def _json_of(path: Path, expected: str = "a JSON file"):
+    """The JSON value of a file; an InputError when it cannot be read as JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot be read ({exc})", file=str(path), expected=expected) from None
 
 
 def _differences(found: dict[str, str], recorded: dict[str, str]) -> str:
@@ -305,8 +310,8 @@ def run_folder_of(path: Path) -> Path | None:
     path = Path(path).absolute()
     for folder in ([path] if path.is_dir() else []) + [path.parent, path.parent.parent]:
         try:
-            record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            record = _json_of(folder / "run.json")
+        except InputError:  # no run.json there, or not JSON: not a run's folder
             continue
         if isinstance(record, dict) and record.get("package") == "itp-adam":
             return folder
