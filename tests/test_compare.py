@@ -196,6 +196,25 @@ def test_csv_takes_the_types_of_the_other_side(tmp_path):
     assert compare_files(tmp_path / "a.csv", tmp_path / "c.csv", ["USUBJID", "SEQ"]).equal
 
 
+def test_a_csv_written_by_r_has_its_na_missing(tmp_path):
+    """A QC dataset written by R's write.csv: a missing value is a bare NA, for a number (AVAL
+    of S2), text (FLAG of S1/2) and a date (ADT of S2) alike; it equals production's XPT. A
+    quoted "NA" is the text NA: the one difference, at its key. Before, every bare NA was the
+    text NA: AVAL was a text column against a number (a type difference) and FLAG differed."""
+    _write(tmp_path / "a.xpt", _base(), dates=["ADT"])
+    lines = ['"USUBJID","SEQ","AVAL","FLAG","ADT"', '"S1",1,10,"Y","2024-01-01"',
+             '"S1",2,20,NA,"2024-01-02"', '"S2",1,NA,"N",NA', '"S3",1,5,"Y","2024-03-01"']
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+    lines[3] = '"S2",1,NA,"NA",NA'
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    assert list(result.diffs) == ["FLAG"] and result.attributes.empty
+    assert result.diffs["FLAG"][["USUBJID", "SEQ", "BASE", "COMPARE"]].values.tolist() == [
+        ["S2", 1.0, "N", "NA"]]
+
+
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
     production's upper-case XPT, with keys named in any case: SAS names are case-insensitive

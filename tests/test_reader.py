@@ -149,10 +149,10 @@ def test_number_cells_in_a_text_column_are_a_warning(layout, small_workbook, tmp
         {"form": "AE", "column": "AETERM", "row": 3, "value": "10 JAN 2026", "severity": "WARNING",
          "rule": f"1 {rule}"}]
     from itp_adam import issues
-    from itp_adam.stages.sdtm import _report_notes
+    from itp_adam.stages.sdtm import report_reader_notes
 
     with issues.collect() as log:  # into data-issues.csv as a warning, the others as info
-        _report_notes(noted + [{"form": "X", "rule": "sheet not in the layout: ignored",
+        report_reader_notes(noted + [{"form": "X", "rule": "sheet not in the layout: ignored",
                                 "severity": "NOTE"}])
     assert log.frame()["severity"].tolist() == ["warning", "warning", "info"]
 

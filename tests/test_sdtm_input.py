@@ -407,6 +407,72 @@ def test_variable_names_in_lower_case_are_the_same_variables(tmp_path: Path, mon
         "USUBJID and usubjid; expected one variable per name (SAS names are case-insensitive)")
 
 
+def write_r_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as R's ``write.csv(frame, row.names = FALSE)`` writes it (written out here, not
+    by the reader's library): names and strings quoted, numbers bare (34, 7.5), a missing value
+    (R's NA: None or NaN here) as a bare NA."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "NA"
+        return '"' + value.replace('"', '""') + '"' if isinstance(value, str) else f"{value:g}"
+
+    lines = [",".join(f'"{name}"' for name in frame.columns)]
+    lines += [",".join(cell(value) for value in row) for row in frame.itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_csv_written_by_r_reads_as_its_sas_file(tmp_path: Path, monkeypatch, spilled: bool) -> None:
+    """SDTM written by R as CSV: a missing value is a bare NA, for text (sdtm.oak's
+    NA_character_: DM.RFSTDTC of subject 005) and numbers (EXDOSE of record 2) alike; a quoted
+    "NA" is the text NA (AESPID of record 3). Read as the XPT file of the same data is ("" and
+    NaN); a --SPID of digits and a result as collected (AESPID, AEORRES '7.50') stay text, as
+    the SDTMIG types them. Each column whose NAs were read as missing is a data issue (info,
+    the count and the first record); the toy ADaM is the one worked out by hand. NA stopped
+    the run ('not ISO 8601'), and a missing number's column became text."""
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    spill = Spill(tmp_path / "store") if spilled else None
+    ex = EX.assign(EXDOSE=[50.0, np.nan, 50.0, 25.0, 50.0])
+    ae = AE.assign(AESPID=["1", "2", "NA", "4", "5", "6", "7"],
+                   AEORRES=["7.50", "8", "9", "10", "11", "12", "13"])
+    sas = tmp_path / "sas"
+    sas.mkdir()
+    labels = {**LABELS, "AESPID": "Sponsor-Defined Identifier", "AEORRES": "Result"}
+    for name, frame in (("dm", DM), ("ex", ex), ("ae", ae)):
+        pyreadstat.write_xport(frame, str(sas / f"{name}.xpt"), table_name=name.upper(),
+                               column_labels=[labels[c] for c in frame.columns])
+    r = tmp_path / "r"
+    r.mkdir()
+    write_r_csv(DM.assign(RFSTDTC=DM["RFSTDTC"].replace("", None)), r / "dm.csv")
+    write_r_csv(ex, r / "ex.csv")
+    write_r_csv(ae, r / "ae.csv")
+    assert (r / "dm.csv").read_text().splitlines()[5] == '"TOY-01","DM","TOY-01-005",80,NA'
+    assert (r / "ae.csv").read_text().splitlines()[3].endswith(',"NA","9"')
+    want = sdtm.read_sdtm(sas, ["DM", "EX", "AE"])
+    got = sdtm.read_sdtm(r, ["DM", "EX", "AE"], spill)
+    for domain in ("DM", "EX", "AE"):
+        pd.testing.assert_frame_equal(got.datasets[domain], want.datasets[domain])
+        assert ({k: v.type for k, v in got.variables[domain].items()}
+                == {k: v.type for k, v in want.variables[domain].items()})
+    assert got.datasets["AE"]["AESPID"].tolist()[:3] == ["1", "2", "NA"]
+    assert got.datasets["AE"]["AEORRES"].tolist()[0] == "7.50"
+    rule = ("1 unquoted NA read as a missing value (R's write.csv and readr::write_csv write a "
+            "missing value so; a quoted \"NA\" is kept as the text NA)")
+    assert got.notes == [
+        {"form": "DM", "column": "RFSTDTC", "row": 5, "value": "NA", "rule": rule},
+        {"form": "EX", "column": "EXDOSE", "row": 2, "value": "NA", "rule": rule}]
+    code, out = run(tmp_path, r)
+    assert code == 0
+    assert_toy_adam(out)
+    log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+    noted = log[log["rule"] == rule]
+    assert noted[["severity", "form", "row", "column", "value"]].values.tolist() == [
+        ["info", "DM", "5", "RFSTDTC", "NA"], ["info", "EX", "2", "EXDOSE", "NA"]]
+
+
 def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:
     from itp_adam.io import sdtm
     from itp_adam.io.raw import Spill

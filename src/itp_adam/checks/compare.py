@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io.sdtm import upper_names
+from ..io.sdtm import csv_text_options, upper_names
 from ..io.xpt import read_xpt
 
 __all__ = [
@@ -145,9 +145,10 @@ class FolderComparison:
 
 
 def read_dataset(path: str | Path) -> tuple[pd.DataFrame, DatasetMeta]:
-    """Read an .xpt (with its metadata), .csv (all text, untyped) or .parquet dataset; variable
-    names in upper case, as SAS matches them (``io.sdtm.upper_names``: a QC dataset written by
-    R with ``usubjid`` compares with production's USUBJID)."""
+    """Read an .xpt (with its metadata), .csv (all text, untyped; an unquoted NA is missing, as
+    R writes one) or .parquet dataset; variable names in upper case, as SAS matches them
+    (``io.sdtm.upper_names``: a QC dataset written by R with ``usubjid`` compares with
+    production's USUBJID)."""
     frame, meta = _read_dataset(Path(path))
     frame = upper_names(frame, Path(path))
     return frame, dataclasses.replace(
@@ -167,7 +168,9 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, DatasetMeta]:
         if suffix == ".xpt":
             return _read_xpt(path)
         if suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+            from pyarrow import csv
+
+            frame = csv.read_csv(path, convert_options=csv_text_options(path)).to_pandas()
             return frame, DatasetMeta(name=name, variables={c: VarMeta() for c in frame.columns})
         frame = pd.read_parquet(path)
     except InputError:

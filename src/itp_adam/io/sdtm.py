@@ -11,8 +11,14 @@ format     read with                                   types and labels
 ``.sas7bdat`` ``pyreadstat.read_sas7bdat``             Char/Num, variable and dataset labels
 ``.parquet`` pyarrow                                   text columns Char, numbers Num
 ``.csv``   pyarrow, every field as text                Num when every non-empty value is a
-                                                       number (never for identifiers, --DTC)
+                                                       number (never for identifiers, --DTC,
+                                                       --ORRES and the SDTMIG's other Char
+                                                       variables of :data:`TEXT_SUFFIXES`)
 ========== =========================================== =====================================
+
+In a CSV file an unquoted ``NA`` is a missing value, as R's ``write.csv`` and
+``readr::write_csv`` write one (a quoted ``"NA"`` is the text NA); each column where it was
+read so gets a data issue (info) with the count (``SdtmInput.notes``).
 
 Variable names are read in upper case (SAS names are case-insensitive; a Parquet or CSV file
 written by another tool may have ``usubjid``); two names of one file that differ only in case
@@ -54,8 +60,22 @@ FORMATS = (".xpt", ".sas7bdat", ".csv", ".parquet")
 _FOLDER = f"a folder of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
 REQUIRED = ("STUDYID", "USUBJID")
 """Variables every input domain must have."""
-TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RDOMAIN", "IDVARVAL"})
-"""CSV columns kept as text even when every value looks like a number (identifiers)."""
+TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RDOMAIN", "IDVARVAL",
+                         "QVAL", "TSVAL", "VISIT", "ARMCD", "ACTARMCD", "ETCD"})
+"""CSV columns kept as text even when every value looks like a number: identifiers and the
+SDTMIG's Char variables that often hold only digits (QVAL '1', TSVAL '167')."""
+TEXT_SUFFIXES = ("DTC", "ORRES", "ORRESU", "ORNRLO", "ORNRHI", "STRESC", "STRESU", "STNRC",
+                 "GRPID", "REFID", "SPID", "LNKID", "LNKGRP", "TOXGR", "DUR", "ELTM")
+"""--variables (after the two-letter domain prefix) that the SDTMIG types Char, kept as text in
+a CSV file whatever their values: a result as collected (--ORRES '7.50', --ORNRLO '35') keeps
+its text, which a number would change ('7.5', '35.0')."""
+
+
+def _text_always(name: str) -> bool:
+    """Whether CSV column ``name`` is Char whatever its values (:data:`TEXT_ALWAYS`,
+    :data:`TEXT_SUFFIXES`)."""
+    name = name.upper()
+    return name in TEXT_ALWAYS or name.endswith("DTC") or (len(name) > 2 and name[2:] in TEXT_SUFFIXES)
 STRETCH_ROWS = 1 << 18
 """Records read and typed at a time when a domain is read into the store (a setting of memory,
 not of the results)."""
@@ -70,6 +90,8 @@ class SdtmVariable:
     type: str  # "Char" or "Num"
     label: str = ""
     format: str = ""
+    na_missing: int = 0  # CSV: unquoted NA fields read as missing values (R's way of writing one)
+    na_first: int = 0  # the record number (1 = the first) of the first of them
 
 
 @dataclass
@@ -81,6 +103,7 @@ class SdtmInput:
     files: dict[str, Path]
     labels: dict[str, str] = field(default_factory=dict)  # dataset labels, where the file has one
     variables: dict[str, dict[str, SdtmVariable]] = field(default_factory=dict)
+    notes: list[dict] = field(default_factory=list)  # rules applied while reading (data issues)
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 of each input file (run.json ``inputs``)."""
@@ -141,6 +164,7 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
             bad, total = _one_record_per_subject(frame, path)
             errors += bad
             count += total
+        result.notes += _na_notes(domain, variables)
         result.datasets[domain] = frame
         result.files[domain] = path
         result.labels[domain] = label
@@ -149,6 +173,18 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
     if errors:
         raise InputErrors(errors, count)
     return result
+
+
+NA_RULE = ("unquoted NA read as a missing value (R's write.csv and readr::write_csv write a "
+           "missing value so; a quoted \"NA\" is kept as the text NA)")
+
+
+def _na_notes(domain: str, variables: dict[str, SdtmVariable]) -> list[dict]:
+    """A data issue (info) per CSV column whose unquoted NA fields were read as missing values,
+    with their count and the first record."""
+    return [{"form": domain, "column": name, "row": var.na_first, "value": "NA",
+             "rule": f"{var.na_missing} {NA_RULE}"}
+            for name, var in variables.items() if var.na_missing]
 
 
 def _read(path: Path, spill: Spill | None = None,
@@ -352,18 +388,28 @@ def _read_parquet(path: Path, spill: Spill | None = None,
     return _spilled(batches, spill, domain, variables), "", variables
 
 
-def _read_csv(path: Path, spill: Spill | None = None,
-              domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+def csv_text_options(path: Path):
+    """pyarrow's options to read the CSV dataset ``path`` as text: every column a string, an
+    unquoted NA a missing value (null: R's ``write.csv`` and ``readr::write_csv`` write a
+    missing value so), a quoted "NA" the text NA, a blank field "". Used by every reader of
+    CSV datasets the user gives (``--sdtm``, ``compare``)."""
     import csv as text_csv
 
     import pyarrow as pa
     from pyarrow import csv
 
-    with open(path, encoding="utf-8-sig", newline="") as fh:  # the header: every column as text
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # the header
         names = next(text_csv.reader(fh), [])
-    text = {name: pa.large_string() for name in names}
-    options = csv.ConvertOptions(column_types=text, strings_can_be_null=False,
-                                 quoted_strings_can_be_null=False)
+    return csv.ConvertOptions(column_types={name: pa.large_string() for name in names},
+                              null_values=["NA"], strings_can_be_null=True,
+                              quoted_strings_can_be_null=False)
+
+
+def _read_csv(path: Path, spill: Spill | None = None,
+              domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    from pyarrow import csv
+
+    options = csv_text_options(path)
     if spill is None:
         table = csv.read_csv(path, convert_options=options)
     else:  # parsed a block at a time into the spill, then checked one whole column at a time
@@ -371,12 +417,14 @@ def _read_csv(path: Path, spill: Spill | None = None,
                                         read_options=csv.ReadOptions(block_size=SPILL_BLOCK)), domain)
     variables = {}
     for name in table.column_names:
-        values = pd.Series(pd.array(table.column(name), dtype="str"), copy=False).str.strip()
-        filled = values[values.ne("")]
+        column = table.column(name)
+        values = pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
+        filled = values[values.notna() & values.ne("")]
         numeric = pd.to_numeric(filled, errors="coerce")
-        is_num = (name.upper() not in TEXT_ALWAYS and not name.upper().endswith("DTC")
-                  and len(filled) > 0 and not numeric.isna().any())
-        variables[name] = SdtmVariable("Num" if is_num else "Char")
+        is_num = not _text_always(name) and len(filled) > 0 and not numeric.isna().any()
+        first = int(np.argmax(values.isna().to_numpy(dtype=bool))) + 1 if column.null_count else 0
+        variables[name] = SdtmVariable("Num" if is_num else "Char", na_missing=column.null_count,
+                                       na_first=first)
     if spill is None:
         return _typed(table.to_pandas(), variables), "", variables
     batches = (batch.to_pandas() for batch in table.to_batches(max_chunksize=STRETCH_ROWS))
@@ -392,7 +440,7 @@ def _typed(raw: pd.DataFrame, variables: dict[str, SdtmVariable]) -> pd.DataFram
             columns[name] = pd.to_numeric(values.replace("", np.nan) if values.dtype != np.float64
                                           else values, errors="raise").astype("float64")
         else:
-            columns[name] = values.astype("str").fillna("").str.rstrip()
+            columns[name] = values.astype("str").fillna("").str.rstrip()  # a null (NA): ""
     return pd.DataFrame(columns, index=pd.RangeIndex(len(raw)))
 
 

@@ -551,6 +551,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
     try:
         with issues.collect() as log:
+            if from_sdtm:  # the rules its reader applied (NA in a CSV file read as missing)
+                from .sdtm import report_reader_notes
+                report_reader_notes(export.notes)
             for rows in not_in_dm:
                 issues.report(rows, rule=NOT_IN_DM, severity="warning", column="USUBJID",
                               values=rows["USUBJID"])

@@ -63,7 +63,7 @@ def prepare_forms(export: RawExport, specs: Specs, require_subjects: bool = True
     run may have none; the run checks the whole export, ``stages/partitions.py``).
     ``origin``: the piece of an export in pieces the forms come from; the records then trace
     to ``ORIGIN/FORM`` (``_FORM``), as the form files of two pieces share their names."""
-    _report_notes(export.notes)
+    report_reader_notes(export.notes)
     subjects, subject = specs.layout.subject_form, specs.layout.subject_column
     frames: dict[str, pd.DataFrame] = {}
     kept: dict[str, np.ndarray] = {}
@@ -138,9 +138,10 @@ def _report(frame: pd.DataFrame, rows: np.ndarray, subject: str, **how: object) 
         issues.report(found, **how)
 
 
-def _report_notes(notes: list[dict]) -> None:
-    """The reader's structural notes as data issues, one entry per note: info, or a warning
-    for a note the reader marks ``WARNING`` (number or date cells in a text column)."""
+def report_reader_notes(notes: list[dict]) -> None:
+    """The reader's notes as data issues, one entry per note: info, or a warning for a note
+    the reader marks ``WARNING`` (number or date cells in a text column). The raw export's
+    (``RawExport.notes``) and an SDTM input's (``SdtmInput.notes``: NA read as missing)."""
     for note in notes:  # a handful per export, not one per record
         issues.report(pd.DataFrame({"_FORM": [note.get("form", "")],
                                     "_ROW": pd.array([note.get("row")], dtype="Int64")}),
