@@ -330,6 +330,24 @@ def test_a_number_held_as_text_in_the_input(tmp_path: Path, capsys) -> None:
         "TOY-01-005)\n")
 
 
+def test_numbers_put_into_a_char_variable_read_as_sas_and_r_write_them(tmp_path: Path) -> None:
+    """A Char variable whose source is a number (AGEC from DM.AGE of a Parquet file) holds
+    the number as SAS's BEST. and R's as.character write it: 34, 70.5, 65 (by hand); a
+    missing age is blank. It held Python's text, '34.0', and -0.0 gave '-0'."""
+    sdtm = write_sdtm(tmp_path / "sdtm", "mixed")
+    DM.assign(AGE=[34.0, 70.5, np.nan, -0.0, 80.0]).to_parquet(sdtm / "dm.parquet", index=False)
+    (sdtm / "DM.csv").unlink()
+    specs = write_specs(tmp_path / "specs")
+    adsl = specs / "adam" / "adsl.yaml"
+    adsl.write_text(adsl.read_text(encoding="utf-8") + "  - {name: AGEC, label: Age as text, "
+                    "type: Char, role: Record Qualifier, origin: Predecessor, "
+                    "source: {from: DM.AGE}}\n", encoding="utf-8")
+    code, out = run(tmp_path, sdtm, specs)
+    assert code == 0
+    frame, _ = pyreadstat.read_xport(str(out / "adam" / "adsl.xpt"))
+    assert frame["AGEC"].tolist() == ["34", "70.5", "", "0", "80"]
+
+
 def test_reader_types_and_labels(tmp_path: Path) -> None:
     """Char as str with "" missing, Num as float; labels from XPT; CSV numbers inferred."""
     from itp_adam.io.sdtm import read_sdtm

@@ -325,6 +325,8 @@ class _Context:
                                  f"type Num, but {self._not_numbers(values, work)}") from exc
         if values.dtype == "str" and not values.hasnans:  # already typed: the same array, so
             return pd.Series(values.array, index=work.index, copy=False)  # its codes are kept
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return _number_text(values, work.index)
         array = arrow_array(values)  # as astype("string"), then "" for missing
         return as_str(pc.fill_null(array, "") if array.null_count else array, work.index)
 
@@ -393,6 +395,16 @@ class _Context:
             first = out.loc[duplicated, spec.keys].head(3).to_dict("records")
             raise self.error(("keys",), f"keys {', '.join(spec.keys)} are not unique, e.g. {first}")
         return out
+
+
+def _number_text(values: pd.Series, index: pd.Index) -> pd.Series:
+    """Numbers put into a Char variable, as R's ``as.character`` and SAS's BEST. write them
+    (``35``, ``7.5``, ``0.3``; not Python's ``35.0`` or ``0.30000000000000004``): the rule of
+    :func:`_literal_text`, worked out once per distinct value; ``""`` for missing."""
+    codes, distinct = pd.factorize(values.to_numpy(dtype="float64", na_value=np.nan) + 0.0,
+                                   use_na_sentinel=True)  # + 0.0: -0.0 is 0
+    text = np.array([_literal_text(float(value)) for value in distinct] + [""], dtype=object)
+    return as_str(pa.array(text[codes], type=pa.large_string()), index)
 
 
 def _literal_text(value: Any) -> str:
