@@ -64,7 +64,7 @@ TEXT_ALWAYS = frozenset({"STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RD
                          "QVAL", "TSVAL", "VISIT", "ARMCD", "ACTARMCD", "ETCD"})
 """CSV columns kept as text even when every value looks like a number: identifiers and the
 SDTMIG's Char variables that often hold only digits (QVAL '1', TSVAL '167')."""
-TEXT_SUFFIXES = ("DTC", "ORRES", "ORRESU", "ORNRLO", "ORNRHI", "STRESC", "STRESU", "STNRC",
+TEXT_SUFFIXES = ("ORRES", "ORRESU", "ORNRLO", "ORNRHI", "STRESC", "STRESU", "STNRC",
                  "GRPID", "REFID", "SPID", "LNKID", "LNKGRP", "TOXGR", "DUR", "ELTM")
 """--variables (after the two-letter domain prefix) that the SDTMIG types Char, kept as text in
 a CSV file whatever their values: a result as collected (--ORRES '7.50', --ORNRLO '35') keeps
@@ -76,6 +76,8 @@ def _text_always(name: str) -> bool:
     :data:`TEXT_SUFFIXES`)."""
     name = name.upper()
     return name in TEXT_ALWAYS or name.endswith("DTC") or (len(name) > 2 and name[2:] in TEXT_SUFFIXES)
+
+
 STRETCH_ROWS = 1 << 18
 """Records read and typed at a time when a domain is read into the store (a setting of memory,
 not of the results)."""
