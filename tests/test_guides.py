@@ -234,6 +234,38 @@ def test_missing_text_is_a_visible_note(specs, tmp_path):
     assert "| Sponsor | not given in guides.yaml |" in csdrg
 
 
+def test_study_parameters_in_the_text_follow_study_yaml(tmp_path):
+    """guides.yaml and conformance.yaml write the cut-off as {study: cutoff_date}: a study
+    copied with another cut-off says that date in its cSDRG text and define.xml's study
+    description (the date was written out in both, so a new cut-off left the old one in the
+    reviewer's documents). An unknown parameter, or a section, is a spec error at its line."""
+    import shutil
+
+    assert "Data cut-off: 2025-04-14. Records" in load_guide_text(SPECS_DIR).data_source
+    assert load_conformance(SPECS_DIR).study_description.endswith("data cut-off 2025-04-14.")
+    copy = tmp_path / "study"
+    shutil.copytree(SPECS_DIR, copy)
+    study = copy / "study.yaml"
+    study.write_text(study.read_text(encoding="utf-8").replace(
+        "\ncutoff_date: 2025-04-14", "\ncutoff_date: 2024-12-31"), encoding="utf-8")
+    assert "Data cut-off: 2024-12-31. Records" in load_guide_text(copy).data_source
+    assert load_conformance(copy).study_description == (
+        "Real-world study of hetrombopag in immune thrombocytopenia (HETROM-ITP-RWS), data "
+        "cut-off 2024-12-31.")
+    guides = copy / "guides.yaml"
+    text = guides.read_text(encoding="utf-8")
+    guides.write_text(text.replace("{study: cutoff_date}", "{study: cutoff_dat}, {study: analysis_windows}"),
+                      encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_guide_text(copy)
+    assert str(info.value) == (  # line 15: the key data_source, whose text holds them
+        f"2 problems in the specs:\n"
+        f"  {guides}, line 15: {{study: cutoff_dat}}: no such parameter in study.yaml; did you "
+        "mean 'cutoff_date'?\n"
+        f"  {guides}, line 15: {{study: analysis_windows}}: a text can hold a single value (a "
+        "date, number or text), not a section or list")
+
+
 def test_bad_guides_yaml_names_file_and_line(tmp_path):
     (tmp_path / "guides.yaml").write_text("title: A study\nprotocoll: X1\n")
     with pytest.raises(InputError) as info:

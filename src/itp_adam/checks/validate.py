@@ -221,14 +221,15 @@ class Conformance(BaseModel):
 
 
 def load_conformance(specs_dir: Path) -> Conformance:
-    """Read ``conformance.yaml`` of a specs folder; the defaults (no exceptions) without one."""
+    """Read ``conformance.yaml`` of a specs folder (``{study: P}`` in its text: the study
+    parameter); the defaults (no exceptions) without one."""
     path = Path(specs_dir) / "conformance.yaml"
     if not path.is_file():
         return Conformance()
     from ..spec.model import load_model
 
     # the spec loader: impossible dates, bad bytes and bad values named by file and line
-    return load_model(path, Conformance, "conformance", empty_ok=True)
+    return load_model(path, Conformance, "conformance", empty_ok=True, study_text=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -82,14 +82,14 @@ class GuideText(BaseModel):
 
 
 def load_guide_text(specs_dir: Path) -> GuideText:
-    """Read ``guides.yaml`` of a specs folder (file, line and key in any message); the empty
-    text without one."""
+    """Read ``guides.yaml`` of a specs folder (file, line and key in any message), each
+    ``{study: P}`` in its text replaced by the study parameter; the empty text without one."""
     path = Path(specs_dir) / GUIDES_FILE
     if not path.is_file():
         return GuideText()
     from ..spec.model import load_model
 
-    return load_model(path, GuideText, "guides", empty_ok=True)
+    return load_model(path, GuideText, "guides", empty_ok=True, study_text=True)
 
 
 # --------------------------------------------------------------------------------------------

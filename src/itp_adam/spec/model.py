@@ -16,6 +16,7 @@ Files in a specs folder::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import inspect
@@ -39,7 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from .expr import ExpressionError, compile_expression
 from ..io.layout import RawLayout
 from .registry import derivation_names, get_derivation
@@ -876,14 +877,78 @@ class Specs:
     analyses: Any = None  # the reporting event of analyses/*.yaml (itp_adam.analysis.model), if any
 
 
-def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool = False) -> Any:
+def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool = False,
+               study_text: bool = False) -> Any:
     """Read one YAML spec file into ``model`` with the messages every spec gets (file, line,
     key; never a traceback); for files outside the run's specs, e.g. ``conformance.yaml``.
-    ``empty_ok``: an empty file gives the model's defaults."""
+    ``empty_ok``: an empty file gives the model's defaults. ``study_text``: a ``{study: P}``
+    inside a text is replaced by the study parameter ``P`` of the ``study.yaml`` beside the
+    file (:func:`fill_study_text`), so prose says what the study's parameters say."""
     document = _read_yaml(Path(path), kind)
     if document.data is None and empty_ok:
         return model()
+    if study_text:
+        document = dataclasses.replace(document, data=fill_study_text(document, Path(path).parent))
     return _validate(model, document, kind)
+
+
+STUDY_IN_TEXT = re.compile(r"\{study:\s*([A-Za-z0-9_.]+)\s*\}")
+"""A study parameter written inside a text: ``Data cut-off: {study: cutoff_date}.``"""
+
+
+def fill_study_text(document: _Document, specs_dir: Path) -> Any:
+    """The document's data with every ``{study: P}`` inside a text replaced by the parameter's
+    value (a date as ISO 8601, a whole number without ``.0``), read from ``study.yaml`` of
+    ``specs_dir`` when a text has one. Written once, in study.yaml, a cut-off date or a window
+    cannot say one thing in the data and another in the reviewer's guide or define.xml. An
+    unknown parameter, or one that is not a single value, is a spec error at its line."""
+    problems: list[SpecProblem] = []
+    study: list[Study] = []
+
+    def value_of(name: str, where: YamlPath) -> str:
+        if not study:
+            study.append(load_study(specs_dir))
+        try:
+            value = study[0].resolve(name)
+        except KeyError:
+            problems.append(SpecProblem(document.file, document.line_of(where),
+                                        f"{{study: {name}}}: no such parameter in study.yaml"
+                                        f"{did_you_mean(name.split('.')[-1], _parameter_names(study[0], name))}"))
+            return ""
+        if isinstance(value, (dict, list)) or value is None:
+            problems.append(SpecProblem(document.file, document.line_of(where),
+                                        f"{{study: {name}}}: a text can hold a single value "
+                                        "(a date, number or text), not a section or list"))
+            return ""
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        if isinstance(value, float):
+            return f"{value:.15g}"
+        return str(value)
+
+    def walk(data: Any, where: YamlPath) -> Any:
+        if isinstance(data, str) and "{study:" in data:
+            return STUDY_IN_TEXT.sub(lambda match: value_of(match.group(1), where), data)
+        if isinstance(data, dict):
+            return {key: walk(item, (*where, key)) for key, item in data.items()}
+        if isinstance(data, list):
+            return [walk(item, (*where, index)) for index, item in enumerate(data)]
+        return data
+
+    filled = walk(document.data, ())
+    if problems:
+        raise SpecError(problems)
+    return filled
+
+
+def _parameter_names(study: Study, name: str) -> list[str]:
+    """The parameter names beside the last part of the dotted ``name`` (for "did you mean")."""
+    parent = name.rpartition(".")[0]
+    try:
+        found = study.resolve(parent) if parent else _plain(study)
+    except KeyError:
+        return []
+    return list(found) if isinstance(found, dict) else []
 
 
 def load_raw_layout(specs_dir: Path, name: str = "raw.yaml") -> RawLayout:
@@ -1232,8 +1297,6 @@ def _study_refs(value: Any, seen: frozenset[int] = frozenset()) -> list[str]:
 def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str:
     """``unknown WHAT 'name' WHERE; known: ...``, and the nearest known name when one is
     close (a typing slip: ``derive_vars_computex`` -> ``derive_vars_compute``)."""
-    from ..errors import did_you_mean
-
     known = sorted(known)
     return (f"unknown {what} {name!r}{' ' + where if where else ''}; known: {', '.join(known)}"
             + did_you_mean(name, known))
