@@ -64,6 +64,7 @@ from .model import (
     StepSource,
     Study,
     StudyRef,
+    value_text,
 )
 
 TRACE = ["_FORM", "_ROW"]
@@ -177,7 +178,7 @@ class _Context:
                     raise self.error(("rows", number, key), f"row {number + 1}: {key} is Num, "
                                      f"but the value is not a number ({exc})") from exc
             else:
-                columns[key] = as_str(pa.array([_literal_text(v) for v in values], TEXT), index)
+                columns[key] = as_str(pa.array([value_text(v) for v in values], TEXT), index)
         return pd.DataFrame(columns, index=index)
 
     def _literal(self, value: Any) -> Any:
@@ -219,7 +220,7 @@ class _Context:
             constant = self._literal(source.constant)
             if isinstance(source.constant, StudyRef) and (isinstance(constant, dt.date)
                                                           or var.type == "Char"):
-                constant = _literal_text(constant)  # a study parameter, e.g. the cut-off date
+                constant = value_text(constant)  # a study parameter, e.g. the cut-off date
             if isinstance(constant, str):  # one pyarrow buffer, not n Python strings
                 return as_str(pa.repeat(pa.scalar(constant, TEXT), len(work)), work.index)
             return pd.Series([constant] * len(work), index=work.index)
@@ -400,23 +401,11 @@ class _Context:
 def _number_text(values: pd.Series, index: pd.Index) -> pd.Series:
     """Numbers put into a Char variable, as R's ``as.character`` and SAS's BEST. write them
     (``35``, ``7.5``, ``0.3``; not Python's ``35.0`` or ``0.30000000000000004``): the rule of
-    :func:`_literal_text`, worked out once per distinct value; ``""`` for missing."""
+    :func:`value_text`, worked out once per distinct value; ``""`` for missing."""
     codes, distinct = pd.factorize(values.to_numpy(dtype="float64", na_value=np.nan) + 0.0,
                                    use_na_sentinel=True)  # + 0.0: -0.0 is 0
-    text = np.array([_literal_text(float(value)) for value in distinct] + [""], dtype=object)
+    text = np.array([value_text(float(value)) for value in distinct] + [""], dtype=object)
     return as_str(pa.array(text[codes], type=pa.large_string()), index)
-
-
-def _literal_text(value: Any) -> str:
-    """A literal of the specs as text: ``""`` for blank, a date as ISO 8601, a whole number
-    without ``.0`` (``1`` -> ``"1"``), other numbers with up to 15 significant digits."""
-    if value is None:
-        return ""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, float):
-        return f"{value:.15g}"
-    return str(value)
 
 
 def _missing_value(values: np.ndarray) -> object:

@@ -920,11 +920,7 @@ def fill_study_text(document: _Document, specs_dir: Path) -> Any:
                                         f"{{study: {name}}}: a text can hold a single value "
                                         "(a date, number or text), not a section or list"))
             return ""
-        if isinstance(value, (dt.date, dt.datetime)):
-            return value.isoformat()
-        if isinstance(value, float):
-            return f"{value:.15g}"
-        return str(value)
+        return value_text(value)
 
     def walk(data: Any, where: YamlPath) -> Any:
         if isinstance(data, str) and "{study:" in data:
@@ -939,6 +935,19 @@ def fill_study_text(document: _Document, specs_dir: Path) -> Any:
     if problems:
         raise SpecError(problems)
     return filled
+
+
+def value_text(value: Any) -> str:
+    """One value of the specs as text: ``""`` for blank, a date as ISO 8601, a whole number
+    without ``.0`` (``1`` -> ``"1"``), other numbers with up to 15 significant digits (as
+    SAS's BEST. and R's ``as.character`` write them: ``0.3``, not ``0.30000000000000004``)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    return str(value)
 
 
 def _parameter_names(study: Study, name: str) -> list[str]:
