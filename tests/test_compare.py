@@ -265,6 +265,30 @@ def test_folders_match_datasets_by_name_and_list_the_unmatched(tmp_path):
     assert "datasets only in base: only.xpt" in result.text()
 
 
+def test_a_runs_trace_is_not_a_dataset_of_its_sdtm_folder(tmp_path, capsys):
+    """``compare OUT/sdtm qc/`` with a QC folder of datasets only: the run's sdtm/trace.csv
+    (beside OUT/run.json) is the records' trace, not a dataset, so it is named as not compared
+    and the folders are equal (exit 0); it made them NOT EQUAL, 'only in base: trace.csv'. In a
+    folder that is not a run's, a trace.csv is a dataset like any CSV file."""
+    sdtm, qc = tmp_path / "out" / "sdtm", tmp_path / "qc"
+    sdtm.mkdir(parents=True)
+    qc.mkdir()
+    _write(sdtm / "ds1.xpt", _base())
+    pd.DataFrame({"DOMAIN": ["DS1"], "USUBJID": ["S1"], "SEQ": [1], "FORM": ["X"],
+                  "ROW": [2]}).to_csv(sdtm / "trace.csv", index=False)
+    _base().to_csv(qc / "DS1.csv", index=False)
+    (tmp_path / "out" / "run.json").write_text("{}")
+    result = compare_folders(sdtm, qc, ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+    assert result.not_datasets == [str(sdtm / "trace.csv")] and result.only_base == []
+    assert f"  not datasets, not compared: {sdtm / 'trace.csv'}\n" in result.text()
+    assert main(["compare", str(sdtm), str(qc), "--keys", "USUBJID,SEQ"]) == 0
+    capsys.readouterr()
+    (tmp_path / "out" / "run.json").unlink()  # not a run's folder: trace.csv is a dataset
+    result = compare_folders(sdtm, qc, ["USUBJID", "SEQ"])
+    assert (result.only_base, result.not_datasets, result.equal) == (["trace.csv"], [], False)
+
+
 def test_cli_exit_status_0_equal_1_different_2_bad_input(tmp_path, capsys):
     _write(tmp_path / "a.xpt", _base())
     other = _base()

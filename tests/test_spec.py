@@ -158,6 +158,40 @@ def test_study_resolve_gives_plain_values():
         study.resolve("toxicity_grading.nope")
 
 
+def test_a_study_parameter_in_a_description_or_a_name_follows_study_yaml(tmp_path):
+    """ADLB's CRIT1 step describes its rule and the response analysis names its criterion with
+    {study: ...} in the text: a study copied with the threshold 50 (and its label) says 50 in
+    the method's description (define.xml, ADRG) and the analysis' name (ARS, tables), where
+    the written-out 30 stayed. An unknown parameter in a description is a spec error."""
+    copy = tmp_path / "study"
+    shutil.copytree(SPECS, copy)
+    study = copy / "study.yaml"
+    text = study.read_text(encoding="utf-8")
+    old = "{name: CRIT1, label: Platelet count >= 30 x10^9/L, operator: \">=\", threshold: 30}"
+    assert old in text
+    study.write_text(text.replace(old, old.replace("30", "50")), encoding="utf-8")
+    specs = load_specs(copy)
+    crit1 = next(step for step in specs.adam["ADLB"].steps if step.id == "crit1")
+    assert crit1.description == ('SAP "Response". Platelets (study.yaml response.parameter) '
+                                 "only; Y if AVAL >= 50 else N (study.yaml response CRIT1).")
+    assert [a.name for a in specs.analyses.analyses if a.id == "RESPONSE_CRIT1"] == [
+        "Platelet count >= 50 x10^9/L by analysis visit, overall and by disease phase"]
+    adlb = copy / "adam" / "adlb.yaml"
+    adlb.write_text(adlb.read_text(encoding="utf-8").replace(
+        "operator} {study: response.criteria.0.threshold}",  # in the description
+        "operator} {study: response.criteria.0.treshold}"),
+        encoding="utf-8")
+    rows = adlb.read_text(encoding="utf-8").splitlines()
+    step = rows.index("  - id: crit1")
+    line = next(number for number, row in enumerate(rows[step:], start=step + 1)
+                if row.strip().startswith("description:"))  # the step's description key
+    with pytest.raises(InputError) as info:
+        load_specs(copy)
+    assert str(info.value) == (
+        f"{adlb}, line {line}: dataset ADLB: {{study: response.criteria.0.treshold}}: no such "
+        "parameter in study.yaml; did you mean 'threshold'?")
+
+
 def test_codelist_value_map_matches_ignoring_case_and_blanks():
     assert CODELISTS["SEX"].value_map()["female"] == "F"
     assert CODELISTS["AEOUT"].value_map()["recovered"] == "RECOVERED/RESOLVED"

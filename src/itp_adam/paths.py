@@ -70,6 +70,9 @@ SDTM_ZIP = "sdtm.zip"
 VALIDATION_REPORT = "validation.csv"
 """``itp-adam validate FOLDER``'s findings, written into the run's output folder by default."""
 
+TRACE_FILE = "trace.csv"
+"""The run's ``sdtm/`` file linking every SDTM record to its raw row (not a dataset)."""
+
 
 def shipped_name(specs_dir: Path) -> str | None:
     """The name of the shipped study whose specs folder ``specs_dir`` is, or None."""

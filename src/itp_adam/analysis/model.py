@@ -46,6 +46,7 @@ from ..spec.model import (
     _no_boolean,
     _read_yaml,
     _unknown,
+    fill_study_text,
     validation_problems,
 )
 
@@ -495,7 +496,9 @@ def _parse_file(document: _Document, study: Study | None) -> AnalysesFile:
     problems: list[SpecProblem] = []
     if document.data is None:
         raise SpecError([SpecProblem(document.file, 1, "the file is empty")])
-    data = _resolved(document.data, (), document, study, problems)
+    data = document.data if study is None else fill_study_text(
+        document, lambda: study, lambda found: {"context": _context(document, found)})
+    data = _resolved(data, (), document, study, problems)
     if problems:
         raise SpecError(problems)
     try:

@@ -26,6 +26,7 @@ import pandas as pd
 from ..errors import InputError
 from ..io.sdtm import csv_text_options, upper_names
 from ..io.xpt import read_xpt
+from ..paths import TRACE_FILE
 
 __all__ = [
     "Comparison",
@@ -113,6 +114,8 @@ class FolderComparison:
     comparisons: list[Comparison]
     only_base: list[str]
     only_compare: list[str]
+    #: files of the folders that are not datasets (a run's ``sdtm/trace.csv``), not compared
+    not_datasets: list[str] = field(default_factory=list)
 
     @property
     def equal(self) -> bool:
@@ -126,7 +129,10 @@ class FolderComparison:
                  f"  datasets in both: {len(self.comparisons)}"
                  f" ({', '.join(c.name for c in self.comparisons) or 'none'})",
                  f"  datasets only in base: {', '.join(self.only_base) or '(none)'}",
-                 f"  datasets only in compare: {', '.join(self.only_compare) or '(none)'}", ""]
+                 f"  datasets only in compare: {', '.join(self.only_compare) or '(none)'}"]
+        if self.not_datasets:
+            lines.append(f"  not datasets, not compared: {', '.join(self.not_datasets)}")
+        lines.append("")
         for comparison in self.comparisons:
             lines += [comparison.text(), ""]
         unequal = [c.name for c in self.comparisons if not c.equal]
@@ -328,7 +334,7 @@ def compare_folders(base: str | Path, compare: str | Path, keys: Sequence[str] |
                     specs_dir: str | Path | None = None) -> FolderComparison:
     """Compare the datasets of two folders, matched by file name without extension (any case)."""
     _check_options(list(keys) if keys is not None else None, tolerance, max_diffs)
-    files_b, files_c = _datasets_in(Path(base)), _datasets_in(Path(compare))
+    (files_b, skipped_b), (files_c, skipped_c) = _datasets_in(Path(base)), _datasets_in(Path(compare))
     comparisons = [
         compare_files(files_b[stem], files_c[stem], keys, tolerance=tolerance,
                       max_diffs=max_diffs, specs_dir=specs_dir)
@@ -338,6 +344,7 @@ def compare_folders(base: str | Path, compare: str | Path, keys: Sequence[str] |
         base_source=str(base), compare_source=str(compare), comparisons=comparisons,
         only_base=[files_b[s].name for s in sorted(files_b) if s not in files_c],
         only_compare=[files_c[s].name for s in sorted(files_c) if s not in files_b],
+        not_datasets=[str(path) for path in skipped_b + skipped_c],
     )
 
 
@@ -405,18 +412,22 @@ def _check_options(keys: list[str] | None, tolerance: float, max_diffs: int) -> 
         raise InputError("must be zero or positive", column="--max-diffs", value=str(max_diffs))
 
 
-def _datasets_in(folder: Path) -> dict[str, Path]:
-    """Dataset files of a folder by lower-case file stem; two files with one stem are refused."""
+def _datasets_in(folder: Path) -> tuple[dict[str, Path], list[Path]]:
+    """Dataset files of a folder by lower-case file stem (two files with one stem are refused),
+    and the files left out: a run's record trace (``OUT/sdtm/trace.csv``, beside the run's
+    ``run.json``) is a CSV file but not a dataset, which a QC folder does not have."""
     found: dict[str, Path] = {}
+    run_trace = folder / TRACE_FILE if (folder.parent / "run.json").is_file() else None
+    skipped = [run_trace] if run_trace is not None and run_trace.is_file() else []
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in SUFFIXES:
+        if path.is_file() and path.suffix.lower() in SUFFIXES and path not in skipped:
             stem = path.stem.lower()
             if stem in found:
                 raise InputError("two datasets with the same name", file=str(path),
                                  value=found[stem].name,
                                  expected="one file per dataset name in a folder")
             found[stem] = path
-    return found
+    return found, skipped
 
 
 def _spec_keys(name: str, specs_dir: str | Path | None) -> list[str] | None:

@@ -883,12 +883,13 @@ def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool 
     key; never a traceback); for files outside the run's specs, e.g. ``conformance.yaml``.
     ``empty_ok``: an empty file gives the model's defaults. ``study_text``: a ``{study: P}``
     inside a text is replaced by the study parameter ``P`` of the ``study.yaml`` beside the
-    file (:func:`fill_study_text`), so prose says what the study's parameters say."""
+    file (:func:`fill_study_text`)."""
     document = _read_yaml(Path(path), kind)
     if document.data is None and empty_ok:
         return model()
     if study_text:
-        document = dataclasses.replace(document, data=fill_study_text(document, Path(path).parent))
+        document = dataclasses.replace(document, data=fill_study_text(
+            document, lambda: load_study(Path(path).parent), lambda where: _describe(kind, document, where)))
     return _validate(model, document, kind)
 
 
@@ -896,29 +897,33 @@ STUDY_IN_TEXT = re.compile(r"\{study:\s*([A-Za-z0-9_.]+)\s*\}")
 """A study parameter written inside a text: ``Data cut-off: {study: cutoff_date}.``"""
 
 
-def fill_study_text(document: _Document, specs_dir: Path) -> Any:
+def fill_study_text(document: _Document, load: Callable[[], Study],
+                    describe: Callable[[YamlPath], dict[str, Any]] = lambda where: {}) -> Any:
     """The document's data with every ``{study: P}`` inside a text replaced by the parameter's
-    value (a date as ISO 8601, a whole number without ``.0``), read from ``study.yaml`` of
-    ``specs_dir`` when a text has one. Written once, in study.yaml, a cut-off date or a window
-    cannot say one thing in the data and another in the reviewer's guide or define.xml. An
-    unknown parameter, or one that is not a single value, is a spec error at its line."""
+    value (:func:`value_text`: a date as ISO 8601, a whole number without ``.0``), of the
+    study ``load()`` gives (called when a text has one). Written once, in study.yaml, a cut-off
+    date or a threshold cannot say one thing in the data and another in the reviewer's guide,
+    a method's description or define.xml. An unknown parameter, or one that is not a single
+    value, is a spec error at its key's line (``describe(path)``: its context keywords)."""
     problems: list[SpecProblem] = []
     study: list[Study] = []
 
     def value_of(name: str, where: YamlPath) -> str:
         if not study:
-            study.append(load_study(specs_dir))
+            study.append(load())
         try:
             value = study[0].resolve(name)
         except KeyError:
             problems.append(SpecProblem(document.file, document.line_of(where),
                                         f"{{study: {name}}}: no such parameter in study.yaml"
-                                        f"{did_you_mean(name.split('.')[-1], _parameter_names(study[0], name))}"))
+                                        f"{did_you_mean(name.split('.')[-1], _parameter_names(study[0], name))}",
+                                        **describe(where)))
             return ""
         if isinstance(value, (dict, list)) or value is None:
             problems.append(SpecProblem(document.file, document.line_of(where),
                                         f"{{study: {name}}}: a text can hold a single value "
-                                        "(a date, number or text), not a section or list"))
+                                        "(a date, number or text), not a section or list",
+                                        **describe(where)))
             return ""
         return value_text(value)
 
@@ -1109,10 +1114,14 @@ def load_dataset_spec(path: Path, layout: RawLayout, codelists: dict[str, Codeli
                       study: Study | None = None) -> Dataset:
     """Read and check one dataset spec against the raw layout, codelists and derivation registry.
 
-    With ``study``, ``{study: ...}`` arguments are checked too. A predecessor ``{from: DS.VAR}``
+    With ``study``, ``{study: ...}`` arguments are checked too, and ``{study: P}`` inside a
+    text (a description) is the parameter's value (:func:`fill_study_text`). A predecessor ``{from: DS.VAR}``
     is checked by :func:`load_specs`, which sees every dataset.
     """
     document = _read_yaml(Path(path), "dataset")
+    if study is not None:  # {study: P} inside a description
+        document = dataclasses.replace(document, data=fill_study_text(
+            document, lambda: study, lambda where: _describe("dataset", document, where)))
     dataset: Dataset = _validate(Dataset, document, "dataset")
     problems = [
         SpecProblem(document.file, document.line_of(where), message, **_describe("dataset", document, where))

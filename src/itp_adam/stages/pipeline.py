@@ -28,6 +28,7 @@ from .. import __version__, issues
 from ..errors import InputError, InputErrors
 from ..io.csvfile import append_file, write_csv, write_csv_rows
 from ..io.pieces import WRITE_PIECE
+from ..paths import TRACE_FILE
 from ..report.progress import Progress, Say
 from ..spec.model import Dataset, Specs, load_specs, spec_file_digests
 from .partitions import built_here
@@ -589,7 +590,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
         def write(tick) -> Future | None:
             if not from_sdtm:
-                write_trace(sdtm, specs, folder / "sdtm" / "trace.csv",
+                write_trace(sdtm, specs, folder / "sdtm" / TRACE_FILE,
                             {name: made.trace for name, made in merged.items() if made.trace})
                 tick("trace.csv")
             write_csv(log.frame(), folder / "data-issues.csv")
