@@ -722,6 +722,32 @@ def test_a_shipped_sdtm_study_runs_on_its_zip(tmp_path: Path, shipped_toy, capsy
                     f"{archive}\n")
 
 
+NOT_READ = "SDTM file of a domain the study does not read (inputs.sdtm.domains): not read"
+
+
+def test_dataset_files_the_study_does_not_read_are_named(tmp_path: Path, shipped_toy) -> None:
+    """A dataset file of a domain the study does not declare (inputs.sdtm.domains: DM, EX, AE)
+    is left unread with an info in data-issues.csv naming it, in a folder (suppdm.csv,
+    MH.parquet) and in a zip (lb.xpt); a file that is no dataset (notes.txt, readme.txt) is
+    not. They were left out silently."""
+    folder = write_sdtm(tmp_path / "sdtm")
+    DM.to_csv(folder / "suppdm.csv", index=False)
+    DM.to_parquet(folder / "MH.parquet", index=False)
+    (folder / "notes.txt").write_text("not a dataset")
+    code, out = run(tmp_path, folder)
+    assert code == 0
+    assert_toy_adam(out)
+    log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+    assert log.loc[log["rule"] == NOT_READ, ["severity", "form", "value"]].values.tolist() == [
+        ["info", "MH", "MH.parquet"], ["info", "SUPPDM", "suppdm.csv"]]
+    _, archive, _ = shipped_toy
+    zipped = tmp_path / "zipped"
+    assert main(["run", "--study", "toy-sdtm", "--allow-plugins", "--out", str(zipped), "--quiet"]) == 0
+    log = pd.read_csv(zipped / "data-issues.csv", dtype=str, keep_default_na=False)
+    assert log.loc[log["rule"] == NOT_READ, ["severity", "form", "value"]].values.tolist() == [
+        ["info", "LB", "sdtm.zip/lb.xpt"]]
+
+
 def test_sdtm_given_wins_over_the_shipped_zip(tmp_path: Path, shipped_toy) -> None:
     _, archive, _ = shipped_toy
     folder = write_sdtm(tmp_path / "mine")

@@ -136,6 +136,9 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
     errors: list[InputError] = []
     count = 0
     result = SdtmInput(folder, {}, {})
+    wanted = {domain.upper() for domain in domains}
+    result.notes += [not_read_note(stem, path.name) for stem, paths in sorted(found.items())
+                     if stem not in wanted for path in paths]
     for domain in domains:
         paths = found.get(domain.upper(), [])
         if not paths:
@@ -175,6 +178,15 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
     if errors:
         raise InputErrors(errors, count)
     return result
+
+
+NOT_READ = "SDTM file of a domain the study does not read (inputs.sdtm.domains): not read"
+
+
+def not_read_note(domain: str, file: str) -> dict:
+    """The data issue (info) of a dataset file the study does not declare (``suppae.xpt``
+    beside the declared DM, AE, ...): left unread, and said so."""
+    return {"form": domain, "value": file, "rule": NOT_READ}
 
 
 NA_RULE = ("unquoted NA read as a missing value (R's write.csv and readr::write_csv write a "

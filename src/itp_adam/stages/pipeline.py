@@ -355,7 +355,9 @@ def read_sdtm_input(path: Path, domains: Sequence[str],
     private temporary folder, read and hashed there, and the folder is removed, also when the
     read fails. Messages and ``inputs`` name the zip and its members (``sdtm.zip/ae.xpt``), and
     ``inputs`` has the zip's own SHA-256 too."""
-    from ..io.sdtm import read_sdtm
+    from pathlib import PurePosixPath
+
+    from ..io.sdtm import not_read_note, read_sdtm
 
     path = Path(path)
     if not (path.suffix.lower() == ".zip" and path.is_file()):
@@ -365,11 +367,14 @@ def read_sdtm_input(path: Path, domains: Sequence[str],
 
     with tempfile.TemporaryDirectory(prefix="itp-adam-sdtm-") as tmp:
         folder = Path(tmp)
-        members = _extract_domains(path, folder, domains)  # extracted name -> member name
+        not_read: list[str] = []  # the zip's other dataset files (data issues)
+        members = _extract_domains(path, folder, domains, not_read)  # extracted name -> member
         try:
             data = read_sdtm(folder, domains, _sdtm_spill(folder, domains, store))
         except InputError as exc:
             raise _named_in_zip(exc, folder, path, members) from None
+        data.notes[:0] = [not_read_note(PurePosixPath(member).stem.upper(), f"{path.name}/{member}")
+                          for member in sorted(not_read)]
         inputs = {str(path.absolute()): sha256_file(path)}
         inputs.update({f"{path.absolute()}/{members[p.name]}": sha256_file(p)
                        for p in sorted(data.files.values())})
@@ -417,9 +422,11 @@ def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spi
                                         if p.suffix.lower() in FORMATS and p.stem.upper() in wanted]), store)
 
 
-def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dict[str, str]:
+def _extract_domains(archive: Path, folder: Path, domains: Sequence[str],
+                     not_read: list[str] | None = None) -> dict[str, str]:
     """Extract the members of ``archive`` that are files of ``domains`` into ``folder`` (each
-    under its own file name, whatever its sub-folder); returns file name -> member name."""
+    under its own file name, whatever its sub-folder); returns file name -> member name.
+    ``not_read``: gets the member names of the other dataset files."""
     import zipfile
     from pathlib import PurePosixPath
 
@@ -433,7 +440,11 @@ def _extract_domains(archive: Path, folder: Path, domains: Sequence[str]) -> dic
             for info in zf.infolist():
                 name = PurePosixPath(info.filename).name
                 stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-                if info.is_dir() or suffix.lower() not in FORMATS or stem.upper() not in wanted:
+                if info.is_dir() or suffix.lower() not in FORMATS:
+                    continue
+                if stem.upper() not in wanted:
+                    if not_read is not None:
+                        not_read.append(info.filename)
                     continue
                 if name in members:
                     raise InputError(f"two members named {name}: {members[name]} and "
