@@ -888,8 +888,9 @@ def load_model(path: Path, model: type[BaseModel], kind: str, *, empty_ok: bool 
     if document.data is None and empty_ok:
         return model()
     if study_text:
-        document = dataclasses.replace(document, data=fill_study_text(
-            document, lambda: load_study(Path(path).parent), lambda where: _describe(kind, document, where)))
+        filled = fill_study_text(document, lambda: load_study(Path(path).parent),
+                                 lambda where: _describe(kind, document, where))
+        document = dataclasses.replace(document, data=filled)
     return _validate(model, document, kind)
 
 
@@ -914,9 +915,9 @@ def fill_study_text(document: _Document, load: Callable[[], Study],
         try:
             value = study[0].resolve(name)
         except KeyError:
+            near = did_you_mean(name.split(".")[-1], _parameter_names(study[0], name))
             problems.append(SpecProblem(document.file, document.line_of(where),
-                                        f"{{study: {name}}}: no such parameter in study.yaml"
-                                        f"{did_you_mean(name.split('.')[-1], _parameter_names(study[0], name))}",
+                                        f"{{study: {name}}}: no such parameter in study.yaml{near}",
                                         **describe(where)))
             return ""
         if isinstance(value, (dict, list)) or value is None:
@@ -1115,8 +1116,8 @@ def load_dataset_spec(path: Path, layout: RawLayout, codelists: dict[str, Codeli
     """Read and check one dataset spec against the raw layout, codelists and derivation registry.
 
     With ``study``, ``{study: ...}`` arguments are checked too, and ``{study: P}`` inside a
-    text (a description) is the parameter's value (:func:`fill_study_text`). A predecessor ``{from: DS.VAR}``
-    is checked by :func:`load_specs`, which sees every dataset.
+    text (a description) is the parameter's value (:func:`fill_study_text`). A predecessor
+    ``{from: DS.VAR}`` is checked by :func:`load_specs`, which sees every dataset.
     """
     document = _read_yaml(Path(path), "dataset")
     if study is not None:  # {study: P} inside a description
