@@ -18,6 +18,7 @@ from itp_adam.derive.dates import (
     iso_date_parts,
     iso_date_range,
     iso_datetime,
+    known_iso,
     raw_date_to_iso,
 )
 
@@ -608,3 +609,33 @@ def test_dtm_keeps_input_index_and_reads_each_distinct_value_once() -> None:
     assert out["ASTDTM"].tolist() == [ts("2024-03-01"), pd.NaT, ts("2024-03-01"),
                                       ts("2024-03-05 08:00")]
     assert out["ASTTMF"].tolist() == ["H", "", "H", "S"]
+
+
+def test_a_component_not_known_is_read_as_a_truncation():
+    """SDTMIG writes a component not known in the middle as a hyphen; the date derivations
+    read what is known before it, as admiral's imputation does by default (preserve = FALSE):
+    2003---15 is 2003 (the day without its month is not used), 2003-12-15T-:15 is 2003-12-15,
+    and --12-15 (no year) is blank. Worked out by hand from the truncated values."""
+    import pyarrow as pa
+
+    from itp_adam.derive.dates import derive_vars_dtm
+
+    values = ["2003---15", "2003", "--12-15", "2003-12-15T-:15", "2003-12-15T13:-:17", "2024-03"]
+    assert known_iso(pa.array(values, pa.large_string())).to_pylist() == [
+        "2003", "2003", "", "2003-12-15", "2003-12-15T13", "2024-03"]
+    dtc = pd.Series(values, name="AESTDTC")
+    assert complete_dates(dtc).tolist()[:5] == [pd.NaT, pd.NaT, pd.NaT, ts("2003-12-15"),
+                                                ts("2003-12-15")]
+    earliest, latest = iso_date_range(dtc)
+    assert earliest.tolist()[:3] == [ts("2003-01-01"), ts("2003-01-01"), pd.NaT]
+    assert latest.tolist()[:3] == [ts("2003-12-31"), ts("2003-12-31"), pd.NaT]
+    frame = pd.DataFrame({"AESTDTC": dtc})
+    first = derive_vars_dt(frame, "AST", "AESTDTC", date_imputation="first")
+    assert first["ASTDT"].tolist() == [ts("2003-01-01"), ts("2003-01-01"), pd.NaT,
+                                       ts("2003-12-15"), ts("2003-12-15"), ts("2024-03-01")]
+    assert first["ASTDTF"].tolist() == ["M", "M", "", "", "", "D"]
+    last = derive_vars_dt(frame, "AEN", "AESTDTC", date_imputation="last", day_imputation="last")
+    assert last["AENDT"].tolist()[:2] == [ts("2003-12-31"), ts("2003-12-31")]
+    timed = derive_vars_dtm(frame, "AST", "AESTDTC", highest_imputation="M")
+    assert timed["ASTDTM"].tolist()[3:5] == [ts("2003-12-15T00:00:00"), ts("2003-12-15T13:00:00")]
+    assert timed["ASTTMF"].tolist()[3:5] == ["H", "M"]

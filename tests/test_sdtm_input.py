@@ -272,6 +272,17 @@ def test_adam_from_sdtm_input(tmp_path: Path, layout: str) -> None:
     assert set(info["rows"]) == {"ADSL", "ADAE"}
 
 
+def test_a_date_with_a_component_not_known_is_read(tmp_path: Path) -> None:
+    """SDTMIG writes a month not known between a known year and day as a hyphen: 004's first
+    AE started 2024---07. The input is accepted (it was 'not ISO 8601', exit 2) and imputed as
+    the year 2024 is (EXPECTED_ADAE: 2024-01-01, ASTDTF M)."""
+    ae = AE.assign(AESTDTC=AE["AESTDTC"].replace("2024", "2024---07"))
+    code, out = run(tmp_path, write_sdtm(tmp_path / "sdtm", ae=ae))
+    assert code == 0
+    assert ae["AESTDTC"].tolist()[4] == "2024---07"
+    assert_toy_adam(out)
+
+
 def test_records_of_a_subject_not_in_dm_are_left_out_and_reported(tmp_path: Path) -> None:
     """An AE record of a subject DM does not have (SDTMIG: every subject is in DM) is left out
     of ADaM with a warning naming the domain, its record number and the subject, as the raw

@@ -508,7 +508,13 @@ def test_cli_refuses_what_is_not_a_run_folder(tmp_path, out, capsys):
     ("2024-02-29T10:30", True), ("2024-02-29T10:30:59", True), ("2024-02-29T10:30:59.25", True),
     ("2023-02-29", False), ("2024-13", False), ("2024-1-05", False), ("24-01-01", False),
     ("2024-01-01T24:00", False), ("2024-01-01T10:60", False), ("2024/01/01", False),
-    ("2024-01-01 10:00", False), ("UNK", False), ("2024-04-31", False)])
+    ("2024-01-01 10:00", False), ("UNK", False), ("2024-04-31", False),
+    # SDTMIG 3.4 section 4.4.4: a component not known in the middle, written as a hyphen
+    ("2003---15", True), ("--12-15", True), ("-----T07:15", True), ("2003-12-15T-:15", True),
+    ("2003-12-15T13:-:17", True), ("--02-29", True),
+    # ... but never last (a truncation), nor out of range, nor Feb 30 of any year
+    ("2003-12-", False), ("2003--", False), ("-", False), ("2003---32", False),
+    ("--02-30", False), ("2003-12-15T13:14:-", False), ("2003---", False)])
 def test_iso8601_syntax(value, ok):
     assert bool(iso8601_valid(pd.Series([value]))[0]) is ok
 

@@ -122,8 +122,31 @@ def _day_in_month(years: np.ndarray, months: np.ndarray, day: int) -> np.ndarray
     )
 
 
-_ISO_8601 = (r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-             r"(?:T(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?)?)?)?)?$")
+_ISO_8601 = (r"^(?P<y>\d{4}|-)(?:-(?P<m>\d{2}|-)(?:-(?P<d>\d{2}|-)"
+             r"(?:T(?P<h>\d{2}|-)(?::(?P<mi>\d{2}|-)(?::(?:(?P<s>\d{2})(?:\.\d+)?|-))?)?)?)?)?$")
+"""ISO 8601 as SDTMIG 3.4 section 4.4.4 writes --DTC: truncated on the right (``2003-12``,
+``2003``), and a component in the middle not known written as a hyphen (``2003---15``: the
+month; ``--12-15``: the year; ``-----T07:15``: the date; ``2003-12-15T-:15``: the hour)."""
+_LONGEST_MONTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""Days of each month in a leap year (a day without its year: at most these)."""
+_MISSING_PART = r"^-|--|T-|:-"
+"""ISO text with a component written as a hyphen (not known)."""
+_KNOWN_PREFIX = (r"^(?P<known>[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2}(?::[0-9]{2}"
+                 r"(?::[0-9]{2}(?:\.[0-9]+)?)?)?)?)?)?)")
+
+
+def known_iso(text: pa.Array) -> pa.Array:
+    """ISO 8601 text cut before its first component written as a hyphen, so the date
+    derivations read what is known as a right-truncated value: ``2003---15`` is ``2003`` (a day
+    without its month is not used, as admiral's imputation does by default), ``2003-12-15T-:15``
+    is ``2003-12-15``, and ``--12-15`` or ``-----T07:15`` (no year) is blank. Other text is
+    unchanged."""
+    marked = pc.match_substring_regex(text, _MISSING_PART)
+    if not pc.any(marked).as_py():
+        return text
+    found = pc.extract_regex(text, _KNOWN_PREFIX)
+    known = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
+    return pc.if_else(marked, known, text)
 
 
 def iso8601_valid(values: pd.Series) -> pd.Series:
@@ -138,14 +161,19 @@ def iso8601_valid(values: pd.Series) -> pd.Series:
 
 def _iso8601_valid_distinct(values: pd.Series) -> pd.Series:
     parts = values.str.extract(_ISO_8601)
-    syntax = parts["y"].notna()
-    numbers = parts.apply(pd.to_numeric, errors="coerce")
+    # a known component last (a hyphen there is a truncation written wrongly: 2003-12-, 2003--)
+    syntax = parts["y"].notna() & ~values.str.endswith("-").fillna(False)
+    numbers = parts.apply(pd.to_numeric, errors="coerce")  # a hyphen: NaN, not checked
     in_range = (numbers["m"].isna() | numbers["m"].between(1, 12)) \
+        & (numbers["d"].isna() | numbers["d"].between(1, 31)) \
         & (numbers["h"].isna() | numbers["h"].between(0, 23)) \
         & (numbers["mi"].isna() | numbers["mi"].between(0, 59)) \
         & (numbers["s"].isna() | numbers["s"].between(0, 59))
-    day = values.str.slice(0, 10).where(parts["d"].notna())
-    real_day = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | parts["d"].isna()
+    whole = numbers["y"].notna() & numbers["m"].notna() & numbers["d"].notna()
+    day = values.str.slice(0, 10).where(whole)  # a day of a known year and month: a real one
+    real_day = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna() | ~whole
+    longest = numbers["m"].map(dict(enumerate(_LONGEST_MONTHS, start=1)))  # year not known:
+    real_day &= ~(numbers["d"] > longest).fillna(False)  # --02-30 is no day of any year
     return values.eq("") | (syntax & in_range & real_day)
 
 
@@ -244,7 +272,7 @@ def complete_dates(values: pd.Series) -> pd.Series:
     # same raw date column is read by several derivations). The keys (a few thousand at
     # most) are sorted out in Python: pandas' string methods cost a millisecond per call.
     value_codes, values_distinct = column_codes(values)
-    values_text = arrow_text(values_distinct)
+    values_text = known_iso(arrow_text(values_distinct))
     iso_like = pc.match_substring_regex(values_text, "^[0-9]{4}")
     key = pc.if_else(iso_like, pc.utf8_slice_codeunits(values_text, 0, 10), values_text)
     codes, text = _distinct_text(key)
@@ -290,7 +318,8 @@ def iso_date_range(iso: pd.Series) -> tuple[pd.Series, pd.Series]:
     # distinct values are trimmed and cut to their date part (its codes are remembered per
     # column, so a --DTC read by several derivations is hashed once), not its every record.
     value_codes, values_distinct = column_codes(iso)
-    codes, text = _distinct_text(pc.utf8_slice_codeunits(arrow_text(values_distinct), 0, 10))
+    codes, text = _distinct_text(pc.utf8_slice_codeunits(known_iso(arrow_text(values_distinct)),
+                                                         0, 10))
     codes = codes[value_codes]
     parts = text.tolist()
     sizes = np.array([len(part) for part in parts], dtype=np.int64)
@@ -406,7 +435,9 @@ def derive_vars_dt(
 
     The flag is ``"D"`` (day imputed) or ``"M"`` (month and day imputed), kept when a min/max
     bound moved the date, ``""`` otherwise. Times in ``dtc`` are ignored; a value that is not
-    ISO 8601 (or an impossible date) gives NaT and no flag.
+    ISO 8601 (or an impossible date) gives NaT and no flag. A component written as a hyphen
+    (SDTMIG: ``2003---15``, month not known) ends what is known (:func:`known_iso`: ``2003``,
+    imputed as a year; admiral's default, ``preserve = FALSE``).
     """
     require_vars(df, "derive_vars_dt", dtc=dtc, min_dates=min_dates, max_dates=max_dates)
     day_rule = _check_rules(date_imputation, day_imputation)
@@ -415,7 +446,7 @@ def derive_vars_dt(
     # changes nothing, so such text is keyed by its first ten characters.
     # The keys are made of the column's distinct values (codes remembered per column).
     value_codes, values_distinct = column_codes(df[dtc])
-    dtc_text = arrow_text(values_distinct)
+    dtc_text = known_iso(arrow_text(values_distinct))
     timed = pc.match_substring_regex(dtc_text, _TIMED_DATE)
     key_codes, distinct = _distinct_text(
         pc.if_else(timed, pc.utf8_slice_codeunits(dtc_text, 0, 10), dtc_text))
@@ -662,7 +693,8 @@ def derive_vars_dtm(
 
     # per distinct value (codes remembered per column), then taken back by code
     codes, distinct = column_codes(df[dtc])
-    rules = _iso_datetime_rules(arrow_text(distinct), level, year_rule, day_rule, time_rule)
+    rules = _iso_datetime_rules(known_iso(arrow_text(distinct)), level, year_rule, day_rule,
+                                time_rule)
     lo, hi = rules["lo"][codes], rules["hi"][codes]
     result = _restrict(rules["result"][codes], lo, hi,
                        [_bound_datetimes(df, bound, upper=False) for bound in min_dates or []],

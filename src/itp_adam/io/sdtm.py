@@ -28,7 +28,8 @@ Checks, all
 reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared domain has one
 file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every ``--DTC`` value is
 ISO 8601 (a complete or right-truncated date or date/time: ``2024``, ``2024-03``,
-``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date). A bad value is named
+``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date; a component not known
+in the middle written as a hyphen, as SDTMIG 3.4 section 4.4.4 does: ``2003---15``). A bad value is named
 with its file, record number (1 = the first record; the ``row`` of the message), variable and
 value. Checks run on each column's distinct values, not record by record.
 
