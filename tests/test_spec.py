@@ -213,7 +213,9 @@ def test_base_spec_loads(tmp_path):
 
 def test_yaml_syntax_error(tmp_path):
     file, message = spec_error(tmp_path, edit({18: "    label: Test: Short Name"}))
-    assert f"{file}, line 18: dataset XX, variable XXTESTCD: not valid YAML" in message
+    assert message == (f"{file}, line 18: dataset XX, variable XXTESTCD: not valid YAML: "
+                       "mapping values are not allowed here (a text holding ': ', such as "
+                       "{study: P}, is written in quotes or as a block: description: >-)")
 
 
 def test_unknown_key(tmp_path):

@@ -240,6 +240,10 @@ def _read_yaml(path: Path, kind: str) -> _Document:
         if getattr(exc, "context", None) and context_mark is not None and context_mark is not mark:
             reason += f" ({exc.context} that starts on line {context_mark.line + 1})"
             near = context_mark.line + 1  # the mistake is often in that construct, not below it
+        if reason == "mapping values are not allowed here" and line is not None:
+            # a plain text holding ": " (often {study: P} written inside a description)
+            reason += (" (a text holding ': ', such as {study: P}, is written in quotes or as "
+                       "a block: description: >-)")
         top, item = _names_near(text, near)
         raise SpecError([SpecProblem(file, line, f"not valid YAML: {reason}",
                                      **_syntax_context(kind, top, item))]) from exc
