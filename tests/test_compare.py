@@ -265,6 +265,18 @@ def test_folders_match_datasets_by_name_and_list_the_unmatched(tmp_path):
     assert "datasets only in base: only.xpt" in result.text()
 
 
+def test_a_name_twice_in_a_csv_header_is_bad_input(tmp_path, capsys):
+    """A CSV file whose header names AVAL twice: which one is the variable is unknown, so
+    exit 2 naming the file and the variable (a traceback, AttributeError, before)."""
+    _write(tmp_path / "a.xpt", _base(), dates=["ADT"])
+    (tmp_path / "qc.csv").write_text("USUBJID,SEQ,AVAL,AVAL\nS1,1,10,10\n", encoding="utf-8")
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "qc.csv"),
+                 "--keys", "USUBJID,SEQ"]) == 2
+    assert capsys.readouterr().err == (
+        f"itp-adam: error: {tmp_path / 'qc.csv'}, column AVAL: two variables named AVAL; "
+        "expected one variable per name (SAS names are case-insensitive)\n")
+
+
 def test_a_runs_trace_is_not_a_dataset_of_its_sdtm_folder(tmp_path, capsys):
     """``compare OUT/sdtm qc/`` with a QC folder of datasets only: the run's sdtm/trace.csv
     (beside OUT/run.json) is the records' trace, not a dataset, so it is named as not compared

@@ -227,20 +227,20 @@ def upper_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """The frame with its variable names in upper case: SAS names are case-insensitive and
     SDTM's and ADaM's are upper case, so ``usubjid`` of a Parquet or CSV file written by
     another tool (R, Python) is USUBJID. Two variables of one file whose names differ only in
-    case are refused (which one is meant is unknown). Used by every reader of datasets the
-    user gives (``--sdtm``, ``compare``)."""
+    case, or a name twice (a CSV header), are refused (which one is meant is unknown). Used by
+    every reader of datasets the user gives (``--sdtm``, ``compare``)."""
     upper = [str(name).upper() for name in frame.columns]
-    if upper == list(frame.columns):
-        return frame
-    seen: dict[str, str] = {}
-    for name in frame.columns:
-        if str(name).upper() in seen:
-            raise InputError(f"two variables whose names differ only in case: "
-                             f"{seen[str(name).upper()]} and {name}", file=str(path),
-                             column=str(name).upper(),
-                             expected="one variable per name (SAS names are case-insensitive)")
-        seen[str(name).upper()] = str(name)
-    return frame.set_axis(upper, axis=1)
+    if len(set(upper)) < len(upper):
+        seen: dict[str, str] = {}
+        for name in frame.columns:
+            if str(name).upper() in seen:
+                what = (f"two variables named {name}" if seen[str(name).upper()] == str(name)
+                        else f"two variables whose names differ only in case: "
+                        f"{seen[str(name).upper()]} and {name}")
+                raise InputError(what, file=str(path), column=str(name).upper(),
+                                 expected="one variable per name (SAS names are case-insensitive)")
+            seen[str(name).upper()] = str(name)
+    return frame if upper == list(frame.columns) else frame.set_axis(upper, axis=1)
 
 
 def _upper_names(path: Path, frame: pd.DataFrame, label: str,
