@@ -190,6 +190,20 @@ def test_a_study_parameter_in_a_description_or_a_name_follows_study_yaml(tmp_pat
     assert str(info.value) == (
         f"{adlb}, line {line}: dataset ADLB: {{study: response.criteria.0.treshold}}: no such "
         "parameter in study.yaml; did you mean 'threshold'?")
+    # not prose: an expression takes a parameter by @name (one way), so {study: inside it is
+    # refused, not pasted into the expression's text
+    adlb.write_text(adlb.read_text(encoding="utf-8").replace("treshold", "threshold").replace(
+        'filter: "PARAMCD == @parameter"', 'filter: "PARAMCD == \'{study: response.parameter}\'"', 1),
+        encoding="utf-8")
+    rows = adlb.read_text(encoding="utf-8").splitlines()
+    line = next(number for number, row in enumerate(rows, start=1) if "filter: \"PARAMCD == '{" in row)
+    with pytest.raises(InputError) as info:
+        load_specs(copy)
+    assert str(info.value) == (
+        f"{adlb}, line {line}: dataset ADLB: filter: {{study: P}} inside a text fills only prose "
+        "(comment, description, footnote, footnotes, header, label, name, stub, title, titles); "
+        "an expression names a study parameter as @name with filter_values (or values), an "
+        "argument takes {study: P} as its whole value")
 
 
 def test_codelist_value_map_matches_ignoring_case_and_blanks():

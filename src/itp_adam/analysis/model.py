@@ -36,6 +36,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, ValidationError, field
 
 from ..spec.expr import Expression, ExpressionError, _scalar, compile_expression
 from ..spec.model import (
+    PROSE_KEYS,
     SasName,
     SpecError,
     SpecProblem,
@@ -497,7 +498,8 @@ def _parse_file(document: _Document, study: Study | None) -> AnalysesFile:
     if document.data is None:
         raise SpecError([SpecProblem(document.file, 1, "the file is empty")])
     data = document.data if study is None else fill_study_text(
-        document, lambda: study, lambda found: {"context": _context(document, found)})
+        document, lambda: study, lambda found: {"context": _context(document, found)},
+        PROSE_KEYS)
     data = _resolved(data, (), document, study, problems)
     if problems:
         raise SpecError(problems)

@@ -902,14 +902,24 @@ STUDY_IN_TEXT = re.compile(r"\{study:\s*([A-Za-z0-9_.]+)\s*\}")
 """A study parameter written inside a text: ``Data cut-off: {study: cutoff_date}.``"""
 
 
+PROSE_KEYS = frozenset({"name", "description", "comment", "label", "title", "titles",
+                        "footnote", "footnotes", "header", "stub"})
+"""The keys of a dataset or analysis spec whose text may hold ``{study: P}`` (prose, shown
+to reviewers); an expression or argument takes a parameter as a value instead."""
+
+
 def fill_study_text(document: _Document, load: Callable[[], Study],
-                    describe: Callable[[YamlPath], dict[str, Any]] = lambda where: {}) -> Any:
+                    describe: Callable[[YamlPath], dict[str, Any]] = lambda where: {},
+                    keys: frozenset[str] | None = None) -> Any:
     """The document's data with every ``{study: P}`` inside a text replaced by the parameter's
     value (:func:`value_text`: a date as ISO 8601, a whole number without ``.0``), of the
     study ``load()`` gives (called when a text has one). Written once, in study.yaml, a cut-off
     date or a threshold cannot say one thing in the data and another in the reviewer's guide,
     a method's description or define.xml. An unknown parameter, or one that is not a single
-    value, is a spec error at its key's line (``describe(path)``: its context keywords)."""
+    value, is a spec error at its key's line (``describe(path)``: its context keywords).
+    ``keys``: only texts under these keys are filled (:data:`PROSE_KEYS`), and ``{study:``
+    in any other text is a spec error (an expression names a parameter with ``@name`` and
+    ``filter_values``, an argument takes ``{study: P}`` as its value); None: every text."""
     problems: list[SpecProblem] = []
     study: list[Study] = []
 
@@ -934,6 +944,15 @@ def fill_study_text(document: _Document, load: Callable[[], Study],
 
     def walk(data: Any, where: YamlPath) -> Any:
         if isinstance(data, str) and "{study:" in data:
+            key = next((part for part in reversed(where) if isinstance(part, str)), "")
+            if keys is not None and key not in keys:
+                prose = ", ".join(sorted(keys))
+                problems.append(SpecProblem(
+                    document.file, document.line_of(where),
+                    f"{key}: {{study: P}} inside a text fills only prose ({prose}); an "
+                    "expression names a study parameter as @name with filter_values (or "
+                    "values), an argument takes {study: P} as its whole value", **describe(where)))
+                return data
             return STUDY_IN_TEXT.sub(lambda match: value_of(match.group(1), where), data)
         if isinstance(data, dict):
             return {key: walk(item, (*where, key)) for key, item in data.items()}
@@ -1126,7 +1145,8 @@ def load_dataset_spec(path: Path, layout: RawLayout, codelists: dict[str, Codeli
     document = _read_yaml(Path(path), "dataset")
     if study is not None:  # {study: P} inside a description
         document = dataclasses.replace(document, data=fill_study_text(
-            document, lambda: study, lambda where: _describe("dataset", document, where)))
+            document, lambda: study, lambda where: _describe("dataset", document, where),
+            PROSE_KEYS))
     dataset: Dataset = _validate(Dataset, document, "dataset")
     problems = [
         SpecProblem(document.file, document.line_of(where), message, **_describe("dataset", document, where))
