@@ -283,6 +283,39 @@ def test_a_date_with_a_component_not_known_is_read(tmp_path: Path) -> None:
     assert_toy_adam(out)
 
 
+def test_a_domain_split_into_datasets_is_read_as_one(tmp_path: Path, capsys) -> None:
+    """SDTMIG 4.1.7: a large domain may be split into datasets named by the domain and two
+    characters, each with DOMAIN = the domain. AE as aexa.xpt (records 1-4) and aexb.csv
+    (records 5-7, with a variable AESPID the other lacks) is read as AE: the toy ADaM is the
+    one worked out by hand, and run.json lists both files. It was 'SDTM domain AE not found'.
+    A split whose DOMAIN is another code, or whose variable has the other type, is bad input;
+    a domain with a file of its own reads that file, and names a split beside it as not read."""
+    folder, specs = write_sdtm(tmp_path / "sdtm"), write_specs(tmp_path / "specs")
+    (folder / "ae.xpt").unlink()
+    write_xpt(AE.iloc[:4], folder / "aexa.xpt")
+    AE.iloc[4:].assign(AESPID=["S1", "S2", "S3"]).to_csv(folder / "aexb.csv", index=False)
+    code, out = run(tmp_path, folder, specs)
+    assert code == 0
+    assert_toy_adam(out)
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert sorted(Path(p).name for p in info["inputs"]) == ["aexa.xpt", "aexb.csv", "dm.xpt", "ex.xpt"]
+    bad = {"row 2, column DOMAIN: a split dataset of AE (1 record(s) with another DOMAIN): "
+           "found 'XX'; expected DOMAIN = AE in every record (SDTMIG 4.1.7)":
+           AE.iloc[4:].assign(DOMAIN=["AE", "XX", "AE"]),
+           "column AESEQ: variable AESEQ is Num in aexa.xpt and Char here; expected one type "
+           "per variable across the split datasets of AE": AE.iloc[4:].assign(AESEQ=["1", "2", "x"])}
+    for message, split in bad.items():
+        split.to_csv(folder / "aexb.csv", index=False)
+        assert run(tmp_path, folder, specs)[0] == 2
+        assert _error(capsys) == f"itp-adam: error: {folder / 'aexb.csv'}, {message}\n"
+    write_xpt(AE, folder / "ae.xpt")
+    code, out = run(tmp_path, folder, specs)
+    assert code == 0
+    assert_toy_adam(out)
+    log = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+    assert sorted(log.loc[log["rule"].str.contains("not read"), "value"]) == ["aexa.xpt", "aexb.csv"]
+
+
 def test_records_of_a_subject_not_in_dm_are_left_out_and_reported(tmp_path: Path) -> None:
     """An AE record of a subject DM does not have (SDTMIG: every subject is in DM) is left out
     of ADaM with a warning naming the domain, its record number and the subject, as the raw

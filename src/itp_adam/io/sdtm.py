@@ -20,6 +20,9 @@ In a CSV file an unquoted ``NA`` is a missing value, as R's ``write.csv`` and
 ``readr::write_csv`` write one (a quoted ``"NA"`` is the text NA); each column where it was
 read so gets a data issue (info) with the count (``SdtmInput.notes``).
 
+A domain without a file of its own may come as its split datasets (SDTMIG 4.1.7: ``lbch.xpt``
+and ``lbhe.xpt``, each with DOMAIN = LB), read and stacked in file-name order.
+
 Variable names are read in upper case (SAS names are case-insensitive; a Parquet or CSV file
 written by another tool may have ``usubjid``); two names of one file that differ only in case
 are an error. Frames follow the package's convention (``docs/design.md``): Char as ``str``
@@ -138,47 +141,124 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
     count = 0
     result = SdtmInput(folder, {}, {})
     wanted = {domain.upper() for domain in domains}
+    splits = {domain.upper(): _split_stems(found, domain.upper(), wanted) for domain in domains
+              if domain.upper() not in found}
+    read_as_split = {stem for stems in splits.values() for stem in stems}
     result.notes += [not_read_note(stem, path.name) for stem, paths in sorted(found.items())
-                     if stem not in wanted for path in paths]
+                     if stem not in wanted and stem not in read_as_split for path in paths]
     for domain in domains:
-        paths = found.get(domain.upper(), [])
-        if not paths:
+        stems = [domain.upper()] if domain.upper() in found else splits[domain.upper()]
+        if not stems:
             errors.append(InputError(f"SDTM domain {domain} not found", file=str(folder),
                                      expected=f"a file {domain.lower()}.xpt (or .sas7bdat, .csv, "
-                                     ".parquet): the study declares it (inputs.sdtm.domains)"))
+                                     ".parquet), or its split datasets (SDTMIG 4.1.7: "
+                                     f"{domain.lower()}xx.xpt): the study declares it "
+                                     "(inputs.sdtm.domains)"))
             continue
-        if len(paths) > 1:
-            errors.append(InputError(f"two files for SDTM domain {domain}: "
-                                     f"{' and '.join(p.name for p in paths)}", file=str(folder),
-                                     expected="one file per domain"))
+        doubled = [stem for stem in stems if len(found[stem]) > 1]
+        if doubled:
+            errors += [InputError(f"two files for SDTM {'domain' if stem == domain.upper() else 'dataset'}"
+                                  f" {stem}: {' and '.join(p.name for p in found[stem])}",
+                                  file=str(folder), expected="one file per domain")
+                       for stem in doubled]
             continue
-        path = paths[0]
-        try:
-            frame, label, variables = _read(path, spill, domain)
-        except InputError as exc:
-            errors.append(exc)
-            continue
-        missing = [name for name in REQUIRED if name not in frame.columns]
-        errors += [InputError(f"variable {name} missing", file=str(path), column=name,
-                              expected=f"every SDTM domain has {' and '.join(REQUIRED)}")
-                   for name in missing]
-        count += len(missing)
-        bad, total = _check_dtc(frame, variables, path)
-        errors += bad
-        count += total
-        if domain.upper() == "DM" and "USUBJID" in frame.columns:
-            bad, total = _one_record_per_subject(frame, path)
+        pieces = []
+        for stem in stems:
+            path = found[stem][0]
+            try:
+                frame, label, variables = _read(path, spill, domain)
+            except InputError as exc:
+                errors.append(exc)
+                continue
+            missing = [name for name in REQUIRED if name not in frame.columns]
+            errors += [InputError(f"variable {name} missing", file=str(path), column=name,
+                                  expected=f"every SDTM domain has {' and '.join(REQUIRED)}")
+                       for name in missing]
+            count += len(missing)
+            bad, total = _check_dtc(frame, variables, path)
             errors += bad
             count += total
-        result.notes += _na_notes(domain, variables)
+            if stem != domain.upper():
+                errors += _split_domain_problems(frame, path, domain.upper())
+            if domain.upper() == "DM" and "USUBJID" in frame.columns:
+                bad, total = _one_record_per_subject(frame, path)
+                errors += bad
+                count += total
+            result.notes += _na_notes(domain, variables)
+            result.files[stem] = path
+            pieces.append((path, frame, label, variables))
+        if len(pieces) != len(stems):
+            continue
+        if len(pieces) == 1:
+            _, frame, label, variables = pieces[0]
+        else:
+            try:
+                frame, label, variables = _stacked(pieces, domain.upper())
+            except InputError as exc:
+                errors.append(exc)
+                continue
         result.datasets[domain] = frame
-        result.files[domain] = path
         result.labels[domain] = label
         result.variables[domain] = variables
     count += sum(1 for e in errors if e.column is None)  # file-level errors count once each
     if errors:
         raise InputErrors(errors, count)
     return result
+
+
+def is_split_of(stem: str, domain: str, wanted: set[str]) -> bool:
+    """Whether a dataset file named ``stem`` can be a split dataset of ``domain`` (SDTMIG
+    4.1.7: a large domain may be split into datasets named by the domain and two more
+    characters, LBCH and LBHE, each with DOMAIN = LB); DM is never split, a SUPP-- dataset
+    is none, nor a domain the study declares itself."""
+    stem, domain = stem.upper(), domain.upper()
+    return (domain != "DM" and len(stem) == len(domain) + 2 and stem.startswith(domain)
+            and stem not in wanted and not stem.startswith("SUPP"))
+
+
+def _split_stems(found: dict[str, list[Path]], domain: str, wanted: set[str]) -> list[str]:
+    """The split datasets of ``domain`` in the folder, read when it has no file of its own."""
+    return sorted(stem for stem in found if is_split_of(stem, domain, wanted))
+
+
+def _split_domain_problems(frame: pd.DataFrame, path: Path, domain: str) -> list[InputError]:
+    """A split dataset's records must carry its domain's code in DOMAIN (SDTMIG 4.1.7)."""
+    if "DOMAIN" not in frame.columns:
+        return [InputError("variable DOMAIN missing", file=str(path), column="DOMAIN",
+                           expected=f"a split dataset of {domain} has DOMAIN = {domain} (SDTMIG 4.1.7)")]
+    other = np.flatnonzero(frame["DOMAIN"].ne(domain).to_numpy(dtype=bool))
+    if not len(other):
+        return []
+    return [InputError(f"a split dataset of {domain} ({len(other)} record(s) with another "
+                       "DOMAIN)", file=str(path), row=int(other[0]) + 1, column="DOMAIN",
+                       value=str(frame["DOMAIN"].iat[int(other[0])]),
+                       expected=f"DOMAIN = {domain} in every record (SDTMIG 4.1.7)")]
+
+
+def _stacked(pieces: list[tuple[Path, pd.DataFrame, str, dict[str, SdtmVariable]]],
+             domain: str) -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
+    """The split datasets of one domain as one, in file-name order: their variables in the
+    order first met, a variable one of them lacks missing there ("" or NaN). A variable that
+    is Char in one and Num in another is an error naming both files."""
+    variables: dict[str, SdtmVariable] = {}
+    first_in: dict[str, Path] = {}
+    for path, _, _, found in pieces:
+        for name, var in found.items():
+            if name in variables and variables[name].type != var.type:
+                raise InputError(f"variable {name} is {variables[name].type} in "
+                                 f"{first_in[name].name} and {var.type} here", file=str(path),
+                                 column=name, expected=f"one type per variable across the split "
+                                 f"datasets of {domain}")
+            if name not in variables:
+                variables[name], first_in[name] = SdtmVariable(var.type, var.label, var.format), path
+    def missing(var: SdtmVariable, rows: int) -> pd.Series:
+        return (pd.Series(np.full(rows, np.nan)) if var.type == "Num"
+                else pd.Series([""] * rows, dtype="str"))
+
+    frames = [pd.DataFrame({name: frame[name] if name in frame.columns else missing(var, len(frame))
+                            for name, var in variables.items()}, index=frame.index)
+              for _, frame, _, _ in pieces]
+    return pd.concat(frames, ignore_index=True), pieces[0][2], variables
 
 
 NOT_READ = "SDTM file of a domain the study does not read (inputs.sdtm.domains): not read"
