@@ -316,6 +316,22 @@ def test_a_domain_split_into_datasets_is_read_as_one(tmp_path: Path, capsys) -> 
     assert sorted(log.loc[log["rule"].str.contains("not read"), "value"]) == ["aexa.xpt", "aexb.csv"]
 
 
+def test_run_json_names_every_input_file_by_its_absolute_path(tmp_path: Path, monkeypatch) -> None:
+    """run.json's inputs: each file by its absolute path, as its 'sdtm' and 'specs' folders are,
+    also for a relative --sdtm (the names were relative then, a zip's members absolute)."""
+    import hashlib
+
+    write_sdtm(tmp_path / "sdtm")
+    write_specs(tmp_path / "specs")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--specs", "specs", "--sdtm", "sdtm", "--allow-plugins", "--out", "out",
+                 "--quiet"]) == 0
+    info = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert info["sdtm"] == str(tmp_path / "sdtm")
+    assert info["inputs"] == {str(tmp_path / "sdtm" / name): hashlib.sha256(
+        (tmp_path / "sdtm" / name).read_bytes()).hexdigest() for name in ("ae.xpt", "dm.xpt", "ex.xpt")}
+
+
 def test_records_of_a_subject_not_in_dm_are_left_out_and_reported(tmp_path: Path) -> None:
     """An AE record of a subject DM does not have (SDTMIG: every subject is in DM) is left out
     of ADaM with a warning naming the domain, its record number and the subject, as the raw

@@ -1100,7 +1100,9 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         kind: str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
-        "inputs": inputs,
+        # every input file by its absolute path, as the folders above (a relative --raw or
+        # --sdtm gave relative names, a zip's members absolute ones)
+        "inputs": {str(Path(name).absolute()): digest for name, digest in inputs.items()},
         "spec_files": spec_file_digests(specs_dir),
         "plugins": {plugin.name: plugin.sha256 for plugin in plugins},  # the code it ran
         "outputs": {p.relative_to(folder).as_posix(): hashed.get(p) or sha256_file(p)
