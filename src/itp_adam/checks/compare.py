@@ -334,7 +334,8 @@ def compare_folders(base: str | Path, compare: str | Path, keys: Sequence[str] |
                     specs_dir: str | Path | None = None) -> FolderComparison:
     """Compare the datasets of two folders, matched by file name without extension (any case)."""
     _check_options(list(keys) if keys is not None else None, tolerance, max_diffs)
-    (files_b, skipped_b), (files_c, skipped_c) = _datasets_in(Path(base)), _datasets_in(Path(compare))
+    files_b, skipped_b = _datasets_in(Path(base))
+    files_c, skipped_c = _datasets_in(Path(compare))
     comparisons = [
         compare_files(files_b[stem], files_c[stem], keys, tolerance=tolerance,
                       max_diffs=max_diffs, specs_dir=specs_dir)

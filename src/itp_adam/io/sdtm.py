@@ -27,14 +27,14 @@ Variable names are read in upper case (SAS names are case-insensitive; a Parquet
 written by another tool may have ``usubjid``); two names of one file that differ only in case
 are an error. Frames follow the package's convention (``docs/design.md``): Char as ``str``
 with ``""`` for missing (trailing blanks removed, as SAS compares), Num as float with NaN.
-Checks, all
-reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared domain has one
-file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every ``--DTC`` value is
-ISO 8601 (a complete or right-truncated date or date/time: ``2024``, ``2024-03``,
-``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date; a component not known
-in the middle written as a hyphen, as SDTMIG 3.4 section 4.4.4 does: ``2003---15``). A bad value is named
-with its file, record number (1 = the first record; the ``row`` of the message), variable and
-value. Checks run on each column's distinct values, not record by record.
+Checks, all reported in one :class:`~itp_adam.errors.InputErrors` (exit 2): each declared
+domain has one file, the file can be read, it has ``STUDYID`` and ``USUBJID``, and every
+``--DTC`` value is ISO 8601 (a complete or right-truncated date or date/time: ``2024``,
+``2024-03``, ``2024-03-05``, ``2024-03-05T14:30``, ``...:15``, a real calendar date; a
+component not known in the middle written as a hyphen, as SDTMIG 3.4 section 4.4.4 does:
+``2003---15``). A bad value is named with its file, record number (1 = the first record; the
+``row`` of the message), variable and value. Checks run on each column's distinct values,
+not record by record.
 
 A large input (``read_sdtm(..., spill=)``, chosen by the run: ``stages/pipeline.py``) is read a
 stretch of :data:`STRETCH_ROWS` records at a time into files of the run's store, typed as
@@ -79,7 +79,8 @@ def _text_always(name: str) -> bool:
     """Whether CSV column ``name`` is Char whatever its values (:data:`TEXT_ALWAYS`,
     :data:`TEXT_SUFFIXES`)."""
     name = name.upper()
-    return name in TEXT_ALWAYS or name.endswith("DTC") or (len(name) > 2 and name[2:] in TEXT_SUFFIXES)
+    return (name in TEXT_ALWAYS or name.endswith("DTC")
+            or (len(name) > 2 and name[2:] in TEXT_SUFFIXES))
 
 
 STRETCH_ROWS = 1 << 18
@@ -157,8 +158,8 @@ def read_sdtm(folder: Path, domains: Sequence[str], spill: Spill | None = None) 
             continue
         doubled = [stem for stem in stems if len(found[stem]) > 1]
         if doubled:
-            errors += [InputError(f"two files for SDTM {'domain' if stem == domain.upper() else 'dataset'}"
-                                  f" {stem}: {' and '.join(p.name for p in found[stem])}",
+            errors += [InputError(f"two files for SDTM {_kind(stem, domain)} {stem}: "
+                                  f"{' and '.join(p.name for p in found[stem])}",
                                   file=str(folder), expected="one file per domain")
                        for stem in doubled]
             continue
@@ -216,6 +217,11 @@ def is_split_of(stem: str, domain: str, wanted: set[str]) -> bool:
             and stem not in wanted and not stem.startswith("SUPP"))
 
 
+def _kind(stem: str, domain: str) -> str:
+    """``domain`` for a domain's own file, ``dataset`` for one of its split datasets."""
+    return "domain" if stem == domain.upper() else "dataset"
+
+
 def _split_stems(found: dict[str, list[Path]], domain: str, wanted: set[str]) -> list[str]:
     """The split datasets of ``domain`` in the folder, read when it has no file of its own."""
     return sorted(stem for stem in found if is_split_of(stem, domain, wanted))
@@ -225,7 +231,8 @@ def _split_domain_problems(frame: pd.DataFrame, path: Path, domain: str) -> list
     """A split dataset's records must carry its domain's code in DOMAIN (SDTMIG 4.1.7)."""
     if "DOMAIN" not in frame.columns:
         return [InputError("variable DOMAIN missing", file=str(path), column="DOMAIN",
-                           expected=f"a split dataset of {domain} has DOMAIN = {domain} (SDTMIG 4.1.7)")]
+                           expected=f"a split dataset of {domain} has DOMAIN = {domain} "
+                           "(SDTMIG 4.1.7)")]
     other = np.flatnonzero(frame["DOMAIN"].ne(domain).to_numpy(dtype=bool))
     if not len(other):
         return []
@@ -250,13 +257,16 @@ def _stacked(pieces: list[tuple[Path, pd.DataFrame, str, dict[str, SdtmVariable]
                                  column=name, expected=f"one type per variable across the split "
                                  f"datasets of {domain}")
             if name not in variables:
-                variables[name], first_in[name] = SdtmVariable(var.type, var.label, var.format), path
+                variables[name] = SdtmVariable(var.type, var.label, var.format)
+                first_in[name] = path
+
     def missing(var: SdtmVariable, rows: int) -> pd.Series:
         return (pd.Series(np.full(rows, np.nan)) if var.type == "Num"
                 else pd.Series([""] * rows, dtype="str"))
 
-    frames = [pd.DataFrame({name: frame[name] if name in frame.columns else missing(var, len(frame))
-                            for name, var in variables.items()}, index=frame.index)
+    frames = [pd.DataFrame({name: frame[name] if name in frame.columns
+                            else missing(var, len(frame)) for name, var in variables.items()},
+                           index=frame.index)
               for _, frame, _, _ in pieces]
     return pd.concat(frames, ignore_index=True), pieces[0][2], variables
 

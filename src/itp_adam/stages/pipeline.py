@@ -418,9 +418,9 @@ def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spi
     if store is None or not folder.is_dir():
         return None
     wanted = {domain.upper() for domain in domains}
-    return _spill_if_large(_file_bytes([
-        p for p in folder.iterdir() if p.suffix.lower() in FORMATS and (
-            p.stem.upper() in wanted or any(is_split_of(p.stem, d, wanted) for d in wanted))]), store)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FORMATS and (
+        p.stem.upper() in wanted or any(is_split_of(p.stem, d, wanted) for d in wanted))]
+    return _spill_if_large(_file_bytes(files), store)
 
 
 def _extract_domains(archive: Path, folder: Path, domains: Sequence[str],
