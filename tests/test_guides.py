@@ -254,8 +254,8 @@ def test_study_parameters_in_the_text_follow_study_yaml(tmp_path):
         "cut-off 2024-12-31.")
     guides = copy / "guides.yaml"
     text = guides.read_text(encoding="utf-8")
-    guides.write_text(text.replace("{study: cutoff_date}", "{study: cutoff_dat}, {study: analysis_windows}"),
-                      encoding="utf-8")
+    guides.write_text(text.replace("{study: cutoff_date}",
+                                   "{study: cutoff_dat}, {study: analysis_windows}"), encoding="utf-8")
     with pytest.raises(InputError) as info:
         load_guide_text(copy)
     assert str(info.value) == (  # line 15: the key data_source, whose text holds them
