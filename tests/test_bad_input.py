@@ -630,6 +630,31 @@ def test_workbook_value_in_a_column_without_a_header(forms, tmp_path):
         "name: found 'stray'; expected a name in the header row")
 
 
+def test_workbook_with_a_title_above_the_header(forms, tmp_path):
+    """A sheet with a title row above its header (as an EDC listing prints one): one error
+    saying the header is row 1 and that row 2 names the layout's columns, where every cell of
+    the sheet was 'a value in a column without a header name' (2,366 messages for AE) and
+    every column 'missing'. A sheet naming none of them anywhere near the top gets the same
+    error without the hint."""
+    from openpyxl import load_workbook
+
+    path = write_workbook(forms, tmp_path / "export.xlsx")
+    book = load_workbook(path)
+    book["DS"].insert_rows(1)
+    book["DS"].cell(row=1, column=1, value="Disposition listing")
+    book.save(path)
+    assert refused(path, tmp_path) == (
+        f"itp-adam: error: {path} [sheet DS], row 1: the header row names none of the layout's "
+        "columns; row 2 does: a title or blank rows above the header? (the header is row 1): "
+        "found 'Disposition listing'; expected columns SUBJID, DSDECOD, DSSTDAT")
+    book = load_workbook(path)
+    book["DS"].delete_rows(2)
+    book.save(path)
+    assert refused(path, tmp_path) == (
+        f"itp-adam: error: {path} [sheet DS], row 1: the header row names none of the layout's "
+        "columns: found 'Disposition listing'; expected columns SUBJID, DSDECOD, DSSTDAT")
+
+
 # --------------------------------------------------------------------------------------------
 # malformed specs (exit 2 naming the spec file, line, dataset and variable)
 

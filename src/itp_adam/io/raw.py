@@ -489,6 +489,25 @@ def expected_date(ctype: str, date_format: str) -> str:
 _TEXT = r"[\x20-\x7e]*"  # printable ASCII
 
 
+HEADER_SEARCH_ROWS = 10
+"""Rows below the first searched for the layout's column names when the first has none."""
+
+
+def _no_header(header: list[str], table: pa.Table, where: str, columns) -> InputError:
+    """The error of a form whose first row names none of the layout's columns; when a row
+    just below does (a title or blank rows above the header), it says which."""
+    top = [table.column(i).slice(0, HEADER_SEARCH_ROWS).to_pylist()
+           for i in range(table.num_columns)]
+    rows = [[str(cells[r] or "").strip().upper() for cells in top]
+            for r in range(min(HEADER_SEARCH_ROWS, table.num_rows))]
+    below = next((r for r, cells in enumerate(rows) if any(c in columns for c in cells)), None)
+    found = ", ".join(str(c).strip() for c in header if str(c).strip())[:80] or "blank cells"
+    hint = ("" if below is None else
+            f"; row {below + 2} does: a title or blank rows above the header? (the header is row 1)")
+    return InputError(f"the header row names none of the layout's columns{hint}", file=where,
+                      row=1, value=found, expected=f"columns {', '.join(columns)}")
+
+
 def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout, where: str,
                 notes: list, problems: _Problems, spill: Spill | None = None
                 ) -> pd.DataFrame | None:
@@ -498,7 +517,10 @@ def _check_form(header: list[str], table: pa.Table, name: str, layout: RawLayout
     as it is checked."""
     keep = None if spill is None else (lambda values: spill.column(name, values))
     spec = layout.forms[name]
-    header = [str(c).replace(BOM, "").strip().upper() for c in header]
+    written, header = header, [str(c).replace(BOM, "").strip().upper() for c in header]
+    if spec.columns and not any(c in spec.columns for c in header):
+        problems.add(_no_header(written, table, where, spec.columns))
+        return None  # no column to check: one problem, not one per cell
     unnamed = [i for i, c in enumerate(header) if c == ""]
     for i in unnamed:
         values = _Values.of(table.column(i))
