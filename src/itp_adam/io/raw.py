@@ -22,9 +22,10 @@ Every problem is collected, not only the first: each bad cell (its file, row, co
 and what was expected; the first ``MAX_LISTED`` rows per column and check, all of them counted),
 each form that cannot be read (file missing, not UTF-8, malformed, without a required column)
 across all forms; the read then stops with one :class:`InputErrors` listing them, whose
-message is the first problem's, worded as a single error. A form whose file cannot be read
-or whose header names a column twice is not checked further; a missing required column is
-reported and the form's other columns are still checked.
+message is the first problem's, worded as a single error. A form whose file cannot be read,
+whose header names a column twice, or whose first row names none of the layout's columns (one
+error, naming the row below that does: a title above the header) is not checked further; a
+missing required column is reported and the form's other columns are still checked.
 Each frame gets ``_ROW``, the row number in the file or sheet (the header is row 1), which
 every SDTM record keeps as its link to the raw data. Structural findings that lose nothing
 (extra files, sheets or columns, removed byte-order marks) are kept in ``RawExport.notes``
