@@ -319,10 +319,17 @@ def upper_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     another tool (R, Python) is USUBJID. Two variables of one file whose names differ only in
     case, or a name twice (a CSV header), are refused (which one is meant is unknown). Used by
     every reader of datasets the user gives (``--sdtm``, ``compare``)."""
-    upper = [str(name).upper() for name in frame.columns]
+    upper = check_names(frame.columns, path)
+    return frame if upper == list(frame.columns) else frame.set_axis(upper, axis=1)
+
+
+def check_names(names, path: Path) -> list[str]:
+    """The variable names in upper case; two that differ only in case, or a name twice (a CSV
+    header), are an InputError naming the file (which one is meant is unknown)."""
+    upper = [str(name).upper() for name in names]
     if len(set(upper)) < len(upper):
         seen: dict[str, str] = {}
-        for name in frame.columns:
+        for name in names:
             if str(name).upper() in seen:
                 what = (f"two variables named {name}" if seen[str(name).upper()] == str(name)
                         else f"two variables whose names differ only in case: "
@@ -330,7 +337,7 @@ def upper_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 raise InputError(what, file=str(path), column=str(name).upper(),
                                  expected="one variable per name (SAS names are case-insensitive)")
             seen[str(name).upper()] = str(name)
-    return frame if upper == list(frame.columns) else frame.set_axis(upper, axis=1)
+    return upper
 
 
 def _upper_names(path: Path, frame: pd.DataFrame, label: str,
