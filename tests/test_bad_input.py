@@ -791,7 +791,7 @@ def test_out_in_a_read_only_place(forms, tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(out.parent))
 
-    monkeypatch.setattr("itp_adam.stages.pipeline.tempfile.mkdtemp", denied)
+    monkeypatch.setattr("itp_adam.stages.pipeline.new_beside", denied)  # the staging folder
     code, _, err = cli("run", "--raw", str(raw), "--out", str(out))
     assert code == 2 and err == (f"itp-adam: error: {out}: cannot write there (Permission denied); "
                                  "expected a folder the user can write to\n")

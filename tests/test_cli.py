@@ -83,6 +83,32 @@ def test_run_writes_the_output_folder_and_replaces_an_earlier_run(default_run):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_outputs_have_the_permissions_of_any_file_the_user_writes(default_run, tmp_path):
+    """The run's output folder, published from its staging folder, and a report replaced
+    atomically get the user's umask like any file they write (0755 and 0644 as a rule), so a
+    team on a shared drive can read them: they were tempfile's private 0700 and 0600 (the
+    output folder unreadable by the QC programmer next door)."""
+    import stat
+
+    from itp_adam.errors import replace_own_file
+
+    _, out, code, _ = default_run
+    assert code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~_umask()
+    report = tmp_path / "report.txt"
+    replace_own_file(report, "COMPARE X\n", lambda line: True)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o666 & ~_umask()
+    assert report.read_text() == "COMPARE X\n" and [p.name for p in tmp_path.iterdir()] == ["report.txt"]
+
+
 def test_run_refuses_a_foreign_folder_or_a_file(tmp_path, capsys):
     folder = tmp_path / "mine"
     folder.mkdir()

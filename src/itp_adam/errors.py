@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,6 +122,26 @@ def check_replaceable(path: Path, own: Callable[[str | None], bool]) -> None:
         raise FileExistsError(17, "exists and was not written by itp-adam; not replaced", str(path))
 
 
+def new_beside(parent: Path, prefix: str, *, folder: bool = False) -> Path:
+    """A new file or folder in ``parent`` named ``prefix`` and a random part, created with the
+    permissions a plain create gives under the user's umask (as a rule 0644 and 0755), not
+    tempfile's private 0600 and 0700: what is published from it (a run's output folder, a
+    report) is then readable by the user's team as any file the user writes."""
+    import secrets
+
+    for _ in range(100):
+        path = Path(parent) / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            if folder:
+                os.mkdir(path)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "no free name for a temporary file", str(Path(parent) / prefix))
+
+
 def replace_own_file(path: Path, text: str, own: Callable[[str | None], bool]) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file beside it, then renamed). An
     existing file is replaced only when ``own(its first line)`` says this tool wrote it (a
@@ -130,9 +149,9 @@ def replace_own_file(path: Path, text: str, own: Callable[[str | None], bool]) -
     Other failures raise ``OSError`` and leave no partial file."""
     path = Path(path)
     check_replaceable(path, own)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    tmp = new_beside(path.parent, f".{path.name}.tmp-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, issues
-from ..errors import InputError, InputErrors
+from ..errors import InputError, InputErrors, new_beside
 from ..io.csvfile import append_file, write_csv, write_csv_rows
 from ..io.pieces import WRITE_PIECE
 from ..paths import TRACE_FILE
@@ -86,7 +86,7 @@ def staging_beside(out: Path) -> Path:
                          expected="a path whose parent folders are folders")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        return new_beside(out.parent, f".{out.name}.tmp-", folder=True)  # the user's umask
     except OSError as exc:
         raise InputError(f"cannot write there ({exc.strerror})", file=str(out),
                          expected="a folder the user can write to") from exc
