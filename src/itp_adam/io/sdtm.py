@@ -222,6 +222,13 @@ def _kind(stem: str, domain: str) -> str:
     return "domain" if stem == domain.upper() else "dataset"
 
 
+def may_read(stem: str, wanted: set[str]) -> bool:
+    """Whether a dataset file named ``stem`` is one of the ``wanted`` domains or may be a
+    split dataset of one (:func:`is_split_of`): the files a zip's extraction and the store's
+    size look at; :func:`read_sdtm` decides which it reads."""
+    return stem.upper() in wanted or any(is_split_of(stem, domain, wanted) for domain in wanted)
+
+
 def _split_stems(found: dict[str, list[Path]], domain: str, wanted: set[str]) -> list[str]:
     """The split datasets of ``domain`` in the folder, read when it has no file of its own."""
     return sorted(stem for stem in found if is_split_of(stem, domain, wanted))

@@ -413,26 +413,25 @@ def leave_out_subjects_not_in_dm(data: SdtmInput) -> list[pd.DataFrame]:
 def _sdtm_spill(folder: Path, domains: Sequence[str], store: Path | None) -> Spill | None:
     """How an SDTM folder is read: into ``store`` when its files of the ``domains`` are large
     (:func:`_spill_if_large`), else in memory (None)."""
-    from ..io.sdtm import FORMATS, is_split_of
+    from ..io.sdtm import FORMATS, may_read
 
     if store is None or not folder.is_dir():
         return None
     wanted = {domain.upper() for domain in domains}
-    files = [p for p in folder.iterdir() if p.suffix.lower() in FORMATS and (
-        p.stem.upper() in wanted or any(is_split_of(p.stem, d, wanted) for d in wanted))]
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FORMATS and may_read(p.stem, wanted)]
     return _spill_if_large(_file_bytes(files), store)
 
 
 def _extract_domains(archive: Path, folder: Path, domains: Sequence[str],
                      not_read: list[str] | None = None) -> dict[str, str]:
     """Extract the members of ``archive`` that are files of ``domains`` or may be their split
-    datasets (``io.sdtm.is_split_of``) into ``folder`` (each under its own file name,
+    datasets (``io.sdtm.may_read``) into ``folder`` (each under its own file name,
     whatever its sub-folder); returns file name -> member name.
     ``not_read``: gets the member names of the other dataset files."""
     import zipfile
     from pathlib import PurePosixPath
 
-    from ..io.sdtm import FORMATS, is_split_of
+    from ..io.sdtm import FORMATS, may_read
 
     wanted = {domain.upper() for domain in domains}
     expected = f"a .zip of SDTM datasets, one file per domain ({', '.join(FORMATS)})"
@@ -444,8 +443,7 @@ def _extract_domains(archive: Path, folder: Path, domains: Sequence[str],
                 stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
                 if info.is_dir() or suffix.lower() not in FORMATS:
                     continue
-                if stem.upper() not in wanted and not any(
-                        is_split_of(stem, domain, wanted) for domain in wanted):
+                if not may_read(stem, wanted):
                     if not_read is not None:
                         not_read.append(info.filename)
                     continue
@@ -566,7 +564,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
 
     try:
         with issues.collect() as log:
-            if from_sdtm:  # the rules its reader applied (NA in a CSV file read as missing)
+            if from_sdtm:  # what its reader did (NA read as missing, files not read)
                 from .sdtm import report_reader_notes
                 report_reader_notes(export.notes)
             for rows in not_in_dm:

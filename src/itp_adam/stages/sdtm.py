@@ -141,7 +141,8 @@ def _report(frame: pd.DataFrame, rows: np.ndarray, subject: str, **how: object) 
 def report_reader_notes(notes: list[dict]) -> None:
     """The reader's notes as data issues, one entry per note: info, or a warning for a note
     the reader marks ``WARNING`` (number or date cells in a text column). The raw export's
-    (``RawExport.notes``) and an SDTM input's (``SdtmInput.notes``: NA read as missing)."""
+    (``RawExport.notes``) and an SDTM input's (``SdtmInput.notes``: NA read as missing,
+    dataset files not read)."""
     for note in notes:  # a handful per export, not one per record
         issues.report(pd.DataFrame({"_FORM": [note.get("form", "")],
                                     "_ROW": pd.array([note.get("row")], dtype="Int64")}),
