@@ -109,6 +109,46 @@ def test_outputs_have_the_permissions_of_any_file_the_user_writes(default_run, t
     assert report.read_text() == "COMPARE X\n" and [p.name for p in tmp_path.iterdir()] == ["report.txt"]
 
 
+def test_a_run_dates_its_documents_by_one_clock(tmp_path, monkeypatch):
+    """A run's documents all say when it started (run.json's ``started``): the tables' footers,
+    define.xml's CreationDateTime and the guides' date. Each took its own clock before, so a
+    run going past midnight dated its guides a day after its tables. Here the clocks of the
+    define and guide writers are put a day past midnight: the run must not ask them."""
+    import datetime as real
+    import json
+    from types import SimpleNamespace
+
+    from itp_adam.io import define
+    from itp_adam.report import guides
+
+    class Tomorrow(real.date):
+        @classmethod
+        def today(cls):
+            return real.date(2099, 1, 1)
+
+    class Later(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real.datetime(2099, 1, 1, 0, 1, tzinfo=tz)
+
+    monkeypatch.setattr(guides, "dt", SimpleNamespace(date=Tomorrow, datetime=Later))
+    monkeypatch.setattr(define, "dt", SimpleNamespace(date=Tomorrow, datetime=Later,
+                                                      timezone=real.timezone))
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--quiet"]) == 0
+    started = real.datetime.fromisoformat(json.loads((out / "run.json").read_text())["started"])
+    assert started.tzinfo is not None and started.year < 2099
+    day = started.date().isoformat()
+    for guide in ("sdtm/csdrg.md", "adam/adrg.md"):
+        assert f" on {day}" in (out / guide).read_text(), guide
+    for name in ("sdtm/define.xml", "adam/define.xml", "define/define-adam.xml"):
+        assert f'CreationDateTime="{started.isoformat()}"' in (out / name).read_text(), name
+    footer = f"run {started:%Y-%m-%d %H:%M} UTC".encode()
+    tables = sorted((out / "tables").glob("*.rtf"))
+    assert tables and all(footer in table.read_bytes() for table in tables)
+    assert not [p for p in out.rglob("*") if p.is_file() and b"2099-01-01" in p.read_bytes()]
+
+
 def test_run_refuses_a_foreign_folder_or_a_file(tmp_path, capsys):
     folder = tmp_path / "mine"
     folder.mkdir()

@@ -454,8 +454,9 @@ _STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?"
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    """Every output but run.json (timings), the XPT headers' timestamps, the tables' run date
-    and the define files' creation time blanked (a workbook's parts unzipped first)."""
+    """Every output but run.json (timings), the XPT headers' timestamps, the tables' run date,
+    the guides' date and the define files' creation time blanked (a workbook's parts unzipped
+    first): two runs compared may be either side of midnight."""
     import zipfile
 
     files = {}
@@ -467,6 +468,7 @@ def _files(out: Path) -> dict[str, bytes]:
                     data = b"".join(name.encode() + book.read(name) for name in book.namelist())
             data = _XPT_TIME.sub(b"", data)
             data = re.sub(rb"run \d{4}-\d\d-\d\d \d\d:\d\d UTC", b"", data)  # tables' footers
+            data = re.sub(rb"(made by itp-adam \S+ on )\d{4}-\d\d-\d\d", rb"\1", data)  # guides
             files[str(path.relative_to(out))] = _STAMP.sub(b"", data)  # define's creation time
     return files
 

@@ -978,7 +978,8 @@ def _relink(tree: ET.ElementTree, folder: str, to: str) -> None:
 def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd.DataFrame],
                  out: Path, specs_dir: Path | None = None, *,
                  define_spec: DefineSpec | None = None,
-                 facts: dict[str, dict[str, ColumnFacts]] | None = None) -> list[Path]:
+                 facts: dict[str, dict[str, ColumnFacts]] | None = None,
+                 created: dt.datetime | None = None) -> list[Path]:
     """Write the define files of the datasets into the output folder ``out``; returns the paths.
 
     Per standard with datasets: ``sdtm/define.xml`` (``adam/define.xml``) beside the datasets,
@@ -987,7 +988,8 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
     (``define-adam.xml``) linking from ``define/``; then ``define/specification.xlsx``.
     ``specs_dir`` holds ``conformance.yaml`` (the standards' versions) and ``study.yaml`` (the
     define keys, when ``define_spec`` is not given); default: the shipped study. ``facts``:
-    see :func:`build_metadata`."""
+    see :func:`build_metadata`. ``created``: the documents' CreationDateTime (a run passes the
+    time it started; default: now, UTC)."""
     from ..paths import default_specs_dir
 
     specs_dir = Path(specs_dir) if specs_dir else default_specs_dir()
@@ -998,7 +1000,7 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
     meta = build_metadata(specs, sdtm, adam, define_spec, facts)
     for prefix, uri in (("", ODM_NS), ("def", DEF_NS), ("xlink", XLINK_NS), ("arm", ARM_NS)):
         ET.register_namespace(prefix, uri)
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    created = created or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     style = stylesheet()
     written, legacy = [], []
     (out / LEGACY_FOLDER).mkdir(parents=True, exist_ok=True)

@@ -524,6 +524,7 @@ class GuideInputs:
     issues: pd.DataFrame | None
     rows: dict[str, int]
     define: bool
+    made: dt.date  # the day the guide is dated (a run's: the day the run started)
 
 
 def _title_lines(inputs: GuideInputs, what: str) -> tuple[str, str]:
@@ -531,7 +532,7 @@ def _title_lines(inputs: GuideInputs, what: str) -> tuple[str, str]:
     title = f"{what}: {study}"
     parts = [inputs.guide.title or "", f"Protocol {inputs.guide.protocol}"
              if inputs.guide.protocol else "", inputs.guide.sponsor,
-             f"made by itp-adam {__version__} on {dt.date.today().isoformat()}"]
+             f"made by itp-adam {__version__} on {inputs.made.isoformat()}"]
     return title, " · ".join(p for p in parts if p)
 
 
@@ -776,7 +777,7 @@ def _appendix(doc: Document) -> None:
 def write_guides(out_staging: Path, specs: Specs, findings: pd.DataFrame | None = None,
                  issues: pd.DataFrame | None = None, *, specs_dir: Path,
                  rows: dict[str, int] | None = None, guide: GuideText | None = None,
-                 conformance: Any = None) -> list[Path]:
+                 conformance: Any = None, made: dt.date | None = None) -> list[Path]:
     """Write the cSDRG (``sdtm/csdrg.md`` and ``.html``, when the study builds SDTM) and the
     ADRG (``adam/adrg.md`` and ``.html``, when it has ADaM datasets) into ``out_staging``;
     returns the files written.
@@ -784,7 +785,9 @@ def write_guides(out_staging: Path, specs: Specs, findings: pd.DataFrame | None 
     ``findings``: those of ``itp-adam validate`` (``checks.validate.validate_folder``), or None
     (a run: the guides then list the findings conformance.yaml accepts). ``issues``: the run's
     data issues (``data-issues.csv``), read from ``out_staging`` when None. ``rows``: records
-    per dataset. ``guide`` and ``conformance``: read from ``specs_dir`` when None."""
+    per dataset. ``guide`` and ``conformance``: read from ``specs_dir`` when None. ``made``: the
+    day the guides are dated (a run passes the day it started, the day of its tables and
+    define.xml; default: today)."""
     from ..checks.validate import load_conformance
 
     out_staging = Path(out_staging)
@@ -801,7 +804,8 @@ def write_guides(out_staging: Path, specs: Specs, findings: pd.DataFrame | None 
         folder.mkdir(parents=True, exist_ok=True)
         inputs = GuideInputs(specs=specs, guide=guide, conformance=conformance,
                              findings=findings, issues=issues, rows=dict(rows or {}),
-                             define=(folder / "define.xml").is_file())
+                             define=(folder / "define.xml").is_file(),
+                             made=made or dt.date.today())
         doc = make(inputs)
         for suffix, text in ((".md", doc.markdown()), (".html", doc.html())):
             path = folder / f"{stem}{suffix}"

@@ -55,6 +55,10 @@ class RunResult:
     worker_seconds: dict[str, float] = field(default_factory=dict)
     partitions: int = 1  # partitions of subjects SDTM and ADaM were built in
     partitions_built: dict = field(default_factory=built_here)  # where (partitions.Runner)
+    # the run's one clock: its tables' footers, define.xml's CreationDateTime and the guides'
+    # date all say when the run started, also for a run that goes past midnight
+    started: dt.datetime = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
@@ -596,7 +600,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # the study's analyses (results/ard.*) and results provider (stages/results.py):
             from . import results  # results/*.csv here; tables and figures drawn by the worker
             rendering = clock.stage("results",  # during "write"
-                                    lambda: results.write_results(specs, sdtm, adam, folder))
+                                    lambda: results.write_results(
+                                        specs, sdtm, adam, folder,
+                                        result.started.strftime("%Y-%m-%d %H:%M UTC")))
             if rendering is not None:
                 worker.submit(rendering)
 
@@ -612,7 +618,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             from ..io.define import write_define
             write_define(specs, {} if from_sdtm else sdtm, adam, folder, specs_dir,
                          define_spec=define_spec,  # a partitioned run's facts: from its partitions
-                         facts={name: made.facts for name, made in merged.items() if made.facts})
+                         facts={name: made.facts for name, made in merged.items() if made.facts},
+                         created=result.started)
             tick("define")
             # cSDRG and ADRG beside the datasets and their define.xml (docs/reviewers-guides.md),
             # and the inputs' SHA-256 for run.json (a thread: hashlib lets go of the GIL), while
@@ -620,7 +627,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # counts, not their files
             hashing = _in_thread(export.checksums) if inputs is None else None
             write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
-                         guide=guide_text)
+                         guide=guide_text, made=result.started.date())
             tick("guides")
             # every dataset is in its XPT file or on its way there: this process lets go of
             # them (a partitioned run's merged columns are mapped files), and each merged
@@ -1095,6 +1102,7 @@ def _write_run_json(folder: Path, raw: Path, specs_dir: Path, inputs: dict[str, 
         "python": sys.version.split()[0],
         "pandas": pd.__version__,
         "packages": package_versions(),  # the installed packages that made the outputs
+        "started": result.started.isoformat(),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         kind: str(Path(raw).absolute()),
         "specs": str(specs_dir.absolute()),
