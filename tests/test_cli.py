@@ -149,6 +149,31 @@ def test_a_run_dates_its_documents_by_one_clock(tmp_path, monkeypatch):
     assert not [p for p in out.rglob("*") if p.is_file() and b"2099-01-01" in p.read_bytes()]
 
 
+def test_a_run_warns_of_an_xpt_file_over_the_regulators_size_limit(tmp_path, capsys):
+    """A run whose XPT file is larger than conformance.yaml's max_file_gb (the FDA's 5 GB)
+    succeeds, as xportr's writer does, but says so on stderr, also with --quiet: the file
+    must be split before submission. Here the limit is set to 100 kB in a copy of the specs."""
+    import shutil
+
+    from itp_adam.paths import default_specs_dir, shipped_study_dir
+
+    specs = tmp_path / "specs"
+    shutil.copytree(default_specs_dir(), specs)
+    conformance = specs / "conformance.yaml"
+    text = conformance.read_text()
+    assert text.count("\nmax_file_gb: 5\n") == 1
+    conformance.write_text(text.replace("\nmax_file_gb: 5\n", "\nmax_file_gb: 0.0001\n"))
+    out = tmp_path / "out"
+    assert main(["run", "--specs", str(specs), "--raw", str(shipped_study_dir()), "--out", str(out),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    large = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.xpt")
+                   if p.stat().st_size > 100_000)
+    assert large and sorted(line.split(" is ")[0] for line in err.splitlines()) == [
+        f"itp-adam: warning: {name}" for name in large]
+    assert all("over the 0.0001 GB a regulator takes" in line for line in err.splitlines())
+
+
 def test_run_refuses_a_foreign_folder_or_a_file(tmp_path, capsys):
     folder = tmp_path / "mine"
     folder.mkdir()

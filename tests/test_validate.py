@@ -395,6 +395,25 @@ def test_a_changed_table_and_a_file_put_into_the_folder(out, specs, conformance,
         ["error", "OUTPUT-CHANGED", "tables/response.rtf"], ["note", "OUTPUT-EXTRA", "notes.txt"]]
 
 
+def test_an_xpt_file_over_the_regulators_size_limit(out, specs, conformance, base):
+    """The FDA takes no XPT file over 5 GB (Technical Conformance Guide 3.3.2). With
+    conformance.yaml's max_file_gb one byte below ADLB's file, ADLB and every larger file are
+    errors naming the size; at the shipped limit (5 GB) none is."""
+    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.glob("*/*.xpt"))}
+    limit = sizes["adam/adlb.xpt"] - 1
+    expected = sorted(Path(name).stem.upper() for name, size in sizes.items() if size > limit)
+    assert "ADLB" in expected and 1 <= len(expected) < len(sizes)
+    strict = conformance.model_copy(update={"max_file_gb": limit / 1e9})
+    findings = validate_folder(out, specs, strict, sdtmig=False)
+    found = findings[findings["check"] == "FILE-SIZE"]
+    assert sorted(found["dataset"]) == expected and set(found["severity"]) == {"error"}
+    adlb = found[found["dataset"] == "ADLB"].iloc[0]
+    assert adlb["value"] == str(sizes["adam/adlb.xpt"])
+    assert adlb["message"].startswith(
+        f"adam/adlb.xpt is {sizes['adam/adlb.xpt'] / 1e9:.3g} GB, over the {limit / 1e9:g} GB")
+    assert conformance.max_file_gb == 5 and "FILE-SIZE" not in set(base["check"])
+
+
 def test_cli_checks_the_pilot_against_its_own_specs(pilot_out, tmp_path, capsys):
     """No --study: the pilot's folder is checked against the pilot's specs, which run.json names
     (the default study's specs found 206,162 errors in it)."""

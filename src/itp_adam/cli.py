@@ -219,6 +219,8 @@ def _run(args: argparse.Namespace, worker) -> int:
                  allow_plugins=args.allow_plugins, sdtm=args.sdtm, partitions=args.partitions,
                  jobs=args.jobs, scheduler=args.scheduler)
     counts = result.issue_counts
+    for warning in result.warnings:  # on stderr, also with --quiet
+        print(f"itp-adam: warning: {warning}", file=sys.stderr)
     say(f"done in {sum(result.timings.values()):.1f} s: outputs in {result.out}")
     say("  " + ", ".join(f"{name} {rows}" for name, rows in result.rows.items()) + " records")
     say(f"  data issues: {counts.get('error', 0)} errors, {counts.get('warning', 0)} warnings, "

@@ -51,6 +51,7 @@ CHECKS: dict[str, str] = {
     "DATASET-EXTRA": "an XPT file has no dataset spec",
     "DATASET-NAME": "the XPT member name differs from the spec name",
     "DATASET-LABEL": "the XPT dataset label differs from the spec label",
+    "FILE-SIZE": "an XPT file is larger than the regulator's limit (conformance.yaml max_file_gb)",
     "VAR-REQUIRED": "a Required variable (SDTMIG/ADaMIG core) is not in the file",
     "VAR-EXPECTED": "an Expected variable (SDTMIG core) is not in the file",
     "VAR-MISSING": "a variable of the spec is not in the file",
@@ -217,6 +218,9 @@ class Conformance(BaseModel):
     model_config = ConfigDict(extra="forbid")
     standards: Standards = Field(default_factory=Standards)
     study_description: str = ""
+    # the largest XPT file the regulator takes, in GB of 10^9 bytes: the FDA's Study Data
+    # Technical Conformance Guide (section 3.3.2) says 5 GB, a larger dataset to be split
+    max_file_gb: float = Field(default=5.0, gt=0)
     exceptions: list[Accepted] = Field(default_factory=list)
 
 
@@ -271,6 +275,25 @@ def _check_folder(folder: Path) -> None:
 
 # --------------------------------------------------------------------------------------------
 # The run's record (run.json): the specs that made the folder, and the files it wrote
+
+
+def oversized_files(folder: Path, max_file_gb: float) -> dict[str, int]:
+    """The XPT files of a run's folder (``sdtm/``, ``adam/``) larger than ``max_file_gb``
+    (GB of 10^9 bytes, conformance.yaml's limit): their names relative to ``folder`` and sizes
+    in bytes. The regulator refuses such a file; the dataset is to be split."""
+    folder, limit = Path(folder), max_file_gb * 1e9
+    sizes = {path: path.stat().st_size for group in ("sdtm", "adam")
+             for path in sorted((folder / group).glob("*.xpt"))}
+    return {path.relative_to(folder).as_posix(): size for path, size in sizes.items()
+            if size > limit}
+
+
+def too_large(name: str, size: int, max_file_gb: float) -> str:
+    """What is wrong with an XPT file of ``size`` bytes over the limit, said one way by
+    ``validate`` (FILE-SIZE) and by the run (a warning)."""
+    return (f"{name} is {size / 1e9:.3g} GB, over the {max_file_gb:g} GB a regulator takes "
+            "(conformance.yaml max_file_gb; the FDA's: 5 GB, Technical Conformance Guide 3.3.2): "
+            "split the dataset before submission")
 
 
 def run_record(folder: Path) -> dict:
@@ -985,6 +1008,9 @@ def validate_folder(folder: Path, specs: Specs, conformance: Conformance | None 
     _check_folder(folder)
     conformance = conformance or Conformance()
     parts: list[pd.DataFrame] = _outputs(folder, run_record(folder)["outputs"])
+    for name, size in oversized_files(folder, conformance.max_file_gb).items():
+        parts.append(_findings("error", "FILE-SIZE", Path(name).stem.upper(), "",
+                               too_large(name, size, conformance.max_file_gb), value=str(size)))
     files: dict[str, XptFile] = {}
     sdtm_files: dict[str, Path] = {}
     for group, datasets in (("sdtm", specs.sdtm), ("adam", specs.adam)):

@@ -59,6 +59,9 @@ class RunResult:
     # date all say when the run started, also for a run that goes past midnight
     started: dt.datetime = field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    # what the user must see although the run succeeded (printed on stderr, also with --quiet):
+    # an XPT file over conformance.yaml's max_file_gb
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_out(out: Path, marker: str = "run.json", what: str = "an earlier run's output") -> None:
@@ -504,6 +507,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     from ..report.guides import load_guide_text, write_guides  # the reviewer's guides
 
     guide_text = load_guide_text(specs_dir)  # guides.yaml: a bad one stops the run here
+    from ..checks.validate import load_conformance, oversized_files, too_large
+
+    conformance = load_conformance(specs_dir)  # the same for conformance.yaml
     if raw is None and sdtm_dir is None:  # the data shipped with the study, if any
         from ..paths import shipped_input
 
@@ -627,7 +633,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # counts, not their files
             hashing = _in_thread(export.checksums) if inputs is None else None
             write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
-                         guide=guide_text, made=result.started.date())
+                         guide=guide_text, conformance=conformance,
+                         made=result.started.date())
             tick("guides")
             # every dataset is in its XPT file or on its way there: this process lets go of
             # them (a partitioned run's merged columns are mapped files), and each merged
@@ -649,6 +656,8 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
         result.worker_seconds["tables"] = round(worker.seconds, 3)
     result.issue_counts = log.counts()
     result.timings = clock.timings
+    result.warnings += [too_large(name, size, conformance.max_file_gb) for name, size
+                        in oversized_files(folder, conformance.max_file_gb).items()]
     shutil.rmtree(store, ignore_errors=True)  # the datasets mapped from it are no longer read
     _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
                     hashing.result() if hashing is not None else inputs, result,
