@@ -288,6 +288,48 @@ def test_workbook_problems_of_every_sheet_collected(layout, small_workbook, tmp_
     ]
 
 
+def test_formula_cells_without_a_computed_value_are_bad_input(layout, small_workbook, tmp_path):
+    """A workbook written by a program (openpyxl here, R's openxlsx alike) stores a formula
+    without its value until a spreadsheet calculates it; such a cell read as blank, the value
+    lost without a trace (an AGE gone from DM). Now one error per column, with the count, the
+    first cell and its formula, every sheet's in one pass. Once calculated (the value stored
+    beside the formula, as Excel and LibreOffice save it), the cell reads as its value."""
+    import re
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    path = _workbook_copy(small_workbook, tmp_path)
+    wb = load_workbook(path)
+    assert [c.value for c in wb["DM"][1]][5] == "AGE"  # column F
+    wb["DM"]["F2"], wb["DM"]["F4"] = "=40+5", "=2*30"
+    lab = [c.value for c in wb["LAB"][1]]
+    letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[lab.index("LBORRES")]
+    wb["LAB"][f"{letter}3"] = '="12"'
+    wb.save(path)
+    with pytest.raises(InputErrors) as err:
+        read_export(path, layout)
+    assert [(e.file, e.row, e.column, e.value, e.message[:60]) for e in err.value.errors] == [
+        (f"{path} [sheet DM]", 2, "AGE", "=40+5",
+         "2 formula cell(s) without a computed value, the first F2: th"),
+        (f"{path} [sheet LAB]", 3, "LBORRES", '="12"',
+         f"1 formula cell(s) without a computed value, the first {letter}3: th")]
+    # the values stored beside the formulas, as a spreadsheet saves a calculated workbook
+    calculated = tmp_path / "calculated.xlsx"
+    stored = {b"40+5": b"45", b"2*30": b"60", b'"12"': b"12"}
+    with zipfile.ZipFile(path) as book, zipfile.ZipFile(calculated, "w") as out:
+        for item in book.infolist():
+            data = book.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb"<f>([^<]*)</f><v></v>",
+                              lambda m: b"<f>" + m[1] + b"</f><v>" + stored[
+                                  m[1].replace(b"&quot;", b'"')] + b"</v>", data)
+            out.writestr(item, data)
+    want, got = read_export(small_workbook, layout), read_export(calculated, layout)
+    assert got.forms["DM"]["AGE"].tolist()[:3] == [45, want.forms["DM"]["AGE"][1], 60]
+    assert got.forms["LAB"]["LBORRES"][1] == "12"
+
+
 # --------------------------------------------------------------------------------------------
 # The checks run once per distinct value of a column (reader._Values); the results must be
 # those of checking every row: these tests write small forms with repeated values by hand.

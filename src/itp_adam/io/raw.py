@@ -382,6 +382,7 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     except Exception as exc:  # openpyxl raises several types for a broken file
         raise InputError(f"cannot open the workbook ({exc.__class__.__name__})", file=str(path),
                          expected="an .xlsx workbook with one sheet per form") from exc
+    formulas = _formula_view(path)  # None for a workbook without formulas (the usual one)
     try:
         sheets: dict[str, list[str]] = {}
         for name in wb.sheetnames:
@@ -414,13 +415,69 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
                                           for i, values in enumerate(columns)})
             files[form] = path
             notes += _number_cells_in_text_columns(form, header, rows[1:], layout)
+            if formulas is not None:
+                problems.add(*_formulas_without_values(
+                    f"{path} [sheet {found[0]}]", header, rows,
+                    formulas[found[0]].iter_rows(values_only=True)))
         for extra in sorted(set(sheets) - set(layout.forms)):
             for name in sheets[extra]:
                 notes.append({"form": name, "rule": "sheet not in the layout: ignored", "severity": "NOTE",
                               "value": str(path)})
     finally:
         wb.close()
+        if formulas is not None:
+            formulas.close()
     return raw, files, notes
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")  # <f>, <f t="shared" .../>, <x:f>
+
+
+def _formula_view(path: Path):
+    """The workbook opened a second time, its formula cells reading as their formulas, when
+    a sheet holds any formula; None otherwise (a scan of the sheets' XML, no second read)."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    with zipfile.ZipFile(path) as book:
+        sheets = [name for name in book.namelist()
+                  if name.startswith("xl/worksheets/") and name.endswith(".xml")]
+        if not any(_FORMULA_TAG.search(book.read(name)) for name in sheets):
+            return None
+    return load_workbook(path, read_only=True, data_only=False)
+
+
+def _formulas_without_values(where: str, header: list[str], values: list[tuple],
+                             formulas) -> list[InputError]:
+    """One error per column of a sheet holding formula cells that have no computed value: a
+    workbook written by a program (openpyxl, R's openxlsx) and never opened and saved by a
+    spreadsheet stores the formula only, and the cell would read as blank, its value lost.
+    ``values``: the sheet's rows as read (computed values); ``formulas``: the same rows with
+    formulas. A formula cell with a value (the workbook was calculated) reads as the value."""
+    from openpyxl.utils import get_column_letter
+
+    first: dict[int, tuple[int, str]] = {}
+    counts: dict[int, int] = {}
+    for row, (cells, written) in enumerate(zip(values, formulas), start=1):
+        for col, formula in enumerate(written):
+            if formula is None or (col < len(cells) and cells[col] is not None):
+                continue
+            text = formula if isinstance(formula, str) else getattr(formula, "text", None)
+            if not (isinstance(text, str) and text.startswith("=")):
+                continue
+            first.setdefault(col, (row, text))
+            counts[col] = counts.get(col, 0) + 1
+    errors = []
+    for col, (row, text) in sorted(first.items()):
+        name = header[col].strip() if col < len(header) and header[col].strip() else None
+        errors.append(InputError(
+            f"{counts[col]} formula cell(s) without a computed value, the first "
+            f"{get_column_letter(col + 1)}{row}: the workbook was written by a program and never "
+            "calculated, so the cells would read as blank", file=where, row=row, column=name,
+            value=text[:80], expected="values: open and save the workbook in Excel or LibreOffice "
+            "(which store each formula's value), or export values instead of formulas"))
+    return errors
 
 
 def _number_cells_in_text_columns(form: str, header: list[str], body: list[tuple],
