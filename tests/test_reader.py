@@ -330,6 +330,28 @@ def test_formula_cells_without_a_computed_value_are_bad_input(layout, small_work
     assert got.forms["LAB"]["LBORRES"][1] == "12"
 
 
+def test_merged_cells_below_the_header_are_bad_input(layout, small_workbook, tmp_path):
+    """A merged range holds its value in its first cell only (a sample date merged over the
+    rows of one visit, a subject id over its records): the other rows read as blank, the date
+    or the id lost without a trace. One error per sheet names the ranges, the first by its row
+    and column; a merge within the header row alone is left to the header's own checks."""
+    from openpyxl import load_workbook
+
+    path = _workbook_copy(small_workbook, tmp_path)
+    wb = load_workbook(path)
+    lab = [c.value for c in wb["LAB"][1]]
+    letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[lab.index("LBDAT")]
+    wb["LAB"].merge_cells(f"{letter}2:{letter}4")
+    wb["LAB"].merge_cells("A6:A7")
+    wb.save(path)
+    with pytest.raises(InputErrors) as err:
+        read_export(path, layout)
+    assert [(e.file, e.row, e.column, e.value) for e in err.value.errors] == [
+        (f"{path} [sheet LAB]", 2, "LBDAT", f"{letter}2:{letter}4, A6:A7")]
+    assert err.value.errors[0].message.startswith(
+        f"2 merged cell range(s), the first {letter}2:{letter}4: a merged range holds")
+
+
 # --------------------------------------------------------------------------------------------
 # The checks run once per distinct value of a column (reader._Values); the results must be
 # those of checking every row: these tests write small forms with repeated values by hand.

@@ -382,7 +382,7 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     except Exception as exc:  # openpyxl raises several types for a broken file
         raise InputError(f"cannot open the workbook ({exc.__class__.__name__})", file=str(path),
                          expected="an .xlsx workbook with one sheet per form") from exc
-    formulas = _formula_view(path)  # None for a workbook without formulas (the usual one)
+    written = _as_written(path)  # None for a workbook without formulas or merged cells
     try:
         sheets: dict[str, list[str]] = {}
         for name in wb.sheetnames:
@@ -415,27 +415,31 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
                                           for i, values in enumerate(columns)})
             files[form] = path
             notes += _number_cells_in_text_columns(form, header, rows[1:], layout)
-            if formulas is not None:
-                problems.add(*_formulas_without_values(
-                    f"{path} [sheet {found[0]}]", header, rows,
-                    formulas[found[0]].iter_rows(values_only=True)))
+            if written is not None:
+                sheet, where = written[found[0]], f"{path} [sheet {found[0]}]"
+                problems.add(*_merged_cells(where, header, sheet.merged_cells.ranges),
+                             *_formulas_without_values(where, header, rows,
+                                                       sheet.iter_rows(values_only=True)))
         for extra in sorted(set(sheets) - set(layout.forms)):
             for name in sheets[extra]:
                 notes.append({"form": name, "rule": "sheet not in the layout: ignored", "severity": "NOTE",
                               "value": str(path)})
     finally:
         wb.close()
-        if formulas is not None:
-            formulas.close()
+        if written is not None:
+            written.close()
     return raw, files, notes
 
 
-_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")  # <f>, <f t="shared" .../>, <x:f>
+# what a sheet's XML holds that the values alone do not show: <f>, <f t="shared" .../>, <x:f>
+# (a formula) and <mergeCell ref=.../> (a merged range)
+_WRITTEN_TAG = re.compile(rb"<(?:\w+:)?(?:f[\s>/]|mergeCell[\s>/])")
 
 
-def _formula_view(path: Path):
-    """The workbook opened a second time, its formula cells reading as their formulas, when
-    a sheet holds any formula; None otherwise (a scan of the sheets' XML, no second read)."""
+def _as_written(path: Path):
+    """The workbook opened a second time as it is written (formula cells reading as their
+    formulas, merged ranges listed), when a sheet holds a formula or a merged range; None
+    otherwise, the usual case (a scan of the sheets' XML, no second reading)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -443,9 +447,26 @@ def _formula_view(path: Path):
     with zipfile.ZipFile(path) as book:
         sheets = [name for name in book.namelist()
                   if name.startswith("xl/worksheets/") and name.endswith(".xml")]
-        if not any(_FORMULA_TAG.search(book.read(name)) for name in sheets):
+        if not any(_WRITTEN_TAG.search(book.read(name)) for name in sheets):
             return None
-    return load_workbook(path, read_only=True, data_only=False)
+    return load_workbook(path, data_only=False)
+
+
+def _merged_cells(where: str, header: list[str], ranges) -> list[InputError]:
+    """One error for a sheet with merged ranges below its header: a merged range holds its
+    value in its first cell only, the others read as blank (a date merged over the rows of
+    one visit, a subject id over its records), so the rows below the first would lose it."""
+    body = sorted((r for r in ranges if r.max_row >= 2 and r.size["rows"] * r.size["columns"] > 1),
+                  key=lambda r: (r.min_row, r.min_col))
+    if not body:
+        return []
+    first = body[0]
+    name = header[first.min_col - 1].strip() if first.min_col <= len(header) else ""
+    return [InputError(
+        f"{len(body)} merged cell range(s), the first {first.coord}: a merged range holds its "
+        "value in its first cell only, the other cells would read as blank", file=where,
+        row=first.min_row, column=name or None, value=", ".join(r.coord for r in body[:5]),
+        expected="one value in each cell: unmerge the cells and fill the value into each row")]
 
 
 def _formulas_without_values(where: str, header: list[str], values: list[tuple],
