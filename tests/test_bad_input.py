@@ -850,8 +850,10 @@ def test_raw_points_at_nothing(tmp_path, what):
     if what != "nothing":
         raw.write_text("not an export")
     expected = {
-        "nothing": "raw export not found; expected an existing folder of form CSV files or an .xlsx workbook",
-        "a text file": "not a raw export; expected a folder of form CSV files or one .xlsx workbook",
+        "nothing": ("raw export not found; expected an existing folder of form CSV files, an .xlsx "
+                    "workbook or a .zip of either"),
+        "a text file": ("not a raw export; expected a folder of form CSV files, one .xlsx "
+                        "workbook or a .zip of either"),
         "a broken workbook": "cannot open the workbook (BadZipFile); expected an .xlsx workbook with one "
                              "sheet per form",
     }[what]
@@ -865,8 +867,8 @@ def test_an_out_inside_a_missing_input_is_not_taken_for_an_empty_one(tmp_path, o
     given = tmp_path / "export"
     study = ["--study", "cdiscpilot01"] if option == "--sdtm" else []
     code, said, err = cli("run", *study, option, str(given), "--out", str(given / "out"), "--quiet")
-    what = ("raw export not found; expected an existing folder of form CSV files or an .xlsx "
-            "workbook" if option == "--raw" else "SDTM folder not found; expected a folder of "
+    what = ("raw export not found; expected an existing folder of form CSV files, an .xlsx "
+            "workbook or a .zip of either" if option == "--raw" else "SDTM folder not found; expected a folder of "
             "SDTM datasets, one file per domain (.xpt, .sas7bdat, .csv, .parquet)")
     assert (code, said, err) == (2, "", f"itp-adam: error: {given}: {what}\n")
     assert list(tmp_path.iterdir()) == []

@@ -489,7 +489,8 @@ def test_a_raw_study_that_is_not_shipped_needs_raw(tmp_path, capsys, monkeypatch
     err = _refused(["run", "--specs", str(specs), "--out", str(tmp_path / "o")], capsys)
     assert err == (f"itp-adam: error: --raw is needed: the study starts from raw forms (inputs.raw, the "
                    f"default, in {specs / 'study.yaml'}) and it is not a shipped study, so no data ships "
-                   "with it; give its raw export (a folder of form CSVs or an .xlsx workbook) with --raw\n")
+                   "with it; give its raw export (a folder of form CSVs, an .xlsx workbook or a .zip "
+                   "of either) with --raw\n")
     monkeypatch.setattr(paths, "studies_dir", lambda: tmp_path / "specs")  # now shipped, no data
     monkeypatch.setattr(paths, "data_dir", lambda: tmp_path / "data")
     err = _refused(["run", "--study", "mine", "--out", str(tmp_path / "o")], capsys)
@@ -513,6 +514,53 @@ def test_run_study_by_name_equals_the_default_run(default_run, shipped_out):
     assert code == 0
     default, named = _outputs(out), _outputs(shipped_out)
     assert len(default) > 5 and default == named
+
+
+def test_a_zipped_export_runs_as_its_folder(shipped_out, tmp_path, capsys):
+    """`--raw export.zip` (an EDC export as delivered, its forms in a folder of the zip): the
+    outputs of the export's folder; run.json names the zip and each member (export.zip/...)
+    with the SHA-256 of the files zipped; nothing unpacked is left beside the output. A bad
+    value in a member is named by the zip and member, and the run leaves nothing."""
+    import hashlib
+    import zipfile
+
+    from itp_adam.paths import shipped_study_dir
+
+    forms = sorted(shipped_study_dir().glob("*.csv"))
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for form in forms:
+            zf.write(form, f"export/{form.name}")
+        zf.writestr("export/README.txt", "not a form")
+        zf.writestr("__MACOSX/export/._AE.csv", b"\x00\x05mac")
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(archive), "--out", str(out), "--quiet"]) == 0
+    assert _outputs(out) == _outputs(shipped_out)
+    record = json.loads((out / "run.json").read_text())
+    assert record["raw"] == str(archive)
+    sha = {str(archive): hashlib.sha256(archive.read_bytes()).hexdigest()}
+    sha.update({f"{archive}/export/{form.name}": hashlib.sha256(form.read_bytes()).hexdigest()
+                for form in forms})
+    assert record["inputs"] == sha
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.zip", "out"]
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for form in forms:
+            text = form.read_text()
+            if form.name == "AE.csv":
+                assert '"24 JAN 2024"' in text.splitlines()[2]  # row 3, its start date
+                text = text.replace('"24 JAN 2024"', '"24 JXN 2024"', 1)
+            zf.writestr(f"export/{form.name}", text)
+    err = _refused(["run", "--raw", str(bad), "--out", str(tmp_path / "out2")], capsys)
+    assert err.startswith(f"itp-adam: error: {bad}/export/AE.csv, row 3, column AESTDAT: invalid "
+                          "value: found '24 JXN 2024'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip", "export.zip", "out",
+                                                          "out2.errors.csv"]
+    assert f"{bad}/export/AE.csv,3,AESTDAT" in (tmp_path / "out2.errors.csv").read_text()
+    err = _refused(["run", "--raw", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "o")],
+                   capsys)
+    assert err.startswith(f"itp-adam: error: {tmp_path / 'missing.zip'}: raw export zip not found")
 
 
 def test_unknown_study_is_exit_2_naming_the_shipped_ones(tmp_path, capsys):

@@ -352,6 +352,44 @@ def test_merged_cells_below_the_header_are_bad_input(layout, small_workbook, tmp
         f"2 merged cell range(s), the first {letter}2:{letter}4: a merged range holds")
 
 
+def test_a_zipped_export_is_unpacked_to_what_to_read(tmp_path):
+    """io.raw.unpack_export: the forms' folder (the zip's one top folder, else the zip's root),
+    or its one workbook; a member outside the folder, CSV files beside a workbook, two
+    workbooks, or no export at all are bad input naming the zip."""
+    import zipfile
+
+    from itp_adam.io.raw import unpack_export
+
+    def zipped(name: str, members: dict[str, bytes]) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as zf:
+            for member, data in members.items():
+                zf.writestr(member, data)
+        return path
+
+    assert unpack_export(zipped("a.zip", {"x/DM.csv": b"1", "x/AE.csv": b"2"}),
+                         tmp_path / "a") == tmp_path / "a" / "x"
+    assert (tmp_path / "a" / "x" / "AE.csv").read_bytes() == b"2"
+    assert unpack_export(zipped("b.zip", {"DM.csv": b"1", "x/notes.txt": b""}),
+                         tmp_path / "b") == tmp_path / "b"
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["DM.csv"]  # not the notes
+    assert unpack_export(zipped("c.zip", {"in/raw.xlsx": b"PK", "__MACOSX/in/._raw.xlsx": b""}),
+                         tmp_path / "c") == tmp_path / "c" / "in" / "raw.xlsx"
+    for name, members, said in (
+            ("d.zip", {"../DM.csv": b"1"}, "member ../DM.csv names a place outside the export"),
+            ("e.zip", {"DM.csv": b"1", "raw.xlsx": b"PK"},
+             "the zip holds 1 CSV file(s) and 1 workbook(s)"),
+            ("f.zip", {"a.xlsx": b"PK", "b.xlsx": b"PK"},
+             "the zip holds 0 CSV file(s) and 2 workbook(s)"),
+            ("g.zip", {"notes.txt": b""}, "the zip holds no CSV file and no workbook")):
+        with pytest.raises(InputError) as err:
+            unpack_export(zipped(name, members), tmp_path / name.replace(".zip", ""))
+        assert (err.value.file, err.value.message) == (str(tmp_path / name), said)
+    (tmp_path / "h.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"h\.zip: cannot be read as a zip archive"):
+        unpack_export(tmp_path / "h.zip", tmp_path / "h")
+
+
 # --------------------------------------------------------------------------------------------
 # The checks run once per distinct value of a column (reader._Values); the results must be
 # those of checking every row: these tests write small forms with repeated values by hand.

@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--raw", type=Path, help="folder of form CSVs or one .xlsx workbook, or "
                         "a folder of such CSV folders (an export in pieces: each piece read and "
-                        "built as one partition; all of a subject's rows in one piece) "
+                        "built as one partition; all of a subject's rows in one piece), or a "
+                        ".zip of any of these "
                         "(default: the study data shipped with the package)")
     source.add_argument("--sdtm", type=Path, metavar="DIR",
                         help="folder of SDTM datasets (.xpt, .sas7bdat, .csv, .parquet; one file "

@@ -116,8 +116,70 @@ def sha256_file(path: Path) -> str:
 
 def export_not_found(path: Path) -> InputError:
     """The error for a raw export path that does not exist."""
+    if Path(path).suffix.lower() == ".zip":
+        return InputError("raw export zip not found", file=str(path),
+                          expected="an existing .zip of a raw export: its form CSV files or one "
+                          ".xlsx workbook")
     return InputError("raw export not found", file=str(path),
-                      expected="an existing folder of form CSV files or an .xlsx workbook")
+                      expected="an existing folder of form CSV files, an .xlsx workbook or a .zip of either")
+
+
+def is_zip(path: Path | None) -> bool:
+    """True for an existing ``.zip`` file: an export (``--raw``) or SDTM (``--sdtm``) zipped."""
+    return path is not None and Path(path).suffix.lower() == ".zip" and Path(path).is_file()
+
+
+def unpack_export(archive: Path, folder: Path) -> Path:
+    """Extract a zipped raw export into ``folder`` (new) and return what to read: the folder
+    of its form CSVs (or of its pieces), or its one workbook. The members keep their
+    sub-folders; a zip holding one top folder (``export/DM.csv``, as zipping a folder makes
+    it) gives that folder. Members other than ``.csv`` and ``.xlsx`` files, and the
+    ``__MACOSX`` copies a Mac adds, are not extracted. A member naming a place outside the
+    folder (``../x.csv``, an absolute path), a broken zip, or a zip with both CSV files and a
+    workbook (which one is the export?) or neither is bad input naming the zip."""
+    import shutil
+    import zipfile
+    from pathlib import PurePosixPath
+
+    expected = ("a .zip of a raw export: the form CSV files (or the pieces' folders), or one "
+                ".xlsx workbook")
+    kept: list[PurePosixPath] = []
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                name = PurePosixPath(info.filename)
+                if info.is_dir() or name.suffix.lower() not in (".csv", ".xlsx") \
+                        or "__MACOSX" in name.parts or name.name.startswith("._"):
+                    continue
+                if name.is_absolute() or ".." in name.parts or ":" in name.parts[0]:
+                    raise InputError(f"member {info.filename} names a place outside the export",
+                                     file=str(archive), expected=expected)
+                target = folder.joinpath(*name.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with zf.open(info) as source, open(target, "xb") as out:
+                        shutil.copyfileobj(source, out, 1 << 20)
+                except FileExistsError:  # two members of one name (a zip may hold that)
+                    raise InputError(f"member {info.filename} appears twice", file=str(archive),
+                                     expected=expected) from None
+                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as exc:
+                    raise InputError(f"cannot extract {info.filename} ({exc})", file=str(archive),
+                                     expected=expected) from exc
+                kept.append(name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise InputError(f"cannot be read as a zip archive ({exc})", file=str(archive),
+                         expected=expected) from exc
+    books = [name for name in kept if name.suffix.lower() == ".xlsx"]
+    if not kept or (books and len(books) < len(kept)) or len(books) > 1:
+        found = (f"{len(kept) - len(books)} CSV file(s) and {len(books)} workbook(s)" if kept
+                 else "no CSV file and no workbook")
+        raise InputError(f"the zip holds {found}", file=str(archive), expected=expected)
+    if books:
+        return folder.joinpath(*books[0].parts)
+    tops = {name.parts[0] for name in kept}
+    if len(tops) == 1 and all(len(name.parts) > 1 for name in kept):
+        return folder / next(iter(tops))  # the zipped folder itself
+    return folder
 
 
 def read_export(path: Path, layout: RawLayout, spill: Spill | None = None) -> RawExport:
@@ -134,7 +196,8 @@ def read_export(path: Path, layout: RawLayout, spill: Spill | None = None) -> Ra
         kind = "xlsx"
     elif path.exists():
         raise InputError("not a raw export", file=str(path),
-                         expected="a folder of form CSV files or one .xlsx workbook")
+                         expected="a folder of form CSV files, one .xlsx workbook or a .zip "
+                         "of either")
     else:
         raise export_not_found(path)
     forms = {}

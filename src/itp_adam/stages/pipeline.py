@@ -127,7 +127,8 @@ def staged(out: Path):
 def leftover_staging(out: Path) -> list[tuple[Path, int]]:
     """Folders beside ``out`` that a command writing ``out`` made and did not remove, with
     their sizes in bytes: staging folders (``staging_beside``), a partitioned run's store
-    (``store_beside``) and earlier outputs set aside by ``publish``. A command removes its own
+    (``store_beside``), a zipped export unpacked (``unpacked_beside``) and earlier outputs set
+    aside by ``publish``. A command removes its own
     in every case but one: a process killed outright (SIGKILL, a machine going down). Such a
     folder may also belong to a command still running on the same ``out`` (here or on another
     machine sharing the folder), so they are named, not removed (``cli`` warns)."""
@@ -240,8 +241,13 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
             publish([(staging, out)], check_out)
             result.out = out
             return result
+        except InputError as exc:  # a zipped export's files named in the zip (export.zip/AE.csv)
+            if not unpacked_beside(staging).exists():
+                raise
+            raise _renamed(exc, [(str(unpacked_beside(staging)), str(Path(raw).absolute()))]) from None
         finally:
             remove_staging(store_beside(staging))  # removed earlier, unless a file was held
+            remove_staging(unpacked_beside(staging))
 
 
 def store_beside(staging: Path) -> Path:
@@ -250,6 +256,12 @@ def store_beside(staging: Path) -> Path:
     still memory-mapped) is never published with the output; its name starts as the staging
     folder's, so :func:`leftover_staging` names it if the command is killed outright."""
     return staging.with_name(f"{staging.name}.partitions")
+
+
+def unpacked_beside(staging: Path) -> Path:
+    """The folder a zipped raw export (``--raw FILE.zip``) is unpacked into: beside the staging
+    folder, as the store, and removed when the run ends, also when it fails."""
+    return staging.with_name(f"{staging.name}.raw")
 
 
 def check_inputs_apart(out: Path, inputs: dict[str, Path | None]) -> None:
@@ -338,7 +350,7 @@ def _input_problem(specs: Specs, raw: Path | None, sdtm_dir: Path | None,
                               "datasets with --sdtm", option="--sdtm")
         return InputError(f"is needed: the study starts from raw forms (inputs.raw, the default, "
                           f"in {study_file}) and {why}; give its raw export (a folder of form "
-                          "CSVs or an .xlsx workbook) with --raw", option="--raw")
+                          "CSVs, an .xlsx workbook or a .zip of either) with --raw", option="--raw")
     if kind == "sdtm" and sdtm_dir is None:
         return InputError(f"is needed: the study starts from SDTM datasets (inputs.sdtm in "
                           f"{study_file}), not from a raw export", option="--sdtm")
@@ -366,11 +378,12 @@ def read_sdtm_input(path: Path, domains: Sequence[str],
 
     from ..io.sdtm import not_read_note, read_sdtm
 
+    from ..io.raw import is_zip, sha256_file
+
     path = Path(path)
-    if not (path.suffix.lower() == ".zip" and path.is_file()):
+    if not is_zip(path):
         data = read_sdtm(path, domains, _sdtm_spill(path, domains, store))
         return data, data.checksums()
-    from ..io.raw import sha256_file
 
     with tempfile.TemporaryDirectory(prefix="itp-adam-sdtm-") as tmp:
         folder = Path(tmp)
@@ -476,7 +489,11 @@ def _named_in_zip(exc: InputError, folder: Path, archive: Path,
     """``exc`` (of the reader, naming files of the temporary ``folder``) naming the zip and
     its members instead."""
     places = [(str(folder / name), f"{archive}/{member}") for name, member in members.items()]
-    places.append((str(folder), str(archive)))
+    return _renamed(exc, places + [(str(folder), str(archive))])
+
+
+def _renamed(exc: InputError, places: list[tuple[str, str]]) -> InputError:
+    """``exc`` with each ``(temporary, real)`` path of its texts replaced, in that order."""
 
     def renamed(text: str | None) -> str | None:
         if text is None:
@@ -498,7 +515,8 @@ def _named_in_zip(exc: InputError, folder: Path, archive: Path,
 def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, worker: Worker,
               plugins: Sequence[Plugin] = (), sdtm_dir: Path | None = None,
               split: Split = Split()) -> RunResult:
-    from ..io.raw import ExportInPieces, export_pieces, read_export
+    from ..io.raw import (ExportInPieces, export_pieces, is_zip, read_export, sha256_file,
+                          unpack_export)
     from .sdtm import build_sdtm, prepare_forms
 
     specs: Specs = clock.stage("specs", lambda: load_specs(specs_dir))
@@ -518,6 +536,9 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     problem = _input_problem(specs, raw, sdtm_dir, specs_dir)
     if problem is not None:
         raise problem
+    zipped = None  # a zipped raw export: read from its files unpacked beside the staging folder
+    if not sdtm_dir and is_zip(raw):
+        zipped, raw = Path(raw).absolute(), unpack_export(Path(raw), unpacked_beside(folder))
     from_sdtm = sdtm_dir is not None
     pieces = [] if from_sdtm else export_pieces(raw, specs.layout)
     store = store_beside(folder)  # the partitions' files, removed before run.json is written
@@ -617,7 +638,11 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 write_trace(sdtm, specs, folder / "sdtm" / TRACE_FILE,
                             {name: made.trace for name, made in merged.items() if made.trace})
                 tick("trace.csv")
-            write_csv(log.frame(), folder / "data-issues.csv")
+            found = log.frame()
+            if zipped is not None:  # a reader's note naming a file names it in the zip
+                found["value"] = found["value"].astype(str).str.replace(
+                    str(unpacked_beside(folder)), str(zipped), regex=False)
+            write_csv(found, folder / "data-issues.csv")
             tick("data-issues.csv")
             # sdtm/define.xml, adam/define.xml (with stylesheet and documents), define/ and
             # define/specification.xlsx (docs/define.md)
@@ -632,7 +657,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             # the XPT files are finished and the worker draws: they need the datasets' row
             # counts, not their files
             hashing = _in_thread(export.checksums) if inputs is None else None
-            write_guides(folder, specs, None, log.frame(), specs_dir=specs_dir, rows=result.rows,
+            write_guides(folder, specs, None, found, specs_dir=specs_dir, rows=result.rows,
                          guide=guide_text, conformance=conformance,
                          made=result.started.date())
             tick("guides")
@@ -659,8 +684,12 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
     result.warnings += [too_large(name, size, conformance.max_file_gb) for name, size
                         in oversized_files(folder, conformance.max_file_gb).items()]
     shutil.rmtree(store, ignore_errors=True)  # the datasets mapped from it are no longer read
-    _write_run_json(folder, sdtm_dir if from_sdtm else raw, specs_dir,
-                    hashing.result() if hashing is not None else inputs, result,
+    inputs = hashing.result() if hashing is not None else inputs
+    if zipped is not None:  # the zip and its members (export.zip/AE.csv), as --sdtm names them
+        inputs = {str(zipped): sha256_file(zipped), **{
+            name.replace(str(unpacked_beside(folder)), str(zipped)): digest
+            for name, digest in inputs.items()}}
+    _write_run_json(folder, zipped or (sdtm_dir if from_sdtm else raw), specs_dir, inputs, result,
                     files.hashed, plugins, "sdtm" if from_sdtm else "raw")
     return result
 
