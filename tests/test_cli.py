@@ -563,6 +563,28 @@ def test_a_zipped_export_runs_as_its_folder(shipped_out, tmp_path, capsys):
     assert err.startswith(f"itp-adam: error: {tmp_path / 'missing.zip'}: raw export zip not found")
 
 
+def test_a_zipped_workbook_names_itself_in_the_data_issues(tmp_path):
+    """A workbook in a zip: read as the workbook; the data issues' note of a sheet the layout
+    does not have names the workbook in the zip, not the folder it was unpacked into."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    from itp_adam import simulate
+
+    simulate.write_export(simulate.build(30, seed=5), tmp_path / "x", "xlsx")
+    book = load_workbook(tmp_path / "x" / "raw-export.xlsx")
+    book.create_sheet("NOTES")["A1"] = "site notes"
+    book.save(tmp_path / "x" / "raw-export.xlsx")
+    with zipfile.ZipFile(tmp_path / "export.zip", "w") as zf:
+        zf.write(tmp_path / "x" / "raw-export.xlsx", "delivery/raw-export.xlsx")
+    out = tmp_path / "out"
+    assert main(["run", "--raw", str(tmp_path / "export.zip"), "--out", str(out), "--quiet"]) == 0
+    issues = pd.read_csv(out / "data-issues.csv", dtype=str, keep_default_na=False)
+    assert issues.loc[issues["form"] == "NOTES", ["value", "rule"]].values.tolist() == [
+        [f"{tmp_path / 'export.zip'}/delivery/raw-export.xlsx", "sheet not in the layout: ignored"]]
+
+
 def test_unknown_study_is_exit_2_naming_the_shipped_ones(tmp_path, capsys):
     for argv in (["run", "--study", "no-such-study", "--out", str(tmp_path / "o")],
                  ["validate", str(tmp_path), "--study", "no-such-study"],

@@ -640,8 +640,10 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
                 tick("trace.csv")
             found = log.frame()
             if zipped is not None:  # a reader's note naming a file names it in the zip
-                found["value"] = found["value"].astype(str).str.replace(
-                    str(unpacked_beside(folder)), str(zipped), regex=False)
+                text = found["value"].astype("string")
+                named = text.str.contains(str(unpacked_beside(folder)), regex=False).fillna(False)
+                found.loc[named, "value"] = text[named].str.replace(
+                    str(unpacked_beside(folder)), str(zipped), regex=False).astype(object)
             write_csv(found, folder / "data-issues.csv")
             tick("data-issues.csv")
             # sdtm/define.xml, adam/define.xml (with stylesheet and documents), define/ and
