@@ -328,6 +328,43 @@ def test_formula_cells_without_a_computed_value_are_bad_input(layout, small_work
     want, got = read_export(small_workbook, layout), read_export(calculated, layout)
     assert got.forms["DM"]["AGE"].tolist()[:3] == [45, want.forms["DM"]["AGE"][1], 60]
     assert got.forms["LAB"]["LBORRES"][1] == "12"
+    # a formula whose stored value is an error (a lookup that found nothing): an error cell
+    failing = tmp_path / "failing.xlsx"
+    with zipfile.ZipFile(calculated) as book, zipfile.ZipFile(failing, "w") as out:
+        for item in book.infolist():
+            data = book.read(item)
+            if item.filename.startswith("xl/worksheets/") and b'<c r="F4"><f>2*30</f>' in data:
+                data = data.replace(b'<c r="F4"><f>2*30</f><v>60</v>',
+                                    b'<c r="F4" t="e"><f>2*30</f><v>#N/A</v>')
+                assert b"#N/A" in data
+            out.writestr(item, data)
+    with pytest.raises(InputErrors) as err:
+        read_export(failing, layout)
+    assert [(e.row, e.column, e.value) for e in err.value.errors] == [(4, "AGE", "#N/A")]
+
+
+def test_spreadsheet_error_cells_are_bad_input(layout, small_workbook, tmp_path):
+    """A cell holding a spreadsheet error (#N/A of a lookup that found nothing, #DIV/0!) read
+    as that text: in a text column (CMTRT) it was kept as if it were the treatment's name. Now
+    one error per column, with the count, the first cell and the error; a number column's
+    error cell is not reported a second time as an invalid number."""
+    from openpyxl import load_workbook
+
+    path = _workbook_copy(small_workbook, tmp_path)
+    wb = load_workbook(path)
+    cm = [c.value for c in wb["CM"][1]]
+    letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[cm.index("CMTRT")]
+    wb["CM"][f"{letter}3"], wb["CM"][f"{letter}5"] = "#N/A", "#N/A"
+    wb["DM"]["F2"] = "#DIV/0!"  # AGE
+    wb.save(path)
+    assert wb["CM"][f"{letter}3"].data_type == "e"  # openpyxl writes it as an error value
+    with pytest.raises(InputErrors) as err:
+        read_export(path, layout)
+    assert [(e.file, e.row, e.column, e.value, e.message) for e in err.value.errors] == [
+        (f"{path} [sheet DM]", 2, "AGE", "#DIV/0!", "1 cell(s) holding a spreadsheet error, the "
+         "first F2: a formula that failed or an error typed in, not a value"),
+        (f"{path} [sheet CM]", 3, "CMTRT", "#N/A", f"2 cell(s) holding a spreadsheet error, the "
+         f"first {letter}3: a formula that failed or an error typed in, not a value")]
 
 
 def test_merged_cells_below_the_header_are_bad_input(layout, small_workbook, tmp_path):

@@ -473,16 +473,17 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
             date_format = layout.date_format
             body = [[_cell_text(v, date_format) for v in r] + [""] * (width - len(r))
                     for r in rows[1:]]
+            if written is not None:  # what the values alone do not show (formulas, merges)
+                where = f"{path} [sheet {found[0]}]"
+                errors, failed = _as_written_problems(where, header, rows, written[found[0]])
+                problems.add(*errors)
+                for row, col in failed:  # reported once, not again as a value of its column
+                    body[row - 2][col] = ""
             columns = zip(*body) if body else [()] * width
             raw[form] = header, pa.table({f"c{i}": pa.array(values, TEXT)
                                           for i, values in enumerate(columns)})
             files[form] = path
             notes += _number_cells_in_text_columns(form, header, rows[1:], layout)
-            if written is not None:
-                sheet, where = written[found[0]], f"{path} [sheet {found[0]}]"
-                problems.add(*_merged_cells(where, header, sheet.merged_cells.ranges),
-                             *_formulas_without_values(where, header, rows,
-                                                       sheet.iter_rows(values_only=True)))
         for extra in sorted(set(sheets) - set(layout.forms)):
             for name in sheets[extra]:
                 notes.append({"form": name, "rule": "sheet not in the layout: ignored", "severity": "NOTE",
@@ -495,14 +496,15 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
 
 
 # what a sheet's XML holds that the values alone do not show: <f>, <f t="shared" .../>, <x:f>
-# (a formula) and <mergeCell ref=.../> (a merged range)
-_WRITTEN_TAG = re.compile(rb"<(?:\w+:)?(?:f[\s>/]|mergeCell[\s>/])")
+# (a formula), <mergeCell ref=.../> (a merged range) and <c ... t="e"> (an error value, #N/A)
+_WRITTEN_TAG = re.compile(rb'<(?:\w+:)?(?:f[\s>/]|mergeCell[\s>/]|c\s[^>]*\bt="e")')
 
 
 def _as_written(path: Path):
     """The workbook opened a second time as it is written (formula cells reading as their
-    formulas, merged ranges listed), when a sheet holds a formula or a merged range; None
-    otherwise, the usual case (a scan of the sheets' XML, no second reading)."""
+    formulas, merged ranges listed, error cells typed), when a sheet holds a formula, a merged
+    range or an error value; None otherwise, the usual case (a scan of the sheets' XML, no
+    second reading)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -532,36 +534,58 @@ def _merged_cells(where: str, header: list[str], ranges) -> list[InputError]:
         expected="one value in each cell: unmerge the cells and fill the value into each row")]
 
 
-def _formulas_without_values(where: str, header: list[str], values: list[tuple],
-                             formulas) -> list[InputError]:
-    """One error per column of a sheet holding formula cells that have no computed value: a
-    workbook written by a program (openpyxl, R's openxlsx) and never opened and saved by a
-    spreadsheet stores the formula only, and the cell would read as blank, its value lost.
-    ``values``: the sheet's rows as read (computed values); ``formulas``: the same rows with
-    formulas. A formula cell with a value (the workbook was calculated) reads as the value."""
+def _as_written_problems(where: str, header: list[str], values: list[tuple],
+                         sheet) -> tuple[list[InputError], list[tuple[int, int]]]:
+    """The errors of a sheet that its values alone do not show, from ``sheet`` (the same
+    sheet as written, :func:`_as_written`; ``values``: its rows as read, computed values), and
+    the (row, column) of the error-value cells, 1-based row and 0-based column:
+
+    - merged ranges below the header (:func:`_merged_cells`);
+    - formula cells without a computed value: a workbook written by a program (openpyxl, R's
+      openxlsx) and never calculated by a spreadsheet stores the formula only, and the cell
+      would read as blank, its value lost (a formula with its value reads as the value);
+    - cells holding a spreadsheet error (``#N/A``, ``#DIV/0!``, a formula that failed or an
+      error typed in): it would read as that text, as if it were the value.
+
+    One error per column for each kind, with the count, the first cell and what it holds."""
     from openpyxl.utils import get_column_letter
 
-    first: dict[int, tuple[int, str]] = {}
-    counts: dict[int, int] = {}
-    for row, (cells, written) in enumerate(zip(values, formulas), start=1):
-        for col, formula in enumerate(written):
-            if formula is None or (col < len(cells) and cells[col] is not None):
+    kinds = {"formula": ("formula cell(s) without a computed value", "the workbook was written "
+                         "by a program and never calculated, so the cells would read as blank",
+                         "values: open and save the workbook in Excel or LibreOffice (which store "
+                         "each formula's value), or export values instead of formulas"),
+             "error": ("cell(s) holding a spreadsheet error", "a formula that failed or an error "
+                       "typed in, not a value", "the value, or a blank cell for a value not known")}
+    first: dict[tuple[str, int], tuple[int, str]] = {}
+    counts: dict[tuple[str, int], int] = {}
+    failed: list[tuple[int, int]] = []
+    for row, (read, cells) in enumerate(zip(values, sheet.iter_rows()), start=1):
+        for col, cell in enumerate(cells):
+            value = read[col] if col < len(read) else None
+            if cell.data_type == "e" or (cell.data_type == "f" and value in _ERROR_VALUES):
+                kind, shown = "error", str(value if cell.data_type == "f" else cell.value)
+                if row > 1:
+                    failed.append((row, col))
+            elif cell.data_type == "f" and value is None:
+                formula = cell.value if isinstance(cell.value, str) else getattr(cell.value, "text", "")
+                kind, shown = "formula", str(formula)
+            else:
                 continue
-            text = formula if isinstance(formula, str) else getattr(formula, "text", None)
-            if not (isinstance(text, str) and text.startswith("=")):
-                continue
-            first.setdefault(col, (row, text))
-            counts[col] = counts.get(col, 0) + 1
-    errors = []
-    for col, (row, text) in sorted(first.items()):
+            first.setdefault((kind, col), (row, shown))
+            counts[kind, col] = counts.get((kind, col), 0) + 1
+    errors = _merged_cells(where, header, sheet.merged_cells.ranges)
+    for (kind, col), (row, shown) in sorted(first.items(), key=lambda item: item[0][1]):
+        what, why, expected = kinds[kind]
         name = header[col].strip() if col < len(header) and header[col].strip() else None
         errors.append(InputError(
-            f"{counts[col]} formula cell(s) without a computed value, the first "
-            f"{get_column_letter(col + 1)}{row}: the workbook was written by a program and never "
-            "calculated, so the cells would read as blank", file=where, row=row, column=name,
-            value=text[:80], expected="values: open and save the workbook in Excel or LibreOffice "
-            "(which store each formula's value), or export values instead of formulas"))
-    return errors
+            f"{counts[kind, col]} {what}, the first {get_column_letter(col + 1)}{row}: {why}",
+            file=where, row=row, column=name, value=shown[:80], expected=expected))
+    return errors, failed
+
+
+# the error values a spreadsheet cell may hold (Excel's; LibreOffice writes the same in .xlsx)
+_ERROR_VALUES = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                           "#GETTING_DATA", "#SPILL!", "#CALC!"})
 
 
 def _number_cells_in_text_columns(form: str, header: list[str], body: list[tuple],
