@@ -215,6 +215,20 @@ def test_a_csv_written_by_r_has_its_na_missing(tmp_path):
         ["S2", 1.0, "N", "NA"]]
 
 
+def test_a_csv_written_with_blank_missing_values_keeps_na_as_text(tmp_path):
+    """A QC dataset written by SAS's PROC EXPORT or pandas: a missing value is a blank field
+    (AVAL and ADT of S2) and a text NA bare (FLAG of S1/2; the pilot's REGION1 is NA, North
+    America). It equals production's XPT holding the text NA; its NA was read as a missing
+    value (306 false differences in REGION1 for the pilot's ADSL)."""
+    base = _base().assign(FLAG=["Y", "NA", "N", "Y"])
+    _write(tmp_path / "a.xpt", base, dates=["ADT"])
+    lines = ["USUBJID,SEQ,AVAL,FLAG,ADT", "S1,1,10,Y,2024-01-01", "S1,2,20,NA,2024-01-02",
+             "S2,1,,N,", "S3,1,5,Y,2024-03-01"]
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+
+
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
     production's upper-case XPT, with keys named in any case: SAS names are case-insensitive

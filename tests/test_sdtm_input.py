@@ -551,6 +551,70 @@ def test_csv_written_by_r_reads_as_its_sas_file(tmp_path: Path, monkeypatch, spi
         ["info", "DM", "5", "RFSTDTC", "NA"], ["info", "EX", "2", "EXDOSE", "NA"]]
 
 
+@pytest.mark.parametrize("spilled", [False, True])
+def test_csv_written_with_blank_missing_values_keeps_na_as_text(tmp_path: Path, monkeypatch,
+                                                               spilled: bool) -> None:
+    """SDTM written as CSV by SAS's PROC EXPORT or pandas: a missing value is a blank field
+    (DM.RFSTDTC and AE.AESTDTC of subject 005, EXDOSE of record 2) and a text NA is written
+    bare (AESPID of record 3; the CDISC pilot's REGION1 is NA, North America). Read as the XPT
+    file of the same data is, NA kept as text with an info naming the column; it was read as a
+    missing value, the rule for R's files, whose NA among numbers shows their convention. (A
+    file with no missing value at all cannot show its convention: NA is then R's missing.)"""
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    spill = Spill(tmp_path / "store") if spilled else None
+    ex = EX.assign(EXDOSE=[50.0, np.nan, 50.0, 25.0, 50.0])
+    ae = AE.assign(AESPID=["1", "2", "NA", "4", "5", "6", "7"],  # AESTDTC of 005 not known
+                   AESTDTC=[*AE["AESTDTC"][:6], ""])
+    sas = tmp_path / "sas"
+    sas.mkdir()
+    labels = {**LABELS, "AESPID": "Sponsor-Defined Identifier"}
+    for name, frame in (("dm", DM), ("ex", ex), ("ae", ae)):
+        pyreadstat.write_xport(frame, str(sas / f"{name}.xpt"), table_name=name.upper(),
+                               column_labels=[labels[c] for c in frame.columns])
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    for name, frame in (("dm", DM), ("ex", ex), ("ae", ae)):
+        frame.to_csv(exported / f"{name}.csv", index=False)  # pandas: minimal quoting
+    assert (exported / "dm.csv").read_text().splitlines()[5] == "TOY-01,DM,TOY-01-005,80.0,"
+    assert (exported / "ex.csv").read_text().splitlines()[2].split(",")[4] == ""
+    assert (exported / "ae.csv").read_text().splitlines()[3].endswith(",2024-01,NA")
+    want = sdtm.read_sdtm(sas, ["DM", "EX", "AE"])
+    got = sdtm.read_sdtm(exported, ["DM", "EX", "AE"], spill)
+    for domain in ("DM", "EX", "AE"):
+        pd.testing.assert_frame_equal(got.datasets[domain], want.datasets[domain])
+    assert got.datasets["AE"]["AESPID"].tolist()[:3] == ["1", "2", "NA"]
+    assert got.notes == [{"form": "AE", "column": "AESPID", "row": 3, "value": "NA",
+                          "rule": "1 NA kept as the text NA: the file writes its missing values as "
+                          "blank fields (as SAS's PROC EXPORT and pandas do), not as NA"}]
+
+
+def test_which_way_a_csv_file_writes_its_missing_values(tmp_path: Path) -> None:
+    """io.sdtm.read_csv_text, by hand: an unquoted NA is a missing value (null) unless the file
+    writes its missing values as blank fields: NA in no number column and some blank field
+    not quoted. R quotes its text and its empty text, SAS and pandas quote neither."""
+    from pyarrow import csv
+
+    from itp_adam.io.sdtm import read_csv_text
+
+    cases = {  # file -> (NA read as missing, column A, column N)
+        'A,N\n"x",1\n"NA",NA\nNA,2\n"",3\n': (True, ["x", "NA", None, ""], [  # R's write.csv
+            "1", None, "2", "3"]),
+        "A,N\nx,1\nNA,\n,2\n": (False, ["x", "NA", ""], ["1", "", "2"]),  # PROC EXPORT, pandas
+        "A,N\nx,1\nNA,2\n": (True, ["x", None], ["1", "2"]),  # no blank: NA is R's missing
+        "A,N\nx,NA\n,2\nNA,3\n": (True, ["x", "", None], [None, "2", "3"]),  # NA among numbers
+    }
+    for number, (text, (na_missing, a, n)) in enumerate(cases.items()):
+        path = tmp_path / f"case{number}.csv"
+        path.write_text(text)
+        table, missing = read_csv_text(path, lambda options: csv.read_csv(path,
+                                                                          convert_options=options))
+        assert (missing, table.column("A").to_pylist(), table.column("N").to_pylist()) == (
+            na_missing, a, n), text
+
+
 def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:
     from itp_adam.io import sdtm
     from itp_adam.io.raw import Spill

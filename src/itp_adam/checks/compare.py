@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io.sdtm import check_names, csv_text_options, upper_names
+from ..io.sdtm import check_names, read_csv_text, upper_names
 from ..io.xpt import read_xpt
 from ..paths import TRACE_FILE
 
@@ -176,7 +176,8 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, DatasetMeta]:
         if suffix == ".csv":
             from pyarrow import csv
 
-            table = csv.read_csv(path, convert_options=csv_text_options(path))
+            table, _ = read_csv_text(path, lambda options: csv.read_csv(path,
+                                                                        convert_options=options))
             check_names(table.column_names, path)  # before pandas, which refuses them its own way
             frame = table.to_pandas()
             return frame, DatasetMeta(name=name, variables={c: VarMeta() for c in frame.columns})

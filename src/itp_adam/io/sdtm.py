@@ -98,7 +98,8 @@ class SdtmVariable:
     label: str = ""
     format: str = ""
     na_missing: int = 0  # CSV: unquoted NA fields read as missing values (R's way of writing one)
-    na_first: int = 0  # the record number (1 = the first) of the first of them
+    na_first: int = 0  # the record number (1 = the first) of the first of them (or of na_text)
+    na_text: int = 0  # CSV written with blank missing values: NA fields kept as the text NA
 
 
 @dataclass
@@ -291,12 +292,18 @@ NA_RULE = ("unquoted NA read as a missing value (R's write.csv and readr::write_
            "missing value so; a quoted \"NA\" is kept as the text NA)")
 
 
+NA_TEXT_RULE = ("NA kept as the text NA: the file writes its missing values as blank fields "
+                "(as SAS's PROC EXPORT and pandas do), not as NA")
+
+
 def _na_notes(domain: str, variables: dict[str, SdtmVariable]) -> list[dict]:
     """A data issue (info) per CSV column whose unquoted NA fields were read as missing values,
-    with their count and the first record."""
+    or (a file writing missing values as blanks) whose NA fields were kept as text, with their
+    count and the first record."""
     return [{"form": domain, "column": name, "row": var.na_first, "value": "NA",
-             "rule": f"{var.na_missing} {NA_RULE}"}
-            for name, var in variables.items() if var.na_missing]
+             "rule": f"{var.na_missing} {NA_RULE}" if var.na_missing else
+             f"{var.na_text} {NA_TEXT_RULE}"}
+            for name, var in variables.items() if var.na_missing or var.na_text]
 
 
 def _read(path: Path, spill: Spill | None = None,
@@ -507,11 +514,12 @@ def _read_parquet(path: Path, spill: Spill | None = None,
     return _spilled(batches, spill, domain, variables), "", variables
 
 
-def csv_text_options(path: Path):
-    """pyarrow's options to read the CSV dataset ``path`` as text: every column a string, an
-    unquoted NA a missing value (null: R's ``write.csv`` and ``readr::write_csv`` write a
-    missing value so), a quoted "NA" the text NA, a blank field "". Used by every reader of
-    CSV datasets the user gives (``--sdtm``, ``compare``)."""
+def csv_text_options(path: Path, na_missing: bool = True):
+    """pyarrow's options to read the CSV dataset ``path`` as text, every column a string.
+    ``na_missing``: an unquoted NA is a missing value (null: R's ``write.csv`` and
+    ``readr::write_csv`` write a missing value so), a quoted "NA" the text NA, a blank field
+    ""; else a blank field not quoted is the missing value (null) and NA the text NA, as SAS's
+    PROC EXPORT and pandas write them. :func:`read_csv_text` decides which a file is."""
     import csv as text_csv
 
     import pyarrow as pa
@@ -520,20 +528,58 @@ def csv_text_options(path: Path):
     with open(path, encoding="utf-8-sig", newline="") as fh:  # the header
         names = next(text_csv.reader(fh), [])
     return csv.ConvertOptions(column_types={name: pa.large_string() for name in names},
-                              null_values=["NA"], strings_can_be_null=True,
-                              quoted_strings_can_be_null=False)
+                              null_values=["NA"] if na_missing else [""],
+                              strings_can_be_null=True, quoted_strings_can_be_null=False)
+
+
+def read_csv_text(path: Path, read) -> tuple:
+    """The CSV dataset ``path`` as a table of text, its missing values null, read by
+    ``read(options)`` (pyarrow's ``read_csv``, or a parse into a spill), and whether an
+    unquoted NA was read as a missing value. Every reader of CSV datasets the user gives uses it
+    (``--sdtm``, ``compare``).
+
+    Writers differ in how they write a missing value: R writes ``NA`` (unquoted; a text NA
+    quoted), SAS's PROC EXPORT and pandas a blank field (and a text NA as ``NA``, unquoted: the
+    CDISC pilot's REGION1 is NA, North America). So an unquoted NA is a missing value unless
+    the file shows the other convention: no number column holds one (an NA among numbers is
+    R's missing value; a column the SDTMIG types Char, ``--SPID``, ``--ORRES``..., may hold
+    digits and the text NA) and some field is a blank not quoted (R quotes an empty text).
+    Then the file is read again with blank fields as the missing values and NA kept as text."""
+    import pyarrow as pa
+    from pyarrow import compute as pc
+
+    table = read(csv_text_options(path))  # (columns by position: a name may be there twice)
+    with_na = [(name, column) for name, column in zip(table.column_names, table.columns)
+               if column.null_count]
+    if not with_na or any(_numbers_or_na(column) for name, column in with_na
+                          if not _text_always(name)):
+        return table, True
+    blanks = read(csv_text_options(path, na_missing=False))
+    if not any(column.null_count for column in blanks.columns):
+        return table, True  # no blank field: the file writes its missing values as NA
+    return pa.Table.from_arrays([pc.fill_null(column, "") for column in blanks.columns],
+                              names=blanks.column_names), False
+
+
+def _numbers_or_na(column) -> bool:
+    """True when every value of a CSV column read as text, NA (null) and blanks apart, is a
+    number, and there is at least one."""
+    values = pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
+    filled = values[values.notna() & values.ne("")]
+    return len(filled) > 0 and not pd.to_numeric(filled, errors="coerce").isna().any()
 
 
 def _read_csv(path: Path, spill: Spill | None = None,
               domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
     from pyarrow import csv
 
-    options = csv_text_options(path)
     if spill is None:
-        table = csv.read_csv(path, convert_options=options)
+        table, na_missing = read_csv_text(
+            path, lambda options: csv.read_csv(path, convert_options=options))
     else:  # parsed a block at a time into the spill, then checked one whole column at a time
-        table = spill.text(csv.open_csv(path, convert_options=options,
-                                        read_options=csv.ReadOptions(block_size=SPILL_BLOCK)), domain)
+        table, na_missing = read_csv_text(path, lambda options: spill.text(csv.open_csv(
+            path, convert_options=options, read_options=csv.ReadOptions(block_size=SPILL_BLOCK)),
+            domain))
     variables = {}
     for name in table.column_names:
         column = table.column(name)
@@ -541,9 +587,10 @@ def _read_csv(path: Path, spill: Spill | None = None,
         filled = values[values.notna() & values.ne("")]
         numeric = pd.to_numeric(filled, errors="coerce")
         is_num = not _text_always(name) and len(filled) > 0 and not numeric.isna().any()
-        first = int(np.argmax(values.isna().to_numpy(dtype=bool))) + 1 if column.null_count else 0
+        marked = (values.isna() if na_missing else values.eq("NA")).to_numpy(dtype=bool)
+        first = int(np.argmax(marked)) + 1 if marked.any() else 0
         variables[name] = SdtmVariable("Num" if is_num else "Char", na_missing=column.null_count,
-                                       na_first=first)
+                                       na_first=first, na_text=0 if na_missing else int(marked.sum()))
     if spill is None:
         return _typed(table.to_pandas(), variables), "", variables
     batches = (batch.to_pandas() for batch in table.to_batches(max_chunksize=STRETCH_ROWS))
