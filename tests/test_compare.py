@@ -229,6 +229,30 @@ def test_a_csv_written_with_blank_missing_values_keeps_na_as_text(tmp_path):
     assert result.equal, result.text()
 
 
+def test_a_csv_exported_from_sas_has_its_dates_as_sas_writes_them(tmp_path):
+    """PROC EXPORT writes a date as its format shows it: DATE9. 01JAN2024, DATETIME20.
+    02JAN2024:08:30:00 (any case read). Such a QC dataset compares its dates with production's
+    (it had a type difference, Num against Char, for every date); a value that is no date
+    (31FEB2024) keeps the column text, a type difference as before."""
+    base = _base().assign(ADTM=pd.to_datetime(["2024-01-01T00:00:00", "2024-01-02T08:30:00", None,
+                                                "2024-03-01T23:59:59"]))
+    write_xpt(base, tmp_path / "a.xpt", "TEST", "Test data", {c: c for c in base.columns},
+              date_columns=["ADT"], datetime_columns=["ADTM"])
+    lines = ["USUBJID,SEQ,AVAL,FLAG,ADT,ADTM", "S1,1,10,Y,01JAN2024,01JAN2024:00:00:00",
+             "S1,2,20,,02jan2024,02JAN2024:08:30:00", "S2,1,,N,,",
+             "S3,1,5,Y,1MAR2024,01MAR2024:23:59:59"]
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    assert result.equal, result.text()
+    lines[4] = "S3,1,5,Y,31FEB2024,01MAR2024:23:59:58"
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    assert result.attributes[["variable", "attribute", "base", "compare"]].values.tolist() == [
+        ["ADT", "type", "Num", "Char"]]
+    assert list(result.diffs) == ["ADTM"]
+    assert result.diffs["ADTM"]["USUBJID"].tolist() == ["S3"]
+
+
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
     production's upper-case XPT, with keys named in any case: SAS names are case-insensitive

@@ -476,11 +476,12 @@ def _sas_type(kind: _Kind) -> Literal["Char", "Num"] | None:
 
 
 def _converts(series: pd.Series, kind: _Kind) -> bool:
-    """Whether every non-blank text value converts to ``kind`` (number or ISO date)."""
+    """Whether every non-blank text value converts to ``kind`` (number, or a date as
+    :func:`_text_dates` reads one)."""
     text = _blank_to_none(series)
     filled = text.notna()
     if kind == "date":
-        values = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        values = _text_dates(text)
     else:
         values = pd.to_numeric(text, errors="coerce")
     return bool((values.notna() | ~filled).all())
@@ -530,12 +531,40 @@ def _blank_to_none(series: pd.Series) -> pd.Series:
 
 
 def _as_dates(series: pd.Series) -> pd.Series:
-    """datetime64 values of a date column (datetime64, date objects or ISO 8601 text)."""
+    """datetime64 values of a date column (datetime64, date objects, or text as
+    :func:`_text_dates` reads it)."""
     if not pd.api.types.is_datetime64_any_dtype(series.dtype):
         values = _blank_to_none(series)
-        iso = pd.api.types.infer_dtype(values, skipna=True) == "string"
-        series = pd.to_datetime(values, format="ISO8601") if iso else pd.to_datetime(values)
+        text = pd.api.types.infer_dtype(values, skipna=True) == "string"
+        series = _text_dates(values) if text else pd.to_datetime(values)
     return pd.Series(series, dtype="datetime64[ns]")
+
+
+# SAS's DATE9. and DATETIME20. as PROC EXPORT writes them: 02JAN2014, 02JAN2014:08:30:00
+_SAS_DATE = (r"^\s*(?P<d>\d{1,2})(?P<m>[A-Za-z]{3})(?P<y>\d{4})"
+             r"(?::(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}(?:\.\d+)?))?)?\s*$")
+_MONTH = {name: f"{number:02d}" for number, name in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
+
+
+def _text_dates(values: pd.Series) -> pd.Series:
+    """Dates (datetime64; NaT where a value is none) of text written in ISO 8601
+    (``2014-01-02``, ``2014-01-02T08:30``) or as SAS's DATE9. and DATETIME20. formats write
+    them (``02JAN2014``, ``02JAN2014:08:30:00``, what PROC EXPORT puts in a CSV file): a QC
+    dataset exported from SAS compares its dates with production's. Month names from the
+    package's table, never the locale's."""
+    values = values.astype(object)
+    dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    rest = values[dates.isna() & values.notna()]
+    if rest.empty:
+        return dates
+    parts = rest.astype(str).str.extract(_SAS_DATE)
+    month = parts["m"].str.upper().map(_MONTH)
+    iso = (parts["y"] + "-" + month + "-" + parts["d"].str.zfill(2)
+           + ("T" + parts["H"].str.zfill(2) + ":" + parts["M"] + ":"
+              + parts["S"].fillna("00")).fillna(""))
+    dates.loc[rest.index] = pd.to_datetime(iso, errors="coerce", format="ISO8601")
+    return dates
 
 
 def _unequal(vb: pd.Series, vc: pd.Series, kind: _Kind,
