@@ -253,6 +253,30 @@ def test_a_csv_exported_from_sas_has_its_dates_as_sas_writes_them(tmp_path):
     assert result.diffs["ADTM"]["USUBJID"].tolist() == ["S3"]
 
 
+def test_a_sas_data_set_compares_with_its_metadata(tmp_path):
+    """A QC programmer's SAS data set (sas7bdat: tests/data/sas7bdat/qcadsl, written by
+    ReadStat's writer) compares as an XPT file does: values, dates (DATE9.), types, labels,
+    lengths and formats. Production's file here holds the same data with one label changed
+    and SAFFL of subject 005 'Y': one attribute difference and one value."""
+    from pathlib import Path
+
+    qc = Path(__file__).parent / "data" / "sas7bdat" / "qcadsl.sas7bdat"
+    base = pd.DataFrame({"USUBJID": ["TOY-01-001", "TOY-01-002", "TOY-01-005"],
+                         "AGE": [34.0, 70.0, 80.0],
+                         "TRTSDT": pd.to_datetime(["2024-01-10", "2024-02-01", None]),
+                         "SAFFL": ["Y", "Y", "Y"]})
+    labels = {"USUBJID": "Unique Subject Identifier", "AGE": "Age in years",
+              "TRTSDT": "Date of First Exposure to Treatment", "SAFFL": "Safety Population Flag"}
+    write_xpt(base, tmp_path / "adsl.xpt", "ADSL", "QC Subject-Level Analysis", labels,
+              date_columns=["TRTSDT"])
+    result = compare_files(tmp_path / "adsl.xpt", qc, ["USUBJID"])
+    assert result.attributes[["variable", "attribute", "base", "compare"]].values.tolist() == [
+        ["AGE", "label", "Age in years", "Age"]]
+    assert list(result.diffs) == ["SAFFL"]
+    assert result.diffs["SAFFL"][["USUBJID", "BASE", "COMPARE"]].values.tolist() == [
+        ["TOY-01-005", "Y", "N"]]
+
+
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
     production's upper-case XPT, with keys named in any case: SAS names are case-insensitive

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -613,6 +614,39 @@ def test_which_way_a_csv_file_writes_its_missing_values(tmp_path: Path) -> None:
                                                                           convert_options=options))
         assert (missing, table.column("A").to_pylist(), table.column("N").to_pylist()) == (
             na_missing, a, n), text
+
+
+SAS7BDAT = Path(__file__).parent / "data" / "sas7bdat"  # written by ReadStat: its README.md
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_sas_data_sets_read_as_their_xpt_files(tmp_path: Path, monkeypatch, spilled: bool) -> None:
+    """SDTM as SAS data sets (sas7bdat: tests/data/sas7bdat, the toy study's DM, EX and AE
+    written by ReadStat's sas7bdat writer): read as the XPT files of the same frames are, also
+    a stretch at a time into the store, and the toy study's ADaM is the one worked out by hand.
+    The sas7bdat reader was tested with a garbage file only."""
+    from itp_adam.io import sdtm
+    from itp_adam.io.raw import Spill
+
+    monkeypatch.setattr(sdtm, "STRETCH_ROWS", 2)
+    sas = tmp_path / "xpt"
+    sas.mkdir()
+    for name, frame in (("dm", DM), ("ex", EX), ("ae", AE)):
+        pyreadstat.write_xport(frame, str(sas / f"{name}.xpt"), table_name=name.upper(),
+                               column_labels=[LABELS[c] for c in frame.columns])
+    data = tmp_path / "sas7bdat"
+    data.mkdir()
+    for name in ("dm", "ex", "ae"):
+        shutil.copyfile(SAS7BDAT / f"{name}.sas7bdat", data / f"{name}.sas7bdat")
+    want = sdtm.read_sdtm(sas, ["DM", "EX", "AE"])
+    got = sdtm.read_sdtm(data, ["DM", "EX", "AE"], Spill(tmp_path / "store") if spilled else None)
+    for domain in ("DM", "EX", "AE"):
+        pd.testing.assert_frame_equal(got.datasets[domain], want.datasets[domain])
+        assert ({k: (v.type, v.label) for k, v in got.variables[domain].items()}
+                == {k: (v.type, v.label) for k, v in want.variables[domain].items()})
+    code, out = run(tmp_path, data)
+    assert code == 0
+    assert_toy_adam(out)
 
 
 def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     # --- compare (owned by itp_adam.checks.compare) ---
     cmp = sub.add_parser("compare", parents=[common],
                          help="PROC COMPARE-style comparison of two datasets or folders "
-                         "of datasets (XPT, CSV or Parquet); exit 1 when they differ")
+                         "of datasets (XPT, sas7bdat, CSV or Parquet); exit 1 when they differ")
     cmp.add_argument("base", type=Path, help="base dataset file, or a folder of datasets")
     cmp.add_argument("compare", type=Path, help="compare dataset file, or a folder of datasets")
     cmp.add_argument("--keys", nargs="+", metavar="VAR",

@@ -42,7 +42,7 @@ __all__ = [
     "read_dataset",
 ]
 
-SUFFIXES = (".xpt", ".csv", ".parquet")
+SUFFIXES = (".xpt", ".sas7bdat", ".csv", ".parquet")
 OBS = "_OBS_"  # the key when records are matched by observation number
 _EPOCH = pd.Timestamp("1960-01-01")  # SAS dates count days from here
 _Kind = Literal["char", "num", "date", "untyped"]
@@ -151,10 +151,10 @@ class FolderComparison:
 
 
 def read_dataset(path: str | Path) -> tuple[pd.DataFrame, DatasetMeta]:
-    """Read an .xpt (with its metadata), .csv (all text, untyped; an unquoted NA is missing, as
-    R writes one) or .parquet dataset; variable names in upper case, as SAS matches them
-    (``io.sdtm.upper_names``: a QC dataset written by R with ``usubjid`` compares with
-    production's USUBJID)."""
+    """Read an .xpt or .sas7bdat (with its metadata), .csv (all text, untyped; NA as
+    ``io.sdtm.read_csv_text`` decides) or .parquet dataset; variable names in upper case, as
+    SAS matches them (``io.sdtm.upper_names``: a QC dataset written by R with ``usubjid``
+    compares with production's USUBJID)."""
     frame, meta = _read_dataset(Path(path))
     frame = upper_names(frame, Path(path))
     return frame, dataclasses.replace(
@@ -168,10 +168,10 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, DatasetMeta]:
                          expected="a file ending in " + ", ".join(SUFFIXES))
     if not path.is_file():
         raise InputError("no such file", file=str(path),
-                         expected="an existing .xpt, .csv or .parquet dataset")
+                         expected="an existing .xpt, .sas7bdat, .csv or .parquet dataset")
     name = path.stem.upper()
     try:
-        if suffix == ".xpt":
+        if suffix in (".xpt", ".sas7bdat"):
             return _read_xpt(path)
         if suffix == ".csv":
             from pyarrow import csv
@@ -360,7 +360,7 @@ def compare_paths(base: str | Path, compare: str | Path, keys: Sequence[str] | N
     for path in (base, compare):
         if not path.exists():
             raise InputError("no such file or folder", file=str(path),
-                             expected="a dataset file (.xpt, .csv, .parquet) or a folder of them")
+                             expected="a dataset file (.xpt, .sas7bdat, .csv, .parquet) or a folder of them")
     if base.is_dir() != compare.is_dir():
         folder = base if base.is_dir() else compare
         raise InputError("is a folder but the other argument is a file", file=str(folder),

@@ -873,7 +873,8 @@ class XptMeta:
 
 
 def read_xpt(path: str | Path, *, dates: bool = True) -> tuple[pd.DataFrame, XptMeta]:
-    """Read an XPT file back, with its metadata, through pyreadstat (an independent reader).
+    """Read an XPT file back, with its metadata, through pyreadstat (an independent reader);
+    a ``.sas7bdat`` file (a SAS data set, e.g. a QC programmer's) is read the same way.
 
     Character columns come back as ``str`` with ``""`` for missing; ``dates`` True gives
     DATE-formatted numbers as datetime64, False leaves them SAS day numbers. A file that cannot
@@ -882,14 +883,17 @@ def read_xpt(path: str | Path, *, dates: bool = True) -> tuple[pd.DataFrame, Xpt
 
     from ..errors import InputError
 
+    sas7bdat = Path(path).suffix.lower() == ".sas7bdat"
+    reader = pyreadstat.read_sas7bdat if sas7bdat else pyreadstat.read_xport
     try:
         if dates:
-            frame, meta = pyreadstat.read_xport(str(path), dates_as_pandas_datetime=True)
+            frame, meta = reader(str(path), dates_as_pandas_datetime=True)
         else:
-            frame, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+            frame, meta = reader(str(path), disable_datetime_conversion=True)
     except Exception as exc:  # pyreadstat raises its own error types
-        raise InputError(f"cannot be read as a SAS transport file ({exc})", file=str(path),
-                         expected="an XPT v5 file") from exc
+        what = "a SAS data set (sas7bdat)" if sas7bdat else "a SAS transport file"
+        raise InputError(f"cannot be read as {what} ({exc})", file=str(path),
+                         expected="a sas7bdat file" if sas7bdat else "an XPT v5 file") from exc
     types = {k: "Char" if v == "string" else "Num" for k, v in meta.readstat_variable_types.items()}
     for name in frame.columns:
         if types[name] == "Char":
