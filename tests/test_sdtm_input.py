@@ -595,7 +595,8 @@ def test_csv_written_with_blank_missing_values_keeps_na_as_text(tmp_path: Path, 
 def test_which_way_a_csv_file_writes_its_missing_values(tmp_path: Path) -> None:
     """io.sdtm.read_csv_text, by hand: an unquoted NA is a missing value (null) unless the file
     writes its missing values as blank fields: NA in no number column and some blank field
-    not quoted. R quotes its text and its empty text, SAS and pandas quote neither."""
+    not quoted (then those are null and NA is text). R quotes its text and its empty text,
+    SAS and pandas quote neither."""
     from pyarrow import csv
 
     from itp_adam.io.sdtm import read_csv_text
@@ -603,7 +604,7 @@ def test_which_way_a_csv_file_writes_its_missing_values(tmp_path: Path) -> None:
     cases = {  # file -> (NA read as missing, column A, column N)
         'A,N\n"x",1\n"NA",NA\nNA,2\n"",3\n': (True, ["x", "NA", None, ""], [  # R's write.csv
             "1", None, "2", "3"]),
-        "A,N\nx,1\nNA,\n,2\n": (False, ["x", "NA", ""], ["1", "", "2"]),  # PROC EXPORT, pandas
+        "A,N\nx,1\nNA,\n,2\n": (False, ["x", "NA", None], ["1", None, "2"]),  # PROC EXPORT
         "A,N\nx,1\nNA,2\n": (True, ["x", None], ["1", "2"]),  # no blank: NA is R's missing
         "A,N\nx,NA\n,2\nNA,3\n": (True, ["x", "", None], [None, "2", "3"]),  # NA among numbers
     }

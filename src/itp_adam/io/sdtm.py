@@ -533,10 +533,10 @@ def csv_text_options(path: Path, na_missing: bool = True):
 
 
 def read_csv_text(path: Path, read) -> tuple:
-    """The CSV dataset ``path`` as a table of text, its missing values null, read by
-    ``read(options)`` (pyarrow's ``read_csv``, or a parse into a spill), and whether an
-    unquoted NA was read as a missing value. Every reader of CSV datasets the user gives uses it
-    (``--sdtm``, ``compare``).
+    """The CSV dataset ``path`` as a table of text read by ``read(options)`` (pyarrow's
+    ``read_csv``, or a parse into a spill), and whether the file writes its missing values as
+    an unquoted NA (they are then null, a blank field ""; else a blank field not quoted is null
+    and NA text). Every reader of CSV datasets the user gives uses it (``--sdtm``, ``compare``).
 
     Writers differ in how they write a missing value: R writes ``NA`` (unquoted; a text NA
     quoted), SAS's PROC EXPORT and pandas a blank field (and a text NA as ``NA``, unquoted: the
@@ -545,25 +545,21 @@ def read_csv_text(path: Path, read) -> tuple:
     R's missing value; a column the SDTMIG types Char, ``--SPID``, ``--ORRES``..., may hold
     digits and the text NA) and some field is a blank not quoted (R quotes an empty text).
     Then the file is read again with blank fields as the missing values and NA kept as text."""
-    import pyarrow as pa
-    from pyarrow import compute as pc
-
     table = read(csv_text_options(path))  # (columns by position: a name may be there twice)
     with_na = [(name, column) for name, column in zip(table.column_names, table.columns)
                if column.null_count]
-    if not with_na or any(_numbers_or_na(column) for name, column in with_na
+    if not with_na or any(_all_numbers(column) for name, column in with_na
                           if not _text_always(name)):
         return table, True
     blanks = read(csv_text_options(path, na_missing=False))
     if not any(column.null_count for column in blanks.columns):
         return table, True  # no blank field: the file writes its missing values as NA
-    return pa.Table.from_arrays([pc.fill_null(column, "") for column in blanks.columns],
-                              names=blanks.column_names), False
+    return blanks, False
 
 
-def _numbers_or_na(column) -> bool:
-    """True when every value of a CSV column read as text, NA (null) and blanks apart, is a
-    number, and there is at least one."""
+def _all_numbers(column) -> bool:
+    """True when every value of a CSV column read as text, missing values and blanks apart, is
+    a number, and there is at least one."""
     values = pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
     filled = values[values.notna() & values.ne("")]
     return len(filled) > 0 and not pd.to_numeric(filled, errors="coerce").isna().any()
@@ -583,14 +579,14 @@ def _read_csv(path: Path, spill: Spill | None = None,
     variables = {}
     for name in table.column_names:
         column = table.column(name)
-        values = pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
-        filled = values[values.notna() & values.ne("")]
-        numeric = pd.to_numeric(filled, errors="coerce")
-        is_num = not _text_always(name) and len(filled) > 0 and not numeric.isna().any()
-        marked = (values.isna() if na_missing else values.eq("NA")).to_numpy(dtype=bool)
+        is_num = not _text_always(name) and _all_numbers(column)
+        # the NA fields: missing values (their count) or, in a file of blank missing values, text
+        values = pd.Series(pd.array(column, dtype="str"), copy=False)
+        marked = (values.isna() if na_missing else values.str.strip().eq("NA")).to_numpy(dtype=bool)
         first = int(np.argmax(marked)) + 1 if marked.any() else 0
-        variables[name] = SdtmVariable("Num" if is_num else "Char", na_missing=column.null_count,
-                                       na_first=first, na_text=0 if na_missing else int(marked.sum()))
+        variables[name] = SdtmVariable("Num" if is_num else "Char", na_first=first,
+                                       na_missing=int(marked.sum()) if na_missing else 0,
+                                       na_text=0 if na_missing else int(marked.sum()))
     if spill is None:
         return _typed(table.to_pandas(), variables), "", variables
     batches = (batch.to_pandas() for batch in table.to_batches(max_chunksize=STRETCH_ROWS))
