@@ -196,6 +196,12 @@ def test_csv_takes_the_types_of_the_other_side(tmp_path):
     assert compare_files(tmp_path / "a.csv", tmp_path / "c.csv", ["USUBJID", "SEQ"]).equal
 
 
+def _compare_qc(tmp_path, lines: list[str]):
+    """``lines`` written as the QC file qc.csv, compared with a.xpt on USUBJID and SEQ."""
+    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+
+
 def test_a_csv_written_by_r_has_its_na_missing(tmp_path):
     """A QC dataset written by R's write.csv: a missing value is a bare NA, for a number (AVAL
     of S2), text (FLAG of S1/2) and a date (ADT of S2) alike; it equals production's XPT. A
@@ -204,12 +210,10 @@ def test_a_csv_written_by_r_has_its_na_missing(tmp_path):
     _write(tmp_path / "a.xpt", _base(), dates=["ADT"])
     lines = ['"USUBJID","SEQ","AVAL","FLAG","ADT"', '"S1",1,10,"Y","2024-01-01"',
              '"S1",2,20,NA,"2024-01-02"', '"S2",1,NA,"N",NA', '"S3",1,5,"Y","2024-03-01"']
-    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    result = _compare_qc(tmp_path, lines)
     assert result.equal, result.text()
     lines[3] = '"S2",1,NA,"NA",NA'
-    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    result = _compare_qc(tmp_path, lines)
     assert list(result.diffs) == ["FLAG"] and result.attributes.empty
     assert result.diffs["FLAG"][["USUBJID", "SEQ", "BASE", "COMPARE"]].values.tolist() == [
         ["S2", 1.0, "N", "NA"]]
@@ -224,8 +228,7 @@ def test_a_csv_written_with_blank_missing_values_keeps_na_as_text(tmp_path):
     _write(tmp_path / "a.xpt", base, dates=["ADT"])
     lines = ["USUBJID,SEQ,AVAL,FLAG,ADT", "S1,1,10,Y,2024-01-01", "S1,2,20,NA,2024-01-02",
              "S2,1,,N,", "S3,1,5,Y,2024-03-01"]
-    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    result = _compare_qc(tmp_path, lines)
     assert result.equal, result.text()
 
 
@@ -241,12 +244,10 @@ def test_a_csv_exported_from_sas_has_its_dates_as_sas_writes_them(tmp_path):
     lines = ["USUBJID,SEQ,AVAL,FLAG,ADT,ADTM", "S1,1,10,Y,01JAN2024,01JAN2024:00:00:00",
              "S1,2,20,,02jan2024,02JAN2024:08:30:00", "S2,1,,N,,",
              "S3,1,5,Y,1MAR2024,01MAR2024:23:59:59"]
-    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    result = _compare_qc(tmp_path, lines)
     assert result.equal, result.text()
     lines[4] = "S3,1,5,Y,31FEB2024,01MAR2024:23:59:58"
-    (tmp_path / "qc.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = compare_files(tmp_path / "a.xpt", tmp_path / "qc.csv", ["USUBJID", "SEQ"])
+    result = _compare_qc(tmp_path, lines)
     assert result.attributes[["variable", "attribute", "base", "compare"]].values.tolist() == [
         ["ADT", "type", "Num", "Char"]]
     assert list(result.diffs) == ["ADTM"]
