@@ -445,8 +445,9 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
     except Exception as exc:  # openpyxl raises several types for a broken file
         raise InputError(f"cannot open the workbook ({exc.__class__.__name__})", file=str(path),
                          expected="an .xlsx workbook with one sheet per form") from exc
-    written = _as_written(path)  # None for a workbook without formulas or merged cells
+    written = None  # the workbook as written: only for formulas, merged ranges or error cells
     try:
+        written = _as_written(path)
         sheets: dict[str, list[str]] = {}
         for name in wb.sheetnames:
             sheets.setdefault(name.strip().upper(), []).append(name)
@@ -473,7 +474,7 @@ def _read_workbook(path: Path, layout: RawLayout, problems: _Problems):
             date_format = layout.date_format
             body = [[_cell_text(v, date_format) for v in r] + [""] * (width - len(r))
                     for r in rows[1:]]
-            if written is not None:  # what the values alone do not show (formulas, merges)
+            if written is not None:  # what the values alone do not show
                 where = f"{path} [sheet {found[0]}]"
                 errors, failed = _as_written_problems(where, header, rows, written[found[0]])
                 problems.add(*errors)
