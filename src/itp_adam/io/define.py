@@ -979,7 +979,8 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
                  out: Path, specs_dir: Path | None = None, *,
                  define_spec: DefineSpec | None = None,
                  facts: dict[str, dict[str, ColumnFacts]] | None = None,
-                 created: dt.datetime | None = None) -> list[Path]:
+                 created: dt.datetime | None = None,
+                 conformance: Conformance | None = None) -> list[Path]:
     """Write the define files of the datasets into the output folder ``out``; returns the paths.
 
     Per standard with datasets: ``sdtm/define.xml`` (``adam/define.xml``) beside the datasets,
@@ -989,11 +990,12 @@ def write_define(specs: Specs, sdtm: dict[str, pd.DataFrame], adam: dict[str, pd
     ``specs_dir`` holds ``conformance.yaml`` (the standards' versions) and ``study.yaml`` (the
     define keys, when ``define_spec`` is not given); default: the shipped study. ``facts``:
     see :func:`build_metadata`. ``created``: the documents' CreationDateTime (a run passes the
-    time it started; default: now, UTC)."""
+    time it started; default: now, UTC). ``conformance``: conformance.yaml as loaded (a run
+    has it; default: read from ``specs_dir``)."""
     from ..paths import default_specs_dir
 
     specs_dir = Path(specs_dir) if specs_dir else default_specs_dir()
-    conformance = load_conformance(specs_dir)
+    conformance = conformance if conformance is not None else load_conformance(specs_dir)
     if define_spec is None:
         define_spec = load_define_spec(specs_dir, specs)
     out = Path(out)

@@ -652,7 +652,7 @@ def _run_into(raw: Path | None, specs_dir: Path, folder: Path, clock: Progress, 
             write_define(specs, {} if from_sdtm else sdtm, adam, folder, specs_dir,
                          define_spec=define_spec,  # a partitioned run's facts: from its partitions
                          facts={name: made.facts for name, made in merged.items() if made.facts},
-                         created=result.started)
+                         created=result.started, conformance=conformance)
             tick("define")
             # cSDRG and ADRG beside the datasets and their define.xml (docs/reviewers-guides.md),
             # and the inputs' SHA-256 for run.json (a thread: hashlib lets go of the GIL), while
