@@ -278,6 +278,21 @@ def test_a_sas_data_set_compares_with_its_metadata(tmp_path):
         ["TOY-01-005", "Y", "N"]]
 
 
+def test_a_transport_library_of_several_datasets_is_bad_input(tmp_path, capsys):
+    """A QC file holding two datasets (a SAS transport library): exit 2 naming both, not a
+    comparison with the second one's headers and records read as records of the first."""
+    _write(tmp_path / "a.xpt", _base(), dates=["ADT"])
+    other = pd.DataFrame({"USUBJID": ["S9"], "SEQ": [1.0]})
+    write_xpt(other, tmp_path / "b.xpt", "OTHER", "Other", {"USUBJID": "U", "SEQ": "S"})
+    (tmp_path / "qc.xpt").write_bytes((tmp_path / "a.xpt").read_bytes()
+                                      + (tmp_path / "b.xpt").read_bytes()[3 * 80:])
+    assert main(["compare", str(tmp_path / "a.xpt"), str(tmp_path / "qc.xpt"),
+                 "--keys", "USUBJID,SEQ"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"itp-adam: error: {tmp_path / 'qc.xpt'}: the file holds 2 datasets (TEST, OTHER): a SAS "
+        "transport library; expected one dataset per transport file")
+
+
 def test_variable_names_match_in_any_case_as_in_sas(tmp_path, capsys):
     """A QC dataset written by R or Python with lower-case names (usubjid, aval) compares with
     production's upper-case XPT, with keys named in any case: SAS names are case-insensitive

@@ -650,6 +650,32 @@ def test_sas_data_sets_read_as_their_xpt_files(tmp_path: Path, monkeypatch, spil
     assert_toy_adam(out)
 
 
+@pytest.mark.parametrize("version", [5, 8])
+def test_a_transport_library_of_several_datasets_is_bad_input(tmp_path: Path, version: int) -> None:
+    """ae.xpt holding two datasets (AE and SUPPAE: a SAS transport library, as one XPORT
+    libname of several data sets writes it): which one is the domain is unknown, so exit 2
+    naming both. Was: the second member's headers and records read as more AE records (701
+    'not ISO 8601' errors for the pilot's AE); pyreadstat reads it so, and the package's own
+    reader handed such a file to pyreadstat. Version 8 files are read by pyreadstat."""
+    from itp_adam.errors import InputError
+    from itp_adam.io import sdtm
+
+    sas = tmp_path / "sdtm"
+    sas.mkdir()
+    supp = pd.DataFrame({"STUDYID": [STUDY], "RDOMAIN": ["AE"], "USUBJID": ["TOY-01-001"],
+                         "QNAM": ["AETRTEM"], "QVAL": ["Y"]})
+    for name, frame in (("dm", DM), ("ex", EX), ("ae", AE), ("suppae", supp)):
+        pyreadstat.write_xport(frame, str(sas / f"{name}.xpt"), table_name=name.upper(),
+                               file_format_version=version)
+    library = (sas / "ae.xpt").read_bytes() + (sas / "suppae.xpt").read_bytes()[3 * 80:]
+    (sas / "suppae.xpt").unlink()
+    (sas / "ae.xpt").write_bytes(library)  # the library header once, then each member
+    with pytest.raises(InputError) as err:
+        sdtm.read_sdtm(sas, ["DM", "EX", "AE"])
+    assert (err.value.file, err.value.message) == (
+        str(sas / "ae.xpt"), "the file holds 2 datasets (AE, SUPPAE): a SAS transport library")
+
+
 def test_bad_values_read_into_the_store_are_reported_the_same(tmp_path: Path, monkeypatch) -> None:
     from itp_adam.io import sdtm
     from itp_adam.io.raw import Spill

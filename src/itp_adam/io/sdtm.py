@@ -440,11 +440,12 @@ def _spilled(stretches, spill: Spill, domain: str,
 def _read_sas(path: Path, suffix: str, spill: Spill | None = None,
               domain: str = "") -> tuple[pd.DataFrame, str, dict[str, SdtmVariable]]:
     if suffix == ".xpt":
-        from .xpt_read import XptFormatError, XptRecords
+        from .xpt_read import XptFormatError, XptRecords, one_member
 
         try:
             records = XptRecords(path)
-        except XptFormatError:  # e.g. version 8: read by pyreadstat below
+        except XptFormatError:  # e.g. version 8: read by pyreadstat below, one member only
+            one_member(path)
             records = None
         if records is not None:
             return _read_xpt(records, spill, domain)

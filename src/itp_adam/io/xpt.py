@@ -883,8 +883,12 @@ def read_xpt(path: str | Path, *, dates: bool = True) -> tuple[pd.DataFrame, Xpt
 
     from ..errors import InputError
 
+    from .xpt_read import one_member
+
     sas7bdat = Path(path).suffix.lower() == ".sas7bdat"
     reader = pyreadstat.read_sas7bdat if sas7bdat else pyreadstat.read_xport
+    if not sas7bdat:
+        one_member(path)  # pyreadstat would read a second member's records as the first's
     try:
         if dates:
             frame, meta = reader(str(path), dates_as_pandas_datetime=True)

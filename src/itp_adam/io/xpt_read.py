@@ -11,8 +11,9 @@ two on a shipped study's SDTM files, on files with every kind of value and on ra
 patterns), about 8 times faster (``docs/xpt.md``, "Reading XPT input").
 
 Only the common case is read here: one member, version 5, 140-byte NAMESTR records. Anything
-else (version 8 ``LIBV8`` files, VAX 136-byte NAMESTRs, several members) raises
-:class:`XptFormatError`, and the caller reads the file with pyreadstat instead.
+else (version 8 ``LIBV8`` files, VAX 136-byte NAMESTRs) raises :class:`XptFormatError`, and
+the caller reads the file with pyreadstat instead; several members (a transport library) is
+bad input (:func:`one_member`), whoever reads the file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _RECORD = 80
 _HEADER = b"HEADER RECORD*******"
 _LIBRARY = _HEADER + b"LIBRARY HEADER RECORD!!!!!!!"
 _MEMBER = _HEADER + b"MEMBER  HEADER RECORD!!!!!!!"
+_MEMBER_V8 = _HEADER + b"MEMBV8  HEADER RECORD!!!!!!!"
 _DESCRIPTOR = _HEADER + b"DSCRPTR HEADER RECORD!!!!!!!"
 _NAMES = _HEADER + b"NAMESTR HEADER RECORD!!!!!!!"
 _OBSERVATIONS = _HEADER + b"OBS     HEADER RECORD!!!!!!!"
@@ -41,6 +43,39 @@ _NAMESTR = struct.Struct(">hhhh8s40s8shhh2s8shhi52s")
 class XptFormatError(ValueError):
     """The file is not one this reader handles (not XPT v5 with one member): read it with
     pyreadstat instead."""
+
+
+def member_names(path: str | Path) -> list[str]:
+    """The names of the datasets (members) a transport file holds, in order, version 5 or 8.
+    A SAS transport *library* may hold several; pyreadstat reads the first and takes the
+    others' headers and records for more records of it, so a reader checks there is one."""
+    names = []
+    with open(path, "rb") as fh:
+        if not fh.seek(0, 2):
+            return names
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            for marker, width in ((_MEMBER, 8), (_MEMBER_V8, 32)):
+                at = data.find(marker)
+                while at >= 0:
+                    if at % _RECORD == 0:  # headers start a record; the name: 2 records on
+                        start = at + 2 * _RECORD + 8
+                        names.append(data[start:start + width].decode("ascii", "replace").strip())
+                    at = data.find(marker, at + _RECORD)
+    return names
+
+
+def one_member(path: str | Path, names: list[str] | None = None) -> None:
+    """Bad input when the transport file ``path`` holds more than one dataset (``names``:
+    its members, when already known): which one is meant is unknown, and the FDA takes one
+    dataset per file."""
+    from ..errors import InputError
+
+    names = member_names(path) if names is None else names
+    if len(names) > 1:
+        raise InputError(f"the file holds {len(names)} datasets ({', '.join(names)}): a SAS "
+                         "transport library", file=str(path),
+                         expected="one dataset per transport file, as the FDA asks (write each "
+                         "with its own XPORT libname or PROC COPY)")
 
 
 @dataclass(frozen=True)
@@ -101,7 +136,7 @@ class XptRecords:
         start += _RECORD
         self.reclen = max((v.position + v.length for v in self.variables), default=0)
         if self._map is not None and self._map.find(_MEMBER, start) >= 0:
-            raise XptFormatError("more than one member (dataset) in the file")
+            one_member(self.path)  # more than one member: bad input, not a file to read otherwise
         total = len(data) - start
         self.rows = self._count(data, start, total)
         self._records = (np.frombuffer(self._map, dtype=np.uint8, count=self.rows * self.reclen,
