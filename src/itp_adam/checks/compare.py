@@ -360,7 +360,8 @@ def compare_paths(base: str | Path, compare: str | Path, keys: Sequence[str] | N
     for path in (base, compare):
         if not path.exists():
             raise InputError("no such file or folder", file=str(path),
-                             expected="a dataset file (.xpt, .sas7bdat, .csv, .parquet) or a folder of them")
+                             expected="a dataset file (.xpt, .sas7bdat, .csv, .parquet) or a "
+                             "folder of them")
     if base.is_dir() != compare.is_dir():
         folder = base if base.is_dir() else compare
         raise InputError("is a folder but the other argument is a file", file=str(folder),

@@ -121,7 +121,8 @@ def export_not_found(path: Path) -> InputError:
                           expected="an existing .zip of a raw export: its form CSV files or one "
                           ".xlsx workbook")
     return InputError("raw export not found", file=str(path),
-                      expected="an existing folder of form CSV files, an .xlsx workbook or a .zip of either")
+                      expected="an existing folder of form CSV files, an .xlsx workbook or a "
+                      ".zip of either")
 
 
 def is_zip(path: Path | None) -> bool:
@@ -568,7 +569,8 @@ def _as_written_problems(where: str, header: list[str], values: list[tuple],
                 if row > 1:
                     failed.append((row, col))
             elif cell.data_type == "f" and value is None:
-                formula = cell.value if isinstance(cell.value, str) else getattr(cell.value, "text", "")
+                formula = cell.value if isinstance(cell.value, str) else getattr(cell.value,
+                                                                                 "text", "")
                 kind, shown = "formula", str(formula)
             else:
                 continue

@@ -244,7 +244,8 @@ def _run(raw: Path | None, specs_dir: Path, out: Path, say: Say | Progress, work
         except InputError as exc:  # a zipped export's files named in the zip (export.zip/AE.csv)
             if not unpacked_beside(staging).exists():
                 raise
-            raise _renamed(exc, [(str(unpacked_beside(staging)), str(Path(raw).absolute()))]) from None
+            zipped = str(Path(raw).absolute())
+            raise _renamed(exc, [(str(unpacked_beside(staging)), zipped)]) from None
         finally:
             remove_staging(store_beside(staging))  # removed earlier, unless a file was held
             remove_staging(unpacked_beside(staging))
