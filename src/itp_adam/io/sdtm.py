@@ -549,7 +549,7 @@ def read_csv_text(path: Path, read) -> tuple:
     table = read(csv_text_options(path))  # (columns by position: a name may be there twice)
     with_na = [(name, column) for name, column in zip(table.column_names, table.columns)
                if column.null_count]
-    if not with_na or any(_all_numbers(column) for name, column in with_na
+    if not with_na or any(_all_numbers(_stripped(column)) for name, column in with_na
                           if not _text_always(name)):
         return table, True
     blanks = read(csv_text_options(path, na_missing=False))
@@ -558,10 +558,14 @@ def read_csv_text(path: Path, read) -> tuple:
     return blanks, False
 
 
-def _all_numbers(column) -> bool:
-    """True when every value of a CSV column read as text, missing values and blanks apart, is
-    a number, and there is at least one."""
-    values = pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
+def _stripped(column) -> pd.Series:
+    """A CSV column read as text (pyarrow) as a pandas ``str`` Series, blanks around values cut."""
+    return pd.Series(pd.array(column, dtype="str"), copy=False).str.strip()
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    """True when every value of a CSV column (:func:`_stripped`), missing values and blanks
+    apart, is a number, and there is at least one."""
     filled = values[values.notna() & values.ne("")]
     return len(filled) > 0 and not pd.to_numeric(filled, errors="coerce").isna().any()
 
@@ -579,11 +583,10 @@ def _read_csv(path: Path, spill: Spill | None = None,
             domain))
     variables = {}
     for name in table.column_names:
-        column = table.column(name)
-        is_num = not _text_always(name) and _all_numbers(column)
+        values = _stripped(table.column(name))
+        is_num = not _text_always(name) and _all_numbers(values)
         # the NA fields: missing values (their count) or, in a file of blank missing values, text
-        values = pd.Series(pd.array(column, dtype="str"), copy=False)
-        marked = (values.isna() if na_missing else values.str.strip().eq("NA")).to_numpy(dtype=bool)
+        marked = (values.isna() if na_missing else values.eq("NA")).to_numpy(dtype=bool)
         first = int(np.argmax(marked)) + 1 if marked.any() else 0
         variables[name] = SdtmVariable("Num" if is_num else "Char", na_first=first,
                                        na_missing=int(marked.sum()) if na_missing else 0,
