@@ -540,8 +540,8 @@ def read_csv_text(path: Path, read) -> tuple:
     and NA text). Every reader of CSV datasets the user gives uses it (``--sdtm``, ``compare``).
 
     Writers differ in how they write a missing value: R writes ``NA`` (unquoted; a text NA
-    quoted), SAS's PROC EXPORT and pandas a blank field (and a text NA as ``NA``, unquoted: the
-    CDISC pilot's REGION1 is NA, North America). So an unquoted NA is a missing value unless
+    quoted), SAS's PROC EXPORT and pandas a blank field (and a text NA as ``NA``, unquoted: a
+    region coded NA, North America). So an unquoted NA is a missing value unless
     the file shows the other convention: no number column holds one (an NA among numbers is
     R's missing value; a column the SDTMIG types Char, ``--SPID``, ``--ORRES``..., may hold
     digits and the text NA) and some field is a blank not quoted (R quotes an empty text).
